@@ -1,0 +1,210 @@
+//! The `mocks` command line: argument types (clap) and what each subcommand does.
+//!
+//! `main.rs` only calls [`main`]; everything here is reachable from tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ConfigError, MocksConfig};
+use crate::stack::{ServiceKind, Stack};
+
+/// Mock AI services (OpenAI-compatible gateway, ...) with injectable faults.
+#[derive(Debug, Parser)]
+#[command(name = "mocks", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the mock services together (default: all, on 127.0.0.1 and their default ports).
+    Serve(ServeArgs),
+    /// Run only the gateway (what its container runs).
+    Gateway(SingleArgs),
+    /// Exit 0 when URL answers 200 (for container health checks).
+    Healthcheck {
+        /// The URL to probe, e.g. http://127.0.0.1:8000/health.
+        url: String,
+        /// Give up after this many milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Work with config files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `mocks config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file and print every problem with file, line and field.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the built-in default config (a starting point for your own).
+    Default,
+}
+
+/// Options shared by every serving command.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Config file (TOML); the built-in default when absent.
+    #[arg(long, env = "MOCKS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seed for every random choice (overrides the config's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `mocks serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Only these services (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<ServiceKind>,
+    /// Gateway address (use 0.0.0.0:8000 to listen on every interface).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    gateway_addr: SocketAddr,
+}
+
+/// `mocks gateway` (and later the other single services).
+#[derive(Debug, Args)]
+pub struct SingleArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Listen address.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+}
+
+/// Parses the process arguments and runs; the whole of `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load(common: &CommonArgs) -> anyhow::Result<MocksConfig> {
+    let mut config = match &common.config {
+        Some(path) => MocksConfig::load(path)?,
+        None => MocksConfig::default(),
+    };
+    if let Some(seed) = common.seed {
+        config.seed = seed;
+    }
+    Ok(config)
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", crate::config::DEFAULT_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => Ok(check_config(&file)),
+        Command::Healthcheck { url, timeout_ms } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            match runtime.block_on(crate::healthcheck::check(
+                &url,
+                Duration::from_millis(timeout_ms),
+            )) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(error) => {
+                    eprintln!("unhealthy: {error}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Serve(args) => {
+            let config = load(&args.common)?;
+            let kinds = if args.only.is_empty() {
+                ServiceKind::ALL.to_vec()
+            } else {
+                args.only.clone()
+            };
+            let services: Vec<_> = kinds
+                .into_iter()
+                .map(|kind| match kind {
+                    ServiceKind::Gateway => (kind, args.gateway_addr),
+                })
+                .collect();
+            serve(config, services)
+        }
+        Command::Gateway(args) => {
+            let config = load(&args.common)?;
+            let kind = ServiceKind::Gateway;
+            serve(
+                config,
+                vec![(kind, args.addr.unwrap_or(kind.default_addr()))],
+            )
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match MocksConfig::load(file) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} models, {} fault rules)",
+                file.display(),
+                config.gateway.models.len(),
+                config.gateway.faults.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid { problems }) => {
+            for problem in &problems {
+                eprintln!("{problem}");
+            }
+            eprintln!("{} problem(s) in {}", problems.len(), file.display());
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(
+    config: MocksConfig,
+    services: Vec<(ServiceKind, SocketAddr)>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let stack = Stack::start(&config, &services).await?;
+        crate::server::shutdown_signal().await;
+        stack.shutdown().await;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,85 @@
+//! The config file exactly as written: serde types with `deny_unknown_fields` and defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::FaultRuleSpec;
+use crate::gateway::ModelSpec;
+
+/// The top level of a config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Seed for every random choice.
+    pub seed: Option<u64>,
+    /// The `[gateway]` table; the default gateway when absent.
+    pub gateway: Option<RawGateway>,
+}
+
+/// How errors are shaped on the wire, to harden clients against the servers they will meet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dialect {
+    /// OpenAI's status codes and `{"error":{...}}` body.
+    #[default]
+    #[serde(rename = "openai")]
+    OpenAi,
+    /// vLLM: exception-style `type` (e.g. `NotFoundError`) and an integer `code`.
+    #[serde(rename = "vllm")]
+    Vllm,
+    /// Older LiteLLM proxies: the OpenAI error body with HTTP 200.
+    #[serde(rename = "litellm-200")]
+    Litellm200,
+}
+
+/// What the gateway does when asked for a model it does not serve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownModelPolicy {
+    /// 404 `model_not_found` (what real gateways do).
+    #[default]
+    Strict,
+    /// Resolve through `[gateway.aliases]`; unknown otherwise.
+    Alias,
+    /// Answer with the first chat model, echoing the requested name.
+    AcceptAny,
+}
+
+/// The `[gateway]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    /// Error dialect.
+    #[serde(default)]
+    pub dialect: Dialect,
+    /// Unknown-model policy.
+    #[serde(default)]
+    pub unknown_model: UnknownModelPolicy,
+    /// Alias map for policy `alias`.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    /// Largest request body.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+    /// Honour `x-mock-fault-*` headers.
+    #[serde(default)]
+    pub allow_header_faults: bool,
+    /// Journal size.
+    #[serde(default = "default_journal")]
+    pub journal_capacity: usize,
+    /// Pacing jitter.
+    #[serde(default)]
+    pub stream_jitter: f64,
+    /// Served models; the default models when absent.
+    pub models: Option<Vec<ModelSpec>>,
+    /// Fault rules.
+    #[serde(default)]
+    pub faults: Vec<FaultRuleSpec>,
+}
+
+fn default_body() -> usize {
+    1024 * 1024
+}
+fn default_journal() -> usize {
+    2000
+}

@@ -1,0 +1,375 @@
+//! The fault engine: the installed rules, their run-time state, and the decision for one request.
+//!
+//! Rules are swapped as a whole (`Arc<Vec<..>>` behind a lock held only to clone the `Arc`), so an
+//! admin change takes effect for the next request and never blocks requests in flight.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal, Normal};
+use tokio::time::Instant;
+
+use super::spec::{ErrorSpec, FaultRuleSpec, LatencySpec, SpecProblem, StreamFault, TransportSpec};
+
+/// Why a rule set was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    /// A rule failed validation.
+    #[error("rule `{rule}`: {}: {}", problem.field, problem.message)]
+    Invalid {
+        /// The rule's name.
+        rule: String,
+        /// The first problem found.
+        problem: SpecProblem,
+    },
+    /// Two rules share a name.
+    #[error("two rules are named `{0}`; rule names must be unique")]
+    DuplicateName(String),
+    /// No rule of that name is installed.
+    #[error("no fault rule named `{0}`")]
+    NotFound(String),
+}
+
+/// What the engine decided for one request: the sum of every rule that fired.
+#[derive(Debug, Clone, Default)]
+pub struct FaultDecision {
+    /// Names of the rules that fired, in order.
+    pub rules: Vec<String>,
+    /// Total added latency.
+    pub latency: Duration,
+    /// The error to answer with (first firing rule that has one).
+    pub error: Option<ErrorSpec>,
+    /// The transport fault to apply (first firing rule that has one).
+    pub transport: Option<TransportSpec>,
+    /// Stream degradation, merged over firing rules.
+    pub stream: Option<StreamFault>,
+}
+
+impl FaultDecision {
+    /// True when no rule fired.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+}
+
+/// A path pattern compiled to segments.
+#[derive(Debug, Clone)]
+enum Segment {
+    Literal(String),
+    One,
+    Rest,
+}
+
+fn compile_path(pattern: &str) -> Vec<Segment> {
+    pattern
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s {
+            "**" => Segment::Rest,
+            "*" => Segment::One,
+            s if s.starts_with('{') && s.ends_with('}') => Segment::One,
+            s => Segment::Literal(s.to_owned()),
+        })
+        .collect()
+}
+
+fn path_matches(pattern: &[Segment], path: &str) -> bool {
+    let mut parts = path.trim_matches('/').split('/').filter(|s| !s.is_empty());
+    for segment in pattern {
+        match segment {
+            Segment::Rest => return true,
+            Segment::One => {
+                if parts.next().is_none() {
+                    return false;
+                }
+            }
+            Segment::Literal(lit) => {
+                if parts.next() != Some(lit.as_str()) {
+                    return false;
+                }
+            }
+        }
+    }
+    parts.next().is_none()
+}
+
+/// An installed rule with its run-time state.
+struct ActiveRule {
+    spec: FaultRuleSpec,
+    method: Option<http::Method>,
+    path: Option<Vec<Segment>>,
+    installed: Instant,
+    matched: AtomicU64,
+    fired: AtomicU64,
+    rng: Mutex<StdRng>,
+}
+
+impl ActiveRule {
+    fn new(spec: FaultRuleSpec, seed: u64, now: Instant) -> Self {
+        let method = spec
+            .matcher
+            .method
+            .as_ref()
+            .and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
+        let path = spec.matcher.path.as_deref().map(compile_path);
+        let rule_seed = seed ^ fnv1a(spec.name.as_bytes());
+        ActiveRule {
+            spec,
+            method,
+            path,
+            installed: now,
+            matched: AtomicU64::new(0),
+            fired: AtomicU64::new(0),
+            rng: Mutex::new(StdRng::seed_from_u64(rule_seed)),
+        }
+    }
+
+    fn matches_route(&self, method: &http::Method, path: &str) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method)
+            && self.path.as_ref().is_none_or(|p| path_matches(p, path))
+    }
+
+    /// Counts the request and says whether the rule fires for it.
+    fn fires(&self, now: Instant) -> bool {
+        let n = self.matched.fetch_add(1, Ordering::Relaxed) + 1;
+        let window = &self.spec.window;
+        let elapsed = now.saturating_duration_since(self.installed).as_secs_f64();
+        if window.after_seconds.is_some_and(|s| elapsed < s)
+            || window.until_seconds.is_some_and(|s| elapsed >= s)
+            || window.after_requests.is_some_and(|r| n <= r)
+            || window.until_requests.is_some_and(|r| n > r)
+        {
+            return false;
+        }
+        let active_n = n - window.after_requests.unwrap_or(0);
+        let fire = if let Some(p) = self.spec.probability {
+            self.rng.lock().random_bool(p)
+        } else if let Some(first) = self.spec.first {
+            active_n <= first
+        } else if let Some(every) = self.spec.every {
+            active_n % every == 0
+        } else {
+            true
+        };
+        if fire {
+            self.fired.fetch_add(1, Ordering::Relaxed);
+        }
+        fire
+    }
+
+    fn sample_latency(&self) -> Duration {
+        let Some(latency) = &self.spec.latency else {
+            return Duration::ZERO;
+        };
+        let mut rng = self.rng.lock();
+        let ms = match *latency {
+            LatencySpec::Fixed { ms } => ms,
+            LatencySpec::Uniform { min_ms, max_ms } if max_ms > min_ms => {
+                rng.random_range(min_ms..max_ms)
+            }
+            LatencySpec::Uniform { min_ms, .. } => min_ms,
+            LatencySpec::Normal { mean_ms, stddev_ms } => Normal::new(mean_ms, stddev_ms)
+                .map(|d| d.sample(&mut *rng))
+                .unwrap_or(mean_ms),
+            LatencySpec::Lognormal { median_ms, sigma } => LogNormal::new(median_ms.ln(), sigma)
+                .map(|d| d.sample(&mut *rng))
+                .unwrap_or(median_ms),
+        };
+        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    }
+}
+
+/// Stable 64-bit FNV-1a hash: the same bytes give the same value in every build, which keeps
+/// seeded behaviour reproducible.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// One rule as the admin API reports it: the spec plus how often it matched and fired.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuleStatus {
+    /// The rule as installed.
+    #[serde(flatten)]
+    pub spec: FaultRuleSpec,
+    /// Requests that matched method, path and attribute.
+    pub matched: u64,
+    /// Requests the rule fired on.
+    pub fired: u64,
+}
+
+/// The shared, run-time changeable set of fault rules of one service.
+pub struct FaultEngine {
+    rules: RwLock<Arc<Vec<Arc<ActiveRule>>>>,
+    seed: u64,
+    initial: Vec<FaultRuleSpec>,
+}
+
+impl FaultEngine {
+    /// Builds an engine with the given rules (validated) and RNG seed.
+    pub fn new(rules: Vec<FaultRuleSpec>, seed: u64) -> Result<Self, RuleError> {
+        let engine = FaultEngine {
+            rules: RwLock::new(Arc::new(Vec::new())),
+            seed,
+            initial: rules.clone(),
+        };
+        engine.replace(rules)?;
+        Ok(engine)
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<ActiveRule>>> {
+        self.rules.read().clone()
+    }
+
+    /// True when some installed rule matches on the request attribute (so the caller must extract it).
+    pub fn needs_attribute(&self, method: &http::Method, path: &str) -> bool {
+        self.snapshot()
+            .iter()
+            .any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path))
+    }
+
+    /// Decides the faults for one request. `attribute` is the service's request attribute, if known.
+    pub fn decide(
+        &self,
+        method: &http::Method,
+        path: &str,
+        attribute: Option<&str>,
+    ) -> FaultDecision {
+        let rules = self.snapshot();
+        let mut decision = FaultDecision::default();
+        if rules.is_empty() {
+            return decision;
+        }
+        let now = Instant::now();
+        for rule in rules.iter() {
+            if !rule.matches_route(method, path) {
+                continue;
+            }
+            if let Some(want) = &rule.spec.matcher.attribute
+                && attribute != Some(want.as_str())
+            {
+                continue;
+            }
+            if !rule.fires(now) {
+                continue;
+            }
+            decision.rules.push(rule.spec.name.clone());
+            decision.latency += rule.sample_latency();
+            if decision.error.is_none() && decision.transport.is_none() {
+                decision.error = rule.spec.error.clone();
+                decision.transport = rule.spec.transport.clone();
+            }
+            if let Some(stream) = &rule.spec.stream {
+                decision.stream = Some(decision.stream.take().unwrap_or_default().merged(stream));
+            }
+        }
+        decision
+    }
+
+    /// The installed rules with their counters.
+    pub fn list(&self) -> Vec<RuleStatus> {
+        self.snapshot()
+            .iter()
+            .map(|r| RuleStatus {
+                spec: r.spec.clone(),
+                matched: r.matched.load(Ordering::Relaxed),
+                fired: r.fired.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    fn check(specs: &[FaultRuleSpec]) -> Result<(), RuleError> {
+        let mut names = std::collections::HashSet::new();
+        for spec in specs {
+            if let Some(problem) = spec.validate().into_iter().next() {
+                return Err(RuleError::Invalid {
+                    rule: spec.name.clone(),
+                    problem,
+                });
+            }
+            if !names.insert(spec.name.as_str()) {
+                return Err(RuleError::DuplicateName(spec.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces every rule (all or nothing).
+    pub fn replace(&self, specs: Vec<FaultRuleSpec>) -> Result<(), RuleError> {
+        Self::check(&specs)?;
+        let now = Instant::now();
+        let rules = specs
+            .into_iter()
+            .map(|s| Arc::new(ActiveRule::new(s, self.seed, now)))
+            .collect();
+        *self.rules.write() = Arc::new(rules);
+        Ok(())
+    }
+
+    /// Adds a rule, or replaces the rule of the same name (its counters restart).
+    pub fn upsert(&self, spec: FaultRuleSpec) -> Result<(), RuleError> {
+        Self::check(std::slice::from_ref(&spec))?;
+        let mut guard = self.rules.write();
+        let mut rules: Vec<_> = guard
+            .iter()
+            .filter(|r| r.spec.name != spec.name)
+            .cloned()
+            .collect();
+        rules.push(Arc::new(ActiveRule::new(spec, self.seed, Instant::now())));
+        *guard = Arc::new(rules);
+        Ok(())
+    }
+
+    /// Removes one rule by name.
+    pub fn remove(&self, name: &str) -> Result<(), RuleError> {
+        let mut guard = self.rules.write();
+        if !guard.iter().any(|r| r.spec.name == name) {
+            return Err(RuleError::NotFound(name.to_owned()));
+        }
+        *guard = Arc::new(
+            guard
+                .iter()
+                .filter(|r| r.spec.name != name)
+                .cloned()
+                .collect(),
+        );
+        Ok(())
+    }
+
+    /// Removes every rule.
+    pub fn clear(&self) {
+        *self.rules.write() = Arc::new(Vec::new());
+    }
+
+    /// Restores the rules the engine started with.
+    pub fn reset(&self) {
+        self.replace(self.initial.clone())
+            .expect("initial rules were validated at start");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_patterns() {
+        let p = compile_path("/v1/models/*");
+        assert!(path_matches(&p, "/v1/models/gpt"));
+        assert!(!path_matches(&p, "/v1/models"));
+        assert!(!path_matches(&p, "/v1/models/a/b"));
+        let rest = compile_path("/v1/**");
+        assert!(path_matches(&rest, "/v1/chat/completions"));
+        assert!(!path_matches(&compile_path("/health"), "/healthz"));
+        assert!(path_matches(
+            &compile_path("/v1/documents/{id}"),
+            "/v1/documents/7"
+        ));
+    }
+}

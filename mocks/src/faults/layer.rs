@@ -1,0 +1,294 @@
+//! The tower layer that applies fault decisions to a service's requests and records every request.
+//!
+//! It sits in front of a service's routes (not the admin routes). Per request it asks the
+//! [`FaultEngine`] what to do, waits the added latency, then answers with an injected error, breaks
+//! the connection, or calls the service (handing stream faults down as a request extension) and
+//! possibly degrades the body. Each request then lands in the service's [`Telemetry`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio::time::Instant;
+use tower::{Layer, Service};
+
+use super::body::{dribbled, truncated};
+use super::engine::{FaultDecision, FaultEngine};
+use super::headers::header_decision;
+use super::spec::{ErrorSpec, TransportSpec};
+use crate::server::ConnectionControl;
+use crate::telemetry::{JournalEntry, Telemetry};
+
+/// What a service teaches the shared fault layer about its own protocol.
+pub trait ServiceProtocol: Send + Sync + 'static {
+    /// The request attribute rules may match on (gateway: `model`; MCP: tool name), read from the
+    /// buffered request. Only called when an installed rule needs it.
+    fn attribute(&self, parts: &http::request::Parts, body: &[u8]) -> Option<String>;
+
+    /// An injected error in the service's native error shape. `body` is the request body when it
+    /// was buffered (so, e.g., a JSON-RPC error can echo the request id).
+    fn injected_error(&self, error: &ErrorSpec, body: &[u8]) -> Response;
+}
+
+/// Facts a handler attaches to its response for the journal (as a response extension).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseNote {
+    /// The request attribute the handler saw (e.g. the model asked for).
+    pub attribute: Option<String>,
+    /// The genuine error code it answered with, if any.
+    pub error_code: Option<String>,
+}
+
+/// Everything the layer needs, shared by all its clones.
+pub struct FaultContext {
+    /// The rules.
+    pub engine: Arc<FaultEngine>,
+    /// Where requests are recorded.
+    pub telemetry: Arc<Telemetry>,
+    /// The service's protocol hooks.
+    pub protocol: Arc<dyn ServiceProtocol>,
+    /// Whether requests may carry their own faults in `x-mock-fault-*` headers.
+    pub allow_header_faults: bool,
+    /// Largest request body buffered for attribute matching.
+    pub max_body_bytes: usize,
+}
+
+/// The fault-injection layer; see the module docs.
+#[derive(Clone)]
+pub struct FaultLayer {
+    context: Arc<FaultContext>,
+}
+
+impl FaultLayer {
+    /// A layer over the given context.
+    pub fn new(context: FaultContext) -> Self {
+        FaultLayer {
+            context: Arc::new(context),
+        }
+    }
+}
+
+impl<S> Layer<S> for FaultLayer {
+    type Service = FaultService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        FaultService {
+            inner,
+            context: self.context.clone(),
+        }
+    }
+}
+
+/// The service produced by [`FaultLayer`].
+#[derive(Clone)]
+pub struct FaultService<S> {
+    inner: S,
+    context: Arc<FaultContext>,
+}
+
+impl<S> Service<Request> for FaultService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // Take the service that was polled ready, leave a fresh clone behind (tower's rule).
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let context = self.context.clone();
+        Box::pin(async move { Ok(handle(context, inner, request).await) })
+    }
+}
+
+async fn handle<S>(context: Arc<FaultContext>, mut inner: S, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let started = Instant::now();
+    let mut entry = JournalEntry {
+        at_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        route: request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned()),
+        ..JournalEntry::default()
+    };
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+
+    let (request, body, attribute) = if context.engine.needs_attribute(&method, &path) {
+        let (parts, body) = request.into_parts();
+        match axum::body::to_bytes(body, context.max_body_bytes).await {
+            Ok(bytes) => {
+                let attribute = context.protocol.attribute(&parts, &bytes);
+                (
+                    Request::from_parts(parts, Body::from(bytes.clone())),
+                    bytes,
+                    attribute,
+                )
+            }
+            Err(_) => {
+                let error = ErrorSpec {
+                    status: 413,
+                    code: Some("request_too_large".into()),
+                    message: Some(format!(
+                        "Request body is larger than {} bytes.",
+                        context.max_body_bytes
+                    )),
+                    retry_after: None,
+                };
+                let response = context.protocol.injected_error(&error, &[]);
+                return finish(&context, entry, started, response, false);
+            }
+        }
+    } else {
+        (request, Bytes::new(), None)
+    };
+    entry.attribute = attribute.clone();
+
+    let mut decision = context.engine.decide(&method, &path, attribute.as_deref());
+    if context.allow_header_faults
+        && let Some(from_headers) = header_decision(request.headers())
+    {
+        merge(&mut decision, from_headers);
+    }
+    if decision.is_empty() {
+        let response = call(&mut inner, request).await;
+        return finish(&context, entry, started, response, false);
+    }
+    entry.faults = decision.rules.clone();
+    if !decision.latency.is_zero() {
+        tokio::time::sleep(decision.latency).await;
+    }
+    if let Some(error) = &decision.error {
+        let response = context.protocol.injected_error(error, &body);
+        return finish(&context, entry, started, response, true);
+    }
+    let control = request
+        .extensions()
+        .get::<Arc<ConnectionControl>>()
+        .cloned();
+    match decision.transport {
+        Some(TransportSpec::Reset) => {
+            break_connection(&context, entry, started, control, true).await
+        }
+        Some(TransportSpec::Close) => {
+            break_connection(&context, entry, started, control, false).await
+        }
+        Some(TransportSpec::Hang { max_ms }) => {
+            tokio::time::sleep(Duration::from_millis(max_ms)).await;
+            break_connection(&context, entry, started, control, false).await
+        }
+        Some(TransportSpec::Truncate { after_bytes }) => {
+            let response = call(&mut inner, request).await;
+            let response = truncated(response, after_bytes).await;
+            finish(&context, entry, started, response, true)
+        }
+        Some(TransportSpec::Dribble {
+            chunk_bytes,
+            interval_ms,
+        }) => {
+            let response = call(&mut inner, request).await;
+            let response =
+                dribbled(response, chunk_bytes, Duration::from_millis(interval_ms)).await;
+            finish(&context, entry, started, response, true)
+        }
+        None => {
+            let mut request = request;
+            if let Some(stream) = decision.stream.clone() {
+                request.extensions_mut().insert(stream);
+            }
+            let response = call(&mut inner, request).await;
+            // Latency or stream faults only degrade a genuine answer: its status is the service's.
+            let injected = decision.stream.is_some() && response.status().is_success();
+            finish(&context, entry, started, response, injected)
+        }
+    }
+}
+
+fn merge(decision: &mut FaultDecision, extra: FaultDecision) {
+    decision.rules.extend(extra.rules);
+    decision.latency += extra.latency;
+    if decision.error.is_none() && decision.transport.is_none() {
+        decision.error = extra.error;
+        decision.transport = extra.transport;
+    }
+    if extra.stream.is_some() {
+        decision.stream = extra.stream;
+    }
+}
+
+async fn call<S>(inner: &mut S, request: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match inner.call(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn break_connection(
+    context: &FaultContext,
+    mut entry: JournalEntry,
+    started: Instant,
+    control: Option<Arc<ConnectionControl>>,
+    reset: bool,
+) -> Response {
+    entry.status = 0;
+    entry.injected = true;
+    entry.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    context.telemetry.record(entry);
+    match control {
+        Some(control) => {
+            if reset {
+                control.reset();
+            } else {
+                control.close();
+            }
+            // The connection task drops this future; nothing is ever sent.
+            std::future::pending::<Response>().await
+        }
+        // Driven without a socket (in-process `oneshot`): the closest thing is a body that fails.
+        None => Response::new(Body::from_stream(futures::stream::once(async {
+            Err::<Bytes, _>(std::io::Error::from(std::io::ErrorKind::ConnectionReset))
+        }))),
+    }
+}
+
+fn finish(
+    context: &FaultContext,
+    mut entry: JournalEntry,
+    started: Instant,
+    response: Response,
+    injected: bool,
+) -> Response {
+    entry.status = response.status().as_u16();
+    entry.injected = injected;
+    entry.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(note) = response.extensions().get::<ResponseNote>() {
+        entry.attribute = entry.attribute.or_else(|| note.attribute.clone());
+        entry.error_code = note.error_code.clone();
+    }
+    context.telemetry.record(entry);
+    response.into_response()
+}

@@ -1,0 +1,428 @@
+//! `POST /v1/chat/completions`: OpenAI's validation, deterministic completions, simulated timing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{Map, Value, json};
+
+use super::errors::ApiError;
+use super::extract::JsonObject;
+use super::model_spec::ModelKind;
+use super::stream::{StreamPlan, stream_response};
+use super::{Gateway, unix_now};
+use crate::faults::{StreamFault, fnv1a};
+
+/// Request fields the endpoint accepts (anything else is OpenAI's "Unrecognized request argument").
+const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "service_tier",
+    "store",
+    "metadata",
+    "modalities",
+    "audio",
+    "prediction",
+    "reasoning_effort",
+    "functions",
+    "function_call",
+    "web_search_options",
+    "safety_identifier",
+    "prompt_cache_key",
+    "verbosity",
+];
+const ROLES: &[&str] = &[
+    "system",
+    "assistant",
+    "user",
+    "function",
+    "tool",
+    "developer",
+];
+
+/// A validated chat request.
+pub struct ChatRequest {
+    /// The model name as asked.
+    pub model: String,
+    /// Text of every message, for token counting.
+    pub contents: Vec<String>,
+    /// `stream`.
+    pub stream: bool,
+    /// `stream_options.include_usage`.
+    pub include_usage: bool,
+    /// `max_tokens` or `max_completion_tokens`.
+    pub max_tokens: Option<u64>,
+    /// Number of choices.
+    pub n: u64,
+    /// Hash of everything that determines the answer.
+    pub fingerprint: u64,
+}
+
+/// The `model` field, shared with embeddings.
+pub fn model_field(body: &Map<String, Value>) -> Result<String, ApiError> {
+    match body.get("model") {
+        None | Some(Value::Null) => Err(ApiError::missing("model")),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::invalid(
+            "Invalid 'model': empty string. Expected a model id such as one listed by GET /v1/models.",
+            Some("model"),
+            Some("invalid_value"),
+        )),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(ApiError::wrong_type("model", "a string", other)),
+    }
+}
+
+/// Rejects fields the endpoint does not know, as OpenAI does.
+pub fn reject_unknown_fields(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+    let unknown: Vec<&str> = body
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !known.contains(k))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let noun = if unknown.len() == 1 {
+        "argument"
+    } else {
+        "arguments"
+    };
+    Err(ApiError::invalid(
+        format!(
+            "Unrecognized request {noun} supplied: {}",
+            unknown.join(", ")
+        ),
+        None,
+        None,
+    ))
+}
+
+fn message_text(i: usize, message: &Value) -> Result<String, ApiError> {
+    let Value::Object(m) = message else {
+        return Err(ApiError::wrong_type(
+            &format!("messages[{i}]"),
+            "an object",
+            message,
+        ));
+    };
+    let role = match m.get("role") {
+        None => return Err(ApiError::missing(&format!("messages[{i}].role"))),
+        Some(Value::String(r)) => r,
+        Some(other) => {
+            return Err(ApiError::wrong_type(
+                &format!("messages[{i}].role"),
+                "a string",
+                other,
+            ));
+        }
+    };
+    if !ROLES.contains(&role.as_str()) {
+        return Err(ApiError::invalid(
+            format!(
+                "Invalid value: '{role}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'."
+            ),
+            Some(&format!("messages[{i}].role")),
+            Some("invalid_value"),
+        ));
+    }
+    let param = format!("messages[{i}].content");
+    match m.get("content") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for (j, part) in parts.iter().enumerate() {
+                match part.get("type").and_then(Value::as_str) {
+                    Some("text") => match part.get("text") {
+                        Some(Value::String(t)) => {
+                            text.push_str(t);
+                            text.push(' ');
+                        }
+                        other => {
+                            return Err(ApiError::wrong_type(
+                                &format!("{param}[{j}].text"),
+                                "a string",
+                                other.unwrap_or(&Value::Null),
+                            ));
+                        }
+                    },
+                    Some(_) => {}
+                    None => return Err(ApiError::missing(&format!("{param}[{j}].type"))),
+                }
+            }
+            Ok(text)
+        }
+        Some(Value::Null) | None if role == "assistant" => Ok(String::new()),
+        None => Err(ApiError::missing(&param)),
+        Some(other) => Err(ApiError::wrong_type(
+            &param,
+            "a string or an array of content parts",
+            other,
+        )),
+    }
+}
+
+fn positive_int(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v >= 1) => Ok(n.as_u64()),
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Err(ApiError::invalid(
+            format!(
+                "Invalid '{field}': integer below minimum value. Expected a value >= 1, but got {n} instead."
+            ),
+            Some(field),
+            Some("integer_below_min_value"),
+        )),
+        Some(other) => Err(ApiError::wrong_type(field, "an integer", other)),
+    }
+}
+
+/// Validates a chat body into a [`ChatRequest`].
+pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiError> {
+    reject_unknown_fields(body, KNOWN_FIELDS)?;
+    let model = model_field(body)?;
+    let messages = match body.get("messages") {
+        None | Some(Value::Null) => return Err(ApiError::missing("messages")),
+        Some(Value::Array(a)) if a.is_empty() => {
+            return Err(ApiError::invalid(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                Some("messages"),
+                Some("empty_array"),
+            ));
+        }
+        Some(Value::Array(a)) => a,
+        Some(other) => return Err(ApiError::wrong_type("messages", "an array", other)),
+    };
+    let contents = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| message_text(i, m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stream = match body.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(ApiError::wrong_type("stream", "a boolean", other)),
+    };
+    let include_usage = match body.get("stream_options") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(_)) if !stream => {
+            return Err(ApiError::invalid(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                Some("stream_options"),
+                Some("invalid_value"),
+            ));
+        }
+        Some(Value::Object(o)) => match o.get("include_usage") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ApiError::wrong_type(
+                    "stream_options.include_usage",
+                    "a boolean",
+                    other,
+                ));
+            }
+        },
+        Some(other) => return Err(ApiError::wrong_type("stream_options", "an object", other)),
+    };
+    let max_tokens = match positive_int(body, "max_completion_tokens")? {
+        Some(v) => Some(v),
+        None => positive_int(body, "max_tokens")?,
+    };
+    let n = positive_int(body, "n")?.unwrap_or(1);
+    if n > 8 {
+        return Err(ApiError::invalid(
+            format!("Invalid 'n': {n} is above the mock's limit of 8."),
+            Some("n"),
+            Some("invalid_value"),
+        ));
+    }
+    if stream && n > 1 {
+        return Err(ApiError::invalid(
+            "Streaming supports n = 1 only in this gateway.",
+            Some("n"),
+            Some("unsupported_value"),
+        ));
+    }
+    if let Some(t) = body.get("temperature").filter(|t| !t.is_null()) {
+        match t.as_f64() {
+            Some(v) if (0.0..=2.0).contains(&v) => {}
+            Some(v) => {
+                return Err(ApiError::invalid(
+                    format!("Invalid 'temperature': {v} is not between 0 and 2."),
+                    Some("temperature"),
+                    Some("invalid_value"),
+                ));
+            }
+            None => return Err(ApiError::wrong_type("temperature", "a number", t)),
+        }
+    }
+    let material = json!([
+        model,
+        body.get("messages"),
+        max_tokens,
+        n,
+        body.get("seed"),
+        body.get("temperature")
+    ]);
+    let fingerprint = seed ^ fnv1a(material.to_string().as_bytes());
+    Ok(ChatRequest {
+        model,
+        contents,
+        stream,
+        include_usage,
+        max_tokens,
+        n,
+        fingerprint,
+    })
+}
+
+/// The handler.
+pub async fn completions(
+    State(gateway): State<Arc<Gateway>>,
+    fault: Option<Extension<StreamFault>>,
+    body: Result<JsonObject, ApiError>,
+) -> Response {
+    let JsonObject(body) = match body {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
+    let fault = fault.map(|Extension(f)| f).unwrap_or_default();
+    let response = match complete(&gateway, &body, fault).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    super::note_model(response, model)
+}
+
+async fn complete(
+    gateway: &Arc<Gateway>,
+    body: &Map<String, Value>,
+    fault: StreamFault,
+) -> Result<Response, ApiError> {
+    let request = parse(body, gateway.seed)?;
+    let served = gateway.resolve(&request.model, ModelKind::Chat)?;
+    let spec = &served.spec;
+    if request.stream && !spec.streaming {
+        return Err(ApiError::invalid(
+            format!(
+                "The model `{}` does not support streaming. Send the request without `stream: true`.",
+                spec.id
+            ),
+            Some("stream"),
+            Some("unsupported_value"),
+        ));
+    }
+    if let Some(max) = request.max_tokens
+        && max > spec.max_output_tokens
+    {
+        return Err(ApiError::invalid(
+            format!(
+                "max_tokens is too large: {max}. This model supports at most {} completion tokens, whereas you provided {max}.",
+                spec.max_output_tokens
+            ),
+            Some("max_tokens"),
+            Some("invalid_value"),
+        ));
+    }
+    let prompt_tokens = super::text::prompt_tokens(request.contents.iter().map(String::as_str));
+    let requested = request.max_tokens.unwrap_or(0);
+    if prompt_tokens + requested > spec.context_window {
+        return Err(ApiError::invalid(
+            format!(
+                "This model's maximum context length is {} tokens. However, your messages resulted in {} tokens ({prompt_tokens} in the messages, {requested} in the completion). Please reduce the length of the messages or completion.",
+                spec.context_window,
+                prompt_tokens + requested
+            ),
+            Some("messages"),
+            Some("context_length_exceeded"),
+        ));
+    }
+    let admission = served.limiter.admit(&spec.id, prompt_tokens + requested)?;
+    let answered_model = if gateway.registry.get(&request.model).is_some() {
+        spec.id.clone()
+    } else {
+        request.model.clone()
+    };
+    let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
+    let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
+    let id = format!("chatcmpl-{:016x}", request.fingerprint);
+    if request.stream {
+        let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
+        let plan = StreamPlan {
+            id,
+            model: answered_model,
+            words,
+            finish_reason: if cut { "length" } else { "stop" },
+            include_usage: request.include_usage,
+            prompt_tokens,
+            ttft,
+            tokens_per_second,
+            jitter: gateway.config.stream_jitter,
+            fault,
+            seed: request.fingerprint,
+        };
+        let mut response = stream_response(plan, admission.permit);
+        response.headers_mut().extend(admission.headers);
+        return Ok(response);
+    }
+    let mut choices = Vec::new();
+    let mut completion_tokens = 0;
+    for index in 0..request.n {
+        let (words, cut) = super::text::completion_words(
+            request.fingerprint.wrapping_add(index),
+            request.max_tokens,
+        );
+        completion_tokens += words.len() as u64;
+        choices.push(json!({
+            "index": index,
+            "message": {"role": "assistant", "content": words.join(" "), "refusal": null},
+            "logprobs": null,
+            "finish_reason": if cut { "length" } else { "stop" },
+        }));
+    }
+    let generation = if tokens_per_second > 0.0 {
+        Duration::from_secs_f64(completion_tokens as f64 / tokens_per_second)
+    } else {
+        Duration::ZERO
+    };
+    tokio::time::sleep(ttft + generation).await;
+    drop(admission.permit);
+    let mut response = Json(json!({
+        "id": id,
+        "object": "chat.completion",
+        "created": unix_now(),
+        "model": answered_model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "system_fingerprint": "fp_mock",
+    }))
+    .into_response();
+    response.headers_mut().extend(admission.headers);
+    Ok(response)
+}

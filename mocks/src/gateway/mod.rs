@@ -1,0 +1,302 @@
+//! The mock OpenAI-compatible gateway: models, chat completions (plain and SSE), embeddings,
+//! per-model rate limits, the unknown-model policy and error dialects.
+//!
+//! The gateway owns only its protocol. Faults, journal, counters and the admin API come from the
+//! shared [`crate::faults`], [`crate::telemetry`] and [`crate::admin`] modules.
+
+mod chat;
+mod embeddings;
+mod errors;
+mod extract;
+mod model_spec;
+mod models_api;
+mod ratelimit;
+mod registry;
+mod stream;
+mod text;
+
+pub use errors::ApiError;
+pub use model_spec::{ModelKind, ModelSpec, RateLimitSpec};
+pub use registry::{ModelRegistry, ServedModel};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http::{HeaderValue, StatusCode};
+use serde_json::{Value, json};
+
+use crate::admin::{self, AdminState};
+use crate::config::{Dialect, GatewayConfig};
+use crate::faults::{
+    ErrorSpec, FaultContext, FaultEngine, FaultLayer, ResponseNote, RuleError, ServiceProtocol,
+};
+use crate::telemetry::Telemetry;
+
+/// One running gateway's state.
+pub struct Gateway {
+    /// Its configuration.
+    pub config: GatewayConfig,
+    /// Seed for content and embeddings.
+    pub seed: u64,
+    /// Served models.
+    pub registry: ModelRegistry,
+    /// Journal and counters.
+    pub telemetry: Arc<Telemetry>,
+    /// Fault rules.
+    pub engine: Arc<FaultEngine>,
+    requests: AtomicU64,
+}
+
+impl Gateway {
+    /// A gateway for `config`, seeded with `seed`.
+    pub fn new(config: GatewayConfig, seed: u64) -> Result<Arc<Self>, RuleError> {
+        Ok(Arc::new(Gateway {
+            registry: ModelRegistry::new(&config),
+            telemetry: Arc::new(Telemetry::new("gateway", config.journal_capacity)),
+            engine: Arc::new(FaultEngine::new(config.faults.clone(), seed)?),
+            seed,
+            config,
+            requests: AtomicU64::new(0),
+        }))
+    }
+
+    /// Resolves a model for an endpoint of `kind`, or the error to answer with.
+    pub fn resolve(&self, name: &str, kind: ModelKind) -> Result<Arc<ServedModel>, ApiError> {
+        let Some(model) = self.registry.resolve(name, kind, &self.telemetry) else {
+            let served = self.registry.ids(kind);
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                format!(
+                    "The model `{name}` does not exist or you do not have access to it. This gateway serves: {}.",
+                    served.join(", ")
+                ),
+                None,
+                Some("model_not_found"),
+            ));
+        };
+        if model.spec.kind != kind {
+            let message = match kind {
+                ModelKind::Chat => format!(
+                    "The model `{}` is an embedding model and not supported in the v1/chat/completions endpoint. Chat models here: {}.",
+                    model.spec.id,
+                    self.registry.ids(ModelKind::Chat).join(", ")
+                ),
+                ModelKind::Embedding => format!(
+                    "The model `{}` is a chat model and does not support embeddings. Embedding models here: {}.",
+                    model.spec.id,
+                    self.registry.ids(ModelKind::Embedding).join(", ")
+                ),
+            };
+            return Err(ApiError::invalid(
+                message,
+                Some("model"),
+                Some("model_not_supported"),
+            ));
+        }
+        Ok(model)
+    }
+
+    /// Names used in the startup log line.
+    pub fn model_ids(&self) -> Vec<String> {
+        self.registry
+            .all()
+            .iter()
+            .map(|m| m.spec.id.clone())
+            .collect()
+    }
+}
+
+/// Seconds since the Unix epoch (`created`).
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Records the requested model for the journal.
+pub(crate) fn note_model(mut response: Response, model: Option<String>) -> Response {
+    let mut note = response
+        .extensions()
+        .get::<ResponseNote>()
+        .cloned()
+        .unwrap_or_default();
+    note.attribute = model;
+    response.extensions_mut().insert(note);
+    response
+}
+
+/// The gateway's hooks into the shared fault layer.
+struct GatewayProtocol {
+    dialect: Dialect,
+}
+
+impl ServiceProtocol for GatewayProtocol {
+    fn attribute(&self, _parts: &http::request::Parts, body: &[u8]) -> Option<String> {
+        serde_json::from_slice::<Value>(body)
+            .ok()?
+            .get("model")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn injected_error(&self, error: &ErrorSpec, _body: &[u8]) -> Response {
+        let status =
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let (kind, default_code, default_message) = match error.status {
+            429 => (
+                "requests",
+                Some("rate_limit_exceeded"),
+                "Rate limit reached for requests. Please try again in 1s.",
+            ),
+            503 => (
+                "server_error",
+                None,
+                "The engine is currently overloaded, please try again later",
+            ),
+            500..=599 => (
+                "server_error",
+                None,
+                "The server had an error while processing your request. Sorry about that! You can retry your request.",
+            ),
+            _ => (
+                "invalid_request_error",
+                None,
+                "The request was rejected by an injected fault.",
+            ),
+        };
+        let mut api = ApiError::new(
+            status,
+            kind,
+            error
+                .message
+                .clone()
+                .unwrap_or_else(|| default_message.to_owned()),
+            None,
+            error.code.as_deref().or(default_code),
+        );
+        api.retry_after = error.retry_after;
+        let mut response = api.render(self.dialect);
+        response.extensions_mut().remove::<ApiError>();
+        response
+    }
+}
+
+/// Adds `x-request-id` and `openai-processing-ms`, and re-renders errors in the configured dialect.
+async fn openai_headers(
+    State(gateway): State<Arc<Gateway>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let n = gateway.requests.fetch_add(1, Ordering::Relaxed);
+    let response = next.run(request).await;
+    let mut response = match (
+        gateway.config.dialect,
+        response.extensions().get::<ApiError>().cloned(),
+    ) {
+        (Dialect::OpenAi, _) | (_, None) => response,
+        (dialect, Some(error)) => {
+            let note = response.extensions().get::<ResponseNote>().cloned();
+            let mut rendered = error.render(dialect);
+            if let Some(note) = note {
+                rendered.extensions_mut().insert(note);
+            }
+            rendered
+        }
+    };
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("req_{:016x}{:08x}", gateway.seed, n)) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert(
+        "openai-processing-ms",
+        HeaderValue::from(started.elapsed().as_millis() as u64),
+    );
+    response
+}
+
+async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+    Json(json!({"status": "ok", "service": "gateway", "models": gateway.model_ids()}))
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!(
+            "Invalid URL ({} {}). See GET /v1/models, POST /v1/chat/completions, POST /v1/embeddings.",
+            request.method(),
+            request.uri().path()
+        ),
+        None,
+        Some("unknown_url"),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        format!(
+            "Method {} is not allowed on {}.",
+            request.method(),
+            request.uri().path()
+        ),
+        None,
+        Some("method_not_allowed"),
+    )
+}
+
+/// The gateway's complete router: API (behind the fault layer) plus admin routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let protocol = Arc::new(GatewayProtocol {
+        dialect: gateway.config.dialect,
+    });
+    let fault_layer = FaultLayer::new(FaultContext {
+        engine: gateway.engine.clone(),
+        telemetry: gateway.telemetry.clone(),
+        protocol,
+        allow_header_faults: gateway.config.allow_header_faults,
+        max_body_bytes: gateway.config.max_body_bytes,
+    });
+    let metrics = Router::new()
+        .route("/metrics", get(admin::metrics))
+        .with_state(gateway.telemetry.clone());
+    let api = Router::new()
+        .route("/health", get(health))
+        .route("/v1/models", get(models_api::list))
+        .route("/v1/models/{id}", get(models_api::retrieve))
+        .route("/v1/chat/completions", post(chat::completions))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .with_state(gateway.clone())
+        .merge(metrics)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            gateway.clone(),
+            openai_headers,
+        ))
+        .layer(fault_layer);
+    let reset_target = gateway.clone();
+    let admin = admin::router(AdminState {
+        engine: gateway.engine.clone(),
+        telemetry: gateway.telemetry.clone(),
+        on_reset: Arc::new(move || reset_target.registry.reset()),
+    });
+    let models_admin = Router::new()
+        .route(
+            "/__admin/models",
+            get(models_api::admin_list).post(models_api::admin_upsert),
+        )
+        .route("/__admin/models/{id}", delete(models_api::admin_remove))
+        .with_state(gateway);
+    api.merge(admin)
+        .merge(models_admin)
+        .layer(crate::stack::panic_layer())
+}

@@ -1,0 +1,133 @@
+//! A served model as configured: identity, limits, streaming behaviour and rate limits.
+//!
+//! The same type is read from the config file and posted to `/__admin/models`, so the two can
+//! never drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// What a model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Serves `/v1/chat/completions`.
+    Chat,
+    /// Serves `/v1/embeddings`.
+    Embedding,
+}
+
+/// Per-model rate limits; each is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Requests per minute (fixed one-minute windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u64>,
+    /// Tokens (prompt + completion) per minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<u64>,
+    /// Requests in flight at once (a stream counts until it ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent: Option<u32>,
+}
+
+/// One served model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// The model id clients send.
+    pub id: String,
+    /// Chat or embedding.
+    pub kind: ModelKind,
+    /// Other names that resolve to this model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// `owned_by` in `/v1/models`.
+    #[serde(default = "default_owner")]
+    pub owned_by: String,
+    /// Context window in tokens (prompt + completion).
+    #[serde(default = "default_context")]
+    pub context_window: u64,
+    /// Largest allowed `max_tokens`.
+    #[serde(default = "default_max_output")]
+    pub max_output_tokens: u64,
+    /// Whether `"stream": true` is allowed.
+    #[serde(default = "default_true")]
+    pub streaming: bool,
+    /// Embedding dimensions (embedding models only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<usize>,
+    /// Simulated time to first token, ms.
+    #[serde(default)]
+    pub ttft_ms: u64,
+    /// Simulated generation speed; 0 means instant.
+    #[serde(default)]
+    pub tokens_per_second: f64,
+    /// Rate limits.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub rate_limit: RateLimitSpec,
+}
+
+fn is_default(r: &RateLimitSpec) -> bool {
+    *r == RateLimitSpec::default()
+}
+fn default_owner() -> String {
+    "mock-gateway".to_owned()
+}
+fn default_context() -> u64 {
+    8192
+}
+fn default_max_output() -> u64 {
+    4096
+}
+fn default_true() -> bool {
+    true
+}
+
+impl ModelSpec {
+    /// Every problem with this model, as (field, message) pairs.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if self.id.trim().is_empty() {
+            p.push(("id", "a model needs a non-empty id".to_owned()));
+        }
+        if self.context_window == 0 {
+            p.push(("context_window", "must be at least 1 token".to_owned()));
+        }
+        if self.max_output_tokens == 0 {
+            p.push(("max_output_tokens", "must be at least 1 token".to_owned()));
+        }
+        if !self.tokens_per_second.is_finite() || self.tokens_per_second < 0.0 {
+            p.push((
+                "tokens_per_second",
+                "must be 0 (instant) or a positive number".to_owned(),
+            ));
+        }
+        match (self.kind, self.dimensions) {
+            (ModelKind::Embedding, None | Some(0)) => p.push((
+                "dimensions",
+                "an embedding model needs `dimensions` (e.g. 1536)".to_owned(),
+            )),
+            (ModelKind::Embedding, Some(d)) if d > 16_384 => {
+                p.push(("dimensions", format!("{d} is over the supported 16384")))
+            }
+            (ModelKind::Chat, Some(_)) => p.push((
+                "dimensions",
+                "only embedding models have `dimensions`".to_owned(),
+            )),
+            _ => {}
+        }
+        if self.rate_limit.concurrent == Some(0) {
+            p.push((
+                "rate_limit.concurrent",
+                "must be at least 1 (omit it for no limit)".to_owned(),
+            ));
+        }
+        if self.rate_limit.requests_per_minute == Some(0) {
+            p.push((
+                "rate_limit.requests_per_minute",
+                "must be at least 1 (omit it for no limit)".to_owned(),
+            ));
+        }
+        p
+    }
+}

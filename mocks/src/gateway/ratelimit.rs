@@ -1,0 +1,188 @@
+//! Per-model rate limits as OpenAI applies them: requests and tokens per minute, plus a cap on
+//! concurrent requests, with the `x-ratelimit-*` headers real responses carry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, StatusCode};
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use super::errors::ApiError;
+use super::model_spec::RateLimitSpec;
+
+/// Reported limits when a model has none configured (real responses always carry the headers).
+const NOMINAL_REQUESTS: u64 = 10_000;
+const NOMINAL_TOKENS: u64 = 10_000_000;
+const WINDOW: Duration = Duration::from_secs(60);
+
+struct Window {
+    start: Instant,
+    requests: u64,
+    tokens: u64,
+}
+
+/// The limiter of one model.
+pub struct RateLimiter {
+    spec: RateLimitSpec,
+    window: Mutex<Window>,
+    concurrent: Option<Arc<Semaphore>>,
+}
+
+/// An admitted request: holds its concurrency slot until dropped, and the headers to send.
+pub struct Admission {
+    /// Released when the response (or stream) ends.
+    pub permit: Option<OwnedSemaphorePermit>,
+    /// `x-ratelimit-*` headers.
+    pub headers: HeaderMap,
+}
+
+/// `6m0s`, `1s`, `12ms`: the duration strings of `x-ratelimit-reset-*`.
+fn reset_string(d: Duration) -> String {
+    let ms = d.as_millis() as u64;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{}m{}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+impl RateLimiter {
+    /// A limiter for `spec`.
+    pub fn new(spec: &RateLimitSpec) -> Self {
+        RateLimiter {
+            spec: spec.clone(),
+            window: Mutex::new(Window {
+                start: Instant::now(),
+                requests: 0,
+                tokens: 0,
+            }),
+            concurrent: spec
+                .concurrent
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
+        }
+    }
+
+    /// Admits one request costing `tokens`, or explains the 429.
+    pub fn admit(&self, model: &str, tokens: u64) -> Result<Admission, ApiError> {
+        let now = Instant::now();
+        let (requests, used_tokens, reset) = {
+            let mut w = self.window.lock();
+            if now.duration_since(w.start) >= WINDOW {
+                *w = Window {
+                    start: now,
+                    requests: 0,
+                    tokens: 0,
+                };
+            }
+            let reset = WINDOW.saturating_sub(now.duration_since(w.start));
+            if let Some(limit) = self.spec.requests_per_minute
+                && w.requests >= limit
+            {
+                return Err(limited(
+                    model,
+                    "requests",
+                    "requests per min (RPM)",
+                    limit,
+                    w.requests,
+                    1,
+                    reset,
+                ));
+            }
+            if let Some(limit) = self.spec.tokens_per_minute
+                && w.tokens + tokens > limit
+            {
+                return Err(limited(
+                    model,
+                    "tokens",
+                    "tokens per min (TPM)",
+                    limit,
+                    w.tokens,
+                    tokens,
+                    reset,
+                ));
+            }
+            w.requests += 1;
+            w.tokens += tokens;
+            (w.requests, w.tokens, reset)
+        };
+        let permit = match &self.concurrent {
+            Some(semaphore) => Some(semaphore.clone().try_acquire_owned().map_err(|_| {
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "requests",
+                    format!(
+                        "Rate limit reached for {model} on concurrent requests: Limit {}. Please try again shortly.",
+                        self.spec.concurrent.unwrap_or_default()
+                    ),
+                    None,
+                    Some("rate_limit_exceeded"),
+                );
+                e.retry_after = Some(1.0);
+                e
+            })?),
+            None => None,
+        };
+        let request_limit = self.spec.requests_per_minute.unwrap_or(NOMINAL_REQUESTS);
+        let token_limit = self.spec.tokens_per_minute.unwrap_or(NOMINAL_TOKENS);
+        let mut headers = HeaderMap::new();
+        let reset = reset_string(reset);
+        for (name, value) in [
+            ("x-ratelimit-limit-requests", request_limit.to_string()),
+            (
+                "x-ratelimit-remaining-requests",
+                request_limit.saturating_sub(requests).to_string(),
+            ),
+            ("x-ratelimit-reset-requests", reset.clone()),
+            ("x-ratelimit-limit-tokens", token_limit.to_string()),
+            (
+                "x-ratelimit-remaining-tokens",
+                token_limit.saturating_sub(used_tokens).to_string(),
+            ),
+            ("x-ratelimit-reset-tokens", reset),
+        ] {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(name, v);
+            }
+        }
+        Ok(Admission { permit, headers })
+    }
+}
+
+fn limited(
+    model: &str,
+    kind: &str,
+    what: &str,
+    limit: u64,
+    used: u64,
+    requested: u64,
+    reset: Duration,
+) -> ApiError {
+    let wait = reset.as_secs_f64().max(0.001);
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        kind,
+        format!(
+            "Rate limit reached for {model} in organization org-mock on {what}: Limit {limit}, Used {used}, Requested {requested}. Please try again in {wait:.3}s."
+        ),
+        None,
+        Some("rate_limit_exceeded"),
+    );
+    e.retry_after = Some(wait);
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_strings_look_like_openai() {
+        assert_eq!(reset_string(Duration::from_millis(12)), "12ms");
+        assert_eq!(reset_string(Duration::from_secs(1)), "1s");
+        assert_eq!(reset_string(Duration::from_secs(360)), "6m0s");
+    }
+}

@@ -1,0 +1,81 @@
+//! Deterministic text and token accounting for the mock models.
+//!
+//! Tokens are counted with one simple rule everywhere (a word of up to 4 characters is one token,
+//! longer words one per 4 characters), so `usage` is always consistent with the content, and
+//! generated words are all short: one word, one token, one stream chunk.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The generated vocabulary: every word is one token.
+const VOCAB: &[&str] = &[
+    "the", "load", "mock", "test", "each", "user", "sent", "one", "more", "call", "fast", "slow",
+    "data", "node", "rag", "tool", "file", "git", "web", "api", "runs", "with", "from", "that",
+    "this", "will", "can", "now", "then", "when", "here", "and", "for", "all", "any", "new", "old",
+    "low", "high", "rate", "time", "path", "keep", "send", "read", "save", "plan", "step", "done",
+    "ok", "as", "is", "to", "of", "in", "on", "by", "it", "we", "our", "set", "get", "put", "map",
+];
+
+/// Tokens in a text under the mock's counting rule.
+pub fn count_tokens(text: &str) -> u64 {
+    text.split_whitespace()
+        .map(|w| (w.chars().count() as u64).div_ceil(4).max(1))
+        .sum()
+}
+
+/// Prompt tokens of a chat: 3 priming tokens plus, per message, 4 framing tokens and its content.
+pub fn prompt_tokens<'a>(contents: impl Iterator<Item = &'a str>) -> u64 {
+    3 + contents.map(|c| 4 + count_tokens(c)).sum::<u64>()
+}
+
+/// A deterministic completion for `seed`: between 12 and 48 words, cut at `max_tokens`.
+/// Returns the words and whether the cut happened (`finish_reason: "length"`).
+pub fn completion_words(seed: u64, max_tokens: Option<u64>) -> (Vec<&'static str>, bool) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let natural = rng.random_range(12..=48usize);
+    let limit = max_tokens.map_or(natural, |m| m as usize);
+    let words = (0..natural.min(limit))
+        .map(|_| VOCAB[rng.random_range(0..VOCAB.len())])
+        .collect();
+    (words, limit < natural)
+}
+
+/// A deterministic unit-length embedding of `text` with `dimensions` components.
+pub fn embedding(seed: u64, text: &str, dimensions: usize) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed ^ crate::faults::fnv1a(text.as_bytes()));
+    let mut v: Vec<f32> = (0..dimensions)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_words_count_one_token_each() {
+        let (words, cut) = completion_words(7, None);
+        assert!(!cut);
+        assert_eq!(count_tokens(&words.join(" ")), words.len() as u64);
+        let (short, cut) = completion_words(7, Some(3));
+        assert!(cut);
+        assert_eq!(short, words[..3]);
+    }
+
+    #[test]
+    fn embeddings_are_deterministic_and_normalised() {
+        let a = embedding(1, "hello", 64);
+        assert_eq!(a, embedding(1, "hello", 64));
+        assert_ne!(a, embedding(1, "hellp", 64));
+        let norm: f32 = a.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+}

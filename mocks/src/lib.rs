@@ -1,0 +1,14 @@
+//! Mock services for load- and fault-testing an AI stack: an OpenAI-compatible gateway (and, with
+//! their own modules, RAG and MCP services), all sharing one fault engine and admin API.
+//!
+//! Every binary entry point lives in [`cli`]; tests drive the same functions.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod faults;
+pub mod gateway;
+pub mod healthcheck;
+pub mod server;
+pub mod stack;
+pub mod telemetry;

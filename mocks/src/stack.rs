@@ -1,0 +1,186 @@
+//! Starting and stopping the mock services: one at a time (what a container runs) or the whole
+//! stack in-process (what `mocks serve`, tests and loadsuite's `--embedded` mode use).
+
+use std::any::Any;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MocksConfig;
+use crate::faults::RuleError;
+use crate::gateway::{self, Gateway};
+
+/// The services this crate can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ServiceKind {
+    /// The OpenAI-compatible gateway (default port 8000).
+    Gateway,
+}
+
+impl ServiceKind {
+    /// Every service, in start order.
+    pub const ALL: [ServiceKind; 1] = [ServiceKind::Gateway];
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Gateway => "gateway",
+        }
+    }
+
+    /// The default listen address.
+    pub fn default_addr(self) -> SocketAddr {
+        match self {
+            ServiceKind::Gateway => SocketAddr::from(([127, 0, 0, 1], 8000)),
+        }
+    }
+}
+
+/// Why the stack could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// The address could not be bound.
+    #[error(
+        "cannot listen on {addr} for the {service}: {source}. Is another process using the port? Pick another with --{service}-addr."
+    )]
+    Bind {
+        /// The service.
+        service: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A configured fault rule was refused.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+}
+
+/// Turns a panic in a handler into a JSON 500, so nothing ever answers with plain text.
+pub fn panic_layer()
+-> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn Any + Send + 'static>) -> Response> {
+    fn handle(_panic: Box<dyn Any + Send + 'static>) -> Response {
+        let body = json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
+        (http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+    }
+    tower_http::catch_panic::CatchPanicLayer::custom(
+        handle as fn(Box<dyn Any + Send + 'static>) -> Response,
+    )
+}
+
+/// A running service.
+pub struct RunningService {
+    /// Which one.
+    pub kind: ServiceKind,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The gateway's state (for tests and embedding), when this is the gateway.
+    pub gateway: Option<Arc<Gateway>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningService {
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The router and state of one service.
+fn build(
+    kind: ServiceKind,
+    config: &MocksConfig,
+) -> Result<(Router, Option<Arc<Gateway>>, Vec<String>), RuleError> {
+    match kind {
+        ServiceKind::Gateway => {
+            let gw = Gateway::new(config.gateway.clone(), config.seed)?;
+            let models = gw.model_ids();
+            Ok((gateway::router(gw.clone()), Some(gw), models))
+        }
+    }
+}
+
+/// Serves one service on an already bound listener until `shutdown` is cancelled.
+pub fn spawn(
+    kind: ServiceKind,
+    config: &MocksConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<RunningService, StackError> {
+    let (router, gateway, models) = build(kind, config)?;
+    let addr = listener.local_addr().map_err(|source| StackError::Bind {
+        service: kind.name(),
+        addr: kind.default_addr(),
+        source,
+    })?;
+    tracing::info!(service = kind.name(), %addr, models = %models.join(","), "listening");
+    let task = tokio::spawn(crate::server::serve(listener, router, async move {
+        shutdown.cancelled().await
+    }));
+    Ok(RunningService {
+        kind,
+        addr,
+        gateway,
+        task,
+    })
+}
+
+/// Several services started together.
+pub struct Stack {
+    /// The running services.
+    pub services: Vec<RunningService>,
+    shutdown: CancellationToken,
+}
+
+impl Stack {
+    /// Binds each `(service, address)` and starts it. Port 0 picks a free port.
+    pub async fn start(
+        config: &MocksConfig,
+        services: &[(ServiceKind, SocketAddr)],
+    ) -> Result<Stack, StackError> {
+        let shutdown = CancellationToken::new();
+        let mut running = Vec::new();
+        for (kind, addr) in services {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StackError::Bind {
+                    service: kind.name(),
+                    addr: *addr,
+                    source,
+                })?;
+            running.push(spawn(*kind, config, listener, shutdown.clone())?);
+        }
+        Ok(Stack {
+            services: running,
+            shutdown,
+        })
+    }
+
+    /// Every service on 127.0.0.1 with a free port (tests, embedded runs).
+    pub async fn start_ephemeral(config: &MocksConfig) -> Result<Stack, StackError> {
+        let services: Vec<_> = ServiceKind::ALL
+            .iter()
+            .map(|k| (*k, SocketAddr::from(([127, 0, 0, 1], 0))))
+            .collect();
+        Self::start(config, &services).await
+    }
+
+    /// The running service of `kind`.
+    pub fn service(&self, kind: ServiceKind) -> Option<&RunningService> {
+        self.services.iter().find(|s| s.kind == kind)
+    }
+
+    /// Stops every service and waits (bounded) for them to drain.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for service in self.services {
+            let _ = tokio::time::timeout(crate::server::SHUTDOWN_GRACE * 2, service.task).await;
+        }
+    }
+}
