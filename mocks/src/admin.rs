@@ -57,13 +57,7 @@ impl IntoResponse for AdminError {
 /// The admin routes of one service.
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .route(
-            "/__admin/faults",
-            get(list_rules)
-                .post(add_rule)
-                .put(replace_rules)
-                .delete(clear_rules),
-        )
+        .route("/__admin/faults", get(list_rules).post(add_rule).put(replace_rules).delete(clear_rules))
         .route("/__admin/faults/{name}", axum::routing::delete(remove_rule))
         .route("/__admin/journal", get(journal))
         .route("/__admin/counters", get(counters))
@@ -73,19 +67,12 @@ pub fn router(state: AdminState) -> Router {
 
 /// `GET /metrics` for one service (mounted inside the fault layer so it can be faulted too).
 pub async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> Response {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        telemetry.prometheus(),
-    )
-        .into_response()
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], telemetry.prometheus()).into_response()
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, AdminError> {
-    serde_json::from_slice(body).map_err(|e| {
-        AdminError::BadBody(format!(
-            "invalid {what}: {e}. See README.md, \"Fault rules\"."
-        ))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError::BadBody(format!("invalid {what}: {e}. See README.md, \"Fault rules\".")))
 }
 
 async fn list_rules(State(state): State<AdminState>) -> Json<serde_json::Value> {
@@ -95,11 +82,7 @@ async fn list_rules(State(state): State<AdminState>) -> Json<serde_json::Value> 
 async fn add_rule(State(state): State<AdminState>, body: Bytes) -> Result<Response, AdminError> {
     let rule: FaultRuleSpec = parse(&body, "fault rule")?;
     state.engine.upsert(rule.clone())?;
-    tracing::info!(
-        service = state.telemetry.service(),
-        rule = rule.name,
-        "fault rule installed"
-    );
+    tracing::info!(service = state.telemetry.service(), rule = rule.name, "fault rule installed");
     Ok((StatusCode::CREATED, Json(json!({"rule": rule}))).into_response())
 }
 
@@ -111,10 +94,7 @@ enum RuleList {
     Wrapped { rules: Vec<FaultRuleSpec> },
 }
 
-async fn replace_rules(
-    State(state): State<AdminState>,
-    body: Bytes,
-) -> Result<Json<serde_json::Value>, AdminError> {
+async fn replace_rules(State(state): State<AdminState>, body: Bytes) -> Result<Json<serde_json::Value>, AdminError> {
     let rules = match parse::<RuleList>(&body, "rule list")? {
         RuleList::Bare(rules) | RuleList::Wrapped { rules } => rules,
     };
@@ -127,10 +107,7 @@ async fn clear_rules(State(state): State<AdminState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn remove_rule(
-    State(state): State<AdminState>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, AdminError> {
+async fn remove_rule(State(state): State<AdminState>, Path(name): Path<String>) -> Result<StatusCode, AdminError> {
     state.engine.remove(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }

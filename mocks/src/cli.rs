@@ -104,10 +104,7 @@ pub fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn load(common: &CommonArgs) -> anyhow::Result<MocksConfig> {
@@ -130,13 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config(ConfigCommand::Check { file }) => Ok(check_config(&file)),
         Command::Healthcheck { url, timeout_ms } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            match runtime.block_on(crate::healthcheck::check(
-                &url,
-                Duration::from_millis(timeout_ms),
-            )) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            match runtime.block_on(crate::healthcheck::check(&url, Duration::from_millis(timeout_ms))) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(error) => {
                     eprintln!("unhealthy: {error}");
@@ -146,11 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => {
             let config = load(&args.common)?;
-            let kinds = if args.only.is_empty() {
-                ServiceKind::ALL.to_vec()
-            } else {
-                args.only.clone()
-            };
+            let kinds = if args.only.is_empty() { ServiceKind::ALL.to_vec() } else { args.only.clone() };
             let services: Vec<_> = kinds
                 .into_iter()
                 .map(|kind| match kind {
@@ -162,10 +150,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gateway(args) => {
             let config = load(&args.common)?;
             let kind = ServiceKind::Gateway;
-            serve(
-                config,
-                vec![(kind, args.addr.unwrap_or(kind.default_addr()))],
-            )
+            serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))])
         }
     }
 }
@@ -195,10 +180,7 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn serve(
-    config: MocksConfig,
-    services: Vec<(ServiceKind, SocketAddr)>,
-) -> anyhow::Result<ExitCode> {
+fn serve(config: MocksConfig, services: Vec<(ServiceKind, SocketAddr)>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let stack = Stack::start(&config, &services).await?;

@@ -28,23 +28,11 @@ pub async fn check(url: &str, timeout: Duration) -> Result<(), HealthError> {
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()
-        .map_err(|source| HealthError::Unreachable {
-            url: url.to_owned(),
-            source,
-        })?;
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|source| HealthError::Unreachable {
-            url: url.to_owned(),
-            source,
-        })?;
+        .map_err(|source| HealthError::Unreachable { url: url.to_owned(), source })?;
+    let response =
+        client.get(url).send().await.map_err(|source| HealthError::Unreachable { url: url.to_owned(), source })?;
     match response.status().as_u16() {
         200 => Ok(()),
-        status => Err(HealthError::Status {
-            url: url.to_owned(),
-            status,
-        }),
+        status => Err(HealthError::Status { url: url.to_owned(), status }),
     }
 }

@@ -46,11 +46,7 @@ impl ConnectionControl {
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains for at most
 /// [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -75,22 +71,14 @@ pub async fn serve(
                 continue;
             }
         };
-        let control = Arc::new(ConnectionControl {
-            kill: Notify::new(),
-            socket: Mutex::new(Some(dup)),
-        });
+        let control = Arc::new(ConnectionControl { kill: Notify::new(), socket: Mutex::new(Some(dup)) });
         let request_control = control.clone();
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: http::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(request_control.clone());
-                    request.map(axum::body::Body::new)
-                });
+        let service = router.clone().map_request(move |mut request: http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(request_control.clone());
+            request.map(axum::body::Body::new)
+        });
         let service = TowerToHyperService::new(service);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             tokio::select! {
@@ -109,9 +97,7 @@ pub async fn serve(
 }
 
 /// Returns the stream plus a duplicate handle of the same socket, used to reset it later.
-fn split_handle(
-    stream: tokio::net::TcpStream,
-) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+fn split_handle(stream: tokio::net::TcpStream) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
     let std_stream = stream.into_std()?;
     let dup = std_stream.try_clone()?;
     Ok((tokio::net::TcpStream::from_std(std_stream)?, dup))

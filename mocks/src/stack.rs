@@ -63,15 +63,12 @@ pub enum StackError {
 }
 
 /// Turns a panic in a handler into a JSON 500, so nothing ever answers with plain text.
-pub fn panic_layer()
--> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn Any + Send + 'static>) -> Response> {
+pub fn panic_layer() -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn Any + Send + 'static>) -> Response> {
     fn handle(_panic: Box<dyn Any + Send + 'static>) -> Response {
         let body = json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
         (http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
     }
-    tower_http::catch_panic::CatchPanicLayer::custom(
-        handle as fn(Box<dyn Any + Send + 'static>) -> Response,
-    )
+    tower_http::catch_panic::CatchPanicLayer::custom(handle as fn(Box<dyn Any + Send + 'static>) -> Response)
 }
 
 /// A running service.
@@ -93,10 +90,7 @@ impl RunningService {
 }
 
 /// The router and state of one service.
-fn build(
-    kind: ServiceKind,
-    config: &MocksConfig,
-) -> Result<(Router, Option<Arc<Gateway>>, Vec<String>), RuleError> {
+fn build(kind: ServiceKind, config: &MocksConfig) -> Result<(Router, Option<Arc<Gateway>>, Vec<String>), RuleError> {
     match kind {
         ServiceKind::Gateway => {
             let gw = Gateway::new(config.gateway.clone(), config.seed)?;
@@ -120,15 +114,8 @@ pub fn spawn(
         source,
     })?;
     tracing::info!(service = kind.name(), %addr, models = %models.join(","), "listening");
-    let task = tokio::spawn(crate::server::serve(listener, router, async move {
-        shutdown.cancelled().await
-    }));
-    Ok(RunningService {
-        kind,
-        addr,
-        gateway,
-        task,
-    })
+    let task = tokio::spawn(crate::server::serve(listener, router, async move { shutdown.cancelled().await }));
+    Ok(RunningService { kind, addr, gateway, task })
 }
 
 /// Several services started together.
@@ -140,34 +127,23 @@ pub struct Stack {
 
 impl Stack {
     /// Binds each `(service, address)` and starts it. Port 0 picks a free port.
-    pub async fn start(
-        config: &MocksConfig,
-        services: &[(ServiceKind, SocketAddr)],
-    ) -> Result<Stack, StackError> {
+    pub async fn start(config: &MocksConfig, services: &[(ServiceKind, SocketAddr)]) -> Result<Stack, StackError> {
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
         for (kind, addr) in services {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StackError::Bind {
-                    service: kind.name(),
-                    addr: *addr,
-                    source,
-                })?;
+            let listener = TcpListener::bind(addr).await.map_err(|source| StackError::Bind {
+                service: kind.name(),
+                addr: *addr,
+                source,
+            })?;
             running.push(spawn(*kind, config, listener, shutdown.clone())?);
         }
-        Ok(Stack {
-            services: running,
-            shutdown,
-        })
+        Ok(Stack { services: running, shutdown })
     }
 
     /// Every service on 127.0.0.1 with a free port (tests, embedded runs).
     pub async fn start_ephemeral(config: &MocksConfig) -> Result<Stack, StackError> {
-        let services: Vec<_> = ServiceKind::ALL
-            .iter()
-            .map(|k| (*k, SocketAddr::from(([127, 0, 0, 1], 0))))
-            .collect();
+        let services: Vec<_> = ServiceKind::ALL.iter().map(|k| (*k, SocketAddr::from(([127, 0, 0, 1], 0)))).collect();
         Self::start(config, &services).await
     }
 

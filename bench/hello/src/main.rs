@@ -7,16 +7,11 @@ use axum::{Router, routing::get};
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7999".to_owned());
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7999".to_owned());
     let app = Router::new()
         .route("/", get(|| async { "{\"status\":\"ok\"}" }))
         .route("/health", get(|| async { "{\"status\":\"ok\"}" }));
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
-    println!(
-        "hello listening on {}",
-        listener.local_addr().expect("addr")
-    );
+    println!("hello listening on {}", listener.local_addr().expect("addr"));
     axum::serve(listener, app).await.expect("serve");
 }

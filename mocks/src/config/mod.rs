@@ -33,11 +33,7 @@ pub struct ConfigProblem {
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(line) => write!(
-                f,
-                "{}:{}: {}: {}",
-                self.file, line, self.field, self.message
-            ),
+            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.field, self.message),
             None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
         }
     }
@@ -96,8 +92,7 @@ pub struct MocksConfig {
 
 impl Default for MocksConfig {
     fn default() -> Self {
-        MocksConfig::from_toml(DEFAULT_TOML, "<default>")
-            .expect("the shipped default config is valid")
+        MocksConfig::from_toml(DEFAULT_TOML, "<default>").expect("the shipped default config is valid")
     }
 }
 
@@ -105,10 +100,7 @@ impl MocksConfig {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
         Self::from_toml(&text, &file)
     }
 
@@ -127,9 +119,7 @@ impl MocksConfig {
         if problems.is_empty() {
             return Ok(config);
         }
-        Err(ConfigError::Invalid {
-            problems: locate::locate_all(text, file, problems),
-        })
+        Err(ConfigError::Invalid { problems: locate::locate_all(text, file, problems) })
     }
 }
 
@@ -141,20 +131,13 @@ pub(crate) struct Unlocated {
 
 fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
     use locate::Segment::{Index, Key};
-    let default_gateway = || {
-        toml::from_str::<raw::RawConfig>(DEFAULT_TOML)
-            .expect("default parses")
-            .gateway
-    };
-    let g = raw
-        .gateway
-        .unwrap_or_else(|| default_gateway().expect("default has a gateway"));
+    let default_gateway = || toml::from_str::<raw::RawConfig>(DEFAULT_TOML).expect("default parses").gateway;
+    let g = raw.gateway.unwrap_or_else(|| default_gateway().expect("default has a gateway"));
     let models = match g.models {
         Some(models) => models,
         None => default_gateway().and_then(|g| g.models).unwrap_or_default(),
     };
-    let mut bad =
-        |path: Vec<locate::Segment>, message: String| problems.push(Unlocated { path, message });
+    let mut bad = |path: Vec<locate::Segment>, message: String| problems.push(Unlocated { path, message });
     let gw = |rest: &[locate::Segment]| {
         let mut p = vec![Key("gateway".into())];
         p.extend_from_slice(rest);
@@ -176,13 +159,8 @@ fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
             }
         }
     }
-    if !models.iter().any(|m| m.kind == ModelKind::Chat)
-        && g.unknown_model == UnknownModelPolicy::AcceptAny
-    {
-        bad(
-            gw(&[Key("unknown_model".into())]),
-            "`accept-any` needs at least one chat model to answer with".into(),
-        );
+    if !models.iter().any(|m| m.kind == ModelKind::Chat) && g.unknown_model == UnknownModelPolicy::AcceptAny {
+        bad(gw(&[Key("unknown_model".into())]), "`accept-any` needs at least one chat model to answer with".into());
     }
     for (from, to) in &g.aliases {
         if !models.iter().any(|m| &m.id == to) {
@@ -193,16 +171,10 @@ fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
         }
     }
     if !(0.0..=1.0).contains(&g.stream_jitter) {
-        bad(
-            gw(&[Key("stream_jitter".into())]),
-            format!("{} is not between 0 and 1", g.stream_jitter),
-        );
+        bad(gw(&[Key("stream_jitter".into())]), format!("{} is not between 0 and 1", g.stream_jitter));
     }
     if g.max_body_bytes == 0 {
-        bad(
-            gw(&[Key("max_body_bytes".into())]),
-            "must be at least 1".into(),
-        );
+        bad(gw(&[Key("max_body_bytes".into())]), "must be at least 1".into());
     }
     let mut rule_names = std::collections::HashSet::new();
     for (i, rule) in g.faults.iter().enumerate() {
@@ -242,21 +214,13 @@ mod tests {
     fn default_config_is_valid_and_does_not_serve_qwen() {
         let config = MocksConfig::default();
         assert!(!config.gateway.models.iter().any(|m| m.id.contains("qwen")));
-        assert!(
-            config
-                .gateway
-                .models
-                .iter()
-                .any(|m| m.kind == ModelKind::Embedding)
-        );
+        assert!(config.gateway.models.iter().any(|m| m.kind == ModelKind::Embedding));
     }
 
     #[test]
     fn problems_name_line_and_field() {
         let text = "[gateway]\nstream_jitter = 3.0\n\n[[gateway.models]]\nid = \"e\"\nkind = \"embedding\"\n";
-        let Err(ConfigError::Invalid { problems }) = MocksConfig::from_toml(text, "x.toml") else {
-            panic!()
-        };
+        let Err(ConfigError::Invalid { problems }) = MocksConfig::from_toml(text, "x.toml") else { panic!() };
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(problems[0].field, "gateway.stream_jitter");
         assert_eq!(problems[0].line, Some(2));
@@ -272,10 +236,6 @@ mod tests {
             panic!()
         };
         assert_eq!(problems[0].line, Some(3));
-        assert!(
-            problems[0].message.contains("bogus"),
-            "{}",
-            problems[0].message
-        );
+        assert!(problems[0].message.contains("bogus"), "{}", problems[0].message);
     }
 }

@@ -16,12 +16,8 @@ const MAX_BUFFERED: usize = 64 * 1024 * 1024;
 
 async fn buffered(response: Response) -> (http::response::Parts, Bytes) {
     let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BUFFERED)
-        .await
-        .unwrap_or_default();
-    parts
-        .headers
-        .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    let bytes = axum::body::to_bytes(body, MAX_BUFFERED).await.unwrap_or_default();
+    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     (parts, bytes)
 }
 
@@ -29,16 +25,11 @@ async fn buffered(response: Response) -> (http::response::Parts, Bytes) {
 /// the server drops the connection mid-message.
 pub async fn truncated(response: Response, after_bytes: Option<u64>) -> Response {
     let (parts, bytes) = buffered(response).await;
-    let keep = after_bytes
-        .map_or(bytes.len() / 2, |n| n as usize)
-        .min(bytes.len().saturating_sub(1));
+    let keep = after_bytes.map_or(bytes.len() / 2, |n| n as usize).min(bytes.len().saturating_sub(1));
     let head = bytes.slice(..keep);
     let stream = futures::stream::iter([
         Ok(head),
-        Err(std::io::Error::new(
-            std::io::ErrorKind::ConnectionAborted,
-            "injected truncation",
-        )),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected truncation")),
     ]);
     Response::from_parts(parts, Body::from_stream(stream))
 }

@@ -111,11 +111,8 @@ struct ActiveRule {
 
 impl ActiveRule {
     fn new(spec: FaultRuleSpec, seed: u64, now: Instant) -> Self {
-        let method = spec
-            .matcher
-            .method
-            .as_ref()
-            .and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
+        let method =
+            spec.matcher.method.as_ref().and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
         let path = spec.matcher.path.as_deref().map(compile_path);
         let rule_seed = seed ^ fnv1a(spec.name.as_bytes());
         ActiveRule {
@@ -130,8 +127,7 @@ impl ActiveRule {
     }
 
     fn matches_route(&self, method: &http::Method, path: &str) -> bool {
-        self.method.as_ref().is_none_or(|m| m == method)
-            && self.path.as_ref().is_none_or(|p| path_matches(p, path))
+        self.method.as_ref().is_none_or(|m| m == method) && self.path.as_ref().is_none_or(|p| path_matches(p, path))
     }
 
     /// Counts the request and says whether the rule fires for it.
@@ -169,16 +165,14 @@ impl ActiveRule {
         let mut rng = self.rng.lock();
         let ms = match *latency {
             LatencySpec::Fixed { ms } => ms,
-            LatencySpec::Uniform { min_ms, max_ms } if max_ms > min_ms => {
-                rng.random_range(min_ms..max_ms)
-            }
+            LatencySpec::Uniform { min_ms, max_ms } if max_ms > min_ms => rng.random_range(min_ms..max_ms),
             LatencySpec::Uniform { min_ms, .. } => min_ms,
-            LatencySpec::Normal { mean_ms, stddev_ms } => Normal::new(mean_ms, stddev_ms)
-                .map(|d| d.sample(&mut *rng))
-                .unwrap_or(mean_ms),
-            LatencySpec::Lognormal { median_ms, sigma } => LogNormal::new(median_ms.ln(), sigma)
-                .map(|d| d.sample(&mut *rng))
-                .unwrap_or(median_ms),
+            LatencySpec::Normal { mean_ms, stddev_ms } => {
+                Normal::new(mean_ms, stddev_ms).map(|d| d.sample(&mut *rng)).unwrap_or(mean_ms)
+            }
+            LatencySpec::Lognormal { median_ms, sigma } => {
+                LogNormal::new(median_ms.ln(), sigma).map(|d| d.sample(&mut *rng)).unwrap_or(median_ms)
+            }
         };
         Duration::from_secs_f64(ms.max(0.0) / 1000.0)
     }
@@ -187,9 +181,7 @@ impl ActiveRule {
 /// Stable 64-bit FNV-1a hash: the same bytes give the same value in every build, which keeps
 /// seeded behaviour reproducible.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// One rule as the admin API reports it: the spec plus how often it matched and fired.
@@ -214,11 +206,7 @@ pub struct FaultEngine {
 impl FaultEngine {
     /// Builds an engine with the given rules (validated) and RNG seed.
     pub fn new(rules: Vec<FaultRuleSpec>, seed: u64) -> Result<Self, RuleError> {
-        let engine = FaultEngine {
-            rules: RwLock::new(Arc::new(Vec::new())),
-            seed,
-            initial: rules.clone(),
-        };
+        let engine = FaultEngine { rules: RwLock::new(Arc::new(Vec::new())), seed, initial: rules.clone() };
         engine.replace(rules)?;
         Ok(engine)
     }
@@ -229,18 +217,11 @@ impl FaultEngine {
 
     /// True when some installed rule matches on the request attribute (so the caller must extract it).
     pub fn needs_attribute(&self, method: &http::Method, path: &str) -> bool {
-        self.snapshot()
-            .iter()
-            .any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path))
+        self.snapshot().iter().any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path))
     }
 
     /// Decides the faults for one request. `attribute` is the service's request attribute, if known.
-    pub fn decide(
-        &self,
-        method: &http::Method,
-        path: &str,
-        attribute: Option<&str>,
-    ) -> FaultDecision {
+    pub fn decide(&self, method: &http::Method, path: &str, attribute: Option<&str>) -> FaultDecision {
         let rules = self.snapshot();
         let mut decision = FaultDecision::default();
         if rules.is_empty() {
@@ -288,10 +269,7 @@ impl FaultEngine {
         let mut names = std::collections::HashSet::new();
         for spec in specs {
             if let Some(problem) = spec.validate().into_iter().next() {
-                return Err(RuleError::Invalid {
-                    rule: spec.name.clone(),
-                    problem,
-                });
+                return Err(RuleError::Invalid { rule: spec.name.clone(), problem });
             }
             if !names.insert(spec.name.as_str()) {
                 return Err(RuleError::DuplicateName(spec.name.clone()));
@@ -304,10 +282,7 @@ impl FaultEngine {
     pub fn replace(&self, specs: Vec<FaultRuleSpec>) -> Result<(), RuleError> {
         Self::check(&specs)?;
         let now = Instant::now();
-        let rules = specs
-            .into_iter()
-            .map(|s| Arc::new(ActiveRule::new(s, self.seed, now)))
-            .collect();
+        let rules = specs.into_iter().map(|s| Arc::new(ActiveRule::new(s, self.seed, now))).collect();
         *self.rules.write() = Arc::new(rules);
         Ok(())
     }
@@ -316,11 +291,7 @@ impl FaultEngine {
     pub fn upsert(&self, spec: FaultRuleSpec) -> Result<(), RuleError> {
         Self::check(std::slice::from_ref(&spec))?;
         let mut guard = self.rules.write();
-        let mut rules: Vec<_> = guard
-            .iter()
-            .filter(|r| r.spec.name != spec.name)
-            .cloned()
-            .collect();
+        let mut rules: Vec<_> = guard.iter().filter(|r| r.spec.name != spec.name).cloned().collect();
         rules.push(Arc::new(ActiveRule::new(spec, self.seed, Instant::now())));
         *guard = Arc::new(rules);
         Ok(())
@@ -332,13 +303,7 @@ impl FaultEngine {
         if !guard.iter().any(|r| r.spec.name == name) {
             return Err(RuleError::NotFound(name.to_owned()));
         }
-        *guard = Arc::new(
-            guard
-                .iter()
-                .filter(|r| r.spec.name != name)
-                .cloned()
-                .collect(),
-        );
+        *guard = Arc::new(guard.iter().filter(|r| r.spec.name != name).cloned().collect());
         Ok(())
     }
 
@@ -349,8 +314,7 @@ impl FaultEngine {
 
     /// Restores the rules the engine started with.
     pub fn reset(&self) {
-        self.replace(self.initial.clone())
-            .expect("initial rules were validated at start");
+        self.replace(self.initial.clone()).expect("initial rules were validated at start");
     }
 }
 
@@ -367,9 +331,6 @@ mod tests {
         let rest = compile_path("/v1/**");
         assert!(path_matches(&rest, "/v1/chat/completions"));
         assert!(!path_matches(&compile_path("/health"), "/healthz"));
-        assert!(path_matches(
-            &compile_path("/v1/documents/{id}"),
-            "/v1/documents/7"
-        ));
+        assert!(path_matches(&compile_path("/v1/documents/{id}"), "/v1/documents/7"));
     }
 }

@@ -21,10 +21,7 @@ pub const LATENCY_MS: &str = "x-mock-fault-latency-ms";
 pub const TRANSPORT: &str = "x-mock-fault-transport";
 
 fn text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
 }
 
 /// The fault a request asks for in its headers, if any (unparseable values are ignored).
@@ -39,21 +36,14 @@ pub fn header_decision(headers: &HeaderMap) -> Option<FaultDecision> {
     if let Some(status) = text(headers, STATUS).and_then(|v| v.parse::<u16>().ok())
         && (400..=599).contains(&status)
     {
-        decision.error = Some(ErrorSpec {
-            status,
-            code: text(headers, CODE).map(str::to_owned),
-            message: None,
-            retry_after: None,
-        });
+        decision.error =
+            Some(ErrorSpec { status, code: text(headers, CODE).map(str::to_owned), message: None, retry_after: None });
     }
     decision.transport = match text(headers, TRANSPORT) {
         Some("reset") => Some(TransportSpec::Reset),
         Some("close") => Some(TransportSpec::Close),
         Some("truncate") => Some(TransportSpec::Truncate { after_bytes: None }),
-        Some("dribble") => Some(TransportSpec::Dribble {
-            chunk_bytes: 16,
-            interval_ms: 50,
-        }),
+        Some("dribble") => Some(TransportSpec::Dribble { chunk_bytes: 16, interval_ms: 50 }),
         Some("hang") => Some(TransportSpec::Hang { max_ms: 30_000 }),
         _ => None,
     };

@@ -69,9 +69,7 @@ pub struct FaultLayer {
 impl FaultLayer {
     /// A layer over the given context.
     pub fn new(context: FaultContext) -> Self {
-        FaultLayer {
-            context: Arc::new(context),
-        }
+        FaultLayer { context: Arc::new(context) }
     }
 }
 
@@ -79,10 +77,7 @@ impl<S> Layer<S> for FaultLayer {
     type Service = FaultService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        FaultService {
-            inner,
-            context: self.context.clone(),
-        }
+        FaultService { inner, context: self.context.clone() }
     }
 }
 
@@ -121,9 +116,7 @@ where
 {
     let started = Instant::now();
     let mut entry = JournalEntry {
-        at_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
         method: request.method().to_string(),
         path: request.uri().path().to_owned(),
         route: request
@@ -140,20 +133,13 @@ where
         match axum::body::to_bytes(body, context.max_body_bytes).await {
             Ok(bytes) => {
                 let attribute = context.protocol.attribute(&parts, &bytes);
-                (
-                    Request::from_parts(parts, Body::from(bytes.clone())),
-                    bytes,
-                    attribute,
-                )
+                (Request::from_parts(parts, Body::from(bytes.clone())), bytes, attribute)
             }
             Err(_) => {
                 let error = ErrorSpec {
                     status: 413,
                     code: Some("request_too_large".into()),
-                    message: Some(format!(
-                        "Request body is larger than {} bytes.",
-                        context.max_body_bytes
-                    )),
+                    message: Some(format!("Request body is larger than {} bytes.", context.max_body_bytes)),
                     retry_after: None,
                 };
                 let response = context.protocol.injected_error(&error, &[]);
@@ -183,17 +169,10 @@ where
         let response = context.protocol.injected_error(error, &body);
         return finish(&context, entry, started, response, true);
     }
-    let control = request
-        .extensions()
-        .get::<Arc<ConnectionControl>>()
-        .cloned();
+    let control = request.extensions().get::<Arc<ConnectionControl>>().cloned();
     match decision.transport {
-        Some(TransportSpec::Reset) => {
-            break_connection(&context, entry, started, control, true).await
-        }
-        Some(TransportSpec::Close) => {
-            break_connection(&context, entry, started, control, false).await
-        }
+        Some(TransportSpec::Reset) => break_connection(&context, entry, started, control, true).await,
+        Some(TransportSpec::Close) => break_connection(&context, entry, started, control, false).await,
         Some(TransportSpec::Hang { max_ms }) => {
             tokio::time::sleep(Duration::from_millis(max_ms)).await;
             break_connection(&context, entry, started, control, false).await
@@ -203,13 +182,9 @@ where
             let response = truncated(response, after_bytes).await;
             finish(&context, entry, started, response, true)
         }
-        Some(TransportSpec::Dribble {
-            chunk_bytes,
-            interval_ms,
-        }) => {
+        Some(TransportSpec::Dribble { chunk_bytes, interval_ms }) => {
             let response = call(&mut inner, request).await;
-            let response =
-                dribbled(response, chunk_bytes, Duration::from_millis(interval_ms)).await;
+            let response = dribbled(response, chunk_bytes, Duration::from_millis(interval_ms)).await;
             finish(&context, entry, started, response, true)
         }
         None => {

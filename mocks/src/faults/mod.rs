@@ -12,7 +12,4 @@ mod spec;
 
 pub use engine::{FaultDecision, FaultEngine, RuleError, RuleStatus, fnv1a};
 pub use layer::{FaultContext, FaultLayer, FaultService, ResponseNote, ServiceProtocol};
-pub use spec::{
-    ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, StreamFault, TransportSpec,
-    WindowSpec,
-};
+pub use spec::{ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, StreamFault, TransportSpec, WindowSpec};

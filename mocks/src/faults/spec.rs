@@ -218,12 +218,7 @@ impl FaultRuleSpec {
     /// Checks every field and returns all problems found (empty when the rule is valid).
     pub fn validate(&self) -> Vec<SpecProblem> {
         let mut problems = Vec::new();
-        let mut bad = |field: &str, message: String| {
-            problems.push(SpecProblem {
-                field: field.to_owned(),
-                message,
-            })
-        };
+        let mut bad = |field: &str, message: String| problems.push(SpecProblem { field: field.to_owned(), message });
         if self.name.trim().is_empty() {
             bad("name", "a rule needs a non-empty name".into());
         }
@@ -242,24 +237,16 @@ impl FaultRuleSpec {
         {
             bad("probability", format!("{p} is not between 0 and 1"));
         }
-        let selectors = [
-            self.probability.is_some(),
-            self.first.is_some(),
-            self.every.is_some(),
-        ];
+        let selectors = [self.probability.is_some(), self.first.is_some(), self.every.is_some()];
         if selectors.iter().filter(|s| **s).count() > 1 {
-            bad(
-                "probability",
-                "use only one of `probability`, `first`, `every`".into(),
-            );
+            bad("probability", "use only one of `probability`, `first`, `every`".into());
         }
         if self.every == Some(0) {
             bad("every", "must be at least 1".into());
         }
-        for (field, value) in [
-            ("window.after_seconds", self.window.after_seconds),
-            ("window.until_seconds", self.window.until_seconds),
-        ] {
+        for (field, value) in
+            [("window.after_seconds", self.window.after_seconds), ("window.until_seconds", self.window.until_seconds)]
+        {
             if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
                 bad(field, "must be a non-negative number of seconds".into());
             }
@@ -271,46 +258,25 @@ impl FaultRuleSpec {
         }
         if let Some(error) = &self.error {
             if !(400..=599).contains(&error.status) {
-                bad(
-                    "error.status",
-                    format!("{} is not an error status (400..=599)", error.status),
-                );
+                bad("error.status", format!("{} is not an error status (400..=599)", error.status));
             }
             if error.retry_after.is_some_and(|r| !r.is_finite() || r < 0.0) {
-                bad(
-                    "error.retry_after",
-                    "must be a non-negative number of seconds".into(),
-                );
+                bad("error.retry_after", "must be a non-negative number of seconds".into());
             }
         }
         if self.error.is_some() && self.transport.is_some() {
-            bad(
-                "transport",
-                "a rule answers with an `error` or a `transport` fault, not both".into(),
-            );
+            bad("transport", "a rule answers with an `error` or a `transport` fault, not both".into());
         }
         if let Some(TransportSpec::Dribble { chunk_bytes: 0, .. }) = self.transport {
             bad("transport.chunk_bytes", "must be at least 1".into());
         }
         if let Some(stream) = &self.stream
-            && stream
-                .tokens_per_second
-                .is_some_and(|t| !t.is_finite() || t <= 0.0)
+            && stream.tokens_per_second.is_some_and(|t| !t.is_finite() || t <= 0.0)
         {
-            bad(
-                "stream.tokens_per_second",
-                "must be a positive number".into(),
-            );
+            bad("stream.tokens_per_second", "must be a positive number".into());
         }
-        if self.latency.is_none()
-            && self.error.is_none()
-            && self.transport.is_none()
-            && self.stream.is_none()
-        {
-            bad(
-                "name",
-                "the rule does nothing: give it `latency`, `error`, `transport` or `stream`".into(),
-            );
+        if self.latency.is_none() && self.error.is_none() && self.transport.is_none() && self.stream.is_none() {
+            bad("name", "the rule does nothing: give it `latency`, `error`, `transport` or `stream`".into());
         }
         problems
     }
@@ -319,38 +285,25 @@ impl FaultRuleSpec {
 impl LatencySpec {
     fn problems(&self) -> Vec<(&'static str, String)> {
         let non_negative = |field: &'static str, v: f64| {
-            (!v.is_finite() || v < 0.0)
-                .then(|| (field, format!("{v} must be a non-negative number")))
+            (!v.is_finite() || v < 0.0).then(|| (field, format!("{v} must be a non-negative number")))
         };
         match *self {
             LatencySpec::Fixed { ms } => non_negative("ms", ms).into_iter().collect(),
             LatencySpec::Uniform { min_ms, max_ms } => {
-                let mut p: Vec<_> = [
-                    non_negative("min_ms", min_ms),
-                    non_negative("max_ms", max_ms),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
+                let mut p: Vec<_> =
+                    [non_negative("min_ms", min_ms), non_negative("max_ms", max_ms)].into_iter().flatten().collect();
                 if max_ms < min_ms {
                     p.push(("max_ms", "must not be below min_ms".into()));
                 }
                 p
             }
-            LatencySpec::Normal { mean_ms, stddev_ms } => [
-                non_negative("mean_ms", mean_ms),
-                non_negative("stddev_ms", stddev_ms),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
+            LatencySpec::Normal { mean_ms, stddev_ms } => {
+                [non_negative("mean_ms", mean_ms), non_negative("stddev_ms", stddev_ms)].into_iter().flatten().collect()
+            }
             LatencySpec::Lognormal { median_ms, sigma } => {
                 let mut p: Vec<_> = non_negative("sigma", sigma).into_iter().collect();
                 if !median_ms.is_finite() || median_ms <= 0.0 {
-                    p.push((
-                        "median_ms",
-                        format!("{median_ms} must be a positive number"),
-                    ));
+                    p.push(("median_ms", format!("{median_ms} must be a positive number")));
                 }
                 p
             }

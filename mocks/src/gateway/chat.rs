@@ -52,14 +52,7 @@ const KNOWN_FIELDS: &[&str] = &[
     "prompt_cache_key",
     "verbosity",
 ];
-const ROLES: &[&str] = &[
-    "system",
-    "assistant",
-    "user",
-    "function",
-    "tool",
-    "developer",
-];
+const ROLES: &[&str] = &["system", "assistant", "user", "function", "tool", "developer"];
 
 /// A validated chat request.
 pub struct ChatRequest {
@@ -95,46 +88,23 @@ pub fn model_field(body: &Map<String, Value>) -> Result<String, ApiError> {
 
 /// Rejects fields the endpoint does not know, as OpenAI does.
 pub fn reject_unknown_fields(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
-    let unknown: Vec<&str> = body
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !known.contains(k))
-        .collect();
+    let unknown: Vec<&str> = body.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
     if unknown.is_empty() {
         return Ok(());
     }
-    let noun = if unknown.len() == 1 {
-        "argument"
-    } else {
-        "arguments"
-    };
-    Err(ApiError::invalid(
-        format!(
-            "Unrecognized request {noun} supplied: {}",
-            unknown.join(", ")
-        ),
-        None,
-        None,
-    ))
+    let noun = if unknown.len() == 1 { "argument" } else { "arguments" };
+    Err(ApiError::invalid(format!("Unrecognized request {noun} supplied: {}", unknown.join(", ")), None, None))
 }
 
 fn message_text(i: usize, message: &Value) -> Result<String, ApiError> {
     let Value::Object(m) = message else {
-        return Err(ApiError::wrong_type(
-            &format!("messages[{i}]"),
-            "an object",
-            message,
-        ));
+        return Err(ApiError::wrong_type(&format!("messages[{i}]"), "an object", message));
     };
     let role = match m.get("role") {
         None => return Err(ApiError::missing(&format!("messages[{i}].role"))),
         Some(Value::String(r)) => r,
         Some(other) => {
-            return Err(ApiError::wrong_type(
-                &format!("messages[{i}].role"),
-                "a string",
-                other,
-            ));
+            return Err(ApiError::wrong_type(&format!("messages[{i}].role"), "a string", other));
         }
     };
     if !ROLES.contains(&role.as_str()) {
@@ -174,11 +144,7 @@ fn message_text(i: usize, message: &Value) -> Result<String, ApiError> {
         }
         Some(Value::Null) | None if role == "assistant" => Ok(String::new()),
         None => Err(ApiError::missing(&param)),
-        Some(other) => Err(ApiError::wrong_type(
-            &param,
-            "a string or an array of content parts",
-            other,
-        )),
+        Some(other) => Err(ApiError::wrong_type(&param, "a string or an array of content parts", other)),
     }
 }
 
@@ -187,9 +153,7 @@ fn positive_int(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, A
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v >= 1) => Ok(n.as_u64()),
         Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Err(ApiError::invalid(
-            format!(
-                "Invalid '{field}': integer below minimum value. Expected a value >= 1, but got {n} instead."
-            ),
+            format!("Invalid '{field}': integer below minimum value. Expected a value >= 1, but got {n} instead."),
             Some(field),
             Some("integer_below_min_value"),
         )),
@@ -213,11 +177,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         Some(Value::Array(a)) => a,
         Some(other) => return Err(ApiError::wrong_type("messages", "an array", other)),
     };
-    let contents = messages
-        .iter()
-        .enumerate()
-        .map(|(i, m)| message_text(i, m))
-        .collect::<Result<Vec<_>, _>>()?;
+    let contents = messages.iter().enumerate().map(|(i, m)| message_text(i, m)).collect::<Result<Vec<_>, _>>()?;
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -236,11 +196,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                return Err(ApiError::wrong_type(
-                    "stream_options.include_usage",
-                    "a boolean",
-                    other,
-                ));
+                return Err(ApiError::wrong_type("stream_options.include_usage", "a boolean", other));
             }
         },
         Some(other) => return Err(ApiError::wrong_type("stream_options", "an object", other)),
@@ -277,24 +233,9 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             None => return Err(ApiError::wrong_type("temperature", "a number", t)),
         }
     }
-    let material = json!([
-        model,
-        body.get("messages"),
-        max_tokens,
-        n,
-        body.get("seed"),
-        body.get("temperature")
-    ]);
+    let material = json!([model, body.get("messages"), max_tokens, n, body.get("seed"), body.get("temperature")]);
     let fingerprint = seed ^ fnv1a(material.to_string().as_bytes());
-    Ok(ChatRequest {
-        model,
-        contents,
-        stream,
-        include_usage,
-        max_tokens,
-        n,
-        fingerprint,
-    })
+    Ok(ChatRequest { model, contents, stream, include_usage, max_tokens, n, fingerprint })
 }
 
 /// The handler.
@@ -316,20 +257,13 @@ pub async fn completions(
     super::note_model(response, model)
 }
 
-async fn complete(
-    gateway: &Arc<Gateway>,
-    body: &Map<String, Value>,
-    fault: StreamFault,
-) -> Result<Response, ApiError> {
+async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: StreamFault) -> Result<Response, ApiError> {
     let request = parse(body, gateway.seed)?;
     let served = gateway.resolve(&request.model, ModelKind::Chat)?;
     let spec = &served.spec;
     if request.stream && !spec.streaming {
         return Err(ApiError::invalid(
-            format!(
-                "The model `{}` does not support streaming. Send the request without `stream: true`.",
-                spec.id
-            ),
+            format!("The model `{}` does not support streaming. Send the request without `stream: true`.", spec.id),
             Some("stream"),
             Some("unsupported_value"),
         ));
@@ -360,11 +294,8 @@ async fn complete(
         ));
     }
     let admission = served.limiter.admit(&spec.id, prompt_tokens + requested)?;
-    let answered_model = if gateway.registry.get(&request.model).is_some() {
-        spec.id.clone()
-    } else {
-        request.model.clone()
-    };
+    let answered_model =
+        if gateway.registry.get(&request.model).is_some() { spec.id.clone() } else { request.model.clone() };
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
     let id = format!("chatcmpl-{:016x}", request.fingerprint);
@@ -390,10 +321,7 @@ async fn complete(
     let mut choices = Vec::new();
     let mut completion_tokens = 0;
     for index in 0..request.n {
-        let (words, cut) = super::text::completion_words(
-            request.fingerprint.wrapping_add(index),
-            request.max_tokens,
-        );
+        let (words, cut) = super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
         completion_tokens += words.len() as u64;
         choices.push(json!({
             "index": index,

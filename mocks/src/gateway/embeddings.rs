@@ -28,11 +28,7 @@ fn inputs(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
         )
     };
     let token_text = |tokens: &[Value]| -> Option<String> {
-        tokens
-            .iter()
-            .map(|t| t.as_u64().map(|n| n.to_string()))
-            .collect::<Option<Vec<_>>>()
-            .map(|v| v.join(" "))
+        tokens.iter().map(|t| t.as_u64().map(|n| n.to_string())).collect::<Option<Vec<_>>>().map(|v| v.join(" "))
     };
     match body.get("input") {
         None | Some(Value::Null) => Err(ApiError::missing("input")),
@@ -40,10 +36,7 @@ fn inputs(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) if items.is_empty() => Err(empty()),
         Some(Value::Array(items)) if items.len() > MAX_INPUTS => Err(ApiError::invalid(
-            format!(
-                "'$.input' is invalid: at most {MAX_INPUTS} inputs per request, got {}.",
-                items.len()
-            ),
+            format!("'$.input' is invalid: at most {MAX_INPUTS} inputs per request, got {}.", items.len()),
             Some("input"),
             Some("invalid_value"),
         )),
@@ -56,18 +49,10 @@ fn inputs(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
             .map(|(i, item)| match item {
                 Value::String(s) if !s.is_empty() => Ok(s.clone()),
                 Value::Array(tokens) if !tokens.is_empty() => token_text(tokens).ok_or_else(|| {
-                    ApiError::wrong_type(
-                        &format!("input[{i}]"),
-                        "a string or an array of integers",
-                        item,
-                    )
+                    ApiError::wrong_type(&format!("input[{i}]"), "a string or an array of integers", item)
                 }),
                 Value::String(_) | Value::Array(_) => Err(empty()),
-                other => Err(ApiError::wrong_type(
-                    &format!("input[{i}]"),
-                    "a string or an array of integers",
-                    other,
-                )),
+                other => Err(ApiError::wrong_type(&format!("input[{i}]"), "a string or an array of integers", other)),
             })
             .collect(),
         Some(other) => Err(ApiError::wrong_type("input", "a string or an array", other)),
@@ -75,10 +60,7 @@ fn inputs(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
 }
 
 /// The handler.
-pub async fn embeddings(
-    State(gateway): State<Arc<Gateway>>,
-    body: Result<JsonObject, ApiError>,
-) -> Response {
+pub async fn embeddings(State(gateway): State<Arc<Gateway>>, body: Result<JsonObject, ApiError>) -> Response {
     let JsonObject(body) = match body {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -122,11 +104,7 @@ fn embed(gateway: &Arc<Gateway>, body: &Map<String, Value>) -> Result<Response, 
         Some(other) => return Err(ApiError::wrong_type("dimensions", "an integer", other)),
     };
     let counts: Vec<u64> = texts.iter().map(|t| super::text::count_tokens(t)).collect();
-    if let Some((i, n)) = counts
-        .iter()
-        .enumerate()
-        .find(|(_, n)| **n > served.spec.context_window)
-    {
+    if let Some((i, n)) = counts.iter().enumerate().find(|(_, n)| **n > served.spec.context_window) {
         return Err(ApiError::invalid(
             format!(
                 "This model's maximum context length is {} tokens, however you requested {n} tokens in input[{i}]. Please reduce your input.",

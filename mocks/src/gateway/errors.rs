@@ -31,13 +31,7 @@ pub struct ApiError {
 impl ApiError {
     /// A 400 `invalid_request_error`.
     pub fn invalid(message: impl Into<String>, param: Option<&str>, code: Option<&str>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            message,
-            param,
-            code,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message, param, code)
     }
 
     /// Any status, type, param and code.
@@ -70,10 +64,7 @@ impl ApiError {
     /// `Invalid type for 'x': expected Y, but got Z instead.`
     pub fn wrong_type(param: &str, expected: &str, got: &Value) -> Self {
         Self::invalid(
-            format!(
-                "Invalid type for '{param}': expected {expected}, but got {} instead.",
-                json_type(got)
-            ),
+            format!("Invalid type for '{param}': expected {expected}, but got {} instead.", json_type(got)),
             Some(param),
             Some("invalid_type"),
         )
@@ -111,15 +102,11 @@ impl ApiError {
             if let Ok(v) = HeaderValue::from_str(&format!("{}", seconds.ceil() as u64)) {
                 headers.insert(http::header::RETRY_AFTER, v);
             }
-            if let Ok(v) = HeaderValue::from_str(&format!("{}", (seconds * 1000.0).round() as u64))
-            {
+            if let Ok(v) = HeaderValue::from_str(&format!("{}", (seconds * 1000.0).round() as u64)) {
                 headers.insert("retry-after-ms", v);
             }
         }
-        response.extensions_mut().insert(ResponseNote {
-            attribute: None,
-            error_code: Some(self.journal_code()),
-        });
+        response.extensions_mut().insert(ResponseNote { attribute: None, error_code: Some(self.journal_code()) });
         response.extensions_mut().insert(self.clone());
         response
     }

@@ -17,23 +17,10 @@ impl FromRequest<Arc<Gateway>> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, gateway: &Arc<Gateway>) -> Result<Self, ApiError> {
-        let content_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if essence != "application/json" && !essence.ends_with("+json") {
-            let shown = if content_type.is_empty() {
-                "none"
-            } else {
-                content_type
-            };
+            let shown = if content_type.is_empty() { "none" } else { content_type };
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "invalid_request_error",

@@ -32,9 +32,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{self, AdminState};
 use crate::config::{Dialect, GatewayConfig};
-use crate::faults::{
-    ErrorSpec, FaultContext, FaultEngine, FaultLayer, ResponseNote, RuleError, ServiceProtocol,
-};
+use crate::faults::{ErrorSpec, FaultContext, FaultEngine, FaultLayer, ResponseNote, RuleError, ServiceProtocol};
 use crate::telemetry::Telemetry;
 
 /// One running gateway's state.
@@ -93,39 +91,25 @@ impl Gateway {
                     self.registry.ids(ModelKind::Embedding).join(", ")
                 ),
             };
-            return Err(ApiError::invalid(
-                message,
-                Some("model"),
-                Some("model_not_supported"),
-            ));
+            return Err(ApiError::invalid(message, Some("model"), Some("model_not_supported")));
         }
         Ok(model)
     }
 
     /// Names used in the startup log line.
     pub fn model_ids(&self) -> Vec<String> {
-        self.registry
-            .all()
-            .iter()
-            .map(|m| m.spec.id.clone())
-            .collect()
+        self.registry.all().iter().map(|m| m.spec.id.clone()).collect()
     }
 }
 
 /// Seconds since the Unix epoch (`created`).
 pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Records the requested model for the journal.
 pub(crate) fn note_model(mut response: Response, model: Option<String>) -> Response {
-    let mut note = response
-        .extensions()
-        .get::<ResponseNote>()
-        .cloned()
-        .unwrap_or_default();
+    let mut note = response.extensions().get::<ResponseNote>().cloned().unwrap_or_default();
     note.attribute = model;
     response.extensions_mut().insert(note);
     response
@@ -138,45 +122,27 @@ struct GatewayProtocol {
 
 impl ServiceProtocol for GatewayProtocol {
     fn attribute(&self, _parts: &http::request::Parts, body: &[u8]) -> Option<String> {
-        serde_json::from_slice::<Value>(body)
-            .ok()?
-            .get("model")?
-            .as_str()
-            .map(str::to_owned)
+        serde_json::from_slice::<Value>(body).ok()?.get("model")?.as_str().map(str::to_owned)
     }
 
     fn injected_error(&self, error: &ErrorSpec, _body: &[u8]) -> Response {
-        let status =
-            StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let (kind, default_code, default_message) = match error.status {
-            429 => (
-                "requests",
-                Some("rate_limit_exceeded"),
-                "Rate limit reached for requests. Please try again in 1s.",
-            ),
-            503 => (
-                "server_error",
-                None,
-                "The engine is currently overloaded, please try again later",
-            ),
+            429 => {
+                ("requests", Some("rate_limit_exceeded"), "Rate limit reached for requests. Please try again in 1s.")
+            }
+            503 => ("server_error", None, "The engine is currently overloaded, please try again later"),
             500..=599 => (
                 "server_error",
                 None,
                 "The server had an error while processing your request. Sorry about that! You can retry your request.",
             ),
-            _ => (
-                "invalid_request_error",
-                None,
-                "The request was rejected by an injected fault.",
-            ),
+            _ => ("invalid_request_error", None, "The request was rejected by an injected fault."),
         };
         let mut api = ApiError::new(
             status,
             kind,
-            error
-                .message
-                .clone()
-                .unwrap_or_else(|| default_message.to_owned()),
+            error.message.clone().unwrap_or_else(|| default_message.to_owned()),
             None,
             error.code.as_deref().or(default_code),
         );
@@ -188,18 +154,11 @@ impl ServiceProtocol for GatewayProtocol {
 }
 
 /// Adds `x-request-id` and `openai-processing-ms`, and re-renders errors in the configured dialect.
-async fn openai_headers(
-    State(gateway): State<Arc<Gateway>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn openai_headers(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let n = gateway.requests.fetch_add(1, Ordering::Relaxed);
     let response = next.run(request).await;
-    let mut response = match (
-        gateway.config.dialect,
-        response.extensions().get::<ApiError>().cloned(),
-    ) {
+    let mut response = match (gateway.config.dialect, response.extensions().get::<ApiError>().cloned()) {
         (Dialect::OpenAi, _) | (_, None) => response,
         (dialect, Some(error)) => {
             let note = response.extensions().get::<ResponseNote>().cloned();
@@ -214,10 +173,7 @@ async fn openai_headers(
     if let Ok(v) = HeaderValue::from_str(&format!("req_{:016x}{:08x}", gateway.seed, n)) {
         headers.insert("x-request-id", v);
     }
-    headers.insert(
-        "openai-processing-ms",
-        HeaderValue::from(started.elapsed().as_millis() as u64),
-    );
+    headers.insert("openai-processing-ms", HeaderValue::from(started.elapsed().as_millis() as u64));
     response
 }
 
@@ -243,11 +199,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
-        format!(
-            "Method {} is not allowed on {}.",
-            request.method(),
-            request.uri().path()
-        ),
+        format!("Method {} is not allowed on {}.", request.method(), request.uri().path()),
         None,
         Some("method_not_allowed"),
     )
@@ -255,9 +207,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
 
 /// The gateway's complete router: API (behind the fault layer) plus admin routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    let protocol = Arc::new(GatewayProtocol {
-        dialect: gateway.config.dialect,
-    });
+    let protocol = Arc::new(GatewayProtocol { dialect: gateway.config.dialect });
     let fault_layer = FaultLayer::new(FaultContext {
         engine: gateway.engine.clone(),
         telemetry: gateway.telemetry.clone(),
@@ -265,9 +215,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         allow_header_faults: gateway.config.allow_header_faults,
         max_body_bytes: gateway.config.max_body_bytes,
     });
-    let metrics = Router::new()
-        .route("/metrics", get(admin::metrics))
-        .with_state(gateway.telemetry.clone());
+    let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(gateway.telemetry.clone());
     let api = Router::new()
         .route("/health", get(health))
         .route("/v1/models", get(models_api::list))
@@ -278,10 +226,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(metrics)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(
-            gateway.clone(),
-            openai_headers,
-        ))
+        .layer(middleware::from_fn_with_state(gateway.clone(), openai_headers))
         .layer(fault_layer);
     let reset_target = gateway.clone();
     let admin = admin::router(AdminState {
@@ -290,13 +235,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         on_reset: Arc::new(move || reset_target.registry.reset()),
     });
     let models_admin = Router::new()
-        .route(
-            "/__admin/models",
-            get(models_api::admin_list).post(models_api::admin_upsert),
-        )
+        .route("/__admin/models", get(models_api::admin_list).post(models_api::admin_upsert))
         .route("/__admin/models/{id}", delete(models_api::admin_remove))
         .with_state(gateway);
-    api.merge(admin)
-        .merge(models_admin)
-        .layer(crate::stack::panic_layer())
+    api.merge(admin).merge(models_admin).layer(crate::stack::panic_layer())
 }

@@ -97,36 +97,23 @@ impl ModelSpec {
             p.push(("max_output_tokens", "must be at least 1 token".to_owned()));
         }
         if !self.tokens_per_second.is_finite() || self.tokens_per_second < 0.0 {
-            p.push((
-                "tokens_per_second",
-                "must be 0 (instant) or a positive number".to_owned(),
-            ));
+            p.push(("tokens_per_second", "must be 0 (instant) or a positive number".to_owned()));
         }
         match (self.kind, self.dimensions) {
-            (ModelKind::Embedding, None | Some(0)) => p.push((
-                "dimensions",
-                "an embedding model needs `dimensions` (e.g. 1536)".to_owned(),
-            )),
+            (ModelKind::Embedding, None | Some(0)) => {
+                p.push(("dimensions", "an embedding model needs `dimensions` (e.g. 1536)".to_owned()))
+            }
             (ModelKind::Embedding, Some(d)) if d > 16_384 => {
                 p.push(("dimensions", format!("{d} is over the supported 16384")))
             }
-            (ModelKind::Chat, Some(_)) => p.push((
-                "dimensions",
-                "only embedding models have `dimensions`".to_owned(),
-            )),
+            (ModelKind::Chat, Some(_)) => p.push(("dimensions", "only embedding models have `dimensions`".to_owned())),
             _ => {}
         }
         if self.rate_limit.concurrent == Some(0) {
-            p.push((
-                "rate_limit.concurrent",
-                "must be at least 1 (omit it for no limit)".to_owned(),
-            ));
+            p.push(("rate_limit.concurrent", "must be at least 1 (omit it for no limit)".to_owned()));
         }
         if self.rate_limit.requests_per_minute == Some(0) {
-            p.push((
-                "rate_limit.requests_per_minute",
-                "must be at least 1 (omit it for no limit)".to_owned(),
-            ));
+            p.push(("rate_limit.requests_per_minute", "must be at least 1 (omit it for no limit)".to_owned()));
         }
         p
     }

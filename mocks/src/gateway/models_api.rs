@@ -19,20 +19,12 @@ fn model_object(spec: &ModelSpec) -> Value {
 
 /// `GET /v1/models`.
 pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let data: Vec<Value> = gateway
-        .registry
-        .all()
-        .iter()
-        .map(|m| model_object(&m.spec))
-        .collect();
+    let data: Vec<Value> = gateway.registry.all().iter().map(|m| model_object(&m.spec)).collect();
     Json(json!({"object": "list", "data": data}))
 }
 
 /// `GET /v1/models/{id}`.
-pub async fn retrieve(
-    State(gateway): State<Arc<Gateway>>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn retrieve(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     match gateway.registry.get(&id) {
         Some(model) => Ok(Json(model_object(&model.spec))),
         None => Err(ApiError::new(
@@ -47,20 +39,12 @@ pub async fn retrieve(
 
 /// `GET /__admin/models`: full specs.
 pub async fn admin_list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let models: Vec<ModelSpec> = gateway
-        .registry
-        .all()
-        .iter()
-        .map(|m| m.spec.clone())
-        .collect();
+    let models: Vec<ModelSpec> = gateway.registry.all().iter().map(|m| m.spec.clone()).collect();
     Json(json!({"models": models}))
 }
 
 /// `POST /__admin/models`: add or replace one model (a [`ModelSpec`] as JSON).
-pub async fn admin_upsert(
-    State(gateway): State<Arc<Gateway>>,
-    body: axum::body::Bytes,
-) -> Response {
+pub async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
     let spec: ModelSpec = match serde_json::from_slice(&body) {
         Ok(spec) => spec,
         Err(e) => {

@@ -55,14 +55,8 @@ impl RateLimiter {
     pub fn new(spec: &RateLimitSpec) -> Self {
         RateLimiter {
             spec: spec.clone(),
-            window: Mutex::new(Window {
-                start: Instant::now(),
-                requests: 0,
-                tokens: 0,
-            }),
-            concurrent: spec
-                .concurrent
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            window: Mutex::new(Window { start: Instant::now(), requests: 0, tokens: 0 }),
+            concurrent: spec.concurrent.map(|n| Arc::new(Semaphore::new(n as usize))),
         }
     }
 
@@ -72,38 +66,18 @@ impl RateLimiter {
         let (requests, used_tokens, reset) = {
             let mut w = self.window.lock();
             if now.duration_since(w.start) >= WINDOW {
-                *w = Window {
-                    start: now,
-                    requests: 0,
-                    tokens: 0,
-                };
+                *w = Window { start: now, requests: 0, tokens: 0 };
             }
             let reset = WINDOW.saturating_sub(now.duration_since(w.start));
             if let Some(limit) = self.spec.requests_per_minute
                 && w.requests >= limit
             {
-                return Err(limited(
-                    model,
-                    "requests",
-                    "requests per min (RPM)",
-                    limit,
-                    w.requests,
-                    1,
-                    reset,
-                ));
+                return Err(limited(model, "requests", "requests per min (RPM)", limit, w.requests, 1, reset));
             }
             if let Some(limit) = self.spec.tokens_per_minute
                 && w.tokens + tokens > limit
             {
-                return Err(limited(
-                    model,
-                    "tokens",
-                    "tokens per min (TPM)",
-                    limit,
-                    w.tokens,
-                    tokens,
-                    reset,
-                ));
+                return Err(limited(model, "tokens", "tokens per min (TPM)", limit, w.tokens, tokens, reset));
             }
             w.requests += 1;
             w.tokens += tokens;
@@ -132,16 +106,10 @@ impl RateLimiter {
         let reset = reset_string(reset);
         for (name, value) in [
             ("x-ratelimit-limit-requests", request_limit.to_string()),
-            (
-                "x-ratelimit-remaining-requests",
-                request_limit.saturating_sub(requests).to_string(),
-            ),
+            ("x-ratelimit-remaining-requests", request_limit.saturating_sub(requests).to_string()),
             ("x-ratelimit-reset-requests", reset.clone()),
             ("x-ratelimit-limit-tokens", token_limit.to_string()),
-            (
-                "x-ratelimit-remaining-tokens",
-                token_limit.saturating_sub(used_tokens).to_string(),
-            ),
+            ("x-ratelimit-remaining-tokens", token_limit.saturating_sub(used_tokens).to_string()),
             ("x-ratelimit-reset-tokens", reset),
         ] {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -152,15 +120,7 @@ impl RateLimiter {
     }
 }
 
-fn limited(
-    model: &str,
-    kind: &str,
-    what: &str,
-    limit: u64,
-    used: u64,
-    requested: u64,
-    reset: Duration,
-) -> ApiError {
+fn limited(model: &str, kind: &str, what: &str, limit: u64, used: u64, requested: u64, reset: Duration) -> ApiError {
     let wait = reset.as_secs_f64().max(0.001);
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,

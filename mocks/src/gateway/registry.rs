@@ -51,37 +51,23 @@ impl ModelRegistry {
 
     /// Ids of every served model of `kind`.
     pub fn ids(&self, kind: ModelKind) -> Vec<String> {
-        self.all()
-            .iter()
-            .filter(|m| m.spec.kind == kind)
-            .map(|m| m.spec.id.clone())
-            .collect()
+        self.all().iter().filter(|m| m.spec.kind == kind).map(|m| m.spec.id.clone()).collect()
     }
 
     /// The model with this exact id or alias.
     pub fn get(&self, name: &str) -> Option<Arc<ServedModel>> {
-        self.all()
-            .iter()
-            .find(|m| m.spec.id == name || m.spec.aliases.iter().any(|a| a == name))
-            .cloned()
+        self.all().iter().find(|m| m.spec.id == name || m.spec.aliases.iter().any(|a| a == name)).cloned()
     }
 
     /// Resolves a requested name under the policy; `None` means unknown (recorded in `telemetry`).
-    pub fn resolve(
-        &self,
-        name: &str,
-        kind: ModelKind,
-        telemetry: &Telemetry,
-    ) -> Option<Arc<ServedModel>> {
+    pub fn resolve(&self, name: &str, kind: ModelKind, telemetry: &Telemetry) -> Option<Arc<ServedModel>> {
         if let Some(model) = self.get(name) {
             return Some(model);
         }
         let fallback = match self.policy {
             UnknownModelPolicy::Strict => None,
             UnknownModelPolicy::Alias => self.aliases.get(name).and_then(|target| self.get(target)),
-            UnknownModelPolicy::AcceptAny => {
-                self.all().iter().find(|m| m.spec.kind == kind).cloned()
-            }
+            UnknownModelPolicy::AcceptAny => self.all().iter().find(|m| m.spec.kind == kind).cloned(),
         };
         if fallback.is_none() && telemetry.event("unknown_model", name) == 1 {
             tracing::warn!(
@@ -96,11 +82,7 @@ impl ModelRegistry {
     /// Adds a model or replaces the one with the same id.
     pub fn upsert(&self, spec: ModelSpec) {
         let mut guard = self.models.write();
-        let mut models: Vec<_> = guard
-            .iter()
-            .filter(|m| m.spec.id != spec.id)
-            .cloned()
-            .collect();
+        let mut models: Vec<_> = guard.iter().filter(|m| m.spec.id != spec.id).cloned().collect();
         models.push(Self::serve(spec));
         *guard = Arc::new(models);
     }

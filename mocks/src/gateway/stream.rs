@@ -69,11 +69,7 @@ impl StreamPlan {
             return Duration::ZERO;
         }
         let base = 1.0 / self.tokens_per_second;
-        let spread = if self.jitter > 0.0 {
-            rng.random_range(-self.jitter..=self.jitter)
-        } else {
-            0.0
-        };
+        let spread = if self.jitter > 0.0 { rng.random_range(-self.jitter..=self.jitter) } else { 0.0 };
         Duration::from_secs_f64((base * (1.0 + spread)).max(0.0))
     }
 }
@@ -85,14 +81,9 @@ pub fn stream_response(plan: StreamPlan, permit: Option<OwnedSemaphorePermit>) -
         let _permit = permit;
         play(plan, sender).await;
     });
-    let mut response = Response::new(Body::from_stream(
-        tokio_stream::wrappers::ReceiverStream::new(receiver),
-    ));
+    let mut response = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver)));
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
@@ -109,19 +100,12 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         };
     }
     tokio::time::sleep(plan.ttft).await;
-    send!(frame(&plan.chunk(
-        created,
-        json!({"role": "assistant", "content": "", "refusal": null}),
-        None
-    )));
+    send!(frame(&plan.chunk(created, json!({"role": "assistant", "content": "", "refusal": null}), None)));
     for (index, word) in plan.words.iter().enumerate() {
         let index = index as u32;
         if plan.fault.cut_after_chunks == Some(index) {
             let _ = sender
-                .send(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionAborted,
-                    "injected stream cut",
-                )))
+                .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut")))
                 .await;
             return;
         }
@@ -129,38 +113,17 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
             tokio::time::sleep(plan.interval(&mut rng)).await;
         }
         if plan.fault.stall_at_chunk == Some(index) {
-            tokio::time::sleep(
-                plan.fault
-                    .stall_ms
-                    .map_or(DEFAULT_STALL, Duration::from_millis),
-            )
-            .await;
+            tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
         }
-        let text = if index == 0 {
-            (*word).to_owned()
-        } else {
-            format!(" {word}")
-        };
+        let text = if index == 0 { (*word).to_owned() } else { format!(" {word}") };
         send!(frame(&plan.chunk(created, json!({"content": text}), None)));
     }
-    if plan
-        .fault
-        .cut_after_chunks
-        .is_some_and(|n| n as usize >= plan.words.len())
-    {
-        let _ = sender
-            .send(Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionAborted,
-                "injected stream cut",
-            )))
-            .await;
+    if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= plan.words.len()) {
+        let _ =
+            sender.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut"))).await;
         return;
     }
-    send!(frame(&plan.chunk(
-        created,
-        json!({}),
-        Some(plan.finish_reason)
-    )));
+    send!(frame(&plan.chunk(created, json!({}), Some(plan.finish_reason))));
     if plan.include_usage {
         let completion = plan.words.len() as u64;
         let usage = json!({

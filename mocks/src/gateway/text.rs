@@ -9,18 +9,16 @@ use rand::{Rng, SeedableRng};
 
 /// The generated vocabulary: every word is one token.
 const VOCAB: &[&str] = &[
-    "the", "load", "mock", "test", "each", "user", "sent", "one", "more", "call", "fast", "slow",
-    "data", "node", "rag", "tool", "file", "git", "web", "api", "runs", "with", "from", "that",
-    "this", "will", "can", "now", "then", "when", "here", "and", "for", "all", "any", "new", "old",
-    "low", "high", "rate", "time", "path", "keep", "send", "read", "save", "plan", "step", "done",
-    "ok", "as", "is", "to", "of", "in", "on", "by", "it", "we", "our", "set", "get", "put", "map",
+    "the", "load", "mock", "test", "each", "user", "sent", "one", "more", "call", "fast", "slow", "data", "node",
+    "rag", "tool", "file", "git", "web", "api", "runs", "with", "from", "that", "this", "will", "can", "now", "then",
+    "when", "here", "and", "for", "all", "any", "new", "old", "low", "high", "rate", "time", "path", "keep", "send",
+    "read", "save", "plan", "step", "done", "ok", "as", "is", "to", "of", "in", "on", "by", "it", "we", "our", "set",
+    "get", "put", "map",
 ];
 
 /// Tokens in a text under the mock's counting rule.
 pub fn count_tokens(text: &str) -> u64 {
-    text.split_whitespace()
-        .map(|w| (w.chars().count() as u64).div_ceil(4).max(1))
-        .sum()
+    text.split_whitespace().map(|w| (w.chars().count() as u64).div_ceil(4).max(1)).sum()
 }
 
 /// Prompt tokens of a chat: 3 priming tokens plus, per message, 4 framing tokens and its content.
@@ -34,24 +32,15 @@ pub fn completion_words(seed: u64, max_tokens: Option<u64>) -> (Vec<&'static str
     let mut rng = StdRng::seed_from_u64(seed);
     let natural = rng.random_range(12..=48usize);
     let limit = max_tokens.map_or(natural, |m| m as usize);
-    let words = (0..natural.min(limit))
-        .map(|_| VOCAB[rng.random_range(0..VOCAB.len())])
-        .collect();
+    let words = (0..natural.min(limit)).map(|_| VOCAB[rng.random_range(0..VOCAB.len())]).collect();
     (words, limit < natural)
 }
 
 /// A deterministic unit-length embedding of `text` with `dimensions` components.
 pub fn embedding(seed: u64, text: &str, dimensions: usize) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed ^ crate::faults::fnv1a(text.as_bytes()));
-    let mut v: Vec<f32> = (0..dimensions)
-        .map(|_| rng.random_range(-1.0f32..1.0))
-        .collect();
-    let norm = v
-        .iter()
-        .map(|x| x * x)
-        .sum::<f32>()
-        .sqrt()
-        .max(f32::EPSILON);
+    let mut v: Vec<f32> = (0..dimensions).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
     v.iter_mut().for_each(|x| *x /= norm);
     v
 }

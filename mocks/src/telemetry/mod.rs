@@ -119,10 +119,7 @@ impl Telemetry {
     /// Counts a service event, e.g. (`unknown_model`, `qwen2.5-14b-instruct`). Returns the new count.
     pub fn event(&self, event: &str, value: &str) -> u64 {
         let mut c = self.counters.lock();
-        let n = c
-            .events
-            .entry((event.to_owned(), value.to_owned()))
-            .or_default();
+        let n = c.events.entry((event.to_owned(), value.to_owned())).or_default();
         *n += 1;
         *n
     }
@@ -130,11 +127,7 @@ impl Telemetry {
     /// The most recent `limit` journal entries, oldest first.
     pub fn journal(&self, limit: usize) -> Vec<JournalEntry> {
         let journal = self.journal.lock();
-        journal
-            .iter()
-            .skip(journal.len().saturating_sub(limit))
-            .cloned()
-            .collect()
+        journal.iter().skip(journal.len().saturating_sub(limit)).cloned().collect()
     }
 
     /// A snapshot of the counters.
@@ -142,34 +135,14 @@ impl Telemetry {
         let c = self.counters.lock();
         let mut events: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((event, value), n) in &c.events {
-            events
-                .entry(event.clone())
-                .or_default()
-                .insert(value.clone(), *n);
+            events.entry(event.clone()).or_default().insert(value.clone(), *n);
         }
         CountersView {
             service: self.service,
             total_requests: c.requests.values().sum(),
-            injected_faults: c
-                .requests
-                .iter()
-                .filter(|(k, _)| k.injected)
-                .map(|(_, n)| n)
-                .sum(),
-            genuine_errors: c
-                .requests
-                .iter()
-                .filter(|(k, _)| !k.injected && k.status >= 400)
-                .map(|(_, n)| n)
-                .sum(),
-            requests: c
-                .requests
-                .iter()
-                .map(|(k, n)| RequestCount {
-                    key: k.clone(),
-                    count: *n,
-                })
-                .collect(),
+            injected_faults: c.requests.iter().filter(|(k, _)| k.injected).map(|(_, n)| n).sum(),
+            genuine_errors: c.requests.iter().filter(|(k, _)| !k.injected && k.status >= 400).map(|(_, n)| n).sum(),
+            requests: c.requests.iter().map(|(k, n)| RequestCount { key: k.clone(), count: *n }).collect(),
             faults: c.faults.clone(),
             events,
         }

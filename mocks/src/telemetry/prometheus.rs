@@ -6,10 +6,7 @@ use super::Telemetry;
 
 /// Escapes a label value as the exposition format requires.
 fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 impl Telemetry {
@@ -18,10 +15,7 @@ impl Telemetry {
         let view = self.counters();
         let service = label(self.service());
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP mock_requests_total Requests handled, by route, status and origin."
-        );
+        let _ = writeln!(out, "# HELP mock_requests_total Requests handled, by route, status and origin.");
         let _ = writeln!(out, "# TYPE mock_requests_total counter");
         for row in &view.requests {
             let _ = writeln!(
@@ -34,38 +28,20 @@ impl Telemetry {
                 row.count
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP mock_request_duration_seconds Time to response head, by route."
-        );
+        let _ = writeln!(out, "# HELP mock_request_duration_seconds Time to response head, by route.");
         let _ = writeln!(out, "# TYPE mock_request_duration_seconds summary");
         for (route, (sum, count)) in self.latency_sums() {
             let route = label(&route);
-            let _ = writeln!(
-                out,
-                "mock_request_duration_seconds_sum{{service=\"{service}\",route=\"{route}\"}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "mock_request_duration_seconds_count{{service=\"{service}\",route=\"{route}\"}} {count}"
-            );
+            let _ = writeln!(out, "mock_request_duration_seconds_sum{{service=\"{service}\",route=\"{route}\"}} {sum}");
+            let _ =
+                writeln!(out, "mock_request_duration_seconds_count{{service=\"{service}\",route=\"{route}\"}} {count}");
         }
-        let _ = writeln!(
-            out,
-            "# HELP mock_injected_faults_total Firings of each fault rule."
-        );
+        let _ = writeln!(out, "# HELP mock_injected_faults_total Firings of each fault rule.");
         let _ = writeln!(out, "# TYPE mock_injected_faults_total counter");
         for (rule, n) in &view.faults {
-            let _ = writeln!(
-                out,
-                "mock_injected_faults_total{{service=\"{service}\",rule=\"{}\"}} {n}",
-                label(rule)
-            );
+            let _ = writeln!(out, "mock_injected_faults_total{{service=\"{service}\",rule=\"{}\"}} {n}", label(rule));
         }
-        let _ = writeln!(
-            out,
-            "# HELP mock_events_total Service events such as unknown models or sandbox violations."
-        );
+        let _ = writeln!(out, "# HELP mock_events_total Service events such as unknown models or sandbox violations.");
         let _ = writeln!(out, "# TYPE mock_events_total counter");
         for (event, values) in &view.events {
             for (value, n) in values {
@@ -81,11 +57,6 @@ impl Telemetry {
     }
 
     fn latency_sums(&self) -> Vec<(String, (f64, u64))> {
-        self.counters
-            .lock()
-            .latency_seconds
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
+        self.counters.lock().latency_seconds.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }

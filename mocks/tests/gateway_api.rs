@@ -1,0 +1,368 @@
+//! The gateway through real HTTP on 127.0.0.1:0: endpoints, OpenAI's validation errors with
+//! their exact status and body, the unknown-model case, policies, dialects and rate limits.
+
+mod common;
+
+use common::{FAST_MODELS, TestGateway, chat_body};
+use serde_json::{Value, json};
+
+fn error(status: u16, message: &str, kind: &str, param: Value, code: Value) -> (u16, Value) {
+    (status, json!({"error": {"message": message, "type": kind, "param": param, "code": code}}))
+}
+
+#[tokio::test]
+async fn health_and_models() {
+    let gw = TestGateway::start().await;
+    let (status, health) = gw.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    let (status, list) = gw.get("/v1/models").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["object"], "list");
+    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"gpt-4o-mini") && !ids.contains(&"qwen2.5-14b-instruct"), "{ids:?}");
+    for model in list["data"].as_array().unwrap() {
+        assert_eq!(model["object"], "model");
+        assert!(model["created"].is_u64() && model["owned_by"].is_string());
+    }
+    let (status, one) = gw.get("/v1/models/gpt-4o-mini").await;
+    assert_eq!((status, one["id"].as_str()), (200, Some("gpt-4o-mini")));
+    let (status, missing) = gw.get("/v1/models/qwen2.5-14b-instruct").await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "model_not_found");
+}
+
+#[tokio::test]
+async fn unknown_model_is_a_404_naming_the_model_and_the_served_ones() {
+    let gw = TestGateway::start().await;
+    for _ in 0..3 {
+        let (status, body) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
+        assert_eq!(
+            (status, body),
+            error(
+                404,
+                "The model `qwen2.5-14b-instruct` does not exist or you do not have access to it. This gateway serves: gpt-4o-mini, llama-3.1-8b-instruct, mistral-7b-instruct.",
+                "invalid_request_error",
+                Value::Null,
+                json!("model_not_found"),
+            )
+        );
+    }
+    let (_, counters) = gw.get("/__admin/counters").await;
+    assert_eq!(counters["events"]["unknown_model"]["qwen2.5-14b-instruct"], 3);
+    assert_eq!(counters["genuine_errors"], 3);
+    assert_eq!(counters["injected_faults"], 0);
+    let (_, journal) = gw.get("/__admin/journal?limit=1").await;
+    let entry = &journal["entries"][0];
+    assert_eq!((entry["status"].as_u64(), entry["error_code"].as_str()), (Some(404), Some("model_not_found")));
+    assert_eq!(entry["attribute"], "qwen2.5-14b-instruct");
+    assert_eq!(entry["injected"], false);
+}
+
+#[tokio::test]
+async fn chat_validation_errors_match_openai() {
+    let gw = TestGateway::with_toml(FAST_MODELS).await;
+    let cases: Vec<(Value, (u16, Value))> = vec![
+        (
+            json!({"model": "fast"}),
+            error(400, "Missing required parameter: 'messages'.", "invalid_request_error", json!("messages"), json!("missing_required_parameter")),
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}]}),
+            error(400, "Missing required parameter: 'model'.", "invalid_request_error", json!("model"), json!("missing_required_parameter")),
+        ),
+        (
+            json!({"model": "fast", "messages": []}),
+            error(
+                400,
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                "invalid_request_error",
+                json!("messages"),
+                json!("empty_array"),
+            ),
+        ),
+        (
+            json!({"model": "fast", "messages": "hi"}),
+            error(400, "Invalid type for 'messages': expected an array, but got a string instead.", "invalid_request_error", json!("messages"), json!("invalid_type")),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "robot", "content": "x"}]}),
+            error(
+                400,
+                "Invalid value: 'robot'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.",
+                "invalid_request_error",
+                json!("messages[0].role"),
+                json!("invalid_value"),
+            ),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": 7}]}),
+            error(
+                400,
+                "Invalid type for 'messages[0].content': expected a string or an array of content parts, but got an integer instead.",
+                "invalid_request_error",
+                json!("messages[0].content"),
+                json!("invalid_type"),
+            ),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}),
+            error(400, "Invalid type for 'stream': expected a boolean, but got a string instead.", "invalid_request_error", json!("stream"), json!("invalid_type")),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "bogus": 1, "other": 2}),
+            error(400, "Unrecognized request arguments supplied: bogus, other", "invalid_request_error", Value::Null, Value::Null),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+            error(
+                400,
+                "Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+                "invalid_request_error",
+                json!("max_tokens"),
+                json!("integer_below_min_value"),
+            ),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "max_tokens": 60}),
+            error(
+                400,
+                "max_tokens is too large: 60. This model supports at most 32 completion tokens, whereas you provided 60.",
+                "invalid_request_error",
+                json!("max_tokens"),
+                json!("invalid_value"),
+            ),
+        ),
+        (
+            json!({"model": "fast", "messages": [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty twentyone twentytwo twentythree twentyfour twentyfive"}], "max_tokens": 30}),
+            error(
+                400,
+                "This model's maximum context length is 64 tokens. However, your messages resulted in 86 tokens (56 in the messages, 30 in the completion). Please reduce the length of the messages or completion.",
+                "invalid_request_error",
+                json!("messages"),
+                json!("context_length_exceeded"),
+            ),
+        ),
+        (
+            json!({"model": "no-stream", "messages": [{"role": "user", "content": "x"}], "stream": true}),
+            error(
+                400,
+                "The model `no-stream` does not support streaming. Send the request without `stream: true`.",
+                "invalid_request_error",
+                json!("stream"),
+                json!("unsupported_value"),
+            ),
+        ),
+        (
+            json!({"model": "embed", "messages": [{"role": "user", "content": "x"}]}),
+            error(
+                400,
+                "The model `embed` is an embedding model and not supported in the v1/chat/completions endpoint. Chat models here: fast, no-stream.",
+                "invalid_request_error",
+                json!("model"),
+                json!("model_not_supported"),
+            ),
+        ),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(gw.chat(body.clone()).await, expected, "request {body}");
+    }
+}
+
+#[tokio::test]
+async fn bad_bodies_get_openai_shaped_400_413_415() {
+    let gw = TestGateway::with_toml("max_body_bytes = 200").await;
+    let url = format!("{}/v1/chat/completions", gw.url);
+    let send = |content_type: &'static str, body: String| {
+        let request = gw.client.post(url.clone()).header("content-type", content_type).body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            (status, content_type, body)
+        }
+    };
+    let (status, content_type, body) = send("application/json", "{not json".into()).await;
+    assert_eq!((status, content_type.as_str()), (400, "application/json"));
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("We could not parse the JSON body of your request."));
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let (status, _, body) = send("text/plain", "{}".into()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (415, Some("unsupported_content_type")));
+    let (status, _, body) = send("application/json", format!("{{\"model\":\"{}\"}}", "x".repeat(500))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("request_too_large")));
+    let (status, _, body) = send("application/json", "[1,2]".into()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_type")));
+    for (method, path, expected) in [("DELETE", "/v1/models", 405), ("GET", "/v1/nothing", 404)] {
+        let response = gw.client.request(method.parse().unwrap(), format!("{}{path}", gw.url)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), expected);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"]["message"].is_string(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn completions_are_deterministic_and_usage_is_consistent() {
+    let gw = TestGateway::with_toml(FAST_MODELS).await;
+    let body = json!({"model": "fast", "messages": [{"role": "user", "content": "tell me a tale"}], "max_tokens": 20});
+    let (status, first) = gw.chat(body.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let (_, second) = gw.chat(body.clone()).await;
+    assert_eq!(first["choices"], second["choices"]);
+    assert_eq!(first["object"], "chat.completion");
+    assert!(first["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    let content = first["choices"][0]["message"]["content"].as_str().unwrap();
+    let words = content.split_whitespace().count() as u64;
+    assert_eq!(first["usage"]["completion_tokens"].as_u64(), Some(words));
+    // 3 priming + 4 framing + 4 words.
+    assert_eq!(first["usage"]["prompt_tokens"], 11);
+    assert_eq!(first["usage"]["total_tokens"].as_u64(), Some(11 + words));
+    let finish = first["choices"][0]["finish_reason"].as_str().unwrap();
+    assert_eq!(finish == "length", words == 20, "finish_reason {finish} with {words} words");
+    let (_, other) = gw.chat(json!({"model": "fast", "messages": [{"role": "user", "content": "something else"}]})).await;
+    assert_ne!(other["choices"][0]["message"]["content"], first["choices"][0]["message"]["content"]);
+
+    let reseeded = TestGateway::with_config({
+        let mut c = mocks::config::MocksConfig::from_toml(&format!("[gateway]\n{FAST_MODELS}"), "t").unwrap();
+        c.seed = 7;
+        c
+    })
+    .await;
+    let (_, third) = reseeded.chat(body).await;
+    assert_ne!(third["choices"], first["choices"], "another seed gives another answer");
+}
+
+#[tokio::test]
+async fn embeddings_float_base64_and_errors() {
+    use base64::Engine;
+    let gw = TestGateway::with_toml(FAST_MODELS).await;
+    let (status, _, floats) = gw.post("/v1/embeddings", &json!({"model": "embed", "input": ["a b", "c"]})).await;
+    assert_eq!(status, 200, "{floats}");
+    assert_eq!(floats["object"], "list");
+    assert_eq!(floats["data"].as_array().unwrap().len(), 2);
+    assert_eq!(floats["data"][1]["index"], 1);
+    let vector: Vec<f32> = serde_json::from_value(floats["data"][0]["embedding"].clone()).unwrap();
+    assert_eq!(vector.len(), 8);
+    assert_eq!(floats["usage"]["prompt_tokens"], 3);
+    let (_, _, again) = gw.post("/v1/embeddings", &json!({"model": "embed", "input": "a b"})).await;
+    assert_eq!(again["data"][0]["embedding"], floats["data"][0]["embedding"], "same text, same vector");
+    let (_, _, b64) =
+        gw.post("/v1/embeddings", &json!({"model": "embed", "input": "a b", "encoding_format": "base64"})).await;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64["data"][0]["embedding"].as_str().unwrap()).unwrap();
+    let decoded: Vec<f32> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    assert_eq!(decoded, vector);
+    let (_, _, short) = gw.post("/v1/embeddings", &json!({"model": "embed", "input": "a b", "dimensions": 3})).await;
+    assert_eq!(short["data"][0]["embedding"].as_array().unwrap().len(), 3);
+
+    let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "fast", "input": "x"})).await;
+    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["param"].as_str()), (400, Some("model_not_supported"), Some("model")));
+    let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "embed"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("missing_required_parameter")));
+    let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "embed", "input": "w ".repeat(40)})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("context_length_exceeded")));
+    let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "nope", "input": "x"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("model_not_found")));
+}
+
+#[tokio::test]
+async fn unknown_model_policies_alias_and_accept_any() {
+    let gw = TestGateway::with_toml(&format!(
+        "unknown_model = \"alias\"\n[gateway.aliases]\n\"qwen2.5-14b-instruct\" = \"fast\"\n{FAST_MODELS}"
+    ))
+    .await;
+    let (status, body) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
+    assert_eq!((status, body["model"].as_str()), (200, Some("qwen2.5-14b-instruct")), "{body}");
+    let (status, _) = gw.chat(chat_body("other-unknown")).await;
+    assert_eq!(status, 404);
+
+    let any = TestGateway::with_toml(&format!("unknown_model = \"accept-any\"\n{FAST_MODELS}")).await;
+    let (status, body) = any.chat(chat_body("whatever-model")).await;
+    assert_eq!((status, body["model"].as_str()), (200, Some("whatever-model")));
+}
+
+#[tokio::test]
+async fn dialects_reshape_errors() {
+    let vllm = TestGateway::with_toml("dialect = \"vllm\"").await;
+    let (status, body) = vllm.chat(chat_body("qwen2.5-14b-instruct")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["type"], "NotFoundError");
+    assert_eq!(body["error"]["code"], 404);
+    let litellm = TestGateway::with_toml("dialect = \"litellm-200\"").await;
+    let (status, body) = litellm.chat(chat_body("qwen2.5-14b-instruct")).await;
+    assert_eq!(status, 200, "litellm-200 answers errors with HTTP 200");
+    assert_eq!(body["error"]["code"], "model_not_found");
+    // Injected faults follow the dialect too.
+    litellm.add_rule(json!({"name": "boom", "match": {"path": "/v1/chat/completions"}, "error": {"status": 503}})).await;
+    let (status, body) = litellm.chat(chat_body("gpt-4o-mini")).await;
+    assert_eq!((status, body["error"]["type"].as_str()), (200, Some("server_error")));
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_headers() {
+    let gw = TestGateway::with_toml(
+        r#"
+[[gateway.models]]
+id = "limited"
+kind = "chat"
+rate_limit = { requests_per_minute = 3 }
+
+[[gateway.models]]
+id = "narrow"
+kind = "chat"
+ttft_ms = 300
+rate_limit = { concurrent = 2 }
+"#,
+    )
+    .await;
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let (status, headers, _) = gw.post("/v1/chat/completions", &chat_body("limited")).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["x-ratelimit-limit-requests"], "3");
+        assert!(headers.contains_key("x-ratelimit-reset-requests") && headers.contains_key("x-ratelimit-remaining-tokens"));
+        assert!(headers.contains_key("x-request-id"));
+        remaining.push(headers["x-ratelimit-remaining-requests"].to_str().unwrap().to_owned());
+    }
+    assert_eq!(remaining, ["2", "1", "0"]);
+    let (status, headers, body) = gw.post("/v1/chat/completions", &chat_body("limited")).await;
+    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["type"].as_str()), (429, Some("rate_limit_exceeded"), Some("requests")));
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    assert!(headers.contains_key("retry-after-ms"));
+
+    let narrow = chat_body("narrow");
+    let calls = (0..5).map(|_| gw.post("/v1/chat/completions", &narrow));
+    let statuses: Vec<u16> = futures::future::join_all(calls).await.into_iter().map(|(s, _, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
+}
+
+#[tokio::test]
+async fn models_change_at_run_time_and_reset_restores_them() {
+    let gw = TestGateway::start().await;
+    let (status, _) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
+    assert_eq!(status, 404);
+    let added = gw
+        .client
+        .post(format!("{}/__admin/models", gw.url))
+        .json(&json!({"id": "qwen2.5-14b-instruct", "kind": "chat"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status().as_u16(), 201);
+    let (status, _) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
+    assert_eq!(status, 200);
+    let bad = gw.client.post(format!("{}/__admin/models", gw.url)).json(&json!({"id": "e", "kind": "embedding"})).send().await.unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("dimensions"), "{body}");
+    let removed = gw.client.delete(format!("{}/__admin/models/gpt-4o-mini", gw.url)).send().await.unwrap();
+    assert_eq!(removed.status().as_u16(), 204);
+    assert_eq!(gw.chat(chat_body("gpt-4o-mini")).await.0, 404);
+    let reset = gw.client.post(format!("{}/__admin/reset", gw.url)).send().await.unwrap();
+    assert_eq!(reset.status().as_u16(), 204);
+    assert_eq!(gw.chat(chat_body("gpt-4o-mini")).await.0, 200);
+    assert_eq!(gw.chat(chat_body("qwen2.5-14b-instruct")).await.0, 404);
+    let (_, counters) = gw.get("/__admin/counters").await;
+    assert_eq!(counters["total_requests"], 2, "reset cleared the counters: {counters}");
+}
