@@ -1,0 +1,188 @@
+//! Streamed chat completions: SSE framing over real sockets, pacing checked in paused time, and
+//! the stream faults (slower first token, stall, cut without `[DONE]`).
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use common::TestGateway;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use mocks::config::MocksConfig;
+use mocks::gateway::{Gateway, router};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+const PACED: &str = r#"
+[[gateway.models]]
+id = "paced"
+kind = "chat"
+ttft_ms = 500
+tokens_per_second = 20.0
+"#;
+
+fn stream_body(model: &str, include_usage: bool) -> Value {
+    json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "stream please"}],
+        "max_tokens": 16,
+        "stream": true,
+        "stream_options": {"include_usage": include_usage},
+    })
+}
+
+/// Splits an SSE body into its `data:` payloads, checking the framing on the way.
+fn frames(text: &str) -> Vec<String> {
+    assert!(text.ends_with("\n\n"), "every frame ends with a blank line");
+    text.split("\n\n")
+        .filter(|f| !f.is_empty())
+        .map(|f| f.strip_prefix("data: ").unwrap_or_else(|| panic!("frame without `data: `: {f:?}")).to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sse_framing_matches_openai_and_ends_with_done() {
+    let gw = TestGateway::with_toml("[[gateway.models]]\nid = \"fast\"\nkind = \"chat\"\n").await;
+    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("fast", true)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let text = response.text().await.unwrap();
+    let all = frames(&text);
+    assert_eq!(all.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = all[..all.len() - 1].iter().map(|f| serde_json::from_str(f).unwrap()).collect();
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["id"] == chunks[0]["id"]));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    assert_eq!(chunks[0]["choices"][0]["delta"]["content"], "");
+    let usage_chunk = chunks.last().unwrap();
+    assert_eq!(usage_chunk["choices"], json!([]));
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    assert!(finish["choices"][0]["finish_reason"].is_string());
+    let content: String =
+        chunks[1..chunks.len() - 2].iter().map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap()).collect();
+    let tokens = chunks.len() as u64 - 3;
+    assert_eq!(usage_chunk["usage"]["completion_tokens"].as_u64(), Some(tokens));
+    assert_eq!(content.split_whitespace().count() as u64, tokens);
+
+    // The streamed text is the same completion a non-streamed request gets.
+    let mut plain = stream_body("fast", false);
+    plain.as_object_mut().unwrap().remove("stream");
+    plain.as_object_mut().unwrap().remove("stream_options");
+    let (_, whole) = gw.chat(plain).await;
+    assert_eq!(whole["choices"][0]["message"]["content"].as_str(), Some(content.as_str()));
+
+    // Without include_usage there is no usage chunk.
+    let text = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("fast", false)).send().await.unwrap().text().await.unwrap();
+    let plain_frames = frames(&text);
+    let before_done: Value = serde_json::from_str(&plain_frames[plain_frames.len() - 2]).unwrap();
+    assert!(before_done["choices"][0]["finish_reason"].is_string());
+    assert!(before_done.get("usage").is_none());
+}
+
+/// Plays a stream through the router in paused time; returns (virtual time of each frame, frame).
+async fn timed_frames(config_toml: &str, rule: Option<Value>) -> Vec<(Duration, String)> {
+    let config = MocksConfig::from_toml(&format!("[gateway]\n{config_toml}"), "t").unwrap();
+    let gateway = Gateway::new(config.gateway, 1).unwrap();
+    if let Some(rule) = rule {
+        gateway.engine.upsert(serde_json::from_value(rule).unwrap()).unwrap();
+    }
+    let app = router(gateway);
+    let request = http::Request::post("/v1/chat/completions")
+        .header("content-type", "application/json")
+        .body(Body::from(stream_body("paced", false).to_string()))
+        .unwrap();
+    let start = Instant::now();
+    let response = app.oneshot(request).await.unwrap();
+    let mut body = response.into_body();
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            out.push((start.elapsed(), "<error>".to_owned()));
+            break;
+        };
+        if let Ok(data) = frame.into_data() {
+            out.push((start.elapsed(), String::from_utf8(data.to_vec()).unwrap()));
+        }
+    }
+    out
+}
+
+fn content_times(frames: &[(Duration, String)]) -> Vec<Duration> {
+    frames.iter().filter(|(_, f)| f.contains("\"content\":\"") && !f.contains("\"content\":\"\"")).map(|(t, _)| *t).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn pacing_follows_time_to_first_token_and_tokens_per_second() {
+    let frames = timed_frames(PACED, None).await;
+    let times = content_times(&frames);
+    assert!(times.len() >= 10, "{} content chunks", times.len());
+    let ttft = times[0].as_secs_f64();
+    assert!((ttft - 0.5).abs() <= 0.05, "time to first token {ttft}s, configured 0.5s");
+    let gaps = (times[times.len() - 1] - times[0]).as_secs_f64() / (times.len() - 1) as f64;
+    let tokens_per_second = 1.0 / gaps;
+    assert!((tokens_per_second - 20.0).abs() <= 2.0, "{tokens_per_second} tokens/s, configured 20");
+    assert!(frames.last().unwrap().1.contains("[DONE]"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stream_faults_slow_stall_and_cut() {
+    let slow = timed_frames(PACED, Some(json!({"name": "slow", "stream": {"ttft_ms": 2000, "tokens_per_second": 5.0}}))).await;
+    let times = content_times(&slow);
+    assert!((times[0].as_secs_f64() - 2.0).abs() <= 0.2, "ttft {:?}", times[0]);
+    let rate = (times.len() - 1) as f64 / (times[times.len() - 1] - times[0]).as_secs_f64();
+    assert!((rate - 5.0).abs() <= 0.5, "{rate} tokens/s");
+
+    let stalled = timed_frames(PACED, Some(json!({"name": "stall", "stream": {"stall_at_chunk": 3, "stall_ms": 4000}}))).await;
+    let times = content_times(&stalled);
+    let gap = (times[3] - times[2]).as_secs_f64();
+    assert!((gap - 4.05).abs() <= 0.1, "stall gap {gap}s");
+    assert!(stalled.last().unwrap().1.contains("[DONE]"), "a stall still completes");
+
+    let cut = timed_frames(PACED, Some(json!({"name": "cut", "stream": {"cut_after_chunks": 4}}))).await;
+    assert_eq!(content_times(&cut).len(), 4);
+    assert_eq!(cut.last().unwrap().1, "<error>", "the body fails instead of ending");
+    assert!(!cut.iter().any(|(_, f)| f.contains("[DONE]")));
+}
+
+#[tokio::test]
+async fn real_socket_stream_cut_is_seen_by_the_client() {
+    let gw = TestGateway::with_toml("[[gateway.models]]\nid = \"fast\"\nkind = \"chat\"\n").await;
+    gw.add_rule(json!({"name": "cut", "match": {"path": "/v1/chat/completions"}, "stream": {"cut_after_chunks": 2}})).await;
+    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("fast", false)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let mut failed = false;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the client sees the stream break: {text}");
+    assert!(!text.contains("[DONE]"));
+    let (_, journal) = gw.get("/__admin/journal?limit=1").await;
+    assert_eq!(journal["entries"][0]["faults"], json!(["cut"]));
+    assert_eq!(journal["entries"][0]["injected"], true);
+}
+
+#[tokio::test]
+async fn real_socket_time_to_first_token_is_at_least_the_configured_one() {
+    let gw = TestGateway::with_toml("[[gateway.models]]\nid = \"paced\"\nkind = \"chat\"\nttft_ms = 300\ntokens_per_second = 100.0\n").await;
+    let started = std::time::Instant::now();
+    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("paced", false)).send().await.unwrap();
+    let mut stream = response.bytes_stream();
+    let mut first_content = None;
+    while let Some(Ok(bytes)) = stream.next().await {
+        if first_content.is_none() && String::from_utf8_lossy(&bytes).contains("\"content\":\"") && !String::from_utf8_lossy(&bytes).contains("\"role\"") {
+            first_content = Some(started.elapsed());
+        }
+    }
+    let ttft = first_content.expect("content arrived");
+    assert!(ttft >= Duration::from_millis(300), "first token after {ttft:?}, configured 300 ms");
+}
