@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
+use futures::StreamExt;
 use http::header::{CONTENT_LENGTH, HeaderValue};
 
 /// Upper bound on a body buffered for degradation.
@@ -27,10 +28,12 @@ pub async fn truncated(response: Response, after_bytes: Option<u64>) -> Response
     let (parts, bytes) = buffered(response).await;
     let keep = after_bytes.map_or(bytes.len() / 2, |n| n as usize).min(bytes.len().saturating_sub(1));
     let head = bytes.slice(..keep);
-    let stream = futures::stream::iter([
-        Ok(head),
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected truncation")),
-    ]);
+    // The pause lets the server flush what was sent before the failure drops the connection.
+    let failure = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected truncation"))
+    };
+    let stream = futures::stream::once(async { Ok(head) }).chain(futures::stream::once(failure));
     Response::from_parts(parts, Body::from_stream(stream))
 }
 
