@@ -165,6 +165,7 @@ async fn real_socket_stream_cut_is_seen_by_the_client() {
         }
     }
     assert!(failed, "the client sees the stream break: {text}");
+    assert_eq!(text.matches("\"content\":\"").count(), 3, "role chunk and two content chunks arrive first: {text}");
     assert!(!text.contains("[DONE]"));
     let (_, journal) = gw.get("/__admin/journal?limit=1").await;
     assert_eq!(journal["entries"][0]["faults"], json!(["cut"]));

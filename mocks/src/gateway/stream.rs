@@ -104,10 +104,7 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
     for (index, word) in plan.words.iter().enumerate() {
         let index = index as u32;
         if plan.fault.cut_after_chunks == Some(index) {
-            let _ = sender
-                .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut")))
-                .await;
-            return;
+            return cut(&sender).await;
         }
         if index > 0 {
             tokio::time::sleep(plan.interval(&mut rng)).await;
@@ -119,9 +116,7 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         send!(frame(&plan.chunk(created, json!({"content": text}), None)));
     }
     if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= plan.words.len()) {
-        let _ =
-            sender.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut"))).await;
-        return;
+        return cut(&sender).await;
     }
     send!(frame(&plan.chunk(created, json!({}), Some(plan.finish_reason))));
     if plan.include_usage {
@@ -134,4 +129,11 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         send!(frame(&usage));
     }
     send!(Bytes::from_static(b"data: [DONE]\n\n"));
+}
+
+/// Fails the body so the server drops the connection without `[DONE]`; the pause first lets the
+/// chunks already sent reach the client.
+async fn cut(sender: &mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = sender.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut"))).await;
 }
