@@ -1,0 +1,110 @@
+//! The `mocks` binary as a user runs it: config checking, health checks, serving and stopping on
+//! SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MOCKS: &str = env!("CARGO_BIN_EXE_mocks");
+
+fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mocks-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn config_check_reports_every_problem_with_file_line_and_field() {
+    let path = temp_file(
+        "bad.toml",
+        "seed = 1\n[gateway]\nstream_jitter = 2.0\n\n[[gateway.models]]\nid = \"e\"\nkind = \"embedding\"\n\n[[gateway.faults]]\nname = \"x\"\nprobability = 1.5\nerror = { status = 503 }\n",
+    );
+    let output = Command::new(MOCKS).args(["config", "check"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let file = path.display().to_string();
+    assert!(stderr.contains(&format!("{file}:3: gateway.stream_jitter: 2 is not between 0 and 1")), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:5: gateway.models[0].dimensions:")), "{stderr}");
+    assert!(stderr.contains(&format!("{file}:11: gateway.faults[0].probability: 1.5 is not between 0 and 1")), "{stderr}");
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+
+    let syntax = temp_file("syntax.toml", "[gateway]\ndialect = \"klingon\"\n");
+    let output = Command::new(MOCKS).args(["config", "check"]).arg(&syntax).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains(&format!("{}:2:", syntax.display())) && stderr.contains("klingon"), "{stderr}");
+
+    let missing = Command::new(MOCKS).args(["config", "check", "/nonexistent/mocks.toml"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/mocks.toml"));
+}
+
+#[test]
+fn the_default_config_round_trips_through_config_check() {
+    let output = Command::new(MOCKS).args(["config", "default"]).output().unwrap();
+    assert!(output.status.success());
+    let path = temp_file("default.toml", &String::from_utf8(output.stdout).unwrap());
+    let check = Command::new(MOCKS).args(["config", "check"]).arg(&path).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (5 models, 0 fault rules)"));
+}
+
+#[tokio::test]
+async fn healthcheck_exit_codes() {
+    let gw = common::TestGateway::start().await;
+    let url = format!("{}/health", gw.url);
+    let ok = tokio::process::Command::new(MOCKS).args(["healthcheck", &url]).status().await.unwrap();
+    assert!(ok.success());
+    let not_found = tokio::process::Command::new(MOCKS).args(["healthcheck", &format!("{}/nope", gw.url)]).status().await.unwrap();
+    assert_eq!(not_found.code(), Some(1));
+    // A port nothing listens on (bound, then released).
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refused = tokio::process::Command::new(MOCKS)
+        .args(["healthcheck", &format!("http://{free}/health")])
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert_eq!(refused.code(), Some(1));
+}
+
+#[test]
+fn serve_logs_its_address_and_stops_on_sigterm() {
+    let mut child = Command::new(MOCKS)
+        .args(["serve", "--gateway-addr", "127.0.0.1:0", "--seed", "5"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    assert!(line.contains("listening") && line.contains("gpt-4o-mini"), "{line}");
+    let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let body = reqwest::blocking::get(format!("http://{addr}/health")).unwrap().text().unwrap();
+    assert!(body.contains("\"status\":\"ok\""));
+    let started = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("stopped")), "{rest:?}");
+}
+
+#[test]
+fn serve_refuses_a_bad_config_naming_the_file() {
+    let path = temp_file("serve-bad.toml", "[gateway]\nunknown_model = \"sometimes\"\n");
+    let output = Command::new(MOCKS).arg("serve").arg("--config").arg(&path).arg("--gateway-addr").arg("127.0.0.1:0").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains(&format!("{}:2:", path.display())) && stderr.contains("sometimes"), "{stderr}");
+}
