@@ -40,6 +40,13 @@ pub enum Command {
     /// Work with config files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// A short tour of the stack on free local ports (no Docker): the unknown-model failure,
+    /// an injected fault, the journal and counters.
+    Demo {
+        /// Config and seed.
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 /// `mocks config ...`.
@@ -127,6 +134,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => Ok(check_config(&file)),
+        Command::Demo { common } => {
+            let config = load(&common)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            print!("{}", runtime.block_on(crate::demo::run(&config))?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Healthcheck { url, timeout_ms } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             match runtime.block_on(crate::healthcheck::check(&url, Duration::from_millis(timeout_ms))) {

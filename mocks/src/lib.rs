@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod faults;
 pub mod gateway;
 pub mod healthcheck;

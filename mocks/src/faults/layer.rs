@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use tokio::time::Instant;
 use tower::{Layer, Service};
@@ -35,6 +35,12 @@ pub trait ServiceProtocol: Send + Sync + 'static {
     /// An injected error in the service's native error shape. `body` is the request body when it
     /// was buffered (so, e.g., a JSON-RPC error can echo the request id).
     fn injected_error(&self, error: &ErrorSpec, body: &[u8]) -> Response;
+
+    /// The last touch on every response of the service (e.g. per-response headers, or re-shaping
+    /// errors into a dialect), given the time the request took. The default changes nothing.
+    fn finish(&self, response: Response, _elapsed: Duration) -> Response {
+        response
+    }
 }
 
 /// Facts a handler attaches to its response for the journal (as a response extension).
@@ -257,13 +263,15 @@ fn finish(
     response: Response,
     injected: bool,
 ) -> Response {
+    let elapsed = started.elapsed();
+    let response = context.protocol.finish(response, elapsed);
     entry.status = response.status().as_u16();
     entry.injected = injected;
-    entry.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    entry.latency_ms = elapsed.as_secs_f64() * 1000.0;
     if let Some(note) = response.extensions().get::<ResponseNote>() {
         entry.attribute = entry.attribute.or_else(|| note.attribute.clone());
         entry.error_code = note.error_code.clone();
     }
     context.telemetry.record(entry);
-    response.into_response()
+    response
 }

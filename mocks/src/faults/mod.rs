@@ -13,3 +13,12 @@ mod spec;
 pub use engine::{FaultDecision, FaultEngine, RuleError, RuleStatus, fnv1a};
 pub use layer::{FaultContext, FaultLayer, FaultService, ResponseNote, ServiceProtocol};
 pub use spec::{ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, StreamFault, TransportSpec, WindowSpec};
+
+/// Sleeps for `duration`, returning at once for zero. (A zero `tokio::time::sleep` still waits
+/// for the next timer tick, up to 1 ms, which would cap an instant mock at a few thousand
+/// requests/s per connection.)
+pub async fn pause(duration: std::time::Duration) {
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
+    }
+}

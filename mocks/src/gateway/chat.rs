@@ -6,14 +6,15 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::errors::ApiError;
 use super::extract::JsonObject;
 use super::model_spec::ModelKind;
 use super::stream::{StreamPlan, stream_response};
+use super::wire::{ChatCompletion, Choice, Message, Usage};
 use super::{Gateway, unix_now};
-use crate::faults::{StreamFault, fnv1a};
+use crate::faults::StreamFault;
 
 /// Request fields the endpoint accepts (anything else is OpenAI's "Unrecognized request argument").
 const KNOWN_FIELDS: &[&str] = &[
@@ -233,9 +234,25 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             None => return Err(ApiError::wrong_type("temperature", "a number", t)),
         }
     }
-    let material = json!([model, body.get("messages"), max_tokens, n, body.get("seed"), body.get("temperature")]);
-    let fingerprint = seed ^ fnv1a(material.to_string().as_bytes());
+    let mut hasher = Fnv1aWriter(0xcbf2_9ce4_8422_2325);
+    let material = (&model, body.get("messages"), max_tokens, n, body.get("seed"), body.get("temperature"));
+    serde_json::to_writer(&mut hasher, &material).map_err(|e| ApiError::unparseable(&e.to_string()))?;
+    let fingerprint = seed ^ hasher.0;
     Ok(ChatRequest { model, contents, stream, include_usage, max_tokens, n, fingerprint })
+}
+
+/// FNV-1a over everything written to it: hashes a request's content without copying it.
+struct Fnv1aWriter(u64);
+
+impl std::io::Write for Fnv1aWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = bytes.iter().fold(self.0, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The handler.
@@ -318,38 +335,39 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
         response.headers_mut().extend(admission.headers);
         return Ok(response);
     }
-    let mut choices = Vec::new();
-    let mut completion_tokens = 0;
-    for index in 0..request.n {
-        let (words, cut) = super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
-        completion_tokens += words.len() as u64;
-        choices.push(json!({
-            "index": index,
-            "message": {"role": "assistant", "content": words.join(" "), "refusal": null},
-            "logprobs": null,
-            "finish_reason": if cut { "length" } else { "stop" },
-        }));
-    }
+    let texts: Vec<(String, bool)> = (0..request.n)
+        .map(|index| {
+            let (words, cut) = super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
+            (words.join(" "), cut)
+        })
+        .collect();
+    let completion_tokens: u64 = texts.iter().map(|(text, _)| super::text::count_tokens(text)).sum();
     let generation = if tokens_per_second > 0.0 {
         Duration::from_secs_f64(completion_tokens as f64 / tokens_per_second)
     } else {
         Duration::ZERO
     };
-    tokio::time::sleep(ttft + generation).await;
+    crate::faults::pause(ttft + generation).await;
     drop(admission.permit);
-    let mut response = Json(json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": unix_now(),
-        "model": answered_model,
-        "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-        "system_fingerprint": "fp_mock",
-    }))
+    let choices = texts
+        .iter()
+        .enumerate()
+        .map(|(index, (content, cut))| Choice {
+            index: index as u64,
+            message: Message { role: "assistant", content, refusal: None },
+            logprobs: None,
+            finish_reason: if *cut { "length" } else { "stop" },
+        })
+        .collect();
+    let mut response = Json(ChatCompletion {
+        id: &id,
+        object: "chat.completion",
+        created: unix_now(),
+        model: &answered_model,
+        choices,
+        usage: Usage::new(prompt_tokens, completion_tokens),
+        system_fingerprint: "fp_mock",
+    })
     .into_response();
     response.headers_mut().extend(admission.headers);
     Ok(response)

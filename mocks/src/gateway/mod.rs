@@ -14,6 +14,7 @@ mod ratelimit;
 mod registry;
 mod stream;
 mod text;
+mod wire;
 
 pub use errors::ApiError;
 pub use model_spec::{ModelKind, ModelSpec, RateLimitSpec};
@@ -22,12 +23,13 @@ pub use registry::{ModelRegistry, ServedModel};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Duration;
+
 use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
 use crate::admin::{self, AdminState};
@@ -47,7 +49,6 @@ pub struct Gateway {
     pub telemetry: Arc<Telemetry>,
     /// Fault rules.
     pub engine: Arc<FaultEngine>,
-    requests: AtomicU64,
 }
 
 impl Gateway {
@@ -59,7 +60,6 @@ impl Gateway {
             engine: Arc::new(FaultEngine::new(config.faults.clone(), seed)?),
             seed,
             config,
-            requests: AtomicU64::new(0),
         }))
     }
 
@@ -118,6 +118,8 @@ pub(crate) fn note_model(mut response: Response, model: Option<String>) -> Respo
 /// The gateway's hooks into the shared fault layer.
 struct GatewayProtocol {
     dialect: Dialect,
+    seed: u64,
+    requests: AtomicU64,
 }
 
 impl ServiceProtocol for GatewayProtocol {
@@ -151,34 +153,34 @@ impl ServiceProtocol for GatewayProtocol {
         response.extensions_mut().remove::<ApiError>();
         response
     }
-}
 
-/// Adds `x-request-id` and `openai-processing-ms`, and re-renders errors in the configured dialect.
-async fn openai_headers(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let n = gateway.requests.fetch_add(1, Ordering::Relaxed);
-    let response = next.run(request).await;
-    let mut response = match (gateway.config.dialect, response.extensions().get::<ApiError>().cloned()) {
-        (Dialect::OpenAi, _) | (_, None) => response,
-        (dialect, Some(error)) => {
-            let note = response.extensions().get::<ResponseNote>().cloned();
-            let mut rendered = error.render(dialect);
-            if let Some(note) = note {
-                rendered.extensions_mut().insert(note);
+    /// Adds `x-request-id` and `openai-processing-ms`, and re-renders errors in the dialect.
+    fn finish(&self, response: Response, elapsed: Duration) -> Response {
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut response = match (self.dialect, response.extensions().get::<ApiError>()) {
+            (Dialect::OpenAi, _) | (_, None) => response,
+            (dialect, Some(error)) => {
+                let note = response.extensions().get::<ResponseNote>().cloned();
+                let mut rendered = error.render(dialect);
+                if let Some(note) = note {
+                    rendered.extensions_mut().insert(note);
+                }
+                rendered
             }
-            rendered
+        };
+        const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+        const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
+        let headers = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&format!("req_{:016x}{n:08x}", self.seed)) {
+            headers.insert(REQUEST_ID, v);
         }
-    };
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("req_{:016x}{:08x}", gateway.seed, n)) {
-        headers.insert("x-request-id", v);
+        headers.insert(PROCESSING_MS, HeaderValue::from(elapsed.as_millis() as u64));
+        response
     }
-    headers.insert("openai-processing-ms", HeaderValue::from(started.elapsed().as_millis() as u64));
-    response
 }
 
 async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    Json(json!({"status": "ok", "service": "gateway", "models": gateway.model_ids()}))
+    Json(json!({"status": "ok", "service": "gateway", "models_served": gateway.registry.all().len()}))
 }
 
 async fn not_found(request: Request) -> ApiError {
@@ -207,7 +209,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
 
 /// The gateway's complete router: API (behind the fault layer) plus admin routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    let protocol = Arc::new(GatewayProtocol { dialect: gateway.config.dialect });
+    let protocol = Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
     let fault_layer = FaultLayer::new(FaultContext {
         engine: gateway.engine.clone(),
         telemetry: gateway.telemetry.clone(),
@@ -226,7 +228,6 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(metrics)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(gateway.clone(), openai_headers))
         .layer(fault_layer);
     let reset_target = gateway.clone();
     let admin = admin::router(AdminState {

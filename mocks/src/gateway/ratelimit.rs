@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -16,6 +16,14 @@ use super::model_spec::RateLimitSpec;
 const NOMINAL_REQUESTS: u64 = 10_000;
 const NOMINAL_TOKENS: u64 = 10_000_000;
 const WINDOW: Duration = Duration::from_secs(60);
+const HEADER_NAMES: [HeaderName; 6] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
 
 struct Window {
     start: Instant,
@@ -102,19 +110,18 @@ impl RateLimiter {
         };
         let request_limit = self.spec.requests_per_minute.unwrap_or(NOMINAL_REQUESTS);
         let token_limit = self.spec.tokens_per_minute.unwrap_or(NOMINAL_TOKENS);
-        let mut headers = HeaderMap::new();
-        let reset = reset_string(reset);
-        for (name, value) in [
-            ("x-ratelimit-limit-requests", request_limit.to_string()),
-            ("x-ratelimit-remaining-requests", request_limit.saturating_sub(requests).to_string()),
-            ("x-ratelimit-reset-requests", reset.clone()),
-            ("x-ratelimit-limit-tokens", token_limit.to_string()),
-            ("x-ratelimit-remaining-tokens", token_limit.saturating_sub(used_tokens).to_string()),
-            ("x-ratelimit-reset-tokens", reset),
-        ] {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                headers.insert(name, v);
-            }
+        let mut headers = HeaderMap::with_capacity(8);
+        let reset = HeaderValue::from_str(&reset_string(reset)).unwrap_or(HeaderValue::from_static("0s"));
+        let values = [
+            HeaderValue::from(request_limit),
+            HeaderValue::from(request_limit.saturating_sub(requests)),
+            reset.clone(),
+            HeaderValue::from(token_limit),
+            HeaderValue::from(token_limit.saturating_sub(used_tokens)),
+            reset,
+        ];
+        for (name, value) in HEADER_NAMES.iter().zip(values) {
+            headers.insert(name.clone(), value);
         }
         Ok(Admission { permit, headers })
     }

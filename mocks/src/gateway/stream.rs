@@ -9,10 +9,10 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::unix_now;
+use super::wire::{Chunk, ChunkChoice, Delta, Usage};
 use crate::faults::StreamFault;
 
 /// Default pause of a stall when the rule gives no length.
@@ -44,24 +44,25 @@ pub struct StreamPlan {
     pub seed: u64,
 }
 
-fn frame(value: &Value) -> Bytes {
-    Bytes::from(format!("data: {value}\n\n"))
+fn frame(value: &impl serde::Serialize) -> Bytes {
+    let mut bytes = Vec::with_capacity(256);
+    bytes.extend_from_slice(b"data: ");
+    serde_json::to_writer(&mut bytes, value).expect("chunks serialize");
+    bytes.extend_from_slice(b"\n\n");
+    Bytes::from(bytes)
 }
 
 impl StreamPlan {
-    fn chunk(&self, created: u64, delta: Value, finish_reason: Option<&str>) -> Value {
-        let mut chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": self.model,
-            "system_fingerprint": "fp_mock",
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
-        });
-        if self.include_usage {
-            chunk["usage"] = Value::Null;
+    fn chunk<'a>(&'a self, created: u64, delta: Delta<'a>, finish_reason: Option<&'static str>) -> Chunk<'a> {
+        Chunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created,
+            model: &self.model,
+            system_fingerprint: "fp_mock",
+            choices: vec![ChunkChoice { index: 0, delta, logprobs: None, finish_reason }],
+            usage: self.include_usage.then_some(None),
         }
-        chunk
     }
 
     fn interval(&self, rng: &mut StdRng) -> Duration {
@@ -99,34 +100,32 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
             }
         };
     }
-    tokio::time::sleep(plan.ttft).await;
-    send!(frame(&plan.chunk(created, json!({"role": "assistant", "content": "", "refusal": null}), None)));
+    crate::faults::pause(plan.ttft).await;
+    let opening = Delta { role: Some("assistant"), content: Some(""), refusal: Some(None) };
+    send!(frame(&plan.chunk(created, opening, None)));
     for (index, word) in plan.words.iter().enumerate() {
         let index = index as u32;
         if plan.fault.cut_after_chunks == Some(index) {
             return cut(&sender).await;
         }
         if index > 0 {
-            tokio::time::sleep(plan.interval(&mut rng)).await;
+            crate::faults::pause(plan.interval(&mut rng)).await;
         }
         if plan.fault.stall_at_chunk == Some(index) {
             tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
         }
         let text = if index == 0 { (*word).to_owned() } else { format!(" {word}") };
-        send!(frame(&plan.chunk(created, json!({"content": text}), None)));
+        send!(frame(&plan.chunk(created, Delta { content: Some(&text), ..Delta::default() }, None)));
     }
     if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= plan.words.len()) {
         return cut(&sender).await;
     }
-    send!(frame(&plan.chunk(created, json!({}), Some(plan.finish_reason))));
+    send!(frame(&plan.chunk(created, Delta::default(), Some(plan.finish_reason))));
     if plan.include_usage {
-        let completion = plan.words.len() as u64;
-        let usage = json!({
-            "id": plan.id, "object": "chat.completion.chunk", "created": created, "model": plan.model,
-            "system_fingerprint": "fp_mock", "choices": [],
-            "usage": {"prompt_tokens": plan.prompt_tokens, "completion_tokens": completion, "total_tokens": plan.prompt_tokens + completion},
-        });
-        send!(frame(&usage));
+        let mut last = plan.chunk(created, Delta::default(), None);
+        last.choices.clear();
+        last.usage = Some(Some(Usage::new(plan.prompt_tokens, plan.words.len() as u64)));
+        send!(frame(&last));
     }
     send!(Bytes::from_static(b"data: [DONE]\n\n"));
 }

@@ -2,13 +2,14 @@
 //!
 //! One [`Telemetry`] per service feeds `/__admin/journal`, `/__admin/counters` and `/metrics`, so
 //! the three views can never disagree. Injected faults are always told apart from genuine errors.
+//! Recording is on every request's path, so it allocates nothing once a route has been seen.
 
 mod journal;
 mod prometheus;
 
 pub use journal::JournalEntry;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -27,11 +28,19 @@ pub struct RequestKey {
     pub injected: bool,
 }
 
+/// Counters of one route.
+#[derive(Default)]
+struct RouteStats {
+    latency_seconds: f64,
+    count: u64,
+    /// (method, status, injected) -> requests.
+    outcomes: HashMap<(String, u16, bool), u64>,
+}
+
 #[derive(Default)]
 struct Counters {
-    requests: BTreeMap<RequestKey, u64>,
-    latency_seconds: BTreeMap<String, (f64, u64)>,
-    faults: BTreeMap<String, u64>,
+    routes: HashMap<String, RouteStats>,
+    faults: HashMap<String, u64>,
     events: BTreeMap<(String, String), u64>,
 }
 
@@ -55,7 +64,7 @@ pub struct CountersView {
     pub injected_faults: u64,
     /// Requests with a genuine (not injected) error status.
     pub genuine_errors: u64,
-    /// Requests per method, route, status and origin.
+    /// Requests per method, route, status and origin, sorted.
     pub requests: Vec<RequestCount>,
     /// Firings per fault rule.
     pub faults: BTreeMap<String, u64>,
@@ -95,18 +104,28 @@ impl Telemetry {
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         {
             let mut c = self.counters.lock();
-            let key = RequestKey {
-                method: entry.method.clone(),
-                route: entry.route.clone(),
-                status: entry.status,
-                injected: entry.injected,
-            };
-            *c.requests.entry(key).or_default() += 1;
-            let lat = c.latency_seconds.entry(entry.route.clone()).or_default();
-            lat.0 += entry.latency_ms / 1000.0;
-            lat.1 += 1;
+            if !c.routes.contains_key(entry.route.as_str()) {
+                c.routes.insert(entry.route.clone(), RouteStats::default());
+            }
+            let stats = c.routes.get_mut(entry.route.as_str()).expect("inserted above");
+            stats.latency_seconds += entry.latency_ms / 1000.0;
+            stats.count += 1;
+            let outcome = stats.outcomes.iter_mut().find(|((m, s, i), _)| {
+                *m == entry.method && *s == entry.status && *i == entry.injected
+            });
+            match outcome {
+                Some((_, n)) => *n += 1,
+                None => {
+                    stats.outcomes.insert((entry.method.clone(), entry.status, entry.injected), 1);
+                }
+            }
             for rule in &entry.faults {
-                *c.faults.entry(rule.clone()).or_default() += 1;
+                match c.faults.get_mut(rule.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        c.faults.insert(rule.clone(), 1);
+                    }
+                }
             }
         }
         let mut journal = self.journal.lock();
@@ -133,19 +152,39 @@ impl Telemetry {
     /// A snapshot of the counters.
     pub fn counters(&self) -> CountersView {
         let c = self.counters.lock();
+        let mut requests: Vec<RequestCount> = c
+            .routes
+            .iter()
+            .flat_map(|(route, stats)| {
+                stats.outcomes.iter().map(|((method, status, injected), n)| RequestCount {
+                    key: RequestKey { method: method.clone(), route: route.clone(), status: *status, injected: *injected },
+                    count: *n,
+                })
+            })
+            .collect();
+        requests.sort_by(|a, b| a.key.cmp(&b.key));
         let mut events: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for ((event, value), n) in &c.events {
             events.entry(event.clone()).or_default().insert(value.clone(), *n);
         }
+        let sum = |keep: &dyn Fn(&RequestKey) -> bool| requests.iter().filter(|r| keep(&r.key)).map(|r| r.count).sum();
         CountersView {
             service: self.service,
-            total_requests: c.requests.values().sum(),
-            injected_faults: c.requests.iter().filter(|(k, _)| k.injected).map(|(_, n)| n).sum(),
-            genuine_errors: c.requests.iter().filter(|(k, _)| !k.injected && k.status >= 400).map(|(_, n)| n).sum(),
-            requests: c.requests.iter().map(|(k, n)| RequestCount { key: k.clone(), count: *n }).collect(),
-            faults: c.faults.clone(),
+            total_requests: sum(&|_| true),
+            injected_faults: sum(&|k| k.injected),
+            genuine_errors: sum(&|k| !k.injected && k.status >= 400),
+            faults: c.faults.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             events,
+            requests,
         }
+    }
+
+    /// (route, latency sum in seconds, count), sorted by route.
+    pub fn latency_sums(&self) -> Vec<(String, f64, u64)> {
+        let c = self.counters.lock();
+        let mut sums: Vec<_> = c.routes.iter().map(|(r, s)| (r.clone(), s.latency_seconds, s.count)).collect();
+        sums.sort_by(|a, b| a.0.cmp(&b.0));
+        sums
     }
 
     /// Clears journal and counters.

@@ -30,7 +30,7 @@ impl Telemetry {
         }
         let _ = writeln!(out, "# HELP mock_request_duration_seconds Time to response head, by route.");
         let _ = writeln!(out, "# TYPE mock_request_duration_seconds summary");
-        for (route, (sum, count)) in self.latency_sums() {
+        for (route, sum, count) in self.latency_sums() {
             let route = label(&route);
             let _ = writeln!(out, "mock_request_duration_seconds_sum{{service=\"{service}\",route=\"{route}\"}} {sum}");
             let _ =
@@ -54,9 +54,5 @@ impl Telemetry {
             }
         }
         out
-    }
-
-    fn latency_sums(&self) -> Vec<(String, (f64, u64))> {
-        self.counters.lock().latency_seconds.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 }

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make bench-mocks`: requests/s of the mock gateway beside a bare axum hello-world server, measured
+# with wrk in one run (servers pinned to core 0, wrk to core 1, cases interleaved over rounds, the
+# median of each case kept). Figures go to bench/results/mocks.{json,md}; ratios are what count.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${BENCH_DURATION:-5}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+ROUNDS=${BENCH_ROUNDS:-3}
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk (make bench-mocks does it)"; exit 2; }
+cargo build --release -q -p mocks -p hello
+BIN=target/release
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+start() { # name port command...
+  local name=$1 port=$2; shift 2
+  RUST_LOG=warn taskset -c 0 "$@" >"/tmp/bench-$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do "$BIN/mocks" healthcheck "http://127.0.0.1:$port/health" --timeout-ms 200 2>/dev/null && return; sleep 0.1; done
+  echo "$name did not start; see /tmp/bench-$name.log"; exit 1
+}
+start hello 18999 "$BIN/hello" 127.0.0.1:18999
+start gateway 18100 "$BIN/mocks" gateway --addr 127.0.0.1:18100 --config bench/mocks-bench.toml
+start gateway-rules 18101 "$BIN/mocks" gateway --addr 127.0.0.1:18101 --config bench/mocks-bench-20-rules.toml
+cases=(
+  "hello_health|http://127.0.0.1:18999/health|"
+  "gateway_health|http://127.0.0.1:18100/health|"
+  "gateway_chat|http://127.0.0.1:18100/v1/chat/completions|bench/chat.lua"
+  "gateway_chat_20_idle_rules|http://127.0.0.1:18101/v1/chat/completions|bench/chat.lua"
+)
+raw=$(mktemp)
+for round in $(seq "$ROUNDS"); do
+  for case in "${cases[@]}"; do
+    IFS='|' read -r name url script <<<"$case"
+    args=(-t1 "-c$CONNECTIONS" "-d${DURATION}s" --latency)
+    [ -n "$script" ] && args+=(-s "$script")
+    rps=$(taskset -c 1 wrk "${args[@]}" "$url" | awk '/Requests\/sec/ {print $2}')
+    echo "round $round $name $rps"
+    echo "$name $rps" >>"$raw"
+  done
+done
+python3 - "$raw" "$DURATION" "$CONNECTIONS" "$ROUNDS" <<'PY'
+import json, statistics, sys, datetime
+raw, duration, connections, rounds = sys.argv[1], *sys.argv[2:]
+runs = {}
+for line in open(raw):
+    name, rps = line.split()
+    runs.setdefault(name, []).append(float(rps))
+med = {k: statistics.median(v) for k, v in runs.items()}
+ratios = {
+    "gateway_health_vs_hello": med["gateway_health"] / med["hello_health"],
+    "gateway_chat_vs_hello": med["gateway_chat"] / med["hello_health"],
+    "idle_rules_cost": 1 - med["gateway_chat_20_idle_rules"] / med["gateway_chat"],
+}
+goals = {"gateway_health_vs_hello": ">= 0.9", "gateway_chat_vs_hello": ">= 0.7", "idle_rules_cost": "<= 0.05"}
+result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+          "tool": f"wrk -t1 -c{connections} -d{duration}s, {rounds} interleaved rounds, median",
+          "requests_per_second": med, "runs": runs, "ratios": ratios, "goals": goals}
+json.dump(result, open("bench/results/mocks.json", "w"), indent=2)
+with open("bench/results/mocks.md", "w") as md:
+    md.write(f"# Mock benchmark ({result['when']})\n\n{result['tool']}; servers on core 0, wrk on core 1.\n\n")
+    md.write("| case | requests/s (median) | runs |\n|---|---:|---|\n")
+    for k, v in med.items():
+        md.write(f"| {k} | {v:,.0f} | {', '.join(f'{x:,.0f}' for x in runs[k])} |\n")
+    md.write("\n| ratio | value | goal |\n|---|---:|---|\n")
+    for k, v in ratios.items():
+        md.write(f"| {k} | {v:.3f} | {goals[k]} |\n")
+print(open("bench/results/mocks.md").read())
+PY

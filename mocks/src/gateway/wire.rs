@@ -1,0 +1,113 @@
+//! Response bodies of the OpenAI API as typed, borrowing structs: serialized straight to bytes
+//! (building `serde_json::Value` trees for every answer was a measurable share of the
+//! benchmark), and the field order matches OpenAI's.
+
+use serde::Serialize;
+
+/// `usage`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+    /// Their sum.
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Usage from prompt and completion counts.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
+    }
+}
+
+/// An assistant message.
+#[derive(Debug, Serialize)]
+pub struct Message<'a> {
+    /// Always `assistant`.
+    pub role: &'static str,
+    /// The text.
+    pub content: &'a str,
+    /// Always null.
+    pub refusal: Option<&'a str>,
+}
+
+/// One choice of a completion.
+#[derive(Debug, Serialize)]
+pub struct Choice<'a> {
+    /// Position.
+    pub index: u64,
+    /// The message.
+    pub message: Message<'a>,
+    /// Always null.
+    pub logprobs: Option<()>,
+    /// `stop` or `length`.
+    pub finish_reason: &'static str,
+}
+
+/// A whole (non-streamed) chat completion.
+#[derive(Debug, Serialize)]
+pub struct ChatCompletion<'a> {
+    /// `chatcmpl-...`.
+    pub id: &'a str,
+    /// `chat.completion`.
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+    /// Model name.
+    pub model: &'a str,
+    /// Choices.
+    pub choices: Vec<Choice<'a>>,
+    /// Token usage.
+    pub usage: Usage,
+    /// Constant fingerprint.
+    pub system_fingerprint: &'static str,
+}
+
+/// The `delta` of a stream chunk.
+#[derive(Debug, Default, Serialize)]
+pub struct Delta<'a> {
+    /// `assistant` on the first chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    /// Text piece.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<&'a str>,
+    /// Null on the first chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Option<&'a str>>,
+}
+
+/// One choice of a stream chunk.
+#[derive(Debug, Serialize)]
+pub struct ChunkChoice<'a> {
+    /// Position.
+    pub index: u64,
+    /// The delta.
+    pub delta: Delta<'a>,
+    /// Always null.
+    pub logprobs: Option<()>,
+    /// Set on the last content chunk.
+    pub finish_reason: Option<&'static str>,
+}
+
+/// A `chat.completion.chunk`.
+#[derive(Debug, Serialize)]
+pub struct Chunk<'a> {
+    /// Same id for the whole stream.
+    pub id: &'a str,
+    /// `chat.completion.chunk`.
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+    /// Model name.
+    pub model: &'a str,
+    /// Constant fingerprint.
+    pub system_fingerprint: &'static str,
+    /// Zero or one choice.
+    pub choices: Vec<ChunkChoice<'a>>,
+    /// Null on every chunk but the last when usage is asked for; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Option<Usage>>,
+}
