@@ -78,7 +78,11 @@ async fn tour_steps(tour: &mut Tour) -> Result<(), DemoError> {
             last = body;
         }
     }
-    tour.say(format!("   {failures}/10 failed ({}% error rate): {}", failures * 10, last["error"]["message"].as_str().unwrap_or("")));
+    tour.say(format!(
+        "   {failures}/10 failed ({}% error rate): {}",
+        failures * 10,
+        last["error"]["message"].as_str().unwrap_or("")
+    ));
     let counters = tour.get("/__admin/counters").await?;
     tour.say(format!("   admin counters: unknown_model = {}", counters["events"]["unknown_model"]));
 

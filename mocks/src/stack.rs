@@ -89,13 +89,19 @@ impl RunningService {
     }
 }
 
-/// The router and state of one service.
-fn build(kind: ServiceKind, config: &MocksConfig) -> Result<(Router, Option<Arc<Gateway>>, Vec<String>), RuleError> {
+/// A service ready to serve: its router, its state, and what its startup line tells.
+struct Built {
+    router: Router,
+    gateway: Option<Arc<Gateway>>,
+    summary: String,
+}
+
+fn build(kind: ServiceKind, config: &MocksConfig) -> Result<Built, RuleError> {
     match kind {
         ServiceKind::Gateway => {
             let gw = Gateway::new(config.gateway.clone(), config.seed)?;
-            let models = gw.model_ids();
-            Ok((gateway::router(gw.clone()), Some(gw), models))
+            let summary = format!("models={}", gw.model_ids().join(","));
+            Ok(Built { router: gateway::router(gw.clone()), gateway: Some(gw), summary })
         }
     }
 }
@@ -107,13 +113,13 @@ pub fn spawn(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<RunningService, StackError> {
-    let (router, gateway, models) = build(kind, config)?;
+    let Built { router, gateway, summary } = build(kind, config)?;
     let addr = listener.local_addr().map_err(|source| StackError::Bind {
         service: kind.name(),
         addr: kind.default_addr(),
         source,
     })?;
-    tracing::info!(service = kind.name(), %addr, models = %models.join(","), "listening");
+    tracing::info!(service = kind.name(), %addr, "listening; {summary}");
     let task = tokio::spawn(crate::server::serve(listener, router, async move { shutdown.cancelled().await }));
     Ok(RunningService { kind, addr, gateway, task })
 }

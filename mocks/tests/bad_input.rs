@@ -14,7 +14,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
-        prop_oneof![Just("fast".to_owned()), Just("user".to_owned()), Just("embed".to_owned()), ".{0,12}"].prop_map(Value::String),
+        prop_oneof![Just("fast".to_owned()), Just("user".to_owned()), Just("embed".to_owned()), ".{0,12}"]
+            .prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
         prop_oneof![
@@ -46,7 +47,9 @@ fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..200),
         json_value().prop_map(|v| {
             // A well-formed chat request with a random part swapped in.
-            serde_json::json!({"model": "fast", "messages": [{"role": "user", "content": v}], "max_tokens": 4}).to_string().into_bytes()
+            serde_json::json!({"model": "fast", "messages": [{"role": "user", "content": v}], "max_tokens": 4})
+                .to_string()
+                .into_bytes()
         }),
     ]
 }

@@ -29,7 +29,10 @@ fn config_check_reports_every_problem_with_file_line_and_field() {
     let file = path.display().to_string();
     assert!(stderr.contains(&format!("{file}:3: gateway.stream_jitter: 2 is not between 0 and 1")), "{stderr}");
     assert!(stderr.contains(&format!("{file}:5: gateway.models[0].dimensions:")), "{stderr}");
-    assert!(stderr.contains(&format!("{file}:11: gateway.faults[0].probability: 1.5 is not between 0 and 1")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}:11: gateway.faults[0].probability: 1.5 is not between 0 and 1")),
+        "{stderr}"
+    );
     assert!(stderr.contains("3 problem(s)"), "{stderr}");
 
     let syntax = temp_file("syntax.toml", "[gateway]\ndialect = \"klingon\"\n");
@@ -59,7 +62,8 @@ async fn healthcheck_exit_codes() {
     let url = format!("{}/health", gw.url);
     let ok = tokio::process::Command::new(MOCKS).args(["healthcheck", &url]).status().await.unwrap();
     assert!(ok.success());
-    let not_found = tokio::process::Command::new(MOCKS).args(["healthcheck", &format!("{}/nope", gw.url)]).status().await.unwrap();
+    let not_found =
+        tokio::process::Command::new(MOCKS).args(["healthcheck", &format!("{}/nope", gw.url)]).status().await.unwrap();
     assert_eq!(not_found.code(), Some(1));
     // A port nothing listens on (bound, then released).
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
@@ -103,8 +107,25 @@ fn serve_logs_its_address_and_stops_on_sigterm() {
 #[test]
 fn serve_refuses_a_bad_config_naming_the_file() {
     let path = temp_file("serve-bad.toml", "[gateway]\nunknown_model = \"sometimes\"\n");
-    let output = Command::new(MOCKS).arg("serve").arg("--config").arg(&path).arg("--gateway-addr").arg("127.0.0.1:0").output().unwrap();
+    let output = Command::new(MOCKS)
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .arg("--gateway-addr")
+        .arg("127.0.0.1:0")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains(&format!("{}:2:", path.display())) && stderr.contains("sometimes"), "{stderr}");
+}
+
+#[test]
+fn demo_reproduces_the_unknown_model_failure_and_an_injected_fault() {
+    let output = Command::new(MOCKS).arg("demo").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("10/10 failed (100% error rate)"), "{stdout}");
+    assert!(stdout.contains("statuses: [200, 503, 200, 503]"), "{stdout}");
+    assert!(stdout.contains("16 requests, 10 genuine errors, 2 injected faults"), "{stdout}");
 }

@@ -44,10 +44,13 @@ async fn gateway_with_rule(rule: Value) -> TestGateway {
 
 #[tokio::test]
 async fn reset_is_seen_as_a_connection_reset() {
-    let gw = gateway_with_rule(json!({"name": "rst", "match": {"path": "/v1/models"}, "transport": {"kind": "reset"}})).await;
+    let gw = gateway_with_rule(json!({"name": "rst", "match": {"path": "/v1/models"}, "transport": {"kind": "reset"}}))
+        .await;
     let url = gw.url.clone();
     let (bytes, end) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5))).await.unwrap();
+        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5)))
+            .await
+            .unwrap();
     assert!(bytes.is_empty(), "nothing is answered");
     assert_eq!(end, Err(ErrorKind::ConnectionReset));
     let (_, journal) = gw.get("/__admin/journal?limit=5").await;
@@ -57,10 +60,13 @@ async fn reset_is_seen_as_a_connection_reset() {
 
 #[tokio::test]
 async fn close_is_seen_as_eof_without_a_response() {
-    let gw = gateway_with_rule(json!({"name": "fin", "match": {"path": "/v1/models"}, "transport": {"kind": "close"}})).await;
+    let gw = gateway_with_rule(json!({"name": "fin", "match": {"path": "/v1/models"}, "transport": {"kind": "close"}}))
+        .await;
     let url = gw.url.clone();
     let (bytes, end) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5))).await.unwrap();
+        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5)))
+            .await
+            .unwrap();
     assert_eq!((bytes.len(), end), (0, Ok(())));
     // Other routes are untouched.
     assert_eq!(gw.get("/health").await.0, 200);
@@ -68,23 +74,33 @@ async fn close_is_seen_as_eof_without_a_response() {
 
 #[tokio::test]
 async fn hang_outlasts_the_client_and_is_bounded() {
-    let gw = gateway_with_rule(json!({"name": "hang", "match": {"path": "/health"}, "transport": {"kind": "hang", "max_ms": 600}})).await;
+    let gw = gateway_with_rule(
+        json!({"name": "hang", "match": {"path": "/health"}, "transport": {"kind": "hang", "max_ms": 600}}),
+    )
+    .await;
     let client = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
     let error = client.get(format!("{}/health", gw.url)).send().await.unwrap_err();
     assert!(error.is_timeout(), "{error}");
     // A patient client sees the server give up after the bound: EOF, no answer.
     let url = gw.url.clone();
     let (bytes, end) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/health"), Duration::from_secs(10))).await.unwrap();
+        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/health"), Duration::from_secs(10)))
+            .await
+            .unwrap();
     assert_eq!((bytes.len(), end), (0, Ok(())));
 }
 
 #[tokio::test]
 async fn truncate_sends_headers_then_part_of_the_body() {
-    let gw = gateway_with_rule(json!({"name": "cut", "match": {"path": "/v1/models"}, "transport": {"kind": "truncate", "after_bytes": 40}})).await;
+    let gw = gateway_with_rule(
+        json!({"name": "cut", "match": {"path": "/v1/models"}, "transport": {"kind": "truncate", "after_bytes": 40}}),
+    )
+    .await;
     let url = gw.url.clone();
     let (bytes, _) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5))).await.unwrap();
+        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5)))
+            .await
+            .unwrap();
     let text = String::from_utf8_lossy(&bytes).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("headers arrive");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -140,7 +156,8 @@ async fn injected_errors_use_the_native_shape_and_are_told_apart() {
 
 #[tokio::test]
 async fn selection_first_every_probability_window_and_attribute() {
-    let gw = TestGateway::with_toml(&format!("{FAST_MODELS}\n[[gateway.models]]\nid = \"other\"\nkind = \"chat\"\n")).await;
+    let gw =
+        TestGateway::with_toml(&format!("{FAST_MODELS}\n[[gateway.models]]\nid = \"other\"\nkind = \"chat\"\n")).await;
     let statuses = |n: usize, model: &'static str| {
         let gw = &gw;
         async move {
@@ -206,17 +223,21 @@ async fn latency_distributions_have_the_configured_shape() {
     within(quantile(&fixed, 0.0), 50.0, 0.01, "fixed min");
     within(quantile(&fixed, 1.0), 50.0, 0.01, "fixed max");
 
-    let uniform = latency_samples(json!({"name": "u", "latency": {"kind": "uniform", "min_ms": 100, "max_ms": 300}}), n).await;
+    let uniform =
+        latency_samples(json!({"name": "u", "latency": {"kind": "uniform", "min_ms": 100, "max_ms": 300}}), n).await;
     within(quantile(&uniform, 0.5), 200.0, 0.05, "uniform median");
     within(quantile(&uniform, 0.9), 280.0, 0.03, "uniform p90");
     assert!(uniform[0] >= 100.0 && uniform[n - 1] <= 300.5);
 
-    let normal = latency_samples(json!({"name": "n", "latency": {"kind": "normal", "mean_ms": 200, "stddev_ms": 20}}), n).await;
+    let normal =
+        latency_samples(json!({"name": "n", "latency": {"kind": "normal", "mean_ms": 200, "stddev_ms": 20}}), n).await;
     within(quantile(&normal, 0.5), 200.0, 0.02, "normal median");
     within(quantile(&normal, 0.95), 200.0 + 1.645 * 20.0, 0.03, "normal p95");
 
     // Log-normal: median m, p95 = m * exp(1.645 sigma).
-    let lognormal = latency_samples(json!({"name": "l", "latency": {"kind": "lognormal", "median_ms": 100, "sigma": 0.5}}), n).await;
+    let lognormal =
+        latency_samples(json!({"name": "l", "latency": {"kind": "lognormal", "median_ms": 100, "sigma": 0.5}}), n)
+            .await;
     within(quantile(&lognormal, 0.5), 100.0, 0.06, "lognormal median");
     within(quantile(&lognormal, 0.95), 100.0 * (1.645f64 * 0.5).exp(), 0.10, "lognormal p95");
 }
@@ -239,7 +260,8 @@ async fn probability_fires_at_the_configured_rate() {
 #[tokio::test]
 async fn header_faults_only_when_enabled() {
     let off = TestGateway::with_toml(FAST_MODELS).await;
-    let response = off.client.get(format!("{}/health", off.url)).header("x-mock-fault-status", "502").send().await.unwrap();
+    let response =
+        off.client.get(format!("{}/health", off.url)).header("x-mock-fault-status", "502").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200, "ignored unless allow_header_faults");
     let on = TestGateway::with_toml(&format!("allow_header_faults = true\n{FAST_MODELS}")).await;
     let response = on
@@ -255,7 +277,8 @@ async fn header_faults_only_when_enabled() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
     let started = std::time::Instant::now();
-    let response = on.client.get(format!("{}/health", on.url)).header("x-mock-fault-latency-ms", "150").send().await.unwrap();
+    let response =
+        on.client.get(format!("{}/health", on.url)).header("x-mock-fault-latency-ms", "150").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
     let (_, journal) = on.get("/__admin/journal?limit=1").await;

@@ -65,11 +65,23 @@ async fn chat_validation_errors_match_openai() {
     let cases: Vec<(Value, (u16, Value))> = vec![
         (
             json!({"model": "fast"}),
-            error(400, "Missing required parameter: 'messages'.", "invalid_request_error", json!("messages"), json!("missing_required_parameter")),
+            error(
+                400,
+                "Missing required parameter: 'messages'.",
+                "invalid_request_error",
+                json!("messages"),
+                json!("missing_required_parameter"),
+            ),
         ),
         (
             json!({"messages": [{"role": "user", "content": "x"}]}),
-            error(400, "Missing required parameter: 'model'.", "invalid_request_error", json!("model"), json!("missing_required_parameter")),
+            error(
+                400,
+                "Missing required parameter: 'model'.",
+                "invalid_request_error",
+                json!("model"),
+                json!("missing_required_parameter"),
+            ),
         ),
         (
             json!({"model": "fast", "messages": []}),
@@ -83,7 +95,13 @@ async fn chat_validation_errors_match_openai() {
         ),
         (
             json!({"model": "fast", "messages": "hi"}),
-            error(400, "Invalid type for 'messages': expected an array, but got a string instead.", "invalid_request_error", json!("messages"), json!("invalid_type")),
+            error(
+                400,
+                "Invalid type for 'messages': expected an array, but got a string instead.",
+                "invalid_request_error",
+                json!("messages"),
+                json!("invalid_type"),
+            ),
         ),
         (
             json!({"model": "fast", "messages": [{"role": "robot", "content": "x"}]}),
@@ -107,11 +125,23 @@ async fn chat_validation_errors_match_openai() {
         ),
         (
             json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}),
-            error(400, "Invalid type for 'stream': expected a boolean, but got a string instead.", "invalid_request_error", json!("stream"), json!("invalid_type")),
+            error(
+                400,
+                "Invalid type for 'stream': expected a boolean, but got a string instead.",
+                "invalid_request_error",
+                json!("stream"),
+                json!("invalid_type"),
+            ),
         ),
         (
             json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "bogus": 1, "other": 2}),
-            error(400, "Unrecognized request arguments supplied: bogus, other", "invalid_request_error", Value::Null, Value::Null),
+            error(
+                400,
+                "Unrecognized request arguments supplied: bogus, other",
+                "invalid_request_error",
+                Value::Null,
+                Value::Null,
+            ),
         ),
         (
             json!({"model": "fast", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
@@ -185,7 +215,9 @@ async fn bad_bodies_get_openai_shaped_400_413_415() {
     };
     let (status, content_type, body) = send("application/json", "{not json".into()).await;
     assert_eq!((status, content_type.as_str()), (400, "application/json"));
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("We could not parse the JSON body of your request."));
+    assert!(
+        body["error"]["message"].as_str().unwrap().starts_with("We could not parse the JSON body of your request.")
+    );
     assert_eq!(body["error"]["type"], "invalid_request_error");
     let (status, _, body) = send("text/plain", "{}".into()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (415, Some("unsupported_content_type")));
@@ -219,7 +251,8 @@ async fn completions_are_deterministic_and_usage_is_consistent() {
     assert_eq!(first["usage"]["total_tokens"].as_u64(), Some(11 + words));
     let finish = first["choices"][0]["finish_reason"].as_str().unwrap();
     assert_eq!(finish == "length", words == 20, "finish_reason {finish} with {words} words");
-    let (_, other) = gw.chat(json!({"model": "fast", "messages": [{"role": "user", "content": "something else"}]})).await;
+    let (_, other) =
+        gw.chat(json!({"model": "fast", "messages": [{"role": "user", "content": "something else"}]})).await;
     assert_ne!(other["choices"][0]["message"]["content"], first["choices"][0]["message"]["content"]);
 
     let reseeded = TestGateway::with_config({
@@ -248,14 +281,18 @@ async fn embeddings_float_base64_and_errors() {
     assert_eq!(again["data"][0]["embedding"], floats["data"][0]["embedding"], "same text, same vector");
     let (_, _, b64) =
         gw.post("/v1/embeddings", &json!({"model": "embed", "input": "a b", "encoding_format": "base64"})).await;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64["data"][0]["embedding"].as_str().unwrap()).unwrap();
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(b64["data"][0]["embedding"].as_str().unwrap()).unwrap();
     let decoded: Vec<f32> = bytes.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
     assert_eq!(decoded, vector);
     let (_, _, short) = gw.post("/v1/embeddings", &json!({"model": "embed", "input": "a b", "dimensions": 3})).await;
     assert_eq!(short["data"][0]["embedding"].as_array().unwrap().len(), 3);
 
     let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "fast", "input": "x"})).await;
-    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["param"].as_str()), (400, Some("model_not_supported"), Some("model")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["param"].as_str()),
+        (400, Some("model_not_supported"), Some("model"))
+    );
     let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "embed"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (400, Some("missing_required_parameter")));
     let (status, _, body) = gw.post("/v1/embeddings", &json!({"model": "embed", "input": "w ".repeat(40)})).await;
@@ -292,7 +329,9 @@ async fn dialects_reshape_errors() {
     assert_eq!(status, 200, "litellm-200 answers errors with HTTP 200");
     assert_eq!(body["error"]["code"], "model_not_found");
     // Injected faults follow the dialect too.
-    litellm.add_rule(json!({"name": "boom", "match": {"path": "/v1/chat/completions"}, "error": {"status": 503}})).await;
+    litellm
+        .add_rule(json!({"name": "boom", "match": {"path": "/v1/chat/completions"}, "error": {"status": 503}}))
+        .await;
     let (status, body) = litellm.chat(chat_body("gpt-4o-mini")).await;
     assert_eq!((status, body["error"]["type"].as_str()), (200, Some("server_error")));
 }
@@ -319,13 +358,18 @@ rate_limit = { concurrent = 2 }
         let (status, headers, _) = gw.post("/v1/chat/completions", &chat_body("limited")).await;
         assert_eq!(status, 200);
         assert_eq!(headers["x-ratelimit-limit-requests"], "3");
-        assert!(headers.contains_key("x-ratelimit-reset-requests") && headers.contains_key("x-ratelimit-remaining-tokens"));
+        assert!(
+            headers.contains_key("x-ratelimit-reset-requests") && headers.contains_key("x-ratelimit-remaining-tokens")
+        );
         assert!(headers.contains_key("x-request-id"));
         remaining.push(headers["x-ratelimit-remaining-requests"].to_str().unwrap().to_owned());
     }
     assert_eq!(remaining, ["2", "1", "0"]);
     let (status, headers, body) = gw.post("/v1/chat/completions", &chat_body("limited")).await;
-    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["type"].as_str()), (429, Some("rate_limit_exceeded"), Some("requests")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["type"].as_str()),
+        (429, Some("rate_limit_exceeded"), Some("requests"))
+    );
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "retry-after {retry}");
     assert!(headers.contains_key("retry-after-ms"));
@@ -352,7 +396,13 @@ async fn models_change_at_run_time_and_reset_restores_them() {
     assert_eq!(added.status().as_u16(), 201);
     let (status, _) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
     assert_eq!(status, 200);
-    let bad = gw.client.post(format!("{}/__admin/models", gw.url)).json(&json!({"id": "e", "kind": "embedding"})).send().await.unwrap();
+    let bad = gw
+        .client
+        .post(format!("{}/__admin/models", gw.url))
+        .json(&json!({"id": "e", "kind": "embedding"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
     let body: Value = bad.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("dimensions"), "{body}");

@@ -45,7 +45,13 @@ fn frames(text: &str) -> Vec<String> {
 #[tokio::test]
 async fn sse_framing_matches_openai_and_ends_with_done() {
     let gw = TestGateway::with_toml("[[gateway.models]]\nid = \"fast\"\nkind = \"chat\"\n").await;
-    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("fast", true)).send().await.unwrap();
+    let response = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&stream_body("fast", true))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let text = response.text().await.unwrap();
@@ -74,7 +80,16 @@ async fn sse_framing_matches_openai_and_ends_with_done() {
     assert_eq!(whole["choices"][0]["message"]["content"].as_str(), Some(content.as_str()));
 
     // Without include_usage there is no usage chunk.
-    let text = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("fast", false)).send().await.unwrap().text().await.unwrap();
+    let text = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&stream_body("fast", false))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let plain_frames = frames(&text);
     let before_done: Value = serde_json::from_str(&plain_frames[plain_frames.len() - 2]).unwrap();
     assert!(before_done["choices"][0]["finish_reason"].is_string());
@@ -110,7 +125,11 @@ async fn timed_frames(config_toml: &str, rule: Option<Value>) -> Vec<(Duration, 
 }
 
 fn content_times(frames: &[(Duration, String)]) -> Vec<Duration> {
-    frames.iter().filter(|(_, f)| f.contains("\"content\":\"") && !f.contains("\"content\":\"\"")).map(|(t, _)| *t).collect()
+    frames
+        .iter()
+        .filter(|(_, f)| f.contains("\"content\":\"") && !f.contains("\"content\":\"\""))
+        .map(|(t, _)| *t)
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -128,13 +147,15 @@ async fn pacing_follows_time_to_first_token_and_tokens_per_second() {
 
 #[tokio::test(start_paused = true)]
 async fn stream_faults_slow_stall_and_cut() {
-    let slow = timed_frames(PACED, Some(json!({"name": "slow", "stream": {"ttft_ms": 2000, "tokens_per_second": 5.0}}))).await;
+    let slow =
+        timed_frames(PACED, Some(json!({"name": "slow", "stream": {"ttft_ms": 2000, "tokens_per_second": 5.0}}))).await;
     let times = content_times(&slow);
     assert!((times[0].as_secs_f64() - 2.0).abs() <= 0.2, "ttft {:?}", times[0]);
     let rate = (times.len() - 1) as f64 / (times[times.len() - 1] - times[0]).as_secs_f64();
     assert!((rate - 5.0).abs() <= 0.5, "{rate} tokens/s");
 
-    let stalled = timed_frames(PACED, Some(json!({"name": "stall", "stream": {"stall_at_chunk": 3, "stall_ms": 4000}}))).await;
+    let stalled =
+        timed_frames(PACED, Some(json!({"name": "stall", "stream": {"stall_at_chunk": 3, "stall_ms": 4000}}))).await;
     let times = content_times(&stalled);
     let gap = (times[3] - times[2]).as_secs_f64();
     assert!((gap - 4.05).abs() <= 0.1, "stall gap {gap}s");
@@ -149,8 +170,15 @@ async fn stream_faults_slow_stall_and_cut() {
 #[tokio::test]
 async fn real_socket_stream_cut_is_seen_by_the_client() {
     let gw = TestGateway::with_toml("[[gateway.models]]\nid = \"fast\"\nkind = \"chat\"\n").await;
-    gw.add_rule(json!({"name": "cut", "match": {"path": "/v1/chat/completions"}, "stream": {"cut_after_chunks": 2}})).await;
-    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("fast", false)).send().await.unwrap();
+    gw.add_rule(json!({"name": "cut", "match": {"path": "/v1/chat/completions"}, "stream": {"cut_after_chunks": 2}}))
+        .await;
+    let response = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&stream_body("fast", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let mut stream = response.bytes_stream();
     let mut text = String::new();
@@ -174,13 +202,25 @@ async fn real_socket_stream_cut_is_seen_by_the_client() {
 
 #[tokio::test]
 async fn real_socket_time_to_first_token_is_at_least_the_configured_one() {
-    let gw = TestGateway::with_toml("[[gateway.models]]\nid = \"paced\"\nkind = \"chat\"\nttft_ms = 300\ntokens_per_second = 100.0\n").await;
+    let gw = TestGateway::with_toml(
+        "[[gateway.models]]\nid = \"paced\"\nkind = \"chat\"\nttft_ms = 300\ntokens_per_second = 100.0\n",
+    )
+    .await;
     let started = std::time::Instant::now();
-    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("paced", false)).send().await.unwrap();
+    let response = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&stream_body("paced", false))
+        .send()
+        .await
+        .unwrap();
     let mut stream = response.bytes_stream();
     let mut first_content = None;
     while let Some(Ok(bytes)) = stream.next().await {
-        if first_content.is_none() && String::from_utf8_lossy(&bytes).contains("\"content\":\"") && !String::from_utf8_lossy(&bytes).contains("\"role\"") {
+        if first_content.is_none()
+            && String::from_utf8_lossy(&bytes).contains("\"content\":\"")
+            && !String::from_utf8_lossy(&bytes).contains("\"role\"")
+        {
             first_content = Some(started.elapsed());
         }
     }

@@ -9,7 +9,8 @@ async fn official_openai_python_client_works_against_the_gateway() {
     let gw = common::TestGateway::start().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_client.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let probe = tokio::process::Command::new(&python).args(["-c", "import openai"]).output().await.expect("python3 runs");
+    let probe =
+        tokio::process::Command::new(&python).args(["-c", "import openai"]).output().await.expect("python3 runs");
     assert!(
         probe.status.success(),
         "the `openai` package is missing: pip install -r mocks/tests/python/requirements.txt ({})",

@@ -337,7 +337,8 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
     }
     let texts: Vec<(String, bool)> = (0..request.n)
         .map(|index| {
-            let (words, cut) = super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
+            let (words, cut) =
+                super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
             (words.join(" "), cut)
         })
         .collect();

@@ -209,7 +209,8 @@ async fn method_not_allowed(request: Request) -> ApiError {
 
 /// The gateway's complete router: API (behind the fault layer) plus admin routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    let protocol = Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
+    let protocol =
+        Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
     let fault_layer = FaultLayer::new(FaultContext {
         engine: gateway.engine.clone(),
         telemetry: gateway.telemetry.clone(),

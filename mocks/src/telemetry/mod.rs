@@ -110,9 +110,10 @@ impl Telemetry {
             let stats = c.routes.get_mut(entry.route.as_str()).expect("inserted above");
             stats.latency_seconds += entry.latency_ms / 1000.0;
             stats.count += 1;
-            let outcome = stats.outcomes.iter_mut().find(|((m, s, i), _)| {
-                *m == entry.method && *s == entry.status && *i == entry.injected
-            });
+            let outcome = stats
+                .outcomes
+                .iter_mut()
+                .find(|((m, s, i), _)| *m == entry.method && *s == entry.status && *i == entry.injected);
             match outcome {
                 Some((_, n)) => *n += 1,
                 None => {
@@ -157,7 +158,12 @@ impl Telemetry {
             .iter()
             .flat_map(|(route, stats)| {
                 stats.outcomes.iter().map(|((method, status, injected), n)| RequestCount {
-                    key: RequestKey { method: method.clone(), route: route.clone(), status: *status, injected: *injected },
+                    key: RequestKey {
+                        method: method.clone(),
+                        route: route.clone(),
+                        status: *status,
+                        injected: *injected,
+                    },
                     count: *n,
                 })
             })
