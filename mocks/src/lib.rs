@@ -10,6 +10,7 @@ pub mod demo;
 pub mod faults;
 pub mod gateway;
 pub mod healthcheck;
+pub mod json_body;
 pub mod server;
 pub mod stack;
 pub mod telemetry;

@@ -133,15 +133,4 @@ fn vllm_type(status: StatusCode) -> &'static str {
     }
 }
 
-/// JSON type names as OpenAI's messages use them.
-pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
-        Value::Number(_) => "a decimal",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
+pub use crate::json_body::json_type;
