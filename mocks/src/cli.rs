@@ -29,6 +29,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the gateway (what its container runs).
     Gateway(SingleArgs),
+    /// Run only the RAG service (what its container runs).
+    Rag(SingleArgs),
     /// Exit 0 when URL answers 200 (for container health checks).
     Healthcheck {
         /// The URL to probe, e.g. http://127.0.0.1:8000/health.
@@ -83,6 +85,9 @@ pub struct ServeArgs {
     /// Gateway address (use 0.0.0.0:8000 to listen on every interface).
     #[arg(long, default_value = "127.0.0.1:8000")]
     gateway_addr: SocketAddr,
+    /// RAG service address.
+    #[arg(long, default_value = "127.0.0.1:8002")]
+    rag_addr: SocketAddr,
 }
 
 /// `mocks gateway` (and later the other single services).
@@ -157,26 +162,31 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .map(|kind| match kind {
                     ServiceKind::Gateway => (kind, args.gateway_addr),
+                    ServiceKind::Rag => (kind, args.rag_addr),
                 })
                 .collect();
             serve(config, services)
         }
-        Command::Gateway(args) => {
-            let config = load(&args.common)?;
-            let kind = ServiceKind::Gateway;
-            serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))])
-        }
+        Command::Gateway(args) => serve_one(ServiceKind::Gateway, &args),
+        Command::Rag(args) => serve_one(ServiceKind::Rag, &args),
     }
+}
+
+fn serve_one(kind: ServiceKind, args: &SingleArgs) -> anyhow::Result<ExitCode> {
+    let config = load(&args.common)?;
+    serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))])
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {
     match MocksConfig::load(file) {
         Ok(config) => {
             println!(
-                "{}: ok ({} models, {} fault rules)",
+                "{}: ok (gateway: {} models, {} fault rules; rag: {} fault rules, corpus {})",
                 file.display(),
                 config.gateway.models.len(),
-                config.gateway.faults.len()
+                config.gateway.common.faults.len(),
+                config.rag.common.faults.len(),
+                config.rag.seed_corpus.as_deref().unwrap_or("none"),
             );
             ExitCode::SUCCESS
         }

@@ -15,22 +15,26 @@ use tokio_util::sync::CancellationToken;
 use crate::config::MocksConfig;
 use crate::faults::RuleError;
 use crate::gateway::{self, Gateway};
+use crate::rag::{self, Rag, RagStartError};
 
 /// The services this crate can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum ServiceKind {
     /// The OpenAI-compatible gateway (default port 8000).
     Gateway,
+    /// The RAG service (default port 8002).
+    Rag,
 }
 
 impl ServiceKind {
     /// Every service, in start order.
-    pub const ALL: [ServiceKind; 1] = [ServiceKind::Gateway];
+    pub const ALL: [ServiceKind; 2] = [ServiceKind::Gateway, ServiceKind::Rag];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
             ServiceKind::Gateway => "gateway",
+            ServiceKind::Rag => "rag",
         }
     }
 
@@ -38,6 +42,7 @@ impl ServiceKind {
     pub fn default_addr(self) -> SocketAddr {
         match self {
             ServiceKind::Gateway => SocketAddr::from(([127, 0, 0, 1], 8000)),
+            ServiceKind::Rag => SocketAddr::from(([127, 0, 0, 1], 8002)),
         }
     }
 }
@@ -60,6 +65,18 @@ pub enum StackError {
     /// A configured fault rule was refused.
     #[error(transparent)]
     Rules(#[from] RuleError),
+    /// The RAG service could not start (corpus, capacity).
+    #[error(transparent)]
+    Rag(#[from] RagStartError),
+}
+
+/// The state of a running service, for tests and embedding.
+#[derive(Clone)]
+pub enum ServiceState {
+    /// The gateway.
+    Gateway(Arc<Gateway>),
+    /// The RAG service.
+    Rag(Arc<Rag>),
 }
 
 /// Turns a panic in a handler into a JSON 500, so nothing ever answers with plain text.
@@ -77,12 +94,28 @@ pub struct RunningService {
     pub kind: ServiceKind,
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The gateway's state (for tests and embedding), when this is the gateway.
-    pub gateway: Option<Arc<Gateway>>,
+    /// Its state.
+    pub state: ServiceState,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningService {
+    /// The gateway's state, when this is the gateway.
+    pub fn gateway(&self) -> Option<Arc<Gateway>> {
+        match &self.state {
+            ServiceState::Gateway(g) => Some(g.clone()),
+            _ => None,
+        }
+    }
+
+    /// The RAG service's state, when this is it.
+    pub fn rag(&self) -> Option<Arc<Rag>> {
+        match &self.state {
+            ServiceState::Rag(r) => Some(r.clone()),
+            _ => None,
+        }
+    }
+
     /// `http://ADDR`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -92,16 +125,22 @@ impl RunningService {
 /// A service ready to serve: its router, its state, and what its startup line tells.
 struct Built {
     router: Router,
-    gateway: Option<Arc<Gateway>>,
+    state: ServiceState,
     summary: String,
 }
 
-fn build(kind: ServiceKind, config: &MocksConfig) -> Result<Built, RuleError> {
+fn build(kind: ServiceKind, config: &MocksConfig) -> Result<Built, StackError> {
     match kind {
         ServiceKind::Gateway => {
             let gw = Gateway::new(config.gateway.clone(), config.seed)?;
             let summary = format!("models={}", gw.model_ids().join(","));
-            Ok(Built { router: gateway::router(gw.clone()), gateway: Some(gw), summary })
+            Ok(Built { router: gateway::router(gw.clone()), state: ServiceState::Gateway(gw), summary })
+        }
+        ServiceKind::Rag => {
+            let service = Rag::new(config.rag.clone(), config.seed)?;
+            let stats = service.store.stats();
+            let summary = format!("documents={} chunks={} dimensions={}", stats.documents, stats.chunks, stats.dimensions);
+            Ok(Built { router: rag::router(service.clone()), state: ServiceState::Rag(service), summary })
         }
     }
 }
@@ -113,7 +152,7 @@ pub fn spawn(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<RunningService, StackError> {
-    let Built { router, gateway, summary } = build(kind, config)?;
+    let Built { router, state, summary } = build(kind, config)?;
     let addr = listener.local_addr().map_err(|source| StackError::Bind {
         service: kind.name(),
         addr: kind.default_addr(),
@@ -121,7 +160,7 @@ pub fn spawn(
     })?;
     tracing::info!(service = kind.name(), %addr, "listening; {summary}");
     let task = tokio::spawn(crate::server::serve(listener, router, async move { shutdown.cancelled().await }));
-    Ok(RunningService { kind, addr, gateway, task })
+    Ok(RunningService { kind, addr, state, task })
 }
 
 /// Several services started together.

@@ -58,6 +58,40 @@ pub enum ConfigError {
     },
 }
 
+/// Settings every service has.
+#[derive(Debug, Clone)]
+pub struct ServiceCommon {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Whether `x-mock-fault-*` headers are honoured.
+    pub allow_header_faults: bool,
+    /// Journal entries kept.
+    pub journal_capacity: usize,
+    /// Fault rules installed at start (and restored by `/__admin/reset`).
+    pub faults: Vec<FaultRuleSpec>,
+}
+
+/// Validated RAG settings.
+#[derive(Debug, Clone)]
+pub struct RagConfig {
+    /// Embedding dimensions.
+    pub dimensions: usize,
+    /// Words per chunk.
+    pub chunk_words: usize,
+    /// Words shared by consecutive chunks.
+    pub chunk_overlap: usize,
+    /// Most documents held.
+    pub max_documents: Option<usize>,
+    /// Most text bytes held.
+    pub max_bytes: Option<usize>,
+    /// Seed corpus (`builtin`, a directory, or a JSON/JSONL file).
+    pub seed_corpus: Option<String>,
+    /// Largest `top_k`.
+    pub max_top_k: usize,
+    /// Body limit, header faults, journal, fault rules.
+    pub common: ServiceCommon,
+}
+
 /// Validated gateway settings.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -67,18 +101,12 @@ pub struct GatewayConfig {
     pub unknown_model: UnknownModelPolicy,
     /// Unknown model id -> served model id (policy `alias`).
     pub aliases: BTreeMap<String, String>,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-    /// Whether `x-mock-fault-*` headers are honoured.
-    pub allow_header_faults: bool,
-    /// Journal entries kept.
-    pub journal_capacity: usize,
     /// Relative random spread of token pacing, 0..1.
     pub stream_jitter: f64,
     /// Served models.
     pub models: Vec<ModelSpec>,
-    /// Fault rules installed at start (and restored by `/__admin/reset`).
-    pub faults: Vec<FaultRuleSpec>,
+    /// Body limit, header faults, journal, fault rules.
+    pub common: ServiceCommon,
 }
 
 /// The whole validated configuration.
@@ -88,6 +116,8 @@ pub struct MocksConfig {
     pub seed: u64,
     /// The gateway.
     pub gateway: GatewayConfig,
+    /// The RAG service.
+    pub rag: RagConfig,
 }
 
 impl Default for MocksConfig {
@@ -129,80 +159,132 @@ pub(crate) struct Unlocated {
     pub message: String,
 }
 
-fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
+fn default_raw() -> raw::RawConfig {
+    toml::from_str(DEFAULT_TOML).expect("the default config parses")
+}
+
+/// Collects problems under a path prefix.
+struct Problems<'a> {
+    out: &'a mut Vec<Unlocated>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, path: Vec<locate::Segment>, message: String) {
+        self.out.push(Unlocated { path, message });
+    }
+}
+
+fn path(service: &str, rest: &[&str]) -> Vec<locate::Segment> {
+    std::iter::once(service).chain(rest.iter().copied()).map(|k| locate::Segment::Key(k.to_owned())).collect()
+}
+
+fn indexed(service: &str, list: &str, i: usize, field: &str) -> Vec<locate::Segment> {
     use locate::Segment::{Index, Key};
-    let default_gateway = || toml::from_str::<raw::RawConfig>(DEFAULT_TOML).expect("default parses").gateway;
-    let g = raw.gateway.unwrap_or_else(|| default_gateway().expect("default has a gateway"));
+    let mut p = vec![Key(service.to_owned()), Key(list.to_owned()), Index(i)];
+    p.extend(field.split('.').map(|f| Key(f.to_owned())));
+    p
+}
+
+fn common(
+    service: &str,
+    problems: &mut Problems<'_>,
+    max_body_bytes: usize,
+    allow_header_faults: bool,
+    journal_capacity: usize,
+    faults: Vec<FaultRuleSpec>,
+) -> ServiceCommon {
+    if max_body_bytes == 0 {
+        problems.add(path(service, &["max_body_bytes"]), "must be at least 1".into());
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, rule) in faults.iter().enumerate() {
+        for problem in rule.validate() {
+            problems.add(indexed(service, "faults", i, &problem.field), problem.message);
+        }
+        if !names.insert(rule.name.clone()) {
+            problems.add(indexed(service, "faults", i, "name"), format!("rule name `{}` is used twice", rule.name));
+        }
+    }
+    ServiceCommon { max_body_bytes, allow_header_faults, journal_capacity, faults }
+}
+
+fn validate_gateway(g: raw::RawGateway, problems: &mut Problems<'_>) -> GatewayConfig {
     let models = match g.models {
         Some(models) => models,
-        None => default_gateway().and_then(|g| g.models).unwrap_or_default(),
-    };
-    let mut bad = |path: Vec<locate::Segment>, message: String| problems.push(Unlocated { path, message });
-    let gw = |rest: &[locate::Segment]| {
-        let mut p = vec![Key("gateway".into())];
-        p.extend_from_slice(rest);
-        p
+        None => default_raw().gateway.and_then(|g| g.models).unwrap_or_default(),
     };
     let mut seen = std::collections::HashSet::new();
     for (i, model) in models.iter().enumerate() {
         for (field, message) in model.problems() {
-            let mut path = vec![Key("models".into()), Index(i)];
-            path.extend(field.split('.').map(|f| Key(f.to_owned())));
-            bad(gw(&path), message);
+            problems.add(indexed("gateway", "models", i, field), message);
         }
         for name in std::iter::once(&model.id).chain(&model.aliases) {
             if !seen.insert(name.clone()) {
-                bad(
-                    gw(&[Key("models".into()), Index(i), Key("id".into())]),
-                    format!("`{name}` is served twice; ids and aliases must be unique"),
-                );
+                problems.add(indexed("gateway", "models", i, "id"), format!("`{name}` is served twice; ids and aliases must be unique"));
             }
         }
     }
     if !models.iter().any(|m| m.kind == ModelKind::Chat) && g.unknown_model == UnknownModelPolicy::AcceptAny {
-        bad(gw(&[Key("unknown_model".into())]), "`accept-any` needs at least one chat model to answer with".into());
+        problems.add(path("gateway", &["unknown_model"]), "`accept-any` needs at least one chat model to answer with".into());
     }
     for (from, to) in &g.aliases {
         if !models.iter().any(|m| &m.id == to) {
-            bad(
-                gw(&[Key("aliases".into()), Key(from.clone())]),
-                format!("alias target `{to}` is not a served model id"),
-            );
+            problems.add(path("gateway", &["aliases", from]), format!("alias target `{to}` is not a served model id"));
         }
     }
     if !(0.0..=1.0).contains(&g.stream_jitter) {
-        bad(gw(&[Key("stream_jitter".into())]), format!("{} is not between 0 and 1", g.stream_jitter));
+        problems.add(path("gateway", &["stream_jitter"]), format!("{} is not between 0 and 1", g.stream_jitter));
     }
-    if g.max_body_bytes == 0 {
-        bad(gw(&[Key("max_body_bytes".into())]), "must be at least 1".into());
+    GatewayConfig {
+        dialect: g.dialect,
+        unknown_model: g.unknown_model,
+        aliases: g.aliases,
+        stream_jitter: g.stream_jitter,
+        models,
+        common: common("gateway", problems, g.max_body_bytes, g.allow_header_faults, g.journal_capacity, g.faults),
     }
-    let mut rule_names = std::collections::HashSet::new();
-    for (i, rule) in g.faults.iter().enumerate() {
-        for problem in rule.validate() {
-            let mut path = vec![Key("faults".into()), Index(i)];
-            path.extend(problem.field.split('.').map(|f| Key(f.to_owned())));
-            bad(gw(&path), problem.message);
-        }
-        if !rule_names.insert(rule.name.clone()) {
-            bad(
-                gw(&[Key("faults".into()), Index(i), Key("name".into())]),
-                format!("rule name `{}` is used twice", rule.name),
-            );
-        }
+}
+
+fn validate_rag(r: raw::RawRag, problems: &mut Problems<'_>) -> RagConfig {
+    if !(1..=16_384).contains(&r.dimensions) {
+        problems.add(path("rag", &["dimensions"]), format!("{} is not between 1 and 16384", r.dimensions));
     }
+    if r.chunk_words == 0 {
+        problems.add(path("rag", &["chunk_words"]), "must be at least 1".into());
+    }
+    if r.chunk_overlap >= r.chunk_words.max(1) {
+        problems.add(path("rag", &["chunk_overlap"]), "must be smaller than chunk_words".into());
+    }
+    if r.max_top_k == 0 {
+        problems.add(path("rag", &["max_top_k"]), "must be at least 1".into());
+    }
+    if let Some(spec) = &r.seed_corpus
+        && spec != "builtin"
+        && !Path::new(spec).exists()
+    {
+        problems.add(path("rag", &["seed_corpus"]), format!("`{spec}` does not exist; use `builtin`, a directory, or a .json/.jsonl file"));
+    }
+    RagConfig {
+        dimensions: r.dimensions,
+        chunk_words: r.chunk_words,
+        chunk_overlap: r.chunk_overlap,
+        max_documents: r.max_documents,
+        max_bytes: r.max_bytes,
+        seed_corpus: r.seed_corpus,
+        max_top_k: r.max_top_k,
+        common: common("rag", problems, r.max_body_bytes, r.allow_header_faults, r.journal_capacity, r.faults),
+    }
+}
+
+fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
+    let mut problems = Problems { out: problems };
+    let defaults = default_raw();
+    let gateway = raw.gateway.or(defaults.gateway).expect("the default config has a gateway");
+    let rag = raw.rag.or(defaults.rag).expect("the default config has a rag service");
     MocksConfig {
         seed: raw.seed.unwrap_or(42),
-        gateway: GatewayConfig {
-            dialect: g.dialect,
-            unknown_model: g.unknown_model,
-            aliases: g.aliases,
-            max_body_bytes: g.max_body_bytes,
-            allow_header_faults: g.allow_header_faults,
-            journal_capacity: g.journal_capacity,
-            stream_jitter: g.stream_jitter,
-            models,
-            faults: g.faults,
-        },
+        gateway: validate_gateway(gateway, &mut problems),
+        rag: validate_rag(rag, &mut problems),
     }
 }
 

@@ -7,14 +7,16 @@ use serde::{Deserialize, Serialize};
 use crate::faults::FaultRuleSpec;
 use crate::gateway::ModelSpec;
 
-/// The top level of a config file.
+/// The top level of a config file. A missing service table means that service's defaults.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// Seed for every random choice.
     pub seed: Option<u64>,
-    /// The `[gateway]` table; the default gateway when absent.
+    /// The `[gateway]` table.
     pub gateway: Option<RawGateway>,
+    /// The `[rag]` table.
+    pub rag: Option<RawRag>,
 }
 
 /// How errors are shaped on the wire, to harden clients against the servers they will meet.
@@ -41,7 +43,7 @@ pub enum UnknownModelPolicy {
     Strict,
     /// Resolve through `[gateway.aliases]`; unknown otherwise.
     Alias,
-    /// Answer with the first chat model, echoing the requested name.
+    /// Answer with the first model of the right kind, echoing the requested name.
     AcceptAny,
 }
 
@@ -58,6 +60,11 @@ pub struct RawGateway {
     /// Alias map for policy `alias`.
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
+    /// Pacing jitter.
+    #[serde(default)]
+    pub stream_jitter: f64,
+    /// Served models; the default models when absent.
+    pub models: Option<Vec<ModelSpec>>,
     /// Largest request body.
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,
@@ -67,11 +74,42 @@ pub struct RawGateway {
     /// Journal size.
     #[serde(default = "default_journal")]
     pub journal_capacity: usize,
-    /// Pacing jitter.
+    /// Fault rules.
     #[serde(default)]
-    pub stream_jitter: f64,
-    /// Served models; the default models when absent.
-    pub models: Option<Vec<ModelSpec>>,
+    pub faults: Vec<FaultRuleSpec>,
+}
+
+/// The `[rag]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRag {
+    /// Embedding dimensions.
+    #[serde(default = "default_dimensions")]
+    pub dimensions: usize,
+    /// Words per chunk.
+    #[serde(default = "default_chunk_words")]
+    pub chunk_words: usize,
+    /// Words shared by consecutive chunks.
+    #[serde(default = "default_chunk_overlap")]
+    pub chunk_overlap: usize,
+    /// Most documents held.
+    pub max_documents: Option<usize>,
+    /// Most text bytes held.
+    pub max_bytes: Option<usize>,
+    /// `builtin`, a directory of .md/.txt files, or a .json/.jsonl file; none when absent.
+    pub seed_corpus: Option<String>,
+    /// Largest `top_k`.
+    #[serde(default = "default_top_k")]
+    pub max_top_k: usize,
+    /// Largest request body.
+    #[serde(default = "default_rag_body")]
+    pub max_body_bytes: usize,
+    /// Honour `x-mock-fault-*` headers.
+    #[serde(default)]
+    pub allow_header_faults: bool,
+    /// Journal size.
+    #[serde(default = "default_journal")]
+    pub journal_capacity: usize,
     /// Fault rules.
     #[serde(default)]
     pub faults: Vec<FaultRuleSpec>,
@@ -80,6 +118,21 @@ pub struct RawGateway {
 fn default_body() -> usize {
     1024 * 1024
 }
+fn default_rag_body() -> usize {
+    4 * 1024 * 1024
+}
 fn default_journal() -> usize {
     2000
+}
+fn default_dimensions() -> usize {
+    256
+}
+fn default_chunk_words() -> usize {
+    64
+}
+fn default_chunk_overlap() -> usize {
+    8
+}
+fn default_top_k() -> usize {
+    50
 }

@@ -34,8 +34,19 @@ pub enum RuleError {
     NotFound(String),
 }
 
-/// What the engine decided for one request: the sum of every rule that fired.
-#[derive(Debug, Clone, Default)]
+/// Marks a request in flight for a rule with contention latency; released on drop.
+#[derive(Debug)]
+pub struct InFlight(Arc<AtomicU64>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What the engine decided for one request: the sum of every rule that fired. Keep it alive until
+/// the response is produced: it holds the request's place in contention counts.
+#[derive(Debug, Default)]
 pub struct FaultDecision {
     /// Names of the rules that fired, in order.
     pub rules: Vec<String>,
@@ -47,6 +58,8 @@ pub struct FaultDecision {
     pub transport: Option<TransportSpec>,
     /// Stream degradation, merged over firing rules.
     pub stream: Option<StreamFault>,
+    /// In-flight markers of contention rules.
+    pub in_flight: Vec<InFlight>,
 }
 
 impl FaultDecision {
@@ -106,6 +119,7 @@ struct ActiveRule {
     installed: Instant,
     matched: AtomicU64,
     fired: AtomicU64,
+    in_flight: Arc<AtomicU64>,
     rng: Mutex<StdRng>,
 }
 
@@ -122,6 +136,7 @@ impl ActiveRule {
             installed: now,
             matched: AtomicU64::new(0),
             fired: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicU64::new(0)),
             rng: Mutex::new(StdRng::seed_from_u64(rule_seed)),
         }
     }
@@ -158,12 +173,14 @@ impl ActiveRule {
         fire
     }
 
-    fn sample_latency(&self) -> Duration {
+    /// Samples the latency; `others` is how many other matching requests are in flight.
+    fn sample_latency(&self, others: u64) -> Duration {
         let Some(latency) = &self.spec.latency else {
             return Duration::ZERO;
         };
         let mut rng = self.rng.lock();
         let ms = match *latency {
+            LatencySpec::Contention { base_ms, per_concurrent_ms } => base_ms + per_concurrent_ms * others as f64,
             LatencySpec::Fixed { ms } => ms,
             LatencySpec::Uniform { min_ms, max_ms } if max_ms > min_ms => rng.random_range(min_ms..max_ms),
             LatencySpec::Uniform { min_ms, .. } => min_ms,
@@ -241,7 +258,12 @@ impl FaultEngine {
                 continue;
             }
             decision.rules.push(rule.spec.name.clone());
-            decision.latency += rule.sample_latency();
+            let mut others = 0;
+            if let Some(LatencySpec::Contention { .. }) = rule.spec.latency {
+                others = rule.in_flight.fetch_add(1, Ordering::Relaxed);
+                decision.in_flight.push(InFlight(rule.in_flight.clone()));
+            }
+            decision.latency += rule.sample_latency(others);
             if decision.error.is_none() && decision.transport.is_none() {
                 decision.error = rule.spec.error.clone();
                 decision.transport = rule.spec.transport.clone();

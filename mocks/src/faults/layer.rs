@@ -208,6 +208,7 @@ where
 
 fn merge(decision: &mut FaultDecision, extra: FaultDecision) {
     decision.rules.extend(extra.rules);
+    decision.in_flight.extend(extra.in_flight);
     decision.latency += extra.latency;
     if decision.error.is_none() && decision.transport.is_none() {
         decision.error = extra.error;

@@ -111,6 +111,15 @@ pub enum LatencySpec {
         /// Sigma of ln(latency).
         sigma: f64,
     },
+    /// Lock contention: `base_ms` plus `per_concurrent_ms` for every other matching request in
+    /// flight at the same moment (e.g. index writers queueing on one lock).
+    Contention {
+        /// Latency with no other request in flight.
+        #[serde(default)]
+        base_ms: f64,
+        /// Added per concurrent matching request.
+        per_concurrent_ms: f64,
+    },
 }
 
 /// An injected error answer.
@@ -299,6 +308,12 @@ impl LatencySpec {
             }
             LatencySpec::Normal { mean_ms, stddev_ms } => {
                 [non_negative("mean_ms", mean_ms), non_negative("stddev_ms", stddev_ms)].into_iter().flatten().collect()
+            }
+            LatencySpec::Contention { base_ms, per_concurrent_ms } => {
+                [non_negative("base_ms", base_ms), non_negative("per_concurrent_ms", per_concurrent_ms)]
+                    .into_iter()
+                    .flatten()
+                    .collect()
             }
             LatencySpec::Lognormal { median_ms, sigma } => {
                 let mut p: Vec<_> = non_negative("sigma", sigma).into_iter().collect();

@@ -18,7 +18,7 @@ impl FromRequest<Arc<Gateway>> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, gateway: &Arc<Gateway>) -> Result<Self, ApiError> {
-        json_object(request, gateway.config.max_body_bytes).await.map(JsonObject).map_err(|error| {
+        json_object(request, gateway.config.common.max_body_bytes).await.map(JsonObject).map_err(|error| {
             let message = error.to_string();
             match error {
                 BodyError::UnsupportedMediaType(_) => ApiError::new(

@@ -56,8 +56,8 @@ impl Gateway {
     pub fn new(config: GatewayConfig, seed: u64) -> Result<Arc<Self>, RuleError> {
         Ok(Arc::new(Gateway {
             registry: ModelRegistry::new(&config),
-            telemetry: Arc::new(Telemetry::new("gateway", config.journal_capacity)),
-            engine: Arc::new(FaultEngine::new(config.faults.clone(), seed)?),
+            telemetry: Arc::new(Telemetry::new("gateway", config.common.journal_capacity)),
+            engine: Arc::new(FaultEngine::new(config.common.faults.clone(), seed)?),
             seed,
             config,
         }))
@@ -215,8 +215,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         engine: gateway.engine.clone(),
         telemetry: gateway.telemetry.clone(),
         protocol,
-        allow_header_faults: gateway.config.allow_header_faults,
-        max_body_bytes: gateway.config.max_body_bytes,
+        allow_header_faults: gateway.config.common.allow_header_faults,
+        max_body_bytes: gateway.config.common.max_body_bytes,
     });
     let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(gateway.telemetry.clone());
     let api = Router::new()

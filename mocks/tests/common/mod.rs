@@ -34,7 +34,7 @@ impl TestGateway {
     }
 
     pub fn gateway(&self) -> Arc<Gateway> {
-        self.stack.service(ServiceKind::Gateway).and_then(|s| s.gateway.clone()).expect("gateway state")
+        self.stack.service(ServiceKind::Gateway).and_then(|s| s.gateway()).expect("gateway state")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
