@@ -36,12 +36,29 @@ pub trait ServiceProtocol: Send + Sync + 'static {
     /// was buffered (so, e.g., a JSON-RPC error can echo the request id).
     fn injected_error(&self, error: &ErrorSpec, body: &[u8]) -> Response;
 
+    /// Whether the layer should always buffer the request body (so `attribute` and
+    /// `injected_error` always see it), not only when a rule matches on the attribute.
+    fn always_buffer_body(&self) -> bool {
+        false
+    }
+
+    /// Whether injected latency is simulated work the service performs itself (inside its own
+    /// limits, e.g. an MCP tool execution holding a concurrency slot). When true the layer does not
+    /// sleep; it hands the latency down as an [`InjectedLatency`] request extension.
+    fn latency_inside(&self) -> bool {
+        false
+    }
+
     /// The last touch on every response of the service (e.g. per-response headers, or re-shaping
     /// errors into a dialect), given the time the request took. The default changes nothing.
     fn finish(&self, response: Response, _elapsed: Duration) -> Response {
         response
     }
 }
+
+/// Latency a service applies itself (see [`ServiceProtocol::latency_inside`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InjectedLatency(pub Duration);
 
 /// Facts a handler attaches to its response for the journal (as a response extension).
 #[derive(Debug, Clone, Default)]
@@ -134,7 +151,8 @@ where
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
-    let (request, body, attribute) = if context.engine.needs_attribute(&method, &path) {
+    let buffer = context.protocol.always_buffer_body() || context.engine.needs_attribute(&method, &path);
+    let (request, body, attribute) = if buffer {
         let (parts, body) = request.into_parts();
         match axum::body::to_bytes(body, context.max_body_bytes).await {
             Ok(bytes) => {
@@ -168,8 +186,12 @@ where
         return finish(&context, entry, started, response, false);
     }
     entry.faults = decision.rules.clone();
-    if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
+    let mut request = request;
+    let handled_by_service = decision.error.is_none() && decision.transport.is_none();
+    if context.protocol.latency_inside() && handled_by_service {
+        request.extensions_mut().insert(InjectedLatency(decision.latency));
+    } else {
+        super::pause(decision.latency).await;
     }
     if let Some(error) = &decision.error {
         let response = context.protocol.injected_error(error, &body);
@@ -194,7 +216,6 @@ where
             finish(&context, entry, started, response, true)
         }
         None => {
-            let mut request = request;
             if let Some(stream) = decision.stream.clone() {
                 request.extensions_mut().insert(stream);
             }
