@@ -31,6 +31,8 @@ pub enum Command {
     Gateway(SingleArgs),
     /// Run only the RAG service (what its container runs).
     Rag(SingleArgs),
+    /// Run only the MCP tool server (what its container runs).
+    Mcp(SingleArgs),
     /// Exit 0 when URL answers 200 (for container health checks).
     Healthcheck {
         /// The URL to probe, e.g. http://127.0.0.1:8000/health.
@@ -88,6 +90,9 @@ pub struct ServeArgs {
     /// RAG service address.
     #[arg(long, default_value = "127.0.0.1:8002")]
     rag_addr: SocketAddr,
+    /// MCP server address.
+    #[arg(long, default_value = "127.0.0.1:8020")]
+    mcp_addr: SocketAddr,
 }
 
 /// `mocks gateway` (and later the other single services).
@@ -163,12 +168,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|kind| match kind {
                     ServiceKind::Gateway => (kind, args.gateway_addr),
                     ServiceKind::Rag => (kind, args.rag_addr),
+                    ServiceKind::Mcp => (kind, args.mcp_addr),
                 })
                 .collect();
             serve(config, services)
         }
         Command::Gateway(args) => serve_one(ServiceKind::Gateway, &args),
         Command::Rag(args) => serve_one(ServiceKind::Rag, &args),
+        Command::Mcp(args) => serve_one(ServiceKind::Mcp, &args),
     }
 }
 
@@ -181,12 +188,13 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     match MocksConfig::load(file) {
         Ok(config) => {
             println!(
-                "{}: ok (gateway: {} models, {} fault rules; rag: {} fault rules, corpus {})",
+                "{}: ok (gateway: {} models, {} fault rules; rag: {} fault rules, corpus {}; mcp: {} fault rules)",
                 file.display(),
                 config.gateway.models.len(),
                 config.gateway.common.faults.len(),
                 config.rag.common.faults.len(),
                 config.rag.seed_corpus.as_deref().unwrap_or("none"),
+                config.mcp.common.faults.len(),
             );
             ExitCode::SUCCESS
         }

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod gateway;
 pub mod healthcheck;
 pub mod json_body;
+pub mod mcp;
 pub mod rag;
 pub mod server;
 pub mod stack;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::MocksConfig;
 use crate::faults::RuleError;
 use crate::gateway::{self, Gateway};
+use crate::mcp::{self, Mcp};
 use crate::rag::{self, Rag, RagStartError};
 
 /// The services this crate can run.
@@ -24,17 +25,20 @@ pub enum ServiceKind {
     Gateway,
     /// The RAG service (default port 8002).
     Rag,
+    /// The MCP tool server (default port 8020).
+    Mcp,
 }
 
 impl ServiceKind {
     /// Every service, in start order.
-    pub const ALL: [ServiceKind; 2] = [ServiceKind::Gateway, ServiceKind::Rag];
+    pub const ALL: [ServiceKind; 3] = [ServiceKind::Gateway, ServiceKind::Rag, ServiceKind::Mcp];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
             ServiceKind::Gateway => "gateway",
             ServiceKind::Rag => "rag",
+            ServiceKind::Mcp => "mcp",
         }
     }
 
@@ -43,6 +47,7 @@ impl ServiceKind {
         match self {
             ServiceKind::Gateway => SocketAddr::from(([127, 0, 0, 1], 8000)),
             ServiceKind::Rag => SocketAddr::from(([127, 0, 0, 1], 8002)),
+            ServiceKind::Mcp => SocketAddr::from(([127, 0, 0, 1], 8020)),
         }
     }
 }
@@ -77,6 +82,8 @@ pub enum ServiceState {
     Gateway(Arc<Gateway>),
     /// The RAG service.
     Rag(Arc<Rag>),
+    /// The MCP server.
+    Mcp(Arc<Mcp>),
 }
 
 /// Turns a panic in a handler into a JSON 500, so nothing ever answers with plain text.
@@ -104,6 +111,14 @@ impl RunningService {
     pub fn gateway(&self) -> Option<Arc<Gateway>> {
         match &self.state {
             ServiceState::Gateway(g) => Some(g.clone()),
+            _ => None,
+        }
+    }
+
+    /// The MCP server's state, when this is it.
+    pub fn mcp(&self) -> Option<Arc<Mcp>> {
+        match &self.state {
+            ServiceState::Mcp(m) => Some(m.clone()),
             _ => None,
         }
     }
@@ -141,6 +156,16 @@ fn build(kind: ServiceKind, config: &MocksConfig) -> Result<Built, StackError> {
             let stats = service.store.stats();
             let summary = format!("documents={} chunks={} dimensions={}", stats.documents, stats.chunks, stats.dimensions);
             Ok(Built { router: rag::router(service.clone()), state: ServiceState::Rag(service), summary })
+        }
+        ServiceKind::Mcp => {
+            let service = Mcp::new(config.mcp.clone(), config.seed)?;
+            let summary = format!(
+                "endpoint=/mcp tools={} max_concurrent_tools={} versions={}",
+                mcp::TOOLS.len(),
+                config.mcp.max_concurrent_tools,
+                mcp::HANDSHAKE_VERSIONS.iter().chain(mcp::MODERN_VERSIONS).copied().collect::<Vec<_>>().join(",")
+            );
+            Ok(Built { router: mcp::router(service.clone()), state: ServiceState::Mcp(service), summary })
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-pub use raw::{Dialect, UnknownModelPolicy};
+pub use raw::{Dialect, OverLimit, UnknownModelPolicy};
 
 use crate::faults::FaultRuleSpec;
 use crate::gateway::{ModelKind, ModelSpec};
@@ -92,6 +92,25 @@ pub struct RagConfig {
     pub common: ServiceCommon,
 }
 
+/// Validated MCP settings.
+#[derive(Debug, Clone)]
+pub struct McpConfig {
+    /// Tool executions in flight at once.
+    pub max_concurrent_tools: usize,
+    /// Reject or queue past the limit.
+    pub over_limit: OverLimit,
+    /// Longest wait for a slot when queueing.
+    pub queue_timeout_ms: u64,
+    /// Handshake sessions kept.
+    pub session_capacity: usize,
+    /// Origins allowed besides localhost.
+    pub allowed_origins: Vec<String>,
+    /// Pages `web_fetch` can return.
+    pub web_pages: BTreeMap<String, String>,
+    /// Body limit, header faults, journal, fault rules.
+    pub common: ServiceCommon,
+}
+
 /// Validated gateway settings.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -118,6 +137,8 @@ pub struct MocksConfig {
     pub gateway: GatewayConfig,
     /// The RAG service.
     pub rag: RagConfig,
+    /// The MCP server.
+    pub mcp: McpConfig,
 }
 
 impl Default for MocksConfig {
@@ -276,15 +297,35 @@ fn validate_rag(r: raw::RawRag, problems: &mut Problems<'_>) -> RagConfig {
     }
 }
 
+fn validate_mcp(m: raw::RawMcp, problems: &mut Problems<'_>) -> McpConfig {
+    if m.max_concurrent_tools == 0 {
+        problems.add(path("mcp", &["max_concurrent_tools"]), "must be at least 1".into());
+    }
+    if m.session_capacity == 0 {
+        problems.add(path("mcp", &["session_capacity"]), "must be at least 1".into());
+    }
+    McpConfig {
+        max_concurrent_tools: m.max_concurrent_tools,
+        over_limit: m.over_limit,
+        queue_timeout_ms: m.queue_timeout_ms,
+        session_capacity: m.session_capacity,
+        allowed_origins: m.allowed_origins,
+        web_pages: m.web_pages,
+        common: common("mcp", problems, m.max_body_bytes, m.allow_header_faults, m.journal_capacity, m.faults),
+    }
+}
+
 fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
     let mut problems = Problems { out: problems };
     let defaults = default_raw();
     let gateway = raw.gateway.or(defaults.gateway).expect("the default config has a gateway");
     let rag = raw.rag.or(defaults.rag).expect("the default config has a rag service");
+    let mcp = raw.mcp.or(defaults.mcp).expect("the default config has an mcp server");
     MocksConfig {
         seed: raw.seed.unwrap_or(42),
         gateway: validate_gateway(gateway, &mut problems),
         rag: validate_rag(rag, &mut problems),
+        mcp: validate_mcp(mcp, &mut problems),
     }
 }
 

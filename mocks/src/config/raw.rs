@@ -17,6 +17,65 @@ pub struct RawConfig {
     pub gateway: Option<RawGateway>,
     /// The `[rag]` table.
     pub rag: Option<RawRag>,
+    /// The `[mcp]` table.
+    pub mcp: Option<RawMcp>,
+}
+
+/// What the MCP server does with a tool call past its concurrency limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverLimit {
+    /// Answer at once with a JSON-RPC "server busy" error (-32010).
+    #[default]
+    Reject,
+    /// Wait for a slot up to `queue_timeout_ms`, then answer busy.
+    Queue,
+}
+
+/// The `[mcp]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMcp {
+    /// Tool executions in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrent_tools: usize,
+    /// Reject or queue past the limit.
+    #[serde(default)]
+    pub over_limit: OverLimit,
+    /// Longest wait for a slot when queueing.
+    #[serde(default = "default_queue_ms")]
+    pub queue_timeout_ms: u64,
+    /// Handshake sessions kept (the oldest is dropped past it).
+    #[serde(default = "default_sessions")]
+    pub session_capacity: usize,
+    /// Origins allowed besides localhost (others get 403).
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// URL -> page text for `web_fetch`; any other URL is a tool error.
+    #[serde(default)]
+    pub web_pages: BTreeMap<String, String>,
+    /// Largest request body.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+    /// Honour `x-mock-fault-*` headers.
+    #[serde(default)]
+    pub allow_header_faults: bool,
+    /// Journal size.
+    #[serde(default = "default_journal")]
+    pub journal_capacity: usize,
+    /// Fault rules.
+    #[serde(default)]
+    pub faults: Vec<FaultRuleSpec>,
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+fn default_queue_ms() -> u64 {
+    5000
+}
+fn default_sessions() -> usize {
+    10_000
 }
 
 /// How errors are shaped on the wire, to harden clients against the servers they will meet.

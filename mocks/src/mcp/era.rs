@@ -1,0 +1,200 @@
+//! The two eras of MCP over Streamable HTTP and how a request is placed in one of them.
+//!
+//! Handshake era (2025-06-18, 2025-11-25): `initialize` issues an `Mcp-Session-Id` that every later
+//! request carries (missing: 400, unknown: 404). Stateless era (2026-07-28): no session; every request
+//! carries its version in `params._meta` and in the `MCP-Protocol-Version` header, which must agree.
+
+use std::collections::HashMap;
+
+use http::HeaderMap;
+use parking_lot::Mutex;
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use tokio::time::Instant;
+
+use super::jsonrpc::{HEADER_MISMATCH, INVALID_REQUEST, RpcError, UNSUPPORTED_PROTOCOL_VERSION};
+
+/// Revisions reachable through `initialize`, oldest first.
+pub const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+/// Stateless revisions, oldest first.
+pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
+/// `_meta` key carrying the protocol version.
+pub const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+/// `_meta` key carrying the server identity in discover results.
+pub const SERVER_INFO_META: &str = "io.modelcontextprotocol/serverInfo";
+/// Session header.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Version header.
+pub const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Method header (stateless era).
+pub const METHOD_HEADER: &str = "mcp-method";
+/// Name header for `tools/call` (stateless era).
+pub const NAME_HEADER: &str = "mcp-name";
+
+/// Every revision served, oldest first.
+pub fn supported_versions() -> Vec<&'static str> {
+    HANDSHAKE_VERSIONS.iter().chain(MODERN_VERSIONS).copied().collect()
+}
+
+/// Which era a request belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Era {
+    /// A handshake session at this version.
+    Session {
+        /// The session id.
+        id: String,
+        /// The negotiated version.
+        version: String,
+    },
+    /// A stateless request at this version.
+    Stateless {
+        /// The version from `_meta` and the header.
+        version: String,
+    },
+    /// `initialize` or `server/discover`: the era is being chosen.
+    Negotiation,
+}
+
+impl Era {
+    /// Whether results must carry the 2026 fields (`resultType`, cache hints).
+    pub fn is_modern(&self) -> bool {
+        matches!(self, Era::Stateless { .. })
+    }
+}
+
+/// A refusal before any method runs: the HTTP status and the JSON-RPC error.
+pub type Refusal = (http::StatusCode, RpcError);
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+struct Session {
+    version: String,
+    created: Instant,
+}
+
+/// Handshake sessions, bounded (the oldest is dropped past capacity).
+pub struct Sessions {
+    capacity: usize,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    /// An empty table holding at most `capacity` sessions.
+    pub fn new(capacity: usize) -> Self {
+        Sessions { capacity: capacity.max(1), sessions: Mutex::new(HashMap::new()) }
+    }
+
+    /// Opens a session; returns its id.
+    pub fn open(&self, version: &str) -> String {
+        let id: String = format!("{:032x}", rand::rng().random::<u128>());
+        let mut sessions = self.sessions.lock();
+        if sessions.len() >= self.capacity
+            && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| k.clone())
+        {
+            sessions.remove(&oldest);
+        }
+        sessions.insert(id.clone(), Session { version: version.to_owned(), created: Instant::now() });
+        id
+    }
+
+    /// Ends a session; false when unknown.
+    pub fn close(&self, id: &str) -> bool {
+        self.sessions.lock().remove(id).is_some()
+    }
+
+    /// How many are open.
+    pub fn len(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    /// Ends every session.
+    pub fn clear(&self) {
+        self.sessions.lock().clear();
+    }
+
+    fn version(&self, id: &str) -> Option<String> {
+        self.sessions.lock().get(id).map(|s| s.version.clone())
+    }
+}
+
+/// The version a stateless request states in `params._meta`.
+fn meta_version(params: &Map<String, Value>) -> Option<&str> {
+    params.get("_meta")?.get(VERSION_META)?.as_str()
+}
+
+fn unsupported(requested: &str) -> Refusal {
+    let mut error = RpcError::new(UNSUPPORTED_PROTOCOL_VERSION, format!("Unsupported protocol version: {requested}"));
+    error.data = Some(json!({"supported": supported_versions(), "requested": requested}));
+    (http::StatusCode::BAD_REQUEST, error)
+}
+
+/// Checks the 2026 envelope: the `_meta` version is supported and matches the header (and the
+/// method and name headers, when sent, match the body).
+fn stateless(headers: &HeaderMap, method: &str, params: &Map<String, Value>, version: &str) -> Result<Era, Refusal> {
+    let mismatch = |what: String| (http::StatusCode::BAD_REQUEST, RpcError::new(HEADER_MISMATCH, what));
+    match header(headers, VERSION_HEADER) {
+        Some(h) if h == version => {}
+        Some(h) => return Err(mismatch(format!("MCP-Protocol-Version header `{h}` does not match _meta version `{version}`"))),
+        None => return Err(mismatch("MCP-Protocol-Version header is required on stateless requests".into())),
+    }
+    if !MODERN_VERSIONS.contains(&version) {
+        return Err(unsupported(version));
+    }
+    if let Some(h) = header(headers, METHOD_HEADER)
+        && h != method
+    {
+        return Err(mismatch(format!("Mcp-Method header `{h}` does not match method `{method}`")));
+    }
+    if method == "tools/call"
+        && let (Some(h), Some(name)) = (header(headers, NAME_HEADER), params.get("name").and_then(Value::as_str))
+        && h != name
+    {
+        return Err(mismatch(format!("Mcp-Name header `{h}` does not match tool `{name}`")));
+    }
+    Ok(Era::Stateless { version: version.to_owned() })
+}
+
+/// Places a request in its era, or refuses it.
+pub fn classify(headers: &HeaderMap, method: &str, params: &Map<String, Value>, sessions: &Sessions) -> Result<Era, Refusal> {
+    if method == "initialize" {
+        return Ok(Era::Negotiation);
+    }
+    if method == "server/discover" {
+        let version = meta_version(params).or_else(|| header(headers, VERSION_HEADER)).unwrap_or(MODERN_VERSIONS[0]);
+        if !MODERN_VERSIONS.contains(&version) {
+            return Err(unsupported(version));
+        }
+        return Ok(Era::Negotiation);
+    }
+    if let Some(id) = header(headers, SESSION_HEADER) {
+        let Some(version) = sessions.version(id) else {
+            let error = RpcError::new(INVALID_REQUEST, "Session not found: it expired or was ended. Initialize a new session.");
+            return Err((http::StatusCode::NOT_FOUND, error));
+        };
+        if let Some(h) = header(headers, VERSION_HEADER)
+            && !HANDSHAKE_VERSIONS.contains(&h)
+        {
+            return Err((http::StatusCode::BAD_REQUEST, RpcError::new(INVALID_REQUEST, format!("Unsupported MCP-Protocol-Version: {h}"))));
+        }
+        return Ok(Era::Session { id: id.to_owned(), version });
+    }
+    if let Some(version) = meta_version(params) {
+        return stateless(headers, method, params, version);
+    }
+    let error = RpcError::new(
+        INVALID_REQUEST,
+        "Bad Request: Mcp-Session-Id header is required (send initialize first), or use the stateless 2026-07-28 envelope.",
+    );
+    Err((http::StatusCode::BAD_REQUEST, error))
+}
+
+/// The version `initialize` settles on: the client's when supported, else the latest.
+pub fn negotiate(requested: Option<&str>) -> &'static str {
+    HANDSHAKE_VERSIONS
+        .iter()
+        .find(|v| Some(**v) == requested)
+        .copied()
+        .unwrap_or(HANDSHAKE_VERSIONS[HANDSHAKE_VERSIONS.len() - 1])
+}
