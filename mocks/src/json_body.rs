@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BodyError {
     /// `Content-Type` is not JSON (carries what was sent, or `none`).
-    #[error("Invalid Content-Type header ({0}), expected application/json. Send the body as JSON with `Content-Type: application/json`.")]
+    #[error(
+        "Invalid Content-Type header ({0}), expected application/json. Send the body as JSON with `Content-Type: application/json`."
+    )]
     UnsupportedMediaType(String),
     /// Larger than the service's limit (carries the limit).
     #[error("Request body too large: the limit is {0} bytes. Send a smaller request.")]

@@ -154,7 +154,8 @@ fn build(kind: ServiceKind, config: &MocksConfig) -> Result<Built, StackError> {
         ServiceKind::Rag => {
             let service = Rag::new(config.rag.clone(), config.seed)?;
             let stats = service.store.stats();
-            let summary = format!("documents={} chunks={} dimensions={}", stats.documents, stats.chunks, stats.dimensions);
+            let summary =
+                format!("documents={} chunks={} dimensions={}", stats.documents, stats.chunks, stats.dimensions);
             Ok(Built { router: rag::router(service.clone()), state: ServiceState::Rag(service), summary })
         }
         ServiceKind::Mcp => {

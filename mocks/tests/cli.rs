@@ -53,7 +53,10 @@ fn the_default_config_round_trips_through_config_check() {
     let path = temp_file("default.toml", &String::from_utf8(output.stdout).unwrap());
     let check = Command::new(MOCKS).args(["config", "check"]).arg(&path).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-    assert!(String::from_utf8_lossy(&check.stdout).contains("ok (gateway: 5 models, 0 fault rules; rag: 0 fault rules, corpus builtin; mcp: 0 fault rules)"));
+    assert!(
+        String::from_utf8_lossy(&check.stdout)
+            .contains("ok (gateway: 5 models, 0 fault rules; rag: 0 fault rules, corpus builtin; mcp: 0 fault rules)")
+    );
 }
 
 #[tokio::test]

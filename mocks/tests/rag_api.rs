@@ -58,7 +58,9 @@ async fn builtin_corpus_is_indexed_at_start_and_retrieval_ranks_by_shared_words(
     let results = rag.query("vector store timeout capacity", 3).await;
     assert_eq!(results[0]["id"], "vector-store");
     for hit in &results {
-        assert!(hit["chunk"].is_u64() && hit["score"].is_f64() && hit["text"].is_string() && hit["metadata"].is_object());
+        assert!(
+            hit["chunk"].is_u64() && hit["score"].is_f64() && hit["text"].is_string() && hit["metadata"].is_object()
+        );
     }
     let scores: Vec<f64> = results.iter().map(|h| h["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
@@ -75,9 +77,13 @@ async fn index_replace_delete_and_filter() {
         ]))
         .await;
     assert_eq!(status, 200, "{outcome}");
-    assert_eq!((outcome["indexed"].as_u64(), outcome["documents"].as_u64(), outcome["replaced"].as_u64()), (Some(2), Some(2), Some(0)));
+    assert_eq!(
+        (outcome["indexed"].as_u64(), outcome["documents"].as_u64(), outcome["replaced"].as_u64()),
+        (Some(2), Some(2), Some(0))
+    );
     assert_eq!(rag.query("why do pods restart", 2).await[0]["id"], "a");
-    let filtered = rag.post("/v1/query", json!({"query": "pods restart", "top_k": 5, "filter": {"team": "finance"}})).await.1;
+    let filtered =
+        rag.post("/v1/query", json!({"query": "pods restart", "top_k": 5, "filter": {"team": "finance"}})).await.1;
     assert!(filtered["results"].as_array().unwrap().iter().all(|h| h["id"] == "b"), "{filtered}");
 
     let (_, outcome) = rag.index(json!([{"id": "a", "text": "bananas ripen faster near apples"}])).await;
@@ -108,7 +114,12 @@ async fn bad_requests_get_the_rag_error_shape() {
         assert_eq!((status, error["error"]["type"].as_str()), (400, Some("invalid_request")));
         assert!(error["error"]["message"].as_str().unwrap().contains(needle), "{error}");
     }
-    for body in [json!({"query": ""}), json!({"query": "x", "top_k": 0}), json!({"query": "x", "top_k": 11}), json!({"query": "x", "filter": [1]})] {
+    for body in [
+        json!({"query": ""}),
+        json!({"query": "x", "top_k": 0}),
+        json!({"query": "x", "top_k": 11}),
+        json!({"query": "x", "filter": [1]}),
+    ] {
         let (status, error) = rag.post("/v1/query", body).await;
         assert_eq!((status, error["error"]["type"].as_str()), (400, Some("invalid_request")), "{error}");
     }
@@ -133,7 +144,8 @@ async fn capacity_answers_507_and_writes_nothing() {
     let rag = TestRag::start("max_documents = 3").await;
     let (status, _) = rag.index(json!([{"id": "1", "text": "one"}, {"id": "2", "text": "two"}])).await;
     assert_eq!(status, 200);
-    let (status, error) = rag.index(json!([{"id": "3", "text": "three zebra"}, {"id": "4", "text": "four zebra"}])).await;
+    let (status, error) =
+        rag.index(json!([{"id": "3", "text": "three zebra"}, {"id": "4", "text": "four zebra"}])).await;
     assert_eq!((status, error["error"]["type"].as_str()), (507, Some("capacity_exceeded")));
     assert!(error["error"]["message"].as_str().unwrap().contains("3 documents"), "{error}");
     assert_eq!(rag.get("/v1/collections").await["collections"][0]["documents"], 2, "nothing half-written");
@@ -151,11 +163,15 @@ async fn backend_fault_kinds_have_their_own_error_types() {
     rag.add_rule(json!({"name": "vs-timeout", "first": 1, "match": {"path": "/v1/query"}, "latency": {"kind": "fixed", "ms": 50}, "error": {"status": 504}})).await;
     let (status, body) = rag.post("/v1/query", json!({"query": "x"})).await;
     assert_eq!((status, body["error"]["type"].as_str()), (504, Some("vector_store_timeout")));
-    rag.add_rule(json!({"name": "db", "first": 1, "match": {"path": "/v1/index"}, "error": {"status": 500, "code": "db_error"}})).await;
+    rag.add_rule(
+        json!({"name": "db", "first": 1, "match": {"path": "/v1/index"}, "error": {"status": 500, "code": "db_error"}}),
+    )
+    .await;
     let (status, body) = rag.index(json!([{"id": "x", "text": "y"}])).await;
     assert_eq!((status, body["error"]["type"].as_str()), (500, Some("db_error")));
     let journal = rag.get("/__admin/journal?limit=2").await;
-    let kinds: Vec<&str> = journal["entries"].as_array().unwrap().iter().map(|e| e["error_code"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> =
+        journal["entries"].as_array().unwrap().iter().map(|e| e["error_code"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["vector_store_timeout", "db_error"]);
     assert!(journal["entries"].as_array().unwrap().iter().all(|e| e["injected"] == true));
 }
@@ -169,7 +185,8 @@ async fn index_latency_grows_with_concurrent_writers() {
     let writers = (0..5).map(|i| rag.index(json!([{"id": format!("w{i}"), "text": "together"}])));
     assert!(futures::future::join_all(writers).await.iter().all(|(s, _)| *s == 200));
     let journal = rag.get("/__admin/journal?limit=6").await;
-    let latencies: Vec<f64> = journal["entries"].as_array().unwrap().iter().map(|e| e["latency_ms"].as_f64().unwrap()).collect();
+    let latencies: Vec<f64> =
+        journal["entries"].as_array().unwrap().iter().map(|e| e["latency_ms"].as_f64().unwrap()).collect();
     let solo = latencies[0];
     let worst = latencies[1..].iter().copied().fold(0.0, f64::max);
     assert!(solo >= 10.0, "solo {solo}");
@@ -191,20 +208,29 @@ async fn queries_never_see_a_half_indexed_document() {
                 let v = if i % 2 == 0 { "two" } else { "one" };
                 let text = format!("{v} alpha beta gamma {v} delta epsilon zeta {v} eta theta iota");
                 let body = json!({"documents": [{"id": "doc", "text": text, "metadata": {"version": v}}]});
-                assert_eq!(client.post(format!("{url}/v1/index")).json(&body).send().await.unwrap().status().as_u16(), 200);
+                assert_eq!(
+                    client.post(format!("{url}/v1/index")).json(&body).send().await.unwrap().status().as_u16(),
+                    200
+                );
             }
         })
     };
     let mut checked = 0;
     while !writer.is_finished() && checked < 500 {
-        let (status, body) = rag.post("/v1/query", json!({"query": "alpha delta eta", "top_k": 50, "filter": {}})).await;
+        let (status, body) =
+            rag.post("/v1/query", json!({"query": "alpha delta eta", "top_k": 50, "filter": {}})).await;
         assert_eq!(status, 200);
         let hits: Vec<&Value> = body["results"].as_array().unwrap().iter().filter(|h| h["id"] == "doc").collect();
         assert_eq!(hits.len(), 3, "every chunk of the document, never part of it: {body}");
-        let versions: std::collections::HashSet<&str> = hits.iter().map(|h| h["metadata"]["version"].as_str().unwrap()).collect();
+        let versions: std::collections::HashSet<&str> =
+            hits.iter().map(|h| h["metadata"]["version"].as_str().unwrap()).collect();
         assert_eq!(versions.len(), 1, "one version at a time: {body}");
         let version = *versions.iter().next().unwrap();
-        assert!(hits.iter().all(|h| h["text"].as_str().unwrap().starts_with(version) || h["text"].as_str().unwrap().contains(version)));
+        assert!(
+            hits.iter()
+                .all(|h| h["text"].as_str().unwrap().starts_with(version)
+                    || h["text"].as_str().unwrap().contains(version))
+        );
         checked += 1;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -216,12 +242,19 @@ async fn queries_never_see_a_half_indexed_document() {
 async fn corpus_files_and_bad_corpora() {
     let dir = std::env::temp_dir().join(format!("rag-corpus-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("docs.jsonl"), "{\"id\":\"j1\",\"text\":\"jsonl corpus entry\"}\n{\"id\":\"j2\",\"text\":\"second\",\"metadata\":{\"k\":1}}\n").unwrap();
+    std::fs::write(
+        dir.join("docs.jsonl"),
+        "{\"id\":\"j1\",\"text\":\"jsonl corpus entry\"}\n{\"id\":\"j2\",\"text\":\"second\",\"metadata\":{\"k\":1}}\n",
+    )
+    .unwrap();
     let rag = TestRag::start(&format!("seed_corpus = \"{}\"", dir.join("docs.jsonl").display())).await;
     assert_eq!(rag.get("/v1/collections").await["collections"][0]["documents"], 2);
     std::fs::write(dir.join("bad.jsonl"), "{\"id\":\"ok\",\"text\":\"fine\"}\n{\"id\": 3}\n").unwrap();
-    let config = MocksConfig::from_toml(&format!("[rag]\nseed_corpus = \"{}\"\n", dir.join("bad.jsonl").display()), "t").unwrap();
-    let error = Stack::start(&config, &[(ServiceKind::Rag, "127.0.0.1:0".parse().unwrap())]).await.err().expect("refused");
+    let config =
+        MocksConfig::from_toml(&format!("[rag]\nseed_corpus = \"{}\"\n", dir.join("bad.jsonl").display()), "t")
+            .unwrap();
+    let error =
+        Stack::start(&config, &[(ServiceKind::Rag, "127.0.0.1:0".parse().unwrap())]).await.err().expect("refused");
     assert!(error.to_string().contains("bad.jsonl:2:"), "{error}");
     let missing = MocksConfig::from_toml("[rag]\nseed_corpus = \"/no/such/dir\"\n", "c.toml").unwrap_err();
     assert!(missing.to_string().contains("c.toml:2: rag.seed_corpus"), "{missing}");

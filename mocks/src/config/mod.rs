@@ -241,12 +241,18 @@ fn validate_gateway(g: raw::RawGateway, problems: &mut Problems<'_>) -> GatewayC
         }
         for name in std::iter::once(&model.id).chain(&model.aliases) {
             if !seen.insert(name.clone()) {
-                problems.add(indexed("gateway", "models", i, "id"), format!("`{name}` is served twice; ids and aliases must be unique"));
+                problems.add(
+                    indexed("gateway", "models", i, "id"),
+                    format!("`{name}` is served twice; ids and aliases must be unique"),
+                );
             }
         }
     }
     if !models.iter().any(|m| m.kind == ModelKind::Chat) && g.unknown_model == UnknownModelPolicy::AcceptAny {
-        problems.add(path("gateway", &["unknown_model"]), "`accept-any` needs at least one chat model to answer with".into());
+        problems.add(
+            path("gateway", &["unknown_model"]),
+            "`accept-any` needs at least one chat model to answer with".into(),
+        );
     }
     for (from, to) in &g.aliases {
         if !models.iter().any(|m| &m.id == to) {
@@ -283,7 +289,10 @@ fn validate_rag(r: raw::RawRag, problems: &mut Problems<'_>) -> RagConfig {
         && spec != "builtin"
         && !Path::new(spec).exists()
     {
-        problems.add(path("rag", &["seed_corpus"]), format!("`{spec}` does not exist; use `builtin`, a directory, or a .json/.jsonl file"));
+        problems.add(
+            path("rag", &["seed_corpus"]),
+            format!("`{spec}` does not exist; use `builtin`, a directory, or a .json/.jsonl file"),
+        );
     }
     RagConfig {
         dimensions: r.dimensions,
@@ -310,7 +319,7 @@ fn validate_mcp(m: raw::RawMcp, problems: &mut Problems<'_>) -> McpConfig {
         queue_timeout_ms: m.queue_timeout_ms,
         session_capacity: m.session_capacity,
         allowed_origins: m.allowed_origins,
-        web_pages: m.web_pages,
+        web_pages: m.web_pages.unwrap_or_else(|| default_raw().mcp.and_then(|m| m.web_pages).unwrap_or_default()),
         common: common("mcp", problems, m.max_body_bytes, m.allow_header_faults, m.journal_capacity, m.faults),
     }
 }

@@ -51,9 +51,8 @@ pub struct RawMcp {
     /// Origins allowed besides localhost (others get 403).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// URL -> page text for `web_fetch`; any other URL is a tool error.
-    #[serde(default)]
-    pub web_pages: BTreeMap<String, String>,
+    /// URL -> page text for `web_fetch`; any other URL is a tool error. The default pages when absent.
+    pub web_pages: Option<BTreeMap<String, String>>,
     /// Largest request body.
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,

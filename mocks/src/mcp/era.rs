@@ -136,7 +136,9 @@ fn stateless(headers: &HeaderMap, method: &str, params: &Map<String, Value>, ver
     let mismatch = |what: String| (http::StatusCode::BAD_REQUEST, RpcError::new(HEADER_MISMATCH, what));
     match header(headers, VERSION_HEADER) {
         Some(h) if h == version => {}
-        Some(h) => return Err(mismatch(format!("MCP-Protocol-Version header `{h}` does not match _meta version `{version}`"))),
+        Some(h) => {
+            return Err(mismatch(format!("MCP-Protocol-Version header `{h}` does not match _meta version `{version}`")));
+        }
         None => return Err(mismatch("MCP-Protocol-Version header is required on stateless requests".into())),
     }
     if !MODERN_VERSIONS.contains(&version) {
@@ -157,7 +159,12 @@ fn stateless(headers: &HeaderMap, method: &str, params: &Map<String, Value>, ver
 }
 
 /// Places a request in its era, or refuses it.
-pub fn classify(headers: &HeaderMap, method: &str, params: &Map<String, Value>, sessions: &Sessions) -> Result<Era, Refusal> {
+pub fn classify(
+    headers: &HeaderMap,
+    method: &str,
+    params: &Map<String, Value>,
+    sessions: &Sessions,
+) -> Result<Era, Refusal> {
     if method == "initialize" {
         return Ok(Era::Negotiation);
     }
@@ -170,13 +177,17 @@ pub fn classify(headers: &HeaderMap, method: &str, params: &Map<String, Value>, 
     }
     if let Some(id) = header(headers, SESSION_HEADER) {
         let Some(version) = sessions.version(id) else {
-            let error = RpcError::new(INVALID_REQUEST, "Session not found: it expired or was ended. Initialize a new session.");
+            let error =
+                RpcError::new(INVALID_REQUEST, "Session not found: it expired or was ended. Initialize a new session.");
             return Err((http::StatusCode::NOT_FOUND, error));
         };
         if let Some(h) = header(headers, VERSION_HEADER)
             && !HANDSHAKE_VERSIONS.contains(&h)
         {
-            return Err((http::StatusCode::BAD_REQUEST, RpcError::new(INVALID_REQUEST, format!("Unsupported MCP-Protocol-Version: {h}"))));
+            return Err((
+                http::StatusCode::BAD_REQUEST,
+                RpcError::new(INVALID_REQUEST, format!("Unsupported MCP-Protocol-Version: {h}")),
+            ));
         }
         return Ok(Era::Session { id: id.to_owned(), version });
     }

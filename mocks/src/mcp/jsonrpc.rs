@@ -79,14 +79,19 @@ pub fn parse(value: &Value) -> Result<Incoming, (Value, RpcError)> {
         return Err((Value::Null, RpcError::new(INVALID_REQUEST, format!("Invalid Request: {what}"))));
     };
     let id = message.get("id").cloned();
-    let bad = |why: &str| (id.clone().unwrap_or(Value::Null), RpcError::new(INVALID_REQUEST, format!("Invalid Request: {why}")));
+    let bad = |why: &str| {
+        (id.clone().unwrap_or(Value::Null), RpcError::new(INVALID_REQUEST, format!("Invalid Request: {why}")))
+    };
     if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(bad("`jsonrpc` must be \"2.0\""));
     }
     if let Some(id) = &id
         && !(id.is_string() || id.is_i64() || id.is_u64())
     {
-        return Err((Value::Null, RpcError::new(INVALID_REQUEST, "Invalid Request: `id` must be a string or an integer")));
+        return Err((
+            Value::Null,
+            RpcError::new(INVALID_REQUEST, "Invalid Request: `id` must be a string or an integer"),
+        ));
     }
     let Some(method) = message.get("method") else {
         return if id.is_some() && (message.contains_key("result") || message.contains_key("error")) {

@@ -41,7 +41,13 @@ fn complete(mut result: Value, modern: bool, cacheable: bool) -> Value {
 }
 
 /// Runs one request method.
-pub async fn dispatch(mcp: &Mcp, era: &Era, method: &str, params: &Map<String, Value>, latency: InjectedLatency) -> Result<Answer, RpcError> {
+pub async fn dispatch(
+    mcp: &Mcp,
+    era: &Era,
+    method: &str,
+    params: &Map<String, Value>,
+    latency: InjectedLatency,
+) -> Result<Answer, RpcError> {
     let modern = era.is_modern();
     let plain = |result: Value| Ok(Answer { result, new_session: None });
     match method {
@@ -77,7 +83,9 @@ pub async fn dispatch(mcp: &Mcp, era: &Era, method: &str, params: &Map<String, V
             let tools: Vec<Value> = TOOLS.iter().map(tools::ToolSpec::describe).collect();
             plain(complete(json!({"tools": tools}), modern, true))
         }
-        "tools/call" => call(mcp, params, latency.0).await.map(|r| Answer { result: complete(r, modern, false), new_session: None }),
+        "tools/call" => {
+            call(mcp, params, latency.0).await.map(|r| Answer { result: complete(r, modern, false), new_session: None })
+        }
         other => Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }
 }
@@ -101,7 +109,10 @@ async fn call(mcp: &Mcp, params: &Map<String, Value>, latency: Duration) -> Resu
         mcp.telemetry.event("server_busy", name);
         RpcError::new(
             SERVER_BUSY,
-            format!("Server busy: {} tool executions in flight (limit {}). Retry later.", mcp.config.max_concurrent_tools, mcp.config.max_concurrent_tools),
+            format!(
+                "Server busy: {} tool executions in flight (limit {}). Retry later.",
+                mcp.config.max_concurrent_tools, mcp.config.max_concurrent_tools
+            ),
         )
     };
     let _slot = match mcp.config.over_limit {

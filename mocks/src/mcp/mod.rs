@@ -112,7 +112,13 @@ fn negotiate_format(headers: &HeaderMap) -> Option<Format> {
 }
 
 /// One JSON-RPC message as an HTTP answer in the chosen format.
-fn answer(status: StatusCode, message: Value, format: Format, session: Option<&str>, error_code: Option<i64>) -> Response {
+fn answer(
+    status: StatusCode,
+    message: Value,
+    format: Format,
+    session: Option<&str>,
+    error_code: Option<i64>,
+) -> Response {
     let mut response = match format {
         Format::Json => (status, Json(message)).into_response(),
         Format::EventStream => {
@@ -127,7 +133,9 @@ fn answer(status: StatusCode, message: Value, format: Format, session: Option<&s
         response.headers_mut().insert(era::SESSION_HEADER, id);
     }
     if let Some(code) = error_code {
-        response.extensions_mut().insert(crate::faults::ResponseNote { attribute: None, error_code: Some(code.to_string()) });
+        response
+            .extensions_mut()
+            .insert(crate::faults::ResponseNote { attribute: None, error_code: Some(code.to_string()) });
     }
     response
 }
@@ -146,7 +154,11 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
     let headers = request.headers().clone();
     if !origin_allowed(&headers, &mcp.config.allowed_origins) {
-        return refuse(StatusCode::FORBIDDEN, &Value::Null, RpcError::new(INVALID_REQUEST, "Forbidden: Origin not allowed"));
+        return refuse(
+            StatusCode::FORBIDDEN,
+            &Value::Null,
+            RpcError::new(INVALID_REQUEST, "Forbidden: Origin not allowed"),
+        );
     }
     let Some(format) = negotiate_format(&headers) else {
         let error = RpcError::new(INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
@@ -192,7 +204,8 @@ async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
             answer(StatusCode::OK, jsonrpc::result_message(&id, result), format, new_session.as_deref(), None)
         }
         Err(error) => {
-            let status = if modern && error.code == jsonrpc::METHOD_NOT_FOUND { StatusCode::NOT_FOUND } else { StatusCode::OK };
+            let status =
+                if modern && error.code == jsonrpc::METHOD_NOT_FOUND { StatusCode::NOT_FOUND } else { StatusCode::OK };
             let code = error.code;
             answer(status, error.to_message(&id), format, None, Some(code))
         }
@@ -201,9 +214,17 @@ async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
 
 async fn delete_mcp(State(mcp): State<Arc<Mcp>>, headers: HeaderMap) -> Response {
     match headers.get(era::SESSION_HEADER).and_then(|v| v.to_str().ok()) {
-        None => refuse(StatusCode::BAD_REQUEST, &Value::Null, RpcError::new(INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required")),
+        None => refuse(
+            StatusCode::BAD_REQUEST,
+            &Value::Null,
+            RpcError::new(INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required"),
+        ),
         Some(id) if mcp.sessions.close(id) => StatusCode::OK.into_response(),
-        Some(id) => refuse(StatusCode::NOT_FOUND, &Value::Null, RpcError::new(INVALID_REQUEST, format!("Session not found: {id}"))),
+        Some(id) => refuse(
+            StatusCode::NOT_FOUND,
+            &Value::Null,
+            RpcError::new(INVALID_REQUEST, format!("Session not found: {id}")),
+        ),
     }
 }
 
@@ -211,7 +232,10 @@ async fn get_mcp() -> Response {
     let mut response = refuse(
         StatusCode::METHOD_NOT_ALLOWED,
         &Value::Null,
-        RpcError::new(INVALID_REQUEST, "Method Not Allowed: this server opens no server-to-client stream; POST requests to /mcp"),
+        RpcError::new(
+            INVALID_REQUEST,
+            "Method Not Allowed: this server opens no server-to-client stream; POST requests to /mcp",
+        ),
     );
     response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static("POST, DELETE"));
     response

@@ -166,7 +166,10 @@ impl Sandbox {
         let resolved = self.resolve(path)?;
         let tree = self.tree.read();
         let mut hits = Vec::new();
-        for (file, node) in tree.iter().filter(|(k, _)| resolved.is_empty() || k.starts_with(&format!("{resolved}/")) || **k == resolved) {
+        for (file, node) in tree
+            .iter()
+            .filter(|(k, _)| resolved.is_empty() || k.starts_with(&format!("{resolved}/")) || **k == resolved)
+        {
             if let Node::File(text) = node {
                 for (n, line) in text.lines().enumerate().filter(|(_, l)| l.contains(pattern)) {
                     hits.push((file.clone(), n + 1, line.to_owned()));
@@ -259,8 +262,22 @@ mod tests {
     fn escapes_are_refused_and_inside_paths_resolve() {
         let sandbox = default_sandbox();
         for path in [
-            "..", "../etc/passwd", "src/../../x", "/etc/passwd", "\\windows", "C:\\x", "C:/x", "~/x", "src\\..\\..",
-            "%2e%2e/x", "..%2fetc", "\u{FF0E}\u{FF0E}/x", "a/\0", "...", "docs/outside/passwd", "docs/outside",
+            "..",
+            "../etc/passwd",
+            "src/../../x",
+            "/etc/passwd",
+            "\\windows",
+            "C:\\x",
+            "C:/x",
+            "~/x",
+            "src\\..\\..",
+            "%2e%2e/x",
+            "..%2fetc",
+            "\u{FF0E}\u{FF0E}/x",
+            "a/\0",
+            "...",
+            "docs/outside/passwd",
+            "docs/outside",
         ] {
             assert!(matches!(sandbox.resolve(path), Err(PathError::Escape { .. })), "{path:?} was not refused");
         }

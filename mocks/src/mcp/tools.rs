@@ -144,7 +144,8 @@ impl ToolSpec {
 
     /// Checks `arguments` against the schema (an invalid-params error names the problem).
     pub fn check(&self, arguments: &Map<String, Value>) -> Result<(), RpcError> {
-        let invalid = |why: String| RpcError::new(INVALID_PARAMS, format!("Invalid arguments for tool `{}`: {why}", self.name));
+        let invalid =
+            |why: String| RpcError::new(INVALID_PARAMS, format!("Invalid arguments for tool `{}`: {why}", self.name));
         for key in arguments.keys() {
             if !self.params.iter().any(|p| p.name == key) {
                 return Err(invalid(format!("unknown argument `{key}`")));
@@ -156,7 +157,9 @@ impl ToolSpec {
                 (None, _) | (Some(Value::String(_)), Kind::String) => {}
                 (Some(v), Kind::Integer) if v.is_u64() => {}
                 (Some(_), Kind::String) => return Err(invalid(format!("`{}` must be a string", p.name))),
-                (Some(_), Kind::Integer) => return Err(invalid(format!("`{}` must be a non-negative integer", p.name))),
+                (Some(_), Kind::Integer) => {
+                    return Err(invalid(format!("`{}` must be a non-negative integer", p.name)));
+                }
             }
         }
         Ok(())
@@ -194,7 +197,12 @@ impl Outcome {
 impl From<PathError> for Outcome {
     fn from(error: PathError) -> Self {
         let violation = matches!(error, PathError::Escape { .. }).then(|| error.to_string());
-        Outcome { text: format!("{error}. Use a path relative to the sandbox root."), structured: None, is_error: true, violation }
+        Outcome {
+            text: format!("{error}. Use a path relative to the sandbox root."),
+            structured: None,
+            is_error: true,
+            violation,
+        }
     }
 }
 
@@ -203,16 +211,27 @@ fn text_arg<'a>(arguments: &'a Map<String, Value>, name: &str) -> Option<&'a str
 }
 
 /// Runs a tool whose arguments passed [`ToolSpec::check`].
-pub fn run(tool: &ToolSpec, arguments: &Map<String, Value>, sandbox: &Sandbox, pages: &BTreeMap<String, String>) -> Outcome {
+pub fn run(
+    tool: &ToolSpec,
+    arguments: &Map<String, Value>,
+    sandbox: &Sandbox,
+    pages: &BTreeMap<String, String>,
+) -> Outcome {
     let path = text_arg(arguments, "path").unwrap_or("");
     let result = match tool.name {
         "read_file" => sandbox.read(path).map(|text| Outcome::ok(text.clone(), json!({"path": path, "content": text}))),
         "write_file" => {
             let content = text_arg(arguments, "content").unwrap_or("");
-            sandbox.write(path, content).map(|n| Outcome::ok(format!("wrote {n} bytes to {path}"), json!({"path": path, "bytes": n})))
+            sandbox
+                .write(path, content)
+                .map(|n| Outcome::ok(format!("wrote {n} bytes to {path}"), json!({"path": path, "bytes": n})))
         }
         "list_dir" => sandbox.list(path).map(|entries| {
-            let text = entries.iter().map(|(n, dir)| if *dir { format!("{n}/") } else { n.clone() }).collect::<Vec<_>>().join("\n");
+            let text = entries
+                .iter()
+                .map(|(n, dir)| if *dir { format!("{n}/") } else { n.clone() })
+                .collect::<Vec<_>>()
+                .join("\n");
             let list: Vec<Value> = entries.iter().map(|(n, dir)| json!({"name": n, "directory": dir})).collect();
             Outcome::ok(text, json!({"entries": list}))
         }),
@@ -220,24 +239,30 @@ pub fn run(tool: &ToolSpec, arguments: &Map<String, Value>, sandbox: &Sandbox, p
             let pattern = text_arg(arguments, "pattern").unwrap_or("");
             sandbox.search(pattern, path).map(|hits| {
                 let text = hits.iter().map(|(f, n, l)| format!("{f}:{n}: {l}")).collect::<Vec<_>>().join("\n");
-                let matches: Vec<Value> = hits.iter().map(|(f, n, l)| json!({"path": f, "line": n, "text": l})).collect();
+                let matches: Vec<Value> =
+                    hits.iter().map(|(f, n, l)| json!({"path": f, "line": n, "text": l})).collect();
                 Outcome::ok(text, json!({"matches": matches}))
             })
         }
         "git_status" => {
             let lines = sandbox.status();
-            let text = if lines.is_empty() { "nothing to commit, working tree clean".to_owned() } else { lines.join("\n") };
+            let text =
+                if lines.is_empty() { "nothing to commit, working tree clean".to_owned() } else { lines.join("\n") };
             Ok(Outcome::ok(text, json!({"changes": lines})))
         }
         "git_log" => {
             let n = arguments.get("max_count").and_then(Value::as_u64).unwrap_or(10) as usize;
             let commits = sandbox.log(n);
-            let text = commits.iter().map(|c| format!("{} {} ({})", c.hash, c.message, c.author)).collect::<Vec<_>>().join("\n");
+            let text = commits
+                .iter()
+                .map(|c| format!("{} {} ({})", c.hash, c.message, c.author))
+                .collect::<Vec<_>>()
+                .join("\n");
             Ok(Outcome::ok(text, json!({"commits": commits})))
         }
-        "git_diff" => sandbox
-            .diff(text_arg(arguments, "path"))
-            .map(|diff| Outcome::ok(diff.clone(), json!({"diff": diff}))),
+        "git_diff" => {
+            sandbox.diff(text_arg(arguments, "path")).map(|diff| Outcome::ok(diff.clone(), json!({"diff": diff})))
+        }
         "web_fetch" => {
             let url = text_arg(arguments, "url").unwrap_or("");
             Ok(match pages.get(url) {

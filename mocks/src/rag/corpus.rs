@@ -30,7 +30,9 @@ pub enum CorpusError {
         source: std::io::Error,
     },
     /// A JSON document was malformed.
-    #[error("{path}:{line}: {message}. Each document is {{\"id\": \"...\", \"text\": \"...\", \"metadata\": {{...}}}}.")]
+    #[error(
+        "{path}:{line}: {message}. Each document is {{\"id\": \"...\", \"text\": \"...\", \"metadata\": {{...}}}}."
+    )]
     Malformed {
         /// The file.
         path: String,
@@ -72,11 +74,14 @@ pub fn load(spec: &str) -> Result<Vec<NewDocument>, CorpusError> {
     let path = Path::new(spec);
     let read_error = |source| CorpusError::Read { path: spec.to_owned(), source };
     if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path).map_err(read_error)?.filter_map(Result::ok).map(|e| e.path()).collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(path).map_err(read_error)?.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
         let mut documents = Vec::new();
-        for file in entries.into_iter().filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "txt"))) {
-            let text = std::fs::read_to_string(&file).map_err(|source| CorpusError::Read { path: file.display().to_string(), source })?;
+        for file in entries.into_iter().filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "txt")))
+        {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|source| CorpusError::Read { path: file.display().to_string(), source })?;
             let id = file.file_stem().and_then(|s| s.to_str()).unwrap_or("document").to_owned();
             let name = file.file_name().and_then(|s| s.to_str()).unwrap_or("").to_owned();
             documents.push(NewDocument { id, text, metadata: source(&name) });
@@ -84,7 +89,11 @@ pub fn load(spec: &str) -> Result<Vec<NewDocument>, CorpusError> {
         return Ok(documents);
     }
     let text = std::fs::read_to_string(path).map_err(read_error)?;
-    let malformed = |line: usize, e: serde_json::Error| CorpusError::Malformed { path: spec.to_owned(), line, message: e.to_string() };
+    let malformed = |line: usize, e: serde_json::Error| CorpusError::Malformed {
+        path: spec.to_owned(),
+        line,
+        message: e.to_string(),
+    };
     let raw: Vec<RawDocument> = if spec.ends_with(".jsonl") {
         text.lines()
             .enumerate()

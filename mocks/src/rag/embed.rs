@@ -7,8 +7,8 @@
 use crate::faults::fnv1a;
 
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "is", "it", "its", "of", "on",
-    "or", "that", "the", "then", "this", "to", "was", "what", "when", "which", "with",
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "is", "it", "its", "of", "on", "or",
+    "that", "the", "then", "this", "to", "was", "what", "when", "which", "with",
 ];
 
 /// The words of a text that carry meaning, lower-cased.

@@ -128,7 +128,11 @@ fn documents(body: &Map<String, Value>) -> Result<Vec<NewDocument>, RagError> {
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) => return Err(RagError::invalid("'documents' is empty: send at least one document.")),
         Some(_) => return Err(RagError::invalid("'documents' must be an array of {id, text, metadata}.")),
-        None => return Err(RagError::invalid("Missing 'documents': send {\"documents\": [{\"id\", \"text\", \"metadata\"}]}.")),
+        None => {
+            return Err(RagError::invalid(
+                "Missing 'documents': send {\"documents\": [{\"id\", \"text\", \"metadata\"}]}.",
+            ));
+        }
     };
     items
         .iter()

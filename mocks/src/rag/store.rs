@@ -59,7 +59,9 @@ pub struct StoreLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The write would exceed the capacity; nothing was written.
-    #[error("capacity exceeded: the collection would hold {documents} documents and {bytes} bytes, over its limit of {limit}. Delete documents or raise the limit.")]
+    #[error(
+        "capacity exceeded: the collection would hold {documents} documents and {bytes} bytes, over its limit of {limit}. Delete documents or raise the limit."
+    )]
     Capacity {
         /// Documents after the write.
         documents: usize,

@@ -1,0 +1,372 @@
+//! The MCP mock through real HTTP: both eras' session and envelope rules, every JSON-RPC error,
+//! JSON or SSE answers, the sandbox escape table, the concurrency limit, and per-tool faults.
+
+use std::time::{Duration, Instant};
+
+use mocks::config::MocksConfig;
+use mocks::stack::{ServiceKind, Stack};
+use serde_json::{Value, json};
+
+struct TestMcp {
+    _stack: Stack,
+    url: String,
+    client: reqwest::Client,
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl TestMcp {
+    async fn start(mcp_toml: &str) -> Self {
+        let config = MocksConfig::from_toml(&format!("[mcp]\n{mcp_toml}\n"), "mcp.toml").unwrap();
+        let stack = Stack::start(&config, &[(ServiceKind::Mcp, "127.0.0.1:0".parse().unwrap())]).await.unwrap();
+        let url = stack.service(ServiceKind::Mcp).unwrap().url();
+        TestMcp { _stack: stack, url, client: reqwest::Client::new() }
+    }
+
+    async fn send(&self, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/mcp", self.url))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body.to_string());
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
+    }
+
+    /// Opens a handshake session at `version`; returns its id and the negotiated version.
+    async fn initialize(&self, version: &str) -> (String, String) {
+        let reply = self
+            .send(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}), &[])
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let session = reply.headers["mcp-session-id"].to_str().unwrap().to_owned();
+        let negotiated = reply.body["result"]["protocolVersion"].as_str().unwrap().to_owned();
+        let note = self
+            .send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}), &[("mcp-session-id", &session)])
+            .await;
+        assert_eq!(note.status, 202);
+        (session, negotiated)
+    }
+
+    /// A stateless (2026-07-28) request.
+    async fn stateless(&self, id: u64, method: &str, mut params: Value) -> Reply {
+        params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+        let mut headers = vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", method)];
+        let name = params.get("name").and_then(Value::as_str).map(str::to_owned);
+        if let Some(name) = &name {
+            headers.push(("mcp-name", name));
+        }
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}), &headers).await
+    }
+
+    async fn call(&self, session: &str, id: u64, tool: &str, arguments: Value) -> Reply {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+        self.send(&body, &[("mcp-session-id", session), ("mcp-protocol-version", "2025-11-25")]).await
+    }
+
+    async fn admin(&self, path: &str) -> Value {
+        self.client.get(format!("{}{path}", self.url)).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn handshake_versions_and_session_rules() {
+    let mcp = TestMcp::start("").await;
+    for (asked, expected) in [("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25"), ("2024-11-05", "2025-11-25")]
+    {
+        assert_eq!(mcp.initialize(asked).await.1, expected, "asked {asked}");
+    }
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let reply = mcp.send(&list, &[("mcp-session-id", &session)]).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body["result"]["tools"].as_array().unwrap().len(), 8);
+    assert!(reply.body["result"].get("resultType").is_none(), "no 2026 fields in the handshake era");
+    let missing = mcp.send(&list, &[]).await;
+    assert_eq!((missing.status, missing.body["error"]["code"].as_i64()), (400, Some(-32600)));
+    let unknown = mcp.send(&list, &[("mcp-session-id", "nope")]).await;
+    assert_eq!((unknown.status, unknown.body["error"]["code"].as_i64()), (404, Some(-32600)));
+    let bad_version = mcp.send(&list, &[("mcp-session-id", &session), ("mcp-protocol-version", "1999-01-01")]).await;
+    assert_eq!(bad_version.status, 400);
+    let ping = mcp.send(&json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}), &[("mcp-session-id", &session)]).await;
+    assert_eq!((ping.status, &ping.body["result"]), (200, &json!({})));
+
+    let end = mcp.client.delete(format!("{}/mcp", mcp.url)).header("mcp-session-id", &session).send().await.unwrap();
+    assert_eq!(end.status().as_u16(), 200);
+    assert_eq!(mcp.send(&list, &[("mcp-session-id", &session)]).await.status, 404, "an ended session is unknown");
+    let again = mcp.client.delete(format!("{}/mcp", mcp.url)).header("mcp-session-id", &session).send().await.unwrap();
+    assert_eq!(again.status().as_u16(), 404);
+    let get = mcp.client.get(format!("{}/mcp", mcp.url)).send().await.unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+}
+
+#[tokio::test]
+async fn stateless_era_discover_envelope_and_errors() {
+    let mcp = TestMcp::start("").await;
+    let discover = mcp.stateless(1, "server/discover", json!({})).await;
+    assert_eq!(discover.status, 200, "{}", discover.body);
+    let result = &discover.body["result"];
+    assert_eq!(result["resultType"], "complete");
+    assert_eq!(result["supportedVersions"], json!(["2025-06-18", "2025-11-25", "2026-07-28"]));
+    assert!(
+        result["ttlMs"].is_u64() && result["cacheScope"] == "public" && result["capabilities"]["tools"].is_object()
+    );
+    assert!(discover.headers.get("mcp-session-id").is_none(), "no session in the stateless era");
+
+    let list = mcp.stateless(2, "tools/list", json!({})).await;
+    assert_eq!(list.body["result"]["resultType"], "complete");
+    assert!(list.body["result"]["ttlMs"].is_u64());
+    let names: Vec<&str> =
+        list.body["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["read_file", "write_file", "list_dir", "search_files", "git_status", "git_log", "git_diff", "web_fetch"]
+    );
+    let call = mcp.stateless(3, "tools/call", json!({"name": "git_status", "arguments": {}})).await;
+    assert_eq!(
+        (call.body["result"]["resultType"].as_str(), call.body["result"]["isError"].as_bool()),
+        (Some("complete"), Some(false))
+    );
+
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+    let mismatch = mcp
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": meta}}),
+            &[("mcp-protocol-version", "2025-11-25")],
+        )
+        .await;
+    assert_eq!((mismatch.status, mismatch.body["error"]["code"].as_i64()), (400, Some(-32020)));
+    let no_header =
+        mcp.send(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": meta}}), &[]).await;
+    assert_eq!((no_header.status, no_header.body["error"]["code"].as_i64()), (400, Some(-32020)));
+    let old = json!({"io.modelcontextprotocol/protocolVersion": "2030-01-01"});
+    let unsupported = mcp
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 6, "method": "server/discover", "params": {"_meta": old}}),
+            &[("mcp-protocol-version", "2030-01-01")],
+        )
+        .await;
+    assert_eq!((unsupported.status, unsupported.body["error"]["code"].as_i64()), (400, Some(-32022)));
+    assert_eq!(unsupported.body["error"]["data"]["requested"], "2030-01-01");
+    assert!(unsupported.body["error"]["data"]["supported"].as_array().unwrap().contains(&json!("2026-07-28")));
+    let unknown = mcp.stateless(7, "resources/list", json!({})).await;
+    assert_eq!((unknown.status, unknown.body["error"]["code"].as_i64()), (404, Some(-32601)));
+    let wrong_name = mcp
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": {"name": "git_log", "arguments": {}, "_meta": meta}}),
+            &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "read_file")],
+        )
+        .await;
+    assert_eq!((wrong_name.status, wrong_name.body["error"]["code"].as_i64()), (400, Some(-32020)));
+}
+
+#[tokio::test]
+async fn json_rpc_errors_have_the_right_codes() {
+    let mcp = TestMcp::start("").await;
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    let raw = |body: &'static str| {
+        let request = mcp
+            .client
+            .post(format!("{}/mcp", mcp.url))
+            .header("content-type", "application/json")
+            .header("mcp-session-id", session.clone())
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = raw("{not json").await;
+    assert_eq!((status, body["error"]["code"].as_i64(), &body["id"]), (400, Some(-32700), &Value::Null));
+    let (status, body) = raw("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]").await;
+    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(-32600)));
+    let (_, body) = raw("{\"id\":1,\"method\":\"ping\"}").await;
+    assert_eq!(body["error"]["code"], -32600, "jsonrpc field missing");
+    let (_, body) = raw("{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"no/such\"}").await;
+    assert_eq!((body["error"]["code"].as_i64(), &body["id"]), (Some(-32601), &json!(9)));
+    for (tool, arguments, needle) in [
+        ("nope", json!({}), "Unknown tool"),
+        ("read_file", json!({}), "missing required argument `path`"),
+        ("read_file", json!({"path": 3}), "`path` must be a string"),
+        ("read_file", json!({"path": "a", "extra": 1}), "unknown argument `extra`"),
+        ("git_log", json!({"max_count": "ten"}), "`max_count` must be a non-negative integer"),
+    ] {
+        let reply = mcp.call(&session, 10, tool, arguments).await;
+        assert_eq!(reply.body["error"]["code"], -32602, "{}", reply.body);
+        assert!(reply.body["error"]["message"].as_str().unwrap().contains(needle), "{}", reply.body);
+    }
+    let missing_file = mcp.call(&session, 11, "read_file", json!({"path": "nope.txt"})).await;
+    assert_eq!(
+        missing_file.body["result"]["isError"], true,
+        "a tool that ran and failed is a result, not a protocol error"
+    );
+    let web = mcp.call(&session, 12, "web_fetch", json!({"url": "https://evil.example/"})).await;
+    assert_eq!(web.body["result"]["isError"], true);
+    let page = mcp.call(&session, 13, "web_fetch", json!({"url": "https://status.example.com/"})).await;
+    assert_eq!(page.body["result"]["content"][0]["text"], "All systems operational.");
+    let forbidden = mcp
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+            &[("mcp-session-id", &session), ("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(forbidden.status, 403);
+}
+
+#[tokio::test]
+async fn answers_json_or_sse_as_the_client_prefers() {
+    let mcp = TestMcp::start("").await;
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    let body = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}).to_string();
+    let ask = |accept: &'static str| {
+        let request = mcp
+            .client
+            .post(format!("{}/mcp", mcp.url))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .header("mcp-session-id", session.clone())
+            .body(body.clone());
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type =
+                response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            (status, content_type, response.text().await.unwrap())
+        }
+    };
+    let (_, content_type, _) = ask("application/json, text/event-stream").await;
+    assert!(content_type.starts_with("application/json"));
+    let (status, content_type, text) = ask("text/event-stream").await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    let data = text.lines().find_map(|l| l.strip_prefix("data: ")).expect("a data line");
+    let message: Value = serde_json::from_str(data).unwrap();
+    assert_eq!((message["id"].as_i64(), message["result"]["tools"].as_array().map(Vec::len)), (Some(5), Some(8)));
+    let (_, content_type, _) = ask("application/json;q=0.5, text/event-stream;q=0.9").await;
+    assert!(content_type.starts_with("text/event-stream"));
+    assert_eq!(ask("text/html").await.0, 406);
+}
+
+#[tokio::test]
+async fn every_sandbox_escape_is_refused_counted_and_never_executed() {
+    let mcp = TestMcp::start("").await;
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    let attempts: &[(&str, Value)] = &[
+        ("read_file", json!({"path": "../../etc/passwd"})),
+        ("read_file", json!({"path": "/etc/passwd"})),
+        ("read_file", json!({"path": "src/../../secret"})),
+        ("read_file", json!({"path": "..\\..\\windows\\win.ini"})),
+        ("read_file", json!({"path": "C:\\Windows\\win.ini"})),
+        ("read_file", json!({"path": "%2e%2e/%2e%2e/etc/passwd"})),
+        ("read_file", json!({"path": "..%2f..%2fetc/passwd"})),
+        ("read_file", json!({"path": "\u{FF0E}\u{FF0E}/etc/passwd"})),
+        ("read_file", json!({"path": "~/.ssh/id_rsa"})),
+        ("read_file", json!({"path": "docs/outside/passwd"})),
+        ("read_file", json!({"path": "src/\u{0}/x"})),
+        ("read_file", json!({"path": "..."})),
+        ("write_file", json!({"path": "../escaped.txt", "content": "pwned"})),
+        ("write_file", json!({"path": "/tmp/escaped.txt", "content": "pwned"})),
+        ("list_dir", json!({"path": ".."})),
+        ("list_dir", json!({"path": "docs/outside"})),
+        ("search_files", json!({"pattern": "root", "path": "../"})),
+        ("git_diff", json!({"path": "../../etc/passwd"})),
+    ];
+    for (i, (tool, arguments)) in attempts.iter().enumerate() {
+        let reply = mcp.call(&session, i as u64, tool, arguments.clone()).await;
+        assert_eq!(reply.status, 200);
+        let result = &reply.body["result"];
+        assert_eq!(result["isError"], true, "{tool} {arguments}: {}", reply.body);
+        assert!(result["content"][0]["text"].as_str().unwrap().contains("outside the sandbox"), "{}", reply.body);
+    }
+    let counters = mcp.admin("/__admin/counters").await;
+    let violations: u64 =
+        counters["events"]["sandbox_violation"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(violations, attempts.len() as u64);
+    let metrics = mcp.client.get(format!("{}/metrics", mcp.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("event=\"sandbox_violation\",value=\"read_file\"} 12"), "{metrics}");
+    let status = mcp.call(&session, 99, "git_status", json!({})).await;
+    assert_eq!(
+        status.body["result"]["content"][0]["text"], "nothing to commit, working tree clean",
+        "no escape wrote anything"
+    );
+    // Inside the sandbox, the same tools work.
+    assert_eq!(
+        mcp.call(&session, 100, "write_file", json!({"path": "notes/a.txt", "content": "hi"})).await.body["result"]["isError"],
+        false
+    );
+    let status = mcp.call(&session, 101, "git_status", json!({})).await;
+    assert_eq!(status.body["result"]["content"][0]["text"], "?? notes/a.txt");
+}
+
+async fn parallel_git_logs(mcp: &TestMcp, session: &str, n: u64) -> Vec<Value> {
+    let calls = (0..n).map(|i| mcp.call(session, i, "git_log", json!({})));
+    futures::future::join_all(calls).await.into_iter().map(|r| r.body).collect()
+}
+
+#[tokio::test]
+async fn concurrency_limit_rejects_or_queues() {
+    let slow = json!({"name": "slow-git", "match": {"attribute": "git_log"}, "latency": {"kind": "fixed", "ms": 300}});
+    let reject = TestMcp::start("max_concurrent_tools = 2").await;
+    reject.client.post(format!("{}/__admin/faults", reject.url)).json(&slow).send().await.unwrap();
+    let (session, _) = reject.initialize("2025-11-25").await;
+    let replies = parallel_git_logs(&reject, &session, 6).await;
+    let ok = replies.iter().filter(|r| r["result"]["isError"] == false).count();
+    let busy: Vec<&Value> = replies.iter().filter(|r| r["error"]["code"] == -32010).collect();
+    assert_eq!((ok, busy.len()), (2, 4), "{replies:?}");
+    assert!(busy[0]["error"]["message"].as_str().unwrap().contains("limit 2"));
+    let counters = reject.admin("/__admin/counters").await;
+    assert_eq!(counters["events"]["server_busy"]["git_log"], 4);
+
+    let queue = TestMcp::start("max_concurrent_tools = 2\nover_limit = \"queue\"").await;
+    queue.client.post(format!("{}/__admin/faults", queue.url)).json(&slow).send().await.unwrap();
+    let (session, _) = queue.initialize("2025-11-25").await;
+    let started = Instant::now();
+    let replies = parallel_git_logs(&queue, &session, 6).await;
+    assert!(replies.iter().all(|r| r["result"]["isError"] == false), "{replies:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900), "three waves of two: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn faults_match_tool_names_and_answer_json_rpc_errors() {
+    let mcp = TestMcp::start("").await;
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    for rule in [
+        json!({"name": "slow-status", "match": {"attribute": "git_status"}, "latency": {"kind": "fixed", "ms": 250}}),
+        json!({"name": "broken-diff", "match": {"attribute": "git_diff"}, "error": {"status": 500, "code": "-32603", "message": "git backend crashed"}}),
+    ] {
+        assert_eq!(
+            mcp.client.post(format!("{}/__admin/faults", mcp.url)).json(&rule).send().await.unwrap().status().as_u16(),
+            201
+        );
+    }
+    let started = Instant::now();
+    mcp.call(&session, 1, "read_file", json!({"path": "README.md"})).await;
+    let fast = started.elapsed();
+    let started = Instant::now();
+    mcp.call(&session, 2, "git_status", json!({})).await;
+    assert!(started.elapsed() >= Duration::from_millis(250), "git_status slowed, read_file not ({fast:?})");
+    let broken = mcp.call(&session, 77, "git_diff", json!({})).await;
+    assert_eq!(broken.status, 500);
+    assert_eq!(
+        broken.body,
+        json!({"jsonrpc": "2.0", "id": 77, "error": {"code": -32603, "message": "git backend crashed"}})
+    );
+    let journal = mcp.admin("/__admin/journal?limit=1").await;
+    assert_eq!(
+        (journal["entries"][0]["attribute"].as_str(), journal["entries"][0]["injected"].as_bool()),
+        (Some("git_diff"), Some(true))
+    );
+}
