@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench-mocks`: requests/s of the mock gateway beside a bare axum hello-world server, measured
-# with wrk in one run (servers pinned to core 0, wrk to core 1, cases interleaved over rounds, the
+# with wrk in one run, plus RAG query and MCP tools/call requests/s (no faults) for later comparison (servers pinned to core 0, wrk to core 1, cases interleaved over rounds, the
 # median of each case kept). Figures go to bench/results/mocks.{json,md}; ratios are what count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +23,15 @@ start() { # name port command...
 start hello 18999 "$BIN/hello" 127.0.0.1:18999
 start gateway 18100 "$BIN/mocks" gateway --addr 127.0.0.1:18100 --config bench/mocks-bench.toml
 start gateway-rules 18101 "$BIN/mocks" gateway --addr 127.0.0.1:18101 --config bench/mocks-bench-20-rules.toml
+start rag 18102 "$BIN/mocks" rag --addr 127.0.0.1:18102 --config bench/mocks-bench.toml
+start mcp 18120 "$BIN/mocks" mcp --addr 127.0.0.1:18120 --config bench/mocks-bench.toml
 cases=(
   "hello_health|http://127.0.0.1:18999/health|"
   "gateway_health|http://127.0.0.1:18100/health|"
   "gateway_chat|http://127.0.0.1:18100/v1/chat/completions|bench/chat.lua"
   "gateway_chat_20_idle_rules|http://127.0.0.1:18101/v1/chat/completions|bench/chat.lua"
+  "rag_query|http://127.0.0.1:18102/v1/query|bench/rag_query.lua"
+  "mcp_tools_call|http://127.0.0.1:18120/mcp|bench/mcp_call.lua"
 )
 raw=$(mktemp)
 for round in $(seq "$ROUNDS"); do

@@ -213,6 +213,50 @@ pub struct RuleStatus {
     pub fired: u64,
 }
 
+/// A snapshot of the installed rules.
+pub struct RuleSet(Arc<Vec<Arc<ActiveRule>>>);
+
+impl RuleSet {
+    /// True when some rule matches on the request attribute (so the caller must extract it).
+    pub fn needs_attribute(&self, method: &http::Method, path: &str) -> bool {
+        self.0.iter().any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path))
+    }
+
+    /// Decides the faults for one request. `attribute` is the service's request attribute, if known.
+    pub fn decide(&self, method: &http::Method, path: &str, attribute: Option<&str>) -> FaultDecision {
+        let mut decision = FaultDecision::default();
+        let mut now = None;
+        for rule in self.0.iter() {
+            if !rule.matches_route(method, path) {
+                continue;
+            }
+            if let Some(want) = &rule.spec.matcher.attribute
+                && attribute != Some(want.as_str())
+            {
+                continue;
+            }
+            if !rule.fires(*now.get_or_insert_with(Instant::now)) {
+                continue;
+            }
+            decision.rules.push(rule.spec.name.clone());
+            let mut others = 0;
+            if let Some(LatencySpec::Contention { .. }) = rule.spec.latency {
+                others = rule.in_flight.fetch_add(1, Ordering::Relaxed);
+                decision.in_flight.push(InFlight(rule.in_flight.clone()));
+            }
+            decision.latency += rule.sample_latency(others);
+            if decision.error.is_none() && decision.transport.is_none() {
+                decision.error = rule.spec.error.clone();
+                decision.transport = rule.spec.transport.clone();
+            }
+            if let Some(stream) = &rule.spec.stream {
+                decision.stream = Some(decision.stream.take().unwrap_or_default().merged(stream));
+            }
+        }
+        decision
+    }
+}
+
 /// The shared, run-time changeable set of fault rules of one service.
 pub struct FaultEngine {
     rules: RwLock<Arc<Vec<Arc<ActiveRule>>>>,
@@ -232,47 +276,9 @@ impl FaultEngine {
         self.rules.read().clone()
     }
 
-    /// True when some installed rule matches on the request attribute (so the caller must extract it).
-    pub fn needs_attribute(&self, method: &http::Method, path: &str) -> bool {
-        self.snapshot().iter().any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path))
-    }
-
-    /// Decides the faults for one request. `attribute` is the service's request attribute, if known.
-    pub fn decide(&self, method: &http::Method, path: &str, attribute: Option<&str>) -> FaultDecision {
-        let rules = self.snapshot();
-        let mut decision = FaultDecision::default();
-        if rules.is_empty() {
-            return decision;
-        }
-        let now = Instant::now();
-        for rule in rules.iter() {
-            if !rule.matches_route(method, path) {
-                continue;
-            }
-            if let Some(want) = &rule.spec.matcher.attribute
-                && attribute != Some(want.as_str())
-            {
-                continue;
-            }
-            if !rule.fires(now) {
-                continue;
-            }
-            decision.rules.push(rule.spec.name.clone());
-            let mut others = 0;
-            if let Some(LatencySpec::Contention { .. }) = rule.spec.latency {
-                others = rule.in_flight.fetch_add(1, Ordering::Relaxed);
-                decision.in_flight.push(InFlight(rule.in_flight.clone()));
-            }
-            decision.latency += rule.sample_latency(others);
-            if decision.error.is_none() && decision.transport.is_none() {
-                decision.error = rule.spec.error.clone();
-                decision.transport = rule.spec.transport.clone();
-            }
-            if let Some(stream) = &rule.spec.stream {
-                decision.stream = Some(decision.stream.take().unwrap_or_default().merged(stream));
-            }
-        }
-        decision
+    /// The rules installed right now; a request decides against one snapshot.
+    pub fn rules(&self) -> RuleSet {
+        RuleSet(self.snapshot())
     }
 
     /// The installed rules with their counters.

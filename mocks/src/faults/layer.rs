@@ -151,7 +151,8 @@ where
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
 
-    let buffer = context.protocol.always_buffer_body() || context.engine.needs_attribute(&method, &path);
+    let rules = context.engine.rules();
+    let buffer = context.protocol.always_buffer_body() || rules.needs_attribute(&method, &path);
     let (request, body, attribute) = if buffer {
         let (parts, body) = request.into_parts();
         match axum::body::to_bytes(body, context.max_body_bytes).await {
@@ -175,7 +176,7 @@ where
     };
     entry.attribute = attribute.clone();
 
-    let mut decision = context.engine.decide(&method, &path, attribute.as_deref());
+    let mut decision = rules.decide(&method, &path, attribute.as_deref());
     if context.allow_header_faults
         && let Some(from_headers) = header_decision(request.headers())
     {

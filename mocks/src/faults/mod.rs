@@ -10,7 +10,7 @@ pub mod headers;
 mod layer;
 mod spec;
 
-pub use engine::{FaultDecision, FaultEngine, RuleError, RuleStatus, fnv1a};
+pub use engine::{FaultDecision, FaultEngine, RuleError, RuleSet, RuleStatus, fnv1a};
 pub use layer::{FaultContext, FaultLayer, FaultService, InjectedLatency, ResponseNote, ServiceProtocol};
 pub use spec::{ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, StreamFault, TransportSpec, WindowSpec};
 
