@@ -47,9 +47,13 @@ impl Tour {
 /// Runs the tour and returns its transcript.
 pub async fn run(config: &MocksConfig) -> Result<String, DemoError> {
     let stack = Stack::start_ephemeral(config).await?;
-    let url = stack.service(ServiceKind::Gateway).map(|s| s.url()).unwrap_or_default();
-    let mut tour = Tour { client: reqwest::Client::new(), url, out: String::new() };
-    let result = tour_steps(&mut tour).await;
+    let url_of = |kind| stack.service(kind).map(|s| s.url()).unwrap_or_default();
+    let (rag, mcp) = (url_of(ServiceKind::Rag), url_of(ServiceKind::Mcp));
+    let mut tour = Tour { client: reqwest::Client::new(), url: url_of(ServiceKind::Gateway), out: String::new() };
+    let mut result = tour_steps(&mut tour).await;
+    if result.is_ok() {
+        result = rag_and_mcp(&mut tour, &rag, &mcp).await;
+    }
     stack.shutdown().await;
     result.map(|()| tour.out)
 }
@@ -107,8 +111,36 @@ async fn tour_steps(tour: &mut Tour) -> Result<(), DemoError> {
     }
     let counters = tour.get("/__admin/counters").await?;
     tour.say(format!(
-        "5. totals: {} requests, {} genuine errors, {} injected faults",
+        "5. gateway totals: {} requests, {} genuine errors, {} injected faults",
         counters["total_requests"], counters["genuine_errors"], counters["injected_faults"]
     ));
+    Ok(())
+}
+
+async fn rag_and_mcp(tour: &mut Tour, rag: &str, mcp: &str) -> Result<(), DemoError> {
+    let query = json!({"query": "why did every chat request fail?", "top_k": 1});
+    let hits: Value = tour.client.post(format!("{rag}/v1/query")).json(&query).send().await?.json().await?;
+    tour.say(format!(
+        "6. RAG query -> best match `{}` (score {:.2})",
+        hits["results"][0]["id"].as_str().unwrap_or("?"),
+        hits["results"][0]["score"].as_f64().unwrap_or(0.0)
+    ));
+    let call = |id: u64, path: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "read_file", "arguments": {"path": path},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}})
+    };
+    for (id, path) in [(1, "README.md"), (2, "../../etc/passwd")] {
+        let reply: Value = tour
+            .client
+            .post(format!("{mcp}/mcp"))
+            .header("mcp-protocol-version", "2026-07-28")
+            .json(&call(id, path))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let text = reply["result"]["content"][0]["text"].as_str().unwrap_or("").lines().next().unwrap_or("").to_owned();
+        tour.say(format!("{}. MCP read_file {path} -> isError={} \"{text}\"", 6 + id, reply["result"]["isError"]));
+    }
     Ok(())
 }

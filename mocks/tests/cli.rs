@@ -131,4 +131,6 @@ fn demo_reproduces_the_unknown_model_failure_and_an_injected_fault() {
     assert!(stdout.contains("10/10 failed (100% error rate)"), "{stdout}");
     assert!(stdout.contains("statuses: [200, 503, 200, 503]"), "{stdout}");
     assert!(stdout.contains("16 requests, 10 genuine errors, 2 injected faults"), "{stdout}");
+    assert!(stdout.contains("best match `incident-2024-model`"), "{stdout}");
+    assert!(stdout.contains("../../etc/passwd -> isError=true"), "{stdout}");
 }

@@ -137,7 +137,9 @@ fn stateless(headers: &HeaderMap, method: &str, params: &Map<String, Value>, ver
     match header(headers, VERSION_HEADER) {
         Some(h) if h == version => {}
         Some(h) => {
-            return Err(mismatch(format!("MCP-Protocol-Version header `{h}` does not match _meta version `{version}`")));
+            return Err(mismatch(format!(
+                "MCP-Protocol-Version header `{h}` does not match _meta version `{version}`"
+            )));
         }
         None => return Err(mismatch("MCP-Protocol-Version header is required on stateless requests".into())),
     }
