@@ -68,3 +68,15 @@ pub(crate) fn locate_all(text: &str, file: &str, problems: Vec<Unlocated>) -> Ve
     located.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     located
 }
+
+/// The line of the deepest part of `path` present in the TOML `text` (for other crates' config
+/// files, e.g. loadsuite scenarios).
+pub fn line_of_field(text: &str, path: &[Segment]) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    locate(&doc, text, path)
+}
+
+/// `a.b[2].c` for a path.
+pub fn field_name(path: &[Segment]) -> String {
+    display(path)
+}

@@ -2,7 +2,7 @@
 //! typed [`MocksConfig`] built by [`MocksConfig::from_toml`], which reports every problem with its
 //! file, line and field ([`ConfigProblem`]).
 
-mod locate;
+pub mod locate;
 pub mod raw;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,251 @@
+//! The `loadsuite` command line. `main.rs` only calls [`main`].
+//!
+//! Exit codes: 0 the run completed and every request passed its check; 1 it completed but some
+//! requests failed; 2 usage, scenario or preflight error.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::{ClosedStage, OpenStage, Plan};
+use crate::run::{RunOptions, run};
+use crate::scenario::{self, Scenario, Task, TaskKind, Think, UserClass};
+
+/// Load tests for AI stacks, with Locust-compatible results.
+#[derive(Debug, Parser)]
+#[command(name = "loadsuite", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario (a path or a shipped name), or an ad-hoc test of one URL (--url).
+    Run(Box<RunArgs>),
+    /// List the shipped scenarios.
+    Scenarios,
+    /// Validate a scenario file and print every problem with file, line and field.
+    Check {
+        /// Path or shipped name.
+        scenario: String,
+    },
+}
+
+/// `loadsuite run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario path or shipped name (see `loadsuite scenarios`).
+    pub scenario: Option<String>,
+    /// Point a target at a URL: NAME=URL (repeatable).
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Users in every stage (overrides the scenario).
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Users started per second (overrides the scenario).
+    #[arg(long)]
+    pub spawn_rate: Option<f64>,
+    /// Total run time; stages are scaled to fit (e.g. 30s, 2m).
+    #[arg(long)]
+    pub run_time: Option<String>,
+    /// Multiply every stage duration by this factor.
+    #[arg(long)]
+    pub duration_scale: Option<f64>,
+    /// Results directory (default: results/<scenario>-<unix time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed for every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Start the mock stack in-process and point gateway/rag/mcp at it.
+    #[arg(long)]
+    pub embedded: bool,
+    /// Skip the health and model checks (to reproduce failures on purpose).
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Per-request timeout.
+    #[arg(long, default_value = "30s")]
+    pub timeout: String,
+    /// Ad hoc: the URL to load (instead of a scenario).
+    #[arg(long, conflicts_with = "scenario")]
+    pub url: Option<String>,
+    /// Ad hoc: HTTP method.
+    #[arg(short = 'X', long = "method", default_value = "GET")]
+    pub method: String,
+    /// Ad hoc: a header `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+    /// Ad hoc: request body.
+    #[arg(short = 'd', long = "data")]
+    pub data: Option<String>,
+    /// Ad hoc: open arrival rate in requests/s instead of users.
+    #[arg(long, conflicts_with = "users")]
+    pub rate: Option<f64>,
+    /// Ad hoc: think time, MIN or MIN..MAX seconds.
+    #[arg(long)]
+    pub wait: Option<String>,
+}
+
+/// Parses the process arguments and runs; the whole of `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    match execute(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a parsed command line; an `Err` is a usage or input error (exit 2).
+pub fn execute(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Scenarios => {
+            for (name, text) in scenario::SHIPPED {
+                let description = scenario::parse(text, name, name).map(|s| s.description).unwrap_or_default();
+                println!("{name:<22} {description}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { scenario } => match scenario::load(&scenario) {
+            Ok(s) => {
+                println!(
+                    "{scenario}: ok ({} user classes, {} stages, {:.0}s)",
+                    s.users.len(),
+                    s.plan.stage_count(),
+                    s.plan.total().as_secs_f64()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(e.to_string()),
+        },
+        Command::Run(args) => run_command(*args),
+    }
+}
+
+fn ad_hoc(args: &RunArgs, url: &str, run_time: Duration) -> Result<Scenario, String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("--url {url}: {e}"))?;
+    let base = format!("{}://{}", parsed.scheme(), parsed.host_str().unwrap_or("localhost"))
+        + &parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let mut path = parsed.path().to_owned();
+    if let Some(q) = parsed.query() {
+        path = format!("{path}?{q}");
+    }
+    let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
+        .map_err(|_| format!("-X {}: not an HTTP method", args.method))?;
+    let headers = args
+        .headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .ok_or_else(|| format!("-H {h}: write `Name: value`"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let think = match args.wait.as_deref() {
+        None => Think::None,
+        Some(w) => match w.split_once("..") {
+            Some((a, b)) => Think::Between { min: seconds(a)?, max: seconds(b)? },
+            None => Think::Constant { seconds: seconds(w)? },
+        },
+    };
+    let task = Task {
+        name: parsed.path().to_owned(),
+        weight: 1,
+        kind: TaskKind::Http { method, path, body: args.data.clone(), headers },
+        expect_status: None,
+    };
+    let plan = match args.rate {
+        Some(rate) if rate > 0.0 => {
+            Plan::Open { stages: vec![OpenStage { rate, duration: run_time }], max_in_flight: 10_000 }
+        }
+        Some(_) => return Err("--rate must be positive".into()),
+        None => {
+            let users = args.users.unwrap_or(10);
+            Plan::Closed {
+                stages: vec![ClosedStage {
+                    users,
+                    spawn_rate: args.spawn_rate.unwrap_or(users as f64),
+                    duration: run_time,
+                }],
+            }
+        }
+    };
+    Ok(Scenario {
+        name: "adhoc".into(),
+        description: format!("{} {url}", args.method),
+        targets: BTreeMap::from([("url".to_owned(), base)]),
+        users: vec![UserClass { name: "adhoc".into(), weight: 1, target: "url".into(), think, tasks: vec![task] }],
+        plan,
+    })
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    crate::duration::parse(text).map(|d| d.as_secs_f64()).map_err(|e| format!("--wait: {e}"))
+}
+
+fn run_command(args: RunArgs) -> Result<ExitCode, String> {
+    let run_time =
+        args.run_time.as_deref().map(crate::duration::parse).transpose().map_err(|e| format!("--run-time: {e}"))?;
+    let timeout = crate::duration::parse(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let mut scenario = match (&args.scenario, &args.url) {
+        (_, Some(url)) => ad_hoc(&args, url, run_time.ok_or("ad-hoc runs need --run-time (e.g. --run-time 10s)")?)?,
+        (Some(spec), None) => scenario::load(spec).map_err(|e| e.to_string())?,
+        (None, None) => return Err("give a scenario (see `loadsuite scenarios`) or --url URL".into()),
+    };
+    if args.url.is_none() {
+        scenario.plan.override_users(args.users, args.spawn_rate);
+        if let Some(factor) = args.duration_scale {
+            if !(factor.is_finite() && factor > 0.0) {
+                return Err("--duration-scale must be a positive number".into());
+            }
+            scenario.plan.scale(factor);
+        }
+        if let Some(total) = run_time {
+            scenario.plan.fit(total);
+        }
+    }
+    for target in &args.targets {
+        let (name, url) = target.split_once('=').ok_or_else(|| format!("--target {target}: write NAME=URL"))?;
+        scenario.targets.insert(name.to_owned(), url.to_owned());
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        PathBuf::from("results").join(format!("{}-{stamp}", scenario.name))
+    });
+    let mut options = RunOptions::new(out);
+    options.seed = args.seed;
+    options.embedded = args.embedded;
+    options.preflight = !args.no_preflight && args.url.is_none();
+    options.quiet = args.quiet;
+    options.timeout = timeout;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("starting the async runtime: {e}"))?;
+    let stop = options.stop.clone();
+    let outcome = runtime.block_on(async move {
+        tokio::spawn(async move {
+            mocks::server::shutdown_signal().await;
+            eprintln!("loadsuite: stopping; draining in-flight requests and writing results");
+            stop.cancel();
+        });
+        run(scenario, options).await
+    });
+    let outcome = outcome.map_err(|e| e.to_string())?;
+    if !args.quiet {
+        print!("{}", outcome.summary);
+    }
+    println!("results: {}", outcome.out.display());
+    Ok(if outcome.failures > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

@@ -1,0 +1,307 @@
+//! The load engine: runs a [`Plan`] with the scenario's user classes. It knows nothing about any
+//! particular service: it picks tasks, times them and hands [`Sample`]s to the recorder; what a
+//! task sends is [`tasks::execute`]'s business.
+//!
+//! Closed plans keep a number of looping users per stage, started and stopped at the spawn rate.
+//! Open plans start iterations on a fixed schedule; latency counts from the scheduled moment
+//! (coordinated omission corrected), late starts and drops (max in flight) are counted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rand::Rng;
+use rand::distr::Distribution;
+use rand::distr::weighted::WeightedIndex;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::plan::{ClosedStage, OpenStage, Plan};
+use crate::scenario::{Scenario, Think, UserClass};
+use crate::stats::{Recorder, Sample};
+use crate::tasks::{self, UserState};
+
+/// An arrival-rate iteration starting this much after its schedule counts as late.
+pub const LATE_AFTER: Duration = Duration::from_millis(10);
+/// How often the closed-model spawner adjusts the user count.
+const SPAWN_TICK: Duration = Duration::from_millis(10);
+
+/// What the engine needs besides the scenario.
+pub struct EngineConfig {
+    /// The scenario (targets already resolved).
+    pub scenario: Arc<Scenario>,
+    /// Seed for every user's random choices.
+    pub seed: u64,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Cancelled on Ctrl-C / SIGTERM: stop starting work, drain.
+    pub stop: CancellationToken,
+    /// Longest wait for in-flight requests at the end.
+    pub drain: Duration,
+}
+
+/// When each stage actually ran.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageTiming {
+    /// Stage index.
+    pub index: usize,
+    /// Seconds from the run start.
+    pub started_s: f64,
+    /// Seconds it lasted.
+    pub duration_s: f64,
+    /// Users (closed) or the rate (open) it aimed at.
+    pub target: f64,
+    /// Most users (closed) or iterations in flight (open) reached.
+    pub peak: u64,
+}
+
+/// What the engine reports besides the samples.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineReport {
+    /// Stage timings.
+    pub stages: Vec<StageTiming>,
+    /// Whether the run was stopped early.
+    pub interrupted: bool,
+    /// Seconds the run lasted.
+    pub duration_s: f64,
+}
+
+struct Shared {
+    config: EngineConfig,
+    client: reqwest::Client,
+    recorder: Arc<Recorder>,
+    task_weights: Vec<WeightedIndex<u32>>,
+}
+
+fn think_time(think: Think, elapsed: Duration, rng: &mut impl Rng) -> Duration {
+    let seconds = match think {
+        Think::None => 0.0,
+        Think::Constant { seconds } => seconds,
+        Think::Between { min, max } if max > min => rng.random_range(min..max),
+        Think::Between { min, .. } => min,
+        Think::Pacing { seconds } => (seconds - elapsed.as_secs_f64()).max(0.0),
+    };
+    Duration::from_secs_f64(seconds)
+}
+
+impl Shared {
+    fn base(&self, class: &UserClass) -> &str {
+        self.config.scenario.targets.get(&class.target).map_or("", String::as_str)
+    }
+
+    /// One iteration of `class`; `started` is when it was due.
+    async fn iterate(&self, class_index: usize, state: &mut UserState, started: Instant) -> Duration {
+        let class = &self.config.scenario.users[class_index];
+        let task = &class.tasks[self.task_weights[class_index].sample(&mut state.rng)];
+        let outcome = tasks::execute(task, self.base(class), &self.client, state, self.config.timeout).await;
+        let latency = started.elapsed();
+        self.recorder.record(Sample {
+            method: task.kind.method().to_owned(),
+            name: task.name.clone(),
+            latency,
+            bytes: outcome.bytes,
+            failure: outcome.failure,
+            stream: outcome.stream,
+        });
+        latency
+    }
+}
+
+/// Picks the class for the next user so counts stay proportional to weights (as Locust does).
+fn next_class(classes: &[UserClass], counts: &[u64]) -> usize {
+    (0..classes.len())
+        .min_by(|a, b| {
+            let ra = counts[*a] as f64 / classes[*a].weight as f64;
+            let rb = counts[*b] as f64 / classes[*b].weight as f64;
+            ra.total_cmp(&rb)
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the plan to the end (or until `stop`), recording into `recorder`.
+pub async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> EngineReport {
+    let task_weights = config
+        .scenario
+        .users
+        .iter()
+        .map(|u| WeightedIndex::new(u.tasks.iter().map(|t| t.weight)).expect("validated: tasks exist with weight >= 1"))
+        .collect();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client builds");
+    let shared = Arc::new(Shared { config, client, recorder, task_weights });
+    let started = Instant::now();
+    let plan = shared.config.scenario.plan.clone();
+    let stages = match &plan {
+        Plan::Closed { stages } => run_closed(&shared, stages, started).await,
+        Plan::Open { stages, max_in_flight } => run_open(&shared, stages, *max_in_flight, started).await,
+    };
+    EngineReport { stages, interrupted: shared.config.stop.is_cancelled(), duration_s: started.elapsed().as_secs_f64() }
+}
+
+/// Sleeps until `deadline` unless stopped first; false when stopped.
+async fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep_until(deadline) => true,
+        () = stop.cancelled() => false,
+    }
+}
+
+async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Instant) -> Vec<StageTiming> {
+    let classes = &shared.config.scenario.users;
+    let mut counts = vec![0u64; classes.len()];
+    let mut users: Vec<(CancellationToken, usize)> = Vec::new();
+    let mut set = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut timings = Vec::new();
+    let stop = shared.config.stop.clone();
+    for (index, stage) in stages.iter().enumerate() {
+        if stop.is_cancelled() {
+            break;
+        }
+        shared.recorder.set_stage(index);
+        let stage_start = Instant::now();
+        let stage_end = stage_start + stage.duration;
+        let from = users.len() as f64;
+        let mut peak = users.len() as u64;
+        loop {
+            let now = Instant::now();
+            if now >= stage_end || stop.is_cancelled() {
+                break;
+            }
+            // Users due by now at the spawn rate, moving from where the stage began.
+            let moved = (now - stage_start).as_secs_f64() * stage.spawn_rate;
+            let target = stage.users as f64;
+            let due = if target >= from { (from + moved).min(target) } else { (from - moved).max(target) } as usize;
+            while users.len() < due {
+                let class = next_class(classes, &counts);
+                counts[class] += 1;
+                let cancel = stop.child_token();
+                let state = UserState::new(next_id, shared.config.seed);
+                next_id += 1;
+                set.spawn(user_loop(shared.clone(), class, state, cancel.clone()));
+                users.push((cancel, class));
+            }
+            while users.len() > due {
+                if let Some((cancel, class)) = users.pop() {
+                    cancel.cancel();
+                    counts[class] -= 1;
+                }
+            }
+            peak = peak.max(users.len() as u64);
+            shared.recorder.set_users(users.len() as u64);
+            let wait = if users.len() == stage.users as usize { stage_end } else { (now + SPAWN_TICK).min(stage_end) };
+            sleep_until(wait, &stop).await;
+        }
+        timings.push(StageTiming {
+            index,
+            started_s: (stage_start - run_start).as_secs_f64(),
+            duration_s: stage_start.elapsed().as_secs_f64(),
+            target: stage.users as f64,
+            peak,
+        });
+    }
+    for (cancel, _) in &users {
+        cancel.cancel();
+    }
+    drain(set, shared.config.drain).await;
+    shared.recorder.set_users(0);
+    timings
+}
+
+async fn user_loop(shared: Arc<Shared>, class: usize, mut state: UserState, cancel: CancellationToken) {
+    let think = shared.config.scenario.users[class].think;
+    while !cancel.is_cancelled() {
+        let started = Instant::now();
+        let latency = shared.iterate(class, &mut state, started).await;
+        let pause = think_time(think, latency, &mut state.rng);
+        if !pause.is_zero() && !sleep_until(Instant::now() + pause, &cancel).await {
+            break;
+        }
+    }
+}
+
+/// Waits for in-flight work, at most `limit`, then abandons it.
+async fn drain(mut set: JoinSet<()>, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !set.is_empty() {
+        match tokio::time::timeout_at(deadline, set.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(left = set.len(), "drain time over; abandoning in-flight requests");
+                set.abort_all();
+                break;
+            }
+        }
+    }
+}
+
+async fn run_open(
+    shared: &Arc<Shared>,
+    stages: &[OpenStage],
+    max_in_flight: usize,
+    run_start: Instant,
+) -> Vec<StageTiming> {
+    let classes = &shared.config.scenario.users;
+    let class_pick = WeightedIndex::new(classes.iter().map(|c| c.weight)).expect("validated: classes exist");
+    let pool: Arc<Mutex<BTreeMap<usize, Vec<UserState>>>> = Arc::default();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let mut picker = UserState::new(u64::MAX, shared.config.seed);
+    let mut set = JoinSet::new();
+    let mut next_id = 0u64;
+    let mut timings = Vec::new();
+    let stop = shared.config.stop.clone();
+    for (index, stage) in stages.iter().enumerate() {
+        if stop.is_cancelled() {
+            break;
+        }
+        shared.recorder.set_stage(index);
+        let stage_start = Instant::now();
+        let stage_end = stage_start + stage.duration;
+        let interval = Duration::from_secs_f64(1.0 / stage.rate);
+        let mut peak = 0u64;
+        let mut k = 0u32;
+        loop {
+            let scheduled = stage_start + interval * k;
+            if scheduled >= stage_end || !sleep_until(scheduled, &stop).await {
+                break;
+            }
+            k += 1;
+            let late = u64::from(Instant::now().saturating_duration_since(scheduled) > LATE_AFTER);
+            let current = in_flight.load(Ordering::Relaxed);
+            if current >= max_in_flight {
+                shared.recorder.count_schedule(late, 1);
+                continue;
+            }
+            shared.recorder.count_schedule(late, 0);
+            peak = peak.max(current as u64 + 1);
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            shared.recorder.set_users(in_flight.load(Ordering::Relaxed) as u64);
+            let class = class_pick.sample(&mut picker.rng);
+            let state = pool.lock().entry(class).or_default().pop();
+            let mut state = state.unwrap_or_else(|| {
+                next_id += 1;
+                UserState::new(next_id, shared.config.seed)
+            });
+            while set.try_join_next().is_some() {}
+            let (shared, pool, in_flight) = (shared.clone(), pool.clone(), in_flight.clone());
+            set.spawn(async move {
+                shared.iterate(class, &mut state, scheduled).await;
+                pool.lock().entry(class).or_default().push(state);
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        timings.push(StageTiming {
+            index,
+            started_s: (stage_start - run_start).as_secs_f64(),
+            duration_s: stage_start.elapsed().as_secs_f64(),
+            target: stage.rate,
+            peak,
+        });
+    }
+    drain(set, shared.config.drain).await;
+    shared.recorder.set_users(0);
+    timings
+}

@@ -1,0 +1,18 @@
+//! loadsuite: load tests for AI stacks. Locust's model (user classes, weighted tasks, think time,
+//! spawn rate, stages) and its CSV files, plus arrival-rate mode, HDR statistics, streaming
+//! metrics and honest failure kinds.
+//!
+//! The flow: `scenario` (file -> validated scenario) -> `plan` (one load representation) ->
+//! `engine` (users or arrivals, driving `tasks`) -> `stats` (recorder) -> `output` (files).
+
+pub mod cli;
+pub mod duration;
+pub mod engine;
+pub mod monitor;
+pub mod output;
+pub mod plan;
+pub mod preflight;
+pub mod run;
+pub mod scenario;
+pub mod stats;
+pub mod tasks;

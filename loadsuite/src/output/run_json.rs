@@ -1,0 +1,169 @@
+//! `run.json`: everything a run measured, in a versioned format (see `loadsuite/RUN_FORMAT.md`).
+//! Histograms are serialized (HdrHistogram V2, base64) so runs can be merged and re-analysed.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use serde::Serialize;
+
+use crate::engine::EngineReport;
+use crate::monitor::CpuReport;
+use crate::plan::Plan;
+use crate::stats::{FailureGroup, QUANTILES, SecondRow, Snapshot, Stats};
+
+/// Format identifier and version of `run.json`.
+pub const FORMAT: &str = "loadsuite-run";
+/// Current version.
+pub const VERSION: u32 = 1;
+
+/// Base64 of the V2 serialization of a histogram.
+pub fn encode(histogram: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2Serializer::new().serialize(histogram, &mut bytes).expect("serializing to memory succeeds");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Numbers of one endpoint (overall or in one stage).
+#[derive(Debug, Serialize)]
+pub struct EndpointRecord {
+    /// Row method.
+    pub method: String,
+    /// Row name.
+    pub name: String,
+    /// Stage index; absent for the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<usize>,
+    /// Requests.
+    pub requests: u64,
+    /// Failures.
+    pub failures: u64,
+    /// Requests per second over the stage or run.
+    pub requests_per_second: f64,
+    /// Mean bytes per response.
+    pub average_bytes: f64,
+    /// Latency percentiles in ms, keyed `p50` ... `p100`.
+    pub latency_ms: BTreeMap<String, f64>,
+    /// Mean latency in ms.
+    pub mean_ms: f64,
+    /// Serialized latency histogram (µs).
+    pub histogram: String,
+    /// Streams: time to first token percentiles in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<BTreeMap<String, f64>>,
+    /// Streams: inter-token latency percentiles in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inter_token_ms: Option<BTreeMap<String, f64>>,
+    /// Streams: mean tokens per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_per_second: Option<f64>,
+}
+
+fn quantile_map(h: &Histogram<u64>, scale: f64) -> BTreeMap<String, f64> {
+    QUANTILES
+        .iter()
+        .map(|q| (format!("p{}", (q * 100.0 * 100.0).round() / 100.0), h.value_at_quantile(*q) as f64 / scale))
+        .collect()
+}
+
+impl EndpointRecord {
+    /// The record of `stats` over `seconds`.
+    pub fn new(method: &str, name: &str, stage: Option<usize>, stats: &Stats, seconds: f64) -> Self {
+        let streamed = !stats.ttft.is_empty();
+        EndpointRecord {
+            method: method.to_owned(),
+            name: name.to_owned(),
+            stage,
+            requests: stats.count,
+            failures: stats.failures,
+            requests_per_second: stats.count as f64 / seconds.max(1e-9),
+            average_bytes: if stats.count == 0 { 0.0 } else { stats.bytes as f64 / stats.count as f64 },
+            latency_ms: quantile_map(&stats.latency, 1000.0),
+            mean_ms: stats.latency.mean() / 1000.0,
+            histogram: encode(&stats.latency),
+            ttft_ms: streamed.then(|| quantile_map(&stats.ttft, 1000.0)),
+            inter_token_ms: (!stats.inter_token.is_empty()).then(|| quantile_map(&stats.inter_token, 1000.0)),
+            tokens_per_second: (!stats.tokens_per_second.is_empty()).then(|| stats.tokens_per_second.mean() / 1000.0),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Serialize)]
+pub struct RunFile {
+    /// Always [`FORMAT`].
+    pub format: &'static str,
+    /// [`VERSION`].
+    pub version: u32,
+    /// Scenario name.
+    pub scenario: String,
+    /// Scenario description.
+    pub description: String,
+    /// Unix seconds at the start.
+    pub started_at: f64,
+    /// Seconds the run lasted.
+    pub duration_s: f64,
+    /// Seed used.
+    pub seed: u64,
+    /// Target name -> URL.
+    pub targets: BTreeMap<String, String>,
+    /// The plan that ran.
+    pub plan: Plan,
+    /// Stage timings.
+    pub engine: EngineReport,
+    /// Per endpoint, whole run.
+    pub endpoints: Vec<EndpointRecord>,
+    /// Per endpoint and stage.
+    pub stage_endpoints: Vec<EndpointRecord>,
+    /// All endpoints together.
+    pub aggregate: EndpointRecord,
+    /// Failures by endpoint and kind.
+    pub failures: Vec<FailureGroup>,
+    /// Arrival-rate: iterations started late / dropped.
+    pub late_iterations: u64,
+    /// Dropped iterations.
+    pub dropped_iterations: u64,
+    /// The 1-second series.
+    pub time_series: Vec<SecondRow>,
+    /// The generator's own CPU.
+    pub generator_cpu: CpuReport,
+}
+
+/// Builds the run file from what was recorded.
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    scenario: &crate::scenario::Scenario,
+    snapshot: &Snapshot,
+    engine: EngineReport,
+    started_at: f64,
+    seed: u64,
+    cpu: CpuReport,
+) -> RunFile {
+    let seconds = engine.duration_s;
+    let stage_seconds = |i: usize| engine.stages.get(i).map_or(seconds, |s| s.duration_s);
+    RunFile {
+        format: FORMAT,
+        version: VERSION,
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        started_at,
+        duration_s: seconds,
+        seed,
+        targets: scenario.targets.clone(),
+        plan: scenario.plan.clone(),
+        endpoints: snapshot.total.iter().map(|((m, n), s)| EndpointRecord::new(m, n, None, s, seconds)).collect(),
+        stage_endpoints: snapshot
+            .per_stage
+            .iter()
+            .map(|((stage, (m, n)), s)| EndpointRecord::new(m, n, Some(*stage), s, stage_seconds(*stage)))
+            .collect(),
+        aggregate: EndpointRecord::new("", "Aggregated", None, &snapshot.aggregate(), seconds),
+        failures: snapshot.failures.clone(),
+        late_iterations: snapshot.late,
+        dropped_iterations: snapshot.dropped,
+        time_series: snapshot.history.clone(),
+        generator_cpu: cpu,
+        engine,
+    }
+}

@@ -1,0 +1,46 @@
+//! The terminal summary table printed at the end of a run.
+
+use std::io::{self, Write};
+
+use crate::stats::Snapshot;
+
+/// Writes the table: per endpoint requests, failures, p50/p95/p99 and requests/s, then failures
+/// grouped by kind with a sample message.
+pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<40} {:>9} {:>8} {:>10} {:>10} {:>10} {:>9}",
+        "Type", "Name", "Requests", "Fails", "p50 ms", "p95 ms", "p99 ms", "req/s"
+    )?;
+    let mut rows: Vec<_> = snapshot.total.iter().map(|((m, n), s)| (m.clone(), n.clone(), s.clone())).collect();
+    rows.push((String::new(), "Aggregated".into(), snapshot.aggregate()));
+    for (method, name, s) in rows {
+        let fail_pct = if s.count == 0 { 0.0 } else { 100.0 * s.failures as f64 / s.count as f64 };
+        writeln!(
+            out,
+            "{:<8} {:<40} {:>9} {:>7.1}% {:>10.2} {:>10.2} {:>10.2} {:>9.1}",
+            method,
+            name,
+            s.count,
+            fail_pct,
+            s.percentile_ms(0.5),
+            s.percentile_ms(0.95),
+            s.percentile_ms(0.99),
+            s.count as f64 / seconds.max(1e-9)
+        )?;
+    }
+    if !snapshot.failures.is_empty() {
+        writeln!(out, "\nFailures:")?;
+        for f in &snapshot.failures {
+            writeln!(out, "  {:>7}x {} {} [{}] {}", f.count, f.method, f.name, f.kind, f.message)?;
+        }
+    }
+    if snapshot.late > 0 || snapshot.dropped > 0 {
+        writeln!(
+            out,
+            "\nArrival schedule: {} iterations started late, {} dropped (max in flight reached)",
+            snapshot.late, snapshot.dropped
+        )?;
+    }
+    Ok(())
+}

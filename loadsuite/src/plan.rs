@@ -1,0 +1,103 @@
+//! The one internal load plan every shape becomes: closed stages (users and spawn rate) or open
+//! arrival-rate stages (iterations per second, bounded in flight).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A closed-model stage: hold `users`, reaching them at `spawn_rate` users per second.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClosedStage {
+    /// Users during the stage.
+    pub users: u32,
+    /// Users started or stopped per second.
+    pub spawn_rate: f64,
+    /// Length.
+    #[serde(with = "seconds")]
+    pub duration: Duration,
+}
+
+/// An open-model stage: start `rate` iterations per second whatever the responses do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenStage {
+    /// Iterations per second.
+    pub rate: f64,
+    /// Length.
+    #[serde(with = "seconds")]
+    pub duration: Duration,
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "model", rename_all = "lowercase")]
+pub enum Plan {
+    /// Users loop over tasks with think time.
+    Closed {
+        /// Stages in order.
+        stages: Vec<ClosedStage>,
+    },
+    /// Iterations arrive at a rate (coordinated omission corrected: latency counts from the schedule).
+    Open {
+        /// Stages in order.
+        stages: Vec<OpenStage>,
+        /// Iterations in flight at most; more are dropped and counted.
+        max_in_flight: usize,
+    },
+}
+
+mod seconds {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+impl Plan {
+    /// Total planned duration.
+    pub fn total(&self) -> Duration {
+        match self {
+            Plan::Closed { stages } => stages.iter().map(|s| s.duration).sum(),
+            Plan::Open { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+        }
+    }
+
+    /// Number of stages.
+    pub fn stage_count(&self) -> usize {
+        match self {
+            Plan::Closed { stages } => stages.len(),
+            Plan::Open { stages, .. } => stages.len(),
+        }
+    }
+
+    /// Multiplies every stage's duration by `factor`.
+    pub fn scale(&mut self, factor: f64) {
+        let scale = |d: &mut Duration| *d = Duration::from_secs_f64(d.as_secs_f64() * factor);
+        match self {
+            Plan::Closed { stages } => stages.iter_mut().for_each(|s| scale(&mut s.duration)),
+            Plan::Open { stages, .. } => stages.iter_mut().for_each(|s| scale(&mut s.duration)),
+        }
+    }
+
+    /// Scales the stages so the whole plan lasts `total`.
+    pub fn fit(&mut self, total: Duration) {
+        let now = self.total().as_secs_f64();
+        if now > 0.0 {
+            self.scale(total.as_secs_f64() / now);
+        }
+    }
+
+    /// Overrides users (and spawn rate) of every closed stage.
+    pub fn override_users(&mut self, users: Option<u32>, spawn_rate: Option<f64>) {
+        if let Plan::Closed { stages } = self {
+            for stage in stages {
+                if let Some(u) = users {
+                    stage.users = u;
+                }
+                if let Some(r) = spawn_rate {
+                    stage.spawn_rate = r;
+                }
+            }
+        }
+    }
+}

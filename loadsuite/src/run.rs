@@ -1,0 +1,239 @@
+//! One run from start to finish: resolve targets (or start the embedded mocks), preflight, run
+//! the engine with a once-per-second ticker (time series, progress, CPU watch), then write every
+//! result file, also when the run was interrupted.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mocks::config::MocksConfig;
+use mocks::stack::{ServiceKind, Stack};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{self, EngineConfig};
+use crate::monitor::CpuMonitor;
+use crate::output::{self, locust_csv, run_json, summary};
+use crate::preflight::{self, PreflightError};
+use crate::scenario::Scenario;
+use crate::stats::Recorder;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Results directory.
+    pub out: PathBuf,
+    /// CSV file prefix.
+    pub prefix: String,
+    /// Seed.
+    pub seed: u64,
+    /// Start the mock stack in-process and point `gateway`, `rag`, `mcp` at it.
+    pub embedded: bool,
+    /// Check targets and models first.
+    pub preflight: bool,
+    /// No progress output.
+    pub quiet: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Longest drain of in-flight requests at the end.
+    pub drain: Duration,
+    /// Cancel to stop the run early (Ctrl-C); results are still written.
+    pub stop: CancellationToken,
+}
+
+impl RunOptions {
+    /// Defaults writing to `out`.
+    pub fn new(out: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            out: out.into(),
+            prefix: "loadsuite".into(),
+            seed: 42,
+            embedded: false,
+            preflight: true,
+            quiet: true,
+            timeout: Duration::from_secs(30),
+            drain: Duration::from_secs(10),
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// Why a run did not produce results.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Preflight refused.
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    /// The embedded stack did not start.
+    #[error("embedded mocks: {0}")]
+    Embedded(#[from] mocks::stack::StackError),
+    /// A result file could not be written.
+    #[error("cannot write results to {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Where the files are.
+    pub out: PathBuf,
+    /// `run.json`'s path.
+    pub run_json: PathBuf,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests failed.
+    pub failures: u64,
+    /// The terminal summary.
+    pub summary: String,
+    /// Whether the run was stopped early.
+    pub interrupted: bool,
+    /// Whether the generator's CPU was saturated.
+    pub saturated: bool,
+}
+
+/// Runs `scenario` and writes its results.
+pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
+    let stack = if options.embedded {
+        let stack = Stack::start_ephemeral(&MocksConfig::default()).await?;
+        for (kind, name) in [(ServiceKind::Gateway, "gateway"), (ServiceKind::Rag, "rag"), (ServiceKind::Mcp, "mcp")] {
+            if let Some(service) = stack.service(kind) {
+                scenario.targets.insert(name.to_owned(), service.url());
+            }
+        }
+        Some(stack)
+    } else {
+        None
+    };
+    let result = run_against(scenario, &options).await;
+    if let Some(stack) = stack {
+        stack.shutdown().await;
+    }
+    result
+}
+
+async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
+    if options.preflight {
+        preflight::check(&scenario, &reqwest::Client::new()).await?;
+    }
+    let write_error = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| RunError::Write { path, source }
+    };
+    std::fs::create_dir_all(&options.out).map_err(write_error(&options.out))?;
+    let recorder = Arc::new(Recorder::default());
+    let scenario = Arc::new(scenario);
+    let started_at =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    if !options.quiet {
+        eprintln!(
+            "loadsuite: running `{}` for {:.0}s ({} stages)",
+            scenario.name,
+            scenario.plan.total().as_secs_f64(),
+            scenario.plan.stage_count()
+        );
+    }
+    let ticker_stop = CancellationToken::new();
+    let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
+    let report = engine::run(
+        EngineConfig {
+            scenario: scenario.clone(),
+            seed: options.seed,
+            timeout: options.timeout,
+            stop: options.stop.clone(),
+            drain: options.drain,
+        },
+        recorder.clone(),
+    )
+    .await;
+    ticker_stop.cancel();
+    let cpu = ticker.await.unwrap_or_default();
+    recorder.tick();
+    let snapshot = recorder.snapshot();
+    let seconds = report.duration_s;
+    let interrupted = report.interrupted;
+    let out = &options.out;
+    let file = |suffix: &str| out.join(format!("{}_{suffix}.csv", options.prefix));
+    let stats_path = file("stats");
+    output::write_atomic(&stats_path, |w| locust_csv::write_stats(w, &snapshot, seconds))
+        .map_err(write_error(&stats_path))?;
+    let history_path = file("stats_history");
+    output::write_atomic(&history_path, |w| locust_csv::write_history(w, &snapshot))
+        .map_err(write_error(&history_path))?;
+    let failures_path = file("failures");
+    output::write_atomic(&failures_path, |w| locust_csv::write_failures(w, &snapshot))
+        .map_err(write_error(&failures_path))?;
+    let exceptions_path = file("exceptions");
+    output::write_atomic(&exceptions_path, |w| locust_csv::write_exceptions(w))
+        .map_err(write_error(&exceptions_path))?;
+    let saturated = cpu.saturated;
+    let run_file = run_json::build(&scenario, &snapshot, report, started_at, options.seed, cpu);
+    let run_json_path = out.join("run.json");
+    output::write_atomic(&run_json_path, |w| serde_json::to_writer_pretty(w, &run_file).map_err(std::io::Error::other))
+        .map_err(write_error(&run_json_path))?;
+    let mut table = Vec::new();
+    let _ = summary::write(&mut table, &snapshot, seconds);
+    let mut summary = String::from_utf8_lossy(&table).into_owned();
+    if saturated {
+        summary.push_str("\nWARNING: the generator's CPU was saturated; latencies include its own queueing. Use fewer users per process or more processes.\n");
+    }
+    let aggregate = snapshot.aggregate();
+    Ok(RunOutcome {
+        out: out.clone(),
+        run_json: run_json_path,
+        requests: aggregate.count,
+        failures: aggregate.failures,
+        summary,
+        interrupted,
+        saturated,
+    })
+}
+
+/// Once per second: closes the time-series second, samples CPU, shows progress.
+async fn ticker(
+    recorder: Arc<Recorder>,
+    stop: CancellationToken,
+    quiet: bool,
+    total: Duration,
+) -> crate::monitor::CpuReport {
+    let mut cpu = CpuMonitor::default();
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.tick().await;
+    let started = std::time::Instant::now();
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = (!quiet && terminal).then(|| {
+        let bar = indicatif::ProgressBar::new(total.as_secs().max(1));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {msg}").expect("valid template"),
+        );
+        bar
+    });
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = stop.cancelled() => break,
+        }
+        recorder.tick();
+        let fraction = cpu.sample();
+        let snapshot_line = recorder.progress_line();
+        let saturated = fraction.is_some_and(|f| f >= crate::monitor::SATURATED);
+        let warning = if saturated { "  [generator CPU saturated: latencies include its own queueing]" } else { "" };
+        match &bar {
+            Some(bar) => {
+                bar.set_position(started.elapsed().as_secs());
+                bar.set_message(format!("{snapshot_line}{warning}"));
+            }
+            None if !quiet && started.elapsed().as_secs() % 5 == 0 => {
+                eprintln!("[{:>4}s] {snapshot_line}{warning}", started.elapsed().as_secs())
+            }
+            None => {}
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    cpu.report
+}

@@ -1,0 +1,485 @@
+//! Scenarios: the validated form of a scenario file, and loading by path or shipped name.
+//!
+//! Validation collects every problem with its file, line and field (the same locator the mocks'
+//! config uses), and every load shape becomes one [`Plan`](crate::plan::Plan).
+
+pub mod raw;
+mod shipped;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use mocks::config::locate::{Segment, field_name, line_of, line_of_field};
+use serde_json::Value;
+
+pub use raw::Think;
+pub use shipped::{SHIPPED, shipped};
+
+use crate::plan::{ClosedStage, OpenStage, Plan};
+
+/// One problem in a scenario file.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when found.
+    pub line: Option<usize>,
+    /// The field.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.field, self.message),
+            None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
+        }
+    }
+}
+
+/// Why a scenario could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// Neither a file nor a shipped name.
+    #[error("no scenario `{0}`: give a path to a .toml file or one of: {names}", names = SHIPPED.iter().map(|s| s.0).collect::<Vec<_>>().join(", "))]
+    NotFound(String),
+    /// The file could not be read.
+    #[error("cannot read {file}: {source}")]
+    Read {
+        /// The path.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is invalid.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// Every problem.
+        problems: Vec<Problem>,
+    },
+}
+
+/// What a task does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskKind {
+    /// A plain HTTP request.
+    Http {
+        /// Method.
+        method: http::Method,
+        /// Path (joined to the target URL).
+        path: String,
+        /// Body, sent as JSON when it parses as JSON.
+        body: Option<String>,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+    },
+    /// OpenAI chat completion.
+    Chat {
+        /// Model.
+        model: String,
+        /// User message.
+        prompt: String,
+        /// max_tokens.
+        max_tokens: u64,
+        /// Streamed (records time to first token, inter-token latency, tokens/s).
+        stream: bool,
+    },
+    /// OpenAI embeddings.
+    Embeddings {
+        /// Model.
+        model: String,
+        /// Input text.
+        input: String,
+    },
+    /// RAG query.
+    RagQuery {
+        /// Query text.
+        query: String,
+        /// top_k.
+        top_k: u64,
+    },
+    /// RAG index of generated documents.
+    RagIndex {
+        /// Documents per request.
+        documents: u64,
+        /// Words per document.
+        words: u64,
+    },
+    /// MCP tool call over a per-user session.
+    McpTool {
+        /// Tool name.
+        tool: String,
+        /// Arguments.
+        arguments: Value,
+    },
+}
+
+impl TaskKind {
+    /// The HTTP method the statistics row is typed with (Locust's `Type` column).
+    pub fn method(&self) -> &str {
+        match self {
+            TaskKind::Http { method, .. } => method.as_str(),
+            TaskKind::McpTool { .. } => "MCP",
+            _ => "POST",
+        }
+    }
+}
+
+/// A task of a user class.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Statistics row name.
+    pub name: String,
+    /// Relative frequency.
+    pub weight: u32,
+    /// What it does.
+    pub kind: TaskKind,
+    /// Expected status (default: any 2xx).
+    pub expect_status: Option<u16>,
+}
+
+/// A user class.
+#[derive(Debug, Clone)]
+pub struct UserClass {
+    /// Name.
+    pub name: String,
+    /// Relative share of users.
+    pub weight: u32,
+    /// Target name.
+    pub target: String,
+    /// Think time.
+    pub think: Think,
+    /// Tasks.
+    pub tasks: Vec<Task>,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name.
+    pub name: String,
+    /// One line.
+    pub description: String,
+    /// Target name -> base URL.
+    pub targets: BTreeMap<String, String>,
+    /// User classes.
+    pub users: Vec<UserClass>,
+    /// The load plan.
+    pub plan: Plan,
+}
+
+/// Loads a scenario by path, or by shipped name.
+pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
+    let path = Path::new(spec);
+    if path.is_file() {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: spec.to_owned(), source })?;
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+        return parse(&text, spec, stem);
+    }
+    match shipped(spec) {
+        Some(text) => parse(text, &format!("scenarios/{spec}.toml"), spec),
+        None => Err(ScenarioError::NotFound(spec.to_owned())),
+    }
+}
+
+/// Parses and validates scenario text.
+pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
+    let raw: raw::RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
+        problems: vec![Problem {
+            file: file.to_owned(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            field: "(syntax)".into(),
+            message: e.message().trim().to_owned(),
+        }],
+    })?;
+    let mut problems: Vec<(Vec<Segment>, String)> = Vec::new();
+    let scenario = validate(raw, default_name, &mut problems);
+    if problems.is_empty() {
+        return Ok(scenario);
+    }
+    let mut located: Vec<Problem> = problems
+        .into_iter()
+        .map(|(path, message)| Problem {
+            file: file.to_owned(),
+            line: line_of_field(text, &path),
+            field: field_name(&path),
+            message,
+        })
+        .collect();
+    located.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+    Err(ScenarioError::Invalid { problems: located })
+}
+
+fn key(k: &str) -> Segment {
+    Segment::Key(k.to_owned())
+}
+
+fn task_path(u: usize, t: usize, field: &str) -> Vec<Segment> {
+    vec![key("users"), Segment::Index(u), key("tasks"), Segment::Index(t), key(field)]
+}
+
+/// Substitutes `${name}` with variables.
+fn substitute(text: &str, variables: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { return Err(format!("unclosed `${{` in `{text}`")) };
+        let name = &rest[start + 2..start + end];
+        match variables.get(name) {
+            Some(value) => out.push_str(value),
+            None => return Err(format!("unknown variable `{name}`; define it under [variables]")),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<Segment>, String)>) -> Scenario {
+    let mut users = Vec::new();
+    if raw.users.is_empty() {
+        problems.push((vec![key("users")], "a scenario needs at least one [[users]] class".into()));
+    }
+    for (url_name, url) in &raw.targets {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            problems
+                .push((vec![key("targets"), key(url_name)], format!("`{url}` must start with http:// or https://")));
+        }
+    }
+    for (u, user) in raw.users.into_iter().enumerate() {
+        let at = |field: &str| vec![key("users"), Segment::Index(u), key(field)];
+        if !raw.targets.contains_key(&user.target) {
+            problems.push((at("target"), format!("unknown target `{}`; define it under [targets]", user.target)));
+        }
+        if user.weight == 0 {
+            problems.push((at("weight"), "must be at least 1".into()));
+        }
+        let think = user.think.unwrap_or(Think::None);
+        let bad_think = match think {
+            Think::None => false,
+            Think::Constant { seconds } | Think::Pacing { seconds } => !(seconds.is_finite() && seconds >= 0.0),
+            Think::Between { min, max } => !(min.is_finite() && max.is_finite() && min >= 0.0 && max >= min),
+        };
+        if bad_think {
+            problems.push((at("think"), "think times are non-negative seconds, with max >= min".into()));
+        }
+        if user.tasks.is_empty() {
+            problems.push((at("tasks"), "a user class needs at least one [[users.tasks]]".into()));
+        }
+        let mut tasks = Vec::new();
+        for (t, task) in user.tasks.into_iter().enumerate() {
+            match validate_task(task, &raw.variables) {
+                Ok(task) => tasks.push(task),
+                Err((field, message)) => problems.push((task_path(u, t, field), message)),
+            }
+        }
+        users.push(UserClass { name: user.name, weight: user.weight.max(1), target: user.target, think, tasks });
+    }
+    let plan = match raw.load {
+        Some(load) => validate_load(load, problems),
+        None => {
+            problems.push((
+                vec![key("load")],
+                "a scenario needs a [load] table (shape = \"stages\", \"spike\" or \"arrival\")".into(),
+            ));
+            Plan::Closed { stages: Vec::new() }
+        }
+    };
+    Scenario {
+        name: raw.name.unwrap_or_else(|| default_name.to_owned()),
+        description: raw.description.unwrap_or_default(),
+        targets: raw.targets,
+        users,
+        plan,
+    }
+}
+
+type FieldError = (&'static str, String);
+
+fn required<T>(value: Option<T>, field: &'static str, kind: &str) -> Result<T, FieldError> {
+    value.ok_or_else(|| (field, format!("a `{kind}` task needs `{field}`")))
+}
+
+fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Result<Task, FieldError> {
+    let sub = |field: &'static str, value: String| substitute(&value, variables).map_err(|m| (field, m));
+    let kind_name = task.kind.clone();
+    let allowed: &[&str] = match kind_name.as_str() {
+        "http" => &["method", "path", "body", "headers"],
+        "chat" => &["model", "prompt", "max_tokens", "stream"],
+        "embeddings" => &["model", "input"],
+        "rag_query" => &["query", "top_k"],
+        "rag_index" => &["documents", "words"],
+        "mcp_tool" => &["tool", "arguments"],
+        other => {
+            return Err((
+                "kind",
+                format!("unknown kind `{other}`; use http, chat, embeddings, rag_query, rag_index or mcp_tool"),
+            ));
+        }
+    };
+    let present = [
+        ("method", task.method.is_some()),
+        ("path", task.path.is_some()),
+        ("body", task.body.is_some()),
+        ("headers", task.headers.is_some()),
+        ("model", task.model.is_some()),
+        ("prompt", task.prompt.is_some()),
+        ("max_tokens", task.max_tokens.is_some()),
+        ("stream", task.stream.is_some()),
+        ("input", task.input.is_some()),
+        ("query", task.query.is_some()),
+        ("top_k", task.top_k.is_some()),
+        ("documents", task.documents.is_some()),
+        ("words", task.words.is_some()),
+        ("tool", task.tool.is_some()),
+        ("arguments", task.arguments.is_some()),
+    ];
+    if let Some((field, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
+        return Err((
+            field,
+            format!("`{field}` does not apply to a `{kind_name}` task (it takes: {})", allowed.join(", ")),
+        ));
+    }
+    if task.weight == 0 {
+        return Err(("weight", "must be at least 1".into()));
+    }
+    let kind = match kind_name.as_str() {
+        "http" => {
+            let method = task.method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+            let method = http::Method::from_bytes(method.as_bytes())
+                .map_err(|_| ("method", format!("`{method}` is not an HTTP method")))?;
+            let path = sub("path", required(task.path, "path", "http")?)?;
+            if !path.starts_with('/') {
+                return Err(("path", format!("`{path}` must start with `/`")));
+            }
+            let body = task.body.map(|b| sub("body", b)).transpose()?;
+            let headers = task
+                .headers
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| Ok((k, sub("headers", v)?)))
+                .collect::<Result<_, _>>()?;
+            TaskKind::Http { method, path, body, headers }
+        }
+        "chat" => TaskKind::Chat {
+            model: sub("model", required(task.model, "model", "chat")?)?,
+            prompt: sub("prompt", task.prompt.unwrap_or_else(|| "Say something useful about load testing.".into()))?,
+            max_tokens: task.max_tokens.unwrap_or(64),
+            stream: task.stream.unwrap_or(false),
+        },
+        "embeddings" => TaskKind::Embeddings {
+            model: sub("model", required(task.model, "model", "embeddings")?)?,
+            input: sub("input", task.input.unwrap_or_else(|| "load testing an embedding endpoint".into()))?,
+        },
+        "rag_query" => TaskKind::RagQuery {
+            query: sub("query", required(task.query, "query", "rag_query")?)?,
+            top_k: task.top_k.unwrap_or(5),
+        },
+        "rag_index" => {
+            TaskKind::RagIndex { documents: task.documents.unwrap_or(1).max(1), words: task.words.unwrap_or(60).max(1) }
+        }
+        _ => {
+            let arguments = task
+                .arguments
+                .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+                .unwrap_or_else(|| serde_json::json!({}));
+            TaskKind::McpTool { tool: sub("tool", required(task.tool, "tool", "mcp_tool")?)?, arguments }
+        }
+    };
+    let name = task.name.unwrap_or_else(|| match &kind {
+        TaskKind::Http { path, .. } => path.clone(),
+        TaskKind::Chat { stream: true, .. } => "/v1/chat/completions (stream)".into(),
+        TaskKind::Chat { .. } => "/v1/chat/completions".into(),
+        TaskKind::Embeddings { .. } => "/v1/embeddings".into(),
+        TaskKind::RagQuery { .. } => "/v1/query".into(),
+        TaskKind::RagIndex { .. } => "/v1/index".into(),
+        TaskKind::McpTool { tool, .. } => format!("tools/call {tool}"),
+    });
+    Ok(Task { name, weight: task.weight, kind, expect_status: task.expect_status })
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::duration::parse(text)
+}
+
+fn validate_load(load: raw::RawLoad, problems: &mut Vec<(Vec<Segment>, String)>) -> Plan {
+    let at = |field: &str| vec![key("load"), key(field)];
+    let stage_at = |i: usize, field: &str| vec![key("load"), key("stages"), Segment::Index(i), key(field)];
+    match load.shape.as_str() {
+        "stages" | "arrival" => {
+            let open = load.shape == "arrival";
+            let stages = load.stages.unwrap_or_default();
+            if stages.is_empty() {
+                problems.push((at("stages"), "give at least one stage".into()));
+            }
+            let mut closed = Vec::new();
+            let mut arrival = Vec::new();
+            for (i, stage) in stages.iter().enumerate() {
+                let length = duration(&stage.duration).unwrap_or_else(|m| {
+                    problems.push((stage_at(i, "duration"), m));
+                    Duration::ZERO
+                });
+                if open {
+                    match stage.rate {
+                        Some(rate) if rate.is_finite() && rate > 0.0 => {
+                            arrival.push(OpenStage { rate, duration: length })
+                        }
+                        _ => problems.push((
+                            stage_at(i, "rate"),
+                            "an arrival stage needs `rate` (iterations per second, > 0)".into(),
+                        )),
+                    }
+                } else {
+                    let users = stage.users.unwrap_or_else(|| {
+                        problems.push((stage_at(i, "users"), "a stage needs `users`".into()));
+                        0
+                    });
+                    let spawn_rate = stage.spawn_rate.unwrap_or(users.max(1) as f64);
+                    if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+                        problems
+                            .push((stage_at(i, "spawn_rate"), "must be a positive number of users per second".into()));
+                    }
+                    closed.push(ClosedStage { users, spawn_rate, duration: length });
+                }
+            }
+            if open {
+                Plan::Open { stages: arrival, max_in_flight: load.max_in_flight.unwrap_or(1000).max(1) }
+            } else {
+                Plan::Closed { stages: closed }
+            }
+        }
+        "spike" => {
+            let to = load.to.unwrap_or_else(|| {
+                problems.push((at("to"), "a spike needs `to` (users at the peak)".into()));
+                0
+            });
+            let spawn_rate = load.spawn_rate.unwrap_or(to.max(1) as f64);
+            let hold = load.hold.as_deref().map(duration).transpose().unwrap_or_else(|m| {
+                problems.push((at("hold"), m));
+                None
+            });
+            let ramp =
+                Duration::from_secs_f64((to.saturating_sub(load.from.unwrap_or(0))) as f64 / spawn_rate.max(0.001));
+            let mut stages = Vec::new();
+            if let Some(from) = load.from.filter(|f| *f > 0) {
+                stages.push(ClosedStage { users: from, spawn_rate: from as f64, duration: Duration::from_secs(10) });
+            }
+            stages.push(ClosedStage {
+                users: to,
+                spawn_rate,
+                duration: ramp + hold.unwrap_or(Duration::from_secs(60)),
+            });
+            Plan::Closed { stages }
+        }
+        other => {
+            problems.push((at("shape"), format!("unknown shape `{other}`; use stages, spike or arrival")));
+            Plan::Closed { stages: Vec::new() }
+        }
+    }
+}

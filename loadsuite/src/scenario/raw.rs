@@ -1,0 +1,152 @@
+//! Scenario files exactly as written (TOML), before validation. See `scenarios/README.md`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Name (defaults to the file stem).
+    pub name: Option<String>,
+    /// One line saying what the scenario reproduces.
+    pub description: Option<String>,
+    /// Target name -> base URL.
+    #[serde(default)]
+    pub targets: BTreeMap<String, String>,
+    /// Values substituted for `${name}` in task fields.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// User classes.
+    #[serde(default)]
+    pub users: Vec<RawUser>,
+    /// The load shape.
+    pub load: Option<RawLoad>,
+}
+
+/// Think time between a user's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Think {
+    /// No pause.
+    None,
+    /// Always this many seconds.
+    Constant {
+        /// Seconds.
+        seconds: f64,
+    },
+    /// Uniform between `min` and `max` seconds (Locust's `between`).
+    Between {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Each iteration takes at least this long, request included (Locust's `constant_pacing`).
+    Pacing {
+        /// Seconds per iteration.
+        seconds: f64,
+    },
+}
+
+/// A user class.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    /// Name.
+    pub name: String,
+    /// Relative share of users.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Target name from `[targets]`.
+    pub target: String,
+    /// Think time.
+    pub think: Option<Think>,
+    /// Tasks.
+    #[serde(default)]
+    pub tasks: Vec<RawTask>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A task: `kind` says which other fields apply.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTask {
+    /// Statistics row name (defaults per kind).
+    pub name: Option<String>,
+    /// Relative frequency.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// http | chat | embeddings | rag_query | rag_index | mcp_tool.
+    pub kind: String,
+    /// http: method.
+    pub method: Option<String>,
+    /// http: path.
+    pub path: Option<String>,
+    /// http: body.
+    pub body: Option<String>,
+    /// http: headers.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Any kind: expected status (default: 2xx).
+    pub expect_status: Option<u16>,
+    /// chat, embeddings: model.
+    pub model: Option<String>,
+    /// chat: user message.
+    pub prompt: Option<String>,
+    /// chat: max_tokens.
+    pub max_tokens: Option<u64>,
+    /// chat: stream.
+    pub stream: Option<bool>,
+    /// embeddings: input text.
+    pub input: Option<String>,
+    /// rag_query: query text.
+    pub query: Option<String>,
+    /// rag_query: top_k.
+    pub top_k: Option<u64>,
+    /// rag_index: documents per request.
+    pub documents: Option<u64>,
+    /// rag_index: words per document.
+    pub words: Option<u64>,
+    /// mcp_tool: tool name.
+    pub tool: Option<String>,
+    /// mcp_tool: arguments.
+    pub arguments: Option<toml::Table>,
+}
+
+/// The load shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    /// stages | spike | arrival.
+    pub shape: String,
+    /// stages / arrival: the stages.
+    pub stages: Option<Vec<RawStage>>,
+    /// arrival: most iterations in flight.
+    pub max_in_flight: Option<usize>,
+    /// spike: users before the spike.
+    pub from: Option<u32>,
+    /// spike: users at the peak.
+    pub to: Option<u32>,
+    /// spike: users started per second.
+    pub spawn_rate: Option<f64>,
+    /// spike: how long the peak is held.
+    pub hold: Option<String>,
+}
+
+/// One stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    /// stages: users.
+    pub users: Option<u32>,
+    /// stages: users started (or stopped) per second.
+    pub spawn_rate: Option<f64>,
+    /// arrival: iterations per second.
+    pub rate: Option<f64>,
+    /// How long.
+    pub duration: String,
+}

@@ -1,0 +1,35 @@
+//! The scenarios shipped with the project (`scenarios/*.toml`), compiled in so `loadsuite run NAME`
+//! works from any directory and inside a `FROM scratch` image.
+
+/// (name, file text), in the order `loadsuite scenarios` lists them.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("baseline", include_str!("../../../scenarios/baseline.toml")),
+    ("api-progressive", include_str!("../../../scenarios/api-progressive.toml")),
+    ("rag-progressive", include_str!("../../../scenarios/rag-progressive.toml")),
+    ("mcp-progressive", include_str!("../../../scenarios/mcp-progressive.toml")),
+    ("light", include_str!("../../../scenarios/light.toml")),
+    ("medium", include_str!("../../../scenarios/medium.toml")),
+    ("heavy", include_str!("../../../scenarios/heavy.toml")),
+    ("spike", include_str!("../../../scenarios/spike.toml")),
+    ("stress", include_str!("../../../scenarios/stress.toml")),
+    ("repro-unknown-model", include_str!("../../../scenarios/repro-unknown-model.toml")),
+];
+
+/// The text of a shipped scenario.
+pub fn shipped(name: &str) -> Option<&'static str> {
+    SHIPPED.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_scenario_is_valid() {
+        for (name, text) in SHIPPED {
+            let scenario = crate::scenario::parse(text, name, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(scenario.name, *name);
+            assert!(!scenario.description.is_empty(), "{name} has a description");
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Statistics: HDR histograms (microseconds, 3 significant digits) per (method, name), per stage
+//! and in total, failures by kind with their first message, and a 1-second time series.
+//!
+//! Memory depends on the number of endpoints, stages and seconds, never on the request count.
+
+pub mod failure;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use serde::Serialize;
+
+pub use failure::{Failure, FailureKind};
+
+/// Highest latency recorded exactly: one hour.
+const MAX_MICROS: u64 = 3_600_000_000;
+
+/// A fresh latency histogram.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid")
+}
+
+/// (method, name): one statistics row.
+pub type EndpointKey = (String, String);
+
+/// Counters and histograms of one row.
+#[derive(Clone)]
+pub struct Stats {
+    /// Latency in µs.
+    pub latency: Histogram<u64>,
+    /// Requests.
+    pub count: u64,
+    /// Failed requests.
+    pub failures: u64,
+    /// Response bytes.
+    pub bytes: u64,
+    /// Time to first token in µs (streams).
+    pub ttft: Histogram<u64>,
+    /// Inter-token latency in µs (streams).
+    pub inter_token: Histogram<u64>,
+    /// Tokens per second × 1000 (streams).
+    pub tokens_per_second: Histogram<u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            latency: histogram(),
+            count: 0,
+            failures: 0,
+            bytes: 0,
+            ttft: histogram(),
+            inter_token: histogram(),
+            tokens_per_second: Histogram::new(3).expect("valid"),
+        }
+    }
+}
+
+impl Stats {
+    fn add(&mut self, sample: &Sample) {
+        self.latency.saturating_record(sample.latency.as_micros().max(1) as u64);
+        self.count += 1;
+        self.bytes += sample.bytes;
+        if sample.failure.is_some() {
+            self.failures += 1;
+        }
+        if let Some(stream) = &sample.stream {
+            if let Some(ttft) = stream.ttft {
+                self.ttft.saturating_record(ttft.as_micros().max(1) as u64);
+            }
+            for gap in &stream.inter_token {
+                self.inter_token.saturating_record(gap.as_micros().max(1) as u64);
+            }
+            if stream.tokens_per_second > 0.0 {
+                self.tokens_per_second.saturating_record((stream.tokens_per_second * 1000.0) as u64);
+            }
+        }
+    }
+
+    /// Adds another row's numbers (histograms merge exactly).
+    pub fn merge(&mut self, other: &Stats) {
+        let _ = self.latency.add(&other.latency);
+        let _ = self.ttft.add(&other.ttft);
+        let _ = self.inter_token.add(&other.inter_token);
+        let _ = self.tokens_per_second.add(&other.tokens_per_second);
+        self.count += other.count;
+        self.failures += other.failures;
+        self.bytes += other.bytes;
+    }
+
+    /// A latency percentile in ms (q in 0..=1).
+    pub fn percentile_ms(&self, q: f64) -> f64 {
+        if self.count == 0 { 0.0 } else { self.latency.value_at_quantile(q) as f64 / 1000.0 }
+    }
+}
+
+/// Stream measurements of one request.
+#[derive(Debug, Clone, Default)]
+pub struct StreamSample {
+    /// Time to first content token.
+    pub ttft: Option<Duration>,
+    /// Gaps between content tokens.
+    pub inter_token: Vec<Duration>,
+    /// Tokens over the generation time.
+    pub tokens_per_second: f64,
+}
+
+/// One finished request.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Row method.
+    pub method: String,
+    /// Row name.
+    pub name: String,
+    /// Latency (from the scheduled start in arrival-rate mode).
+    pub latency: Duration,
+    /// Response bytes.
+    pub bytes: u64,
+    /// Failure, if any.
+    pub failure: Option<Failure>,
+    /// Stream measurements.
+    pub stream: Option<StreamSample>,
+}
+
+/// A failure group.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureGroup {
+    /// Row method.
+    pub method: String,
+    /// Row name.
+    pub name: String,
+    /// Kind key.
+    pub kind: String,
+    /// HTTP status, when the kind has one.
+    pub status: Option<u16>,
+    /// Occurrences.
+    pub count: u64,
+    /// First message seen.
+    pub message: String,
+    /// Unix seconds of the first and last occurrence.
+    pub first_seen: f64,
+    /// Unix seconds of the last occurrence.
+    pub last_seen: f64,
+}
+
+/// One second of the time series, per row and aggregated.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecondRow {
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// Users (or iterations in flight) at that second.
+    pub users: u64,
+    /// Stage index.
+    pub stage: usize,
+    /// Row method ("" for the aggregate).
+    pub method: String,
+    /// Row name (`Aggregated` for the aggregate).
+    pub name: String,
+    /// Requests in that second.
+    pub requests: u64,
+    /// Failures in that second.
+    pub failures: u64,
+    /// Percentiles of that second (ms) at the Locust quantiles.
+    pub percentiles_ms: Vec<f64>,
+    /// Totals so far: requests, failures.
+    pub total_requests: u64,
+    /// Total failures so far.
+    pub total_failures: u64,
+    /// Totals so far: median, average, min, max (ms) and average size.
+    pub total_median_ms: f64,
+    /// Average so far.
+    pub total_average_ms: f64,
+    /// Min so far.
+    pub total_min_ms: f64,
+    /// Max so far.
+    pub total_max_ms: f64,
+    /// Average content size so far.
+    pub total_average_bytes: f64,
+}
+
+/// Locust's reporting quantiles.
+pub const QUANTILES: [f64; 11] = [0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
+
+#[derive(Default)]
+struct Inner {
+    stage: usize,
+    users: u64,
+    total: BTreeMap<EndpointKey, Stats>,
+    per_stage: BTreeMap<(usize, EndpointKey), Stats>,
+    second: BTreeMap<EndpointKey, Stats>,
+    failures: BTreeMap<(EndpointKey, String), FailureGroup>,
+    history: Vec<SecondRow>,
+    late: u64,
+    dropped: u64,
+}
+
+/// The run's recorder, shared by every worker.
+#[derive(Default)]
+pub struct Recorder {
+    inner: Mutex<Inner>,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Everything recorded, for the reporters.
+pub struct Snapshot {
+    /// Totals per row.
+    pub total: BTreeMap<EndpointKey, Stats>,
+    /// Per stage and row.
+    pub per_stage: BTreeMap<(usize, EndpointKey), Stats>,
+    /// Failure groups.
+    pub failures: Vec<FailureGroup>,
+    /// The time series.
+    pub history: Vec<SecondRow>,
+    /// Arrival-rate iterations that started late.
+    pub late: u64,
+    /// Arrival-rate iterations dropped (max in flight reached).
+    pub dropped: u64,
+}
+
+impl Snapshot {
+    /// All rows merged.
+    pub fn aggregate(&self) -> Stats {
+        let mut all = Stats::default();
+        self.total.values().for_each(|s| all.merge(s));
+        all
+    }
+}
+
+impl Recorder {
+    /// Records one request.
+    pub fn record(&self, sample: Sample) {
+        let key = (sample.method.clone(), sample.name.clone());
+        let mut inner = self.inner.lock();
+        let stage = inner.stage;
+        inner.total.entry(key.clone()).or_default().add(&sample);
+        inner.per_stage.entry((stage, key.clone())).or_default().add(&sample);
+        inner.second.entry(key.clone()).or_default().add(&sample);
+        if let Some(failure) = &sample.failure {
+            let now = unix_now();
+            let status = match &failure.kind {
+                FailureKind::Http { status, .. } => Some(*status),
+                _ => None,
+            };
+            let group = inner.failures.entry((key, failure.kind.key())).or_insert_with(|| FailureGroup {
+                method: sample.method.clone(),
+                name: sample.name.clone(),
+                kind: failure.kind.key(),
+                status,
+                count: 0,
+                message: failure.message.clone(),
+                first_seen: now,
+                last_seen: now,
+            });
+            group.count += 1;
+            group.last_seen = now;
+        }
+    }
+
+    /// Marks the start of stage `index`.
+    pub fn set_stage(&self, index: usize) {
+        self.inner.lock().stage = index;
+    }
+
+    /// Sets the current user (or in-flight) count.
+    pub fn set_users(&self, users: u64) {
+        self.inner.lock().users = users;
+    }
+
+    /// Counts late and dropped arrival-rate iterations.
+    pub fn count_schedule(&self, late: u64, dropped: u64) {
+        let mut inner = self.inner.lock();
+        inner.late += late;
+        inner.dropped += dropped;
+    }
+
+    /// Closes the current second: appends its rows to the time series.
+    pub fn tick(&self) {
+        let mut inner = self.inner.lock();
+        let timestamp = unix_now() as u64;
+        let second = std::mem::take(&mut inner.second);
+        let mut rows = Vec::new();
+        let mut all_second = Stats::default();
+        let mut all_total = Stats::default();
+        for (key, total) in &inner.total {
+            let current = second.get(key).cloned().unwrap_or_default();
+            all_second.merge(&current);
+            all_total.merge(total);
+            rows.push(row(timestamp, inner.users, inner.stage, key, &current, total));
+        }
+        rows.push(row(
+            timestamp,
+            inner.users,
+            inner.stage,
+            &(String::new(), "Aggregated".into()),
+            &all_second,
+            &all_total,
+        ));
+        inner.history.extend(rows);
+    }
+
+    /// Everything so far.
+    pub fn snapshot(&self) -> Snapshot {
+        let inner = self.inner.lock();
+        Snapshot {
+            total: inner.total.clone(),
+            per_stage: inner.per_stage.clone(),
+            failures: inner.failures.values().cloned().collect(),
+            history: inner.history.clone(),
+            late: inner.late,
+            dropped: inner.dropped,
+        }
+    }
+}
+
+fn row(timestamp: u64, users: u64, stage: usize, key: &EndpointKey, current: &Stats, total: &Stats) -> SecondRow {
+    let ms = |us: u64| us as f64 / 1000.0;
+    SecondRow {
+        timestamp,
+        users,
+        stage,
+        method: key.0.clone(),
+        name: key.1.clone(),
+        requests: current.count,
+        failures: current.failures,
+        percentiles_ms: QUANTILES.iter().map(|q| current.percentile_ms(*q)).collect(),
+        total_requests: total.count,
+        total_failures: total.failures,
+        total_median_ms: total.percentile_ms(0.5),
+        total_average_ms: if total.count == 0 { 0.0 } else { total.latency.mean() / 1000.0 },
+        total_min_ms: if total.count == 0 { 0.0 } else { ms(total.latency.min()) },
+        total_max_ms: if total.count == 0 { 0.0 } else { ms(total.latency.max()) },
+        total_average_bytes: if total.count == 0 { 0.0 } else { total.bytes as f64 / total.count as f64 },
+    }
+}
+
+impl Recorder {
+    /// One line for live progress: stage, users, last-second requests/s, p50/p95, failure %.
+    pub fn progress_line(&self) -> String {
+        let inner = self.inner.lock();
+        let last = inner.history.iter().rev().find(|r| r.name == "Aggregated");
+        match last {
+            Some(r) => format!(
+                "stage {} users {} | {} req/s p50 {:.1} ms p95 {:.1} ms | failures {:.1}%",
+                r.stage + 1,
+                r.users,
+                r.requests,
+                r.percentiles_ms.first().copied().unwrap_or(0.0),
+                r.percentiles_ms.get(5).copied().unwrap_or(0.0),
+                if r.total_requests == 0 { 0.0 } else { 100.0 * r.total_failures as f64 / r.total_requests as f64 }
+            ),
+            None => format!("stage {} users {}", inner.stage + 1, inner.users),
+        }
+    }
+}

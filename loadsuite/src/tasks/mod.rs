@@ -1,0 +1,203 @@
+//! Task kinds: what one iteration of a simulated user sends and how its answer is judged. The
+//! engine only calls [`execute`]; everything a protocol needs (OpenAI streams, RAG documents, MCP
+//! sessions) lives here, not in the engine.
+
+mod mcp;
+mod openai;
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+use crate::scenario::{Task, TaskKind};
+use crate::stats::{Failure, FailureKind, StreamSample};
+
+/// What a simulated user carries between iterations.
+pub struct UserState {
+    /// User number (unique in the run).
+    pub id: u64,
+    /// Iterations done.
+    pub iteration: u64,
+    /// The MCP session this user opened (once, then reused).
+    pub mcp_session: Option<String>,
+    /// The user's random source (seeded per run and user).
+    pub rng: StdRng,
+}
+
+impl UserState {
+    /// A user seeded from the run seed and its id.
+    pub fn new(id: u64, seed: u64) -> Self {
+        UserState {
+            id,
+            iteration: 0,
+            mcp_session: None,
+            rng: StdRng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        }
+    }
+}
+
+/// The result of one request.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Response bytes.
+    pub bytes: u64,
+    /// Failure, if any.
+    pub failure: Option<Failure>,
+    /// Stream measurements (streamed chat).
+    pub stream: Option<StreamSample>,
+}
+
+impl Outcome {
+    fn failed(failure: Failure) -> Self {
+        Outcome { failure: Some(failure), ..Outcome::default() }
+    }
+}
+
+/// The error code and message of an error body: OpenAI `error.code`/`error.message`, the RAG
+/// `error.type`, or a JSON-RPC `error.code`.
+pub fn error_details(body: &Value) -> (Option<String>, Option<String>) {
+    let error = &body["error"];
+    let code = match &error["code"] {
+        Value::String(code) => Some(code.clone()),
+        Value::Number(n) => Some(jsonrpc_key(n.as_i64().unwrap_or(0))),
+        _ => error["type"].as_str().map(str::to_owned),
+    };
+    (code, error["message"].as_str().map(str::to_owned))
+}
+
+fn jsonrpc_key(code: i64) -> String {
+    match code {
+        -32010 => "server_busy".into(),
+        -32700 => "parse_error".into(),
+        -32600 => "invalid_request".into(),
+        -32601 => "method_not_found".into(),
+        -32602 => "invalid_params".into(),
+        other => format!("jsonrpc_{other}"),
+    }
+}
+
+/// Judges a buffered HTTP answer: status against the expectation, error bodies classified.
+fn judge(status: u16, body: &[u8], expect: Option<u16>) -> Option<Failure> {
+    let ok = match expect {
+        Some(want) => status == want,
+        None => (200..300).contains(&status),
+    };
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    // Some servers (older LiteLLM) answer errors with 200: an error body is a failure anyway.
+    if ok && !(parsed.get("error").is_some() && parsed["error"].is_object() && expect.is_none()) {
+        return None;
+    }
+    let (code, message) = error_details(&parsed);
+    if !ok && expect.is_some() && !(400..600).contains(&status) {
+        return Some(Failure::new(
+            FailureKind::CheckFailed,
+            format!("expected status {}, got {status}", expect.unwrap_or(0)),
+        ));
+    }
+    let message = message.unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    Some(Failure::new(FailureKind::Http { status, code }, message))
+}
+
+/// Sends a request and judges the buffered answer.
+async fn exchange(request: reqwest::RequestBuilder, expect: Option<u16>) -> (Outcome, Option<Value>) {
+    let response = match request.send().await {
+        Ok(r) => r,
+        Err(e) => return (Outcome::failed(Failure::new(FailureKind::from_reqwest(&e), e.to_string())), None),
+    };
+    let status = response.status().as_u16();
+    let body = match response.bytes().await {
+        Ok(b) => b,
+        Err(e) => return (Outcome::failed(Failure::new(FailureKind::ConnectionReset, format!("body cut: {e}"))), None),
+    };
+    let failure = judge(status, &body, expect);
+    let parsed = serde_json::from_slice(&body).ok();
+    (Outcome { bytes: body.len() as u64, failure, stream: None }, parsed)
+}
+
+const WORDS: &[&str] = &[
+    "gateway",
+    "latency",
+    "vector",
+    "store",
+    "index",
+    "query",
+    "model",
+    "token",
+    "stream",
+    "cache",
+    "agent",
+    "tool",
+    "sandbox",
+    "timeout",
+    "baseline",
+    "regression",
+    "capacity",
+    "throughput",
+    "error",
+    "budget",
+];
+
+/// Runs one task against the target at `base`.
+pub async fn execute(
+    task: &Task,
+    base: &str,
+    client: &reqwest::Client,
+    user: &mut UserState,
+    timeout: Duration,
+) -> Outcome {
+    user.iteration += 1;
+    let url = |path: &str| format!("{}{path}", base.trim_end_matches('/'));
+    match &task.kind {
+        TaskKind::Http { method, path, body, headers } => {
+            let mut request = client.request(method.clone(), url(path)).timeout(timeout);
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            if let Some(body) = body {
+                request = match serde_json::from_str::<Value>(body) {
+                    Ok(json) => request.json(&json),
+                    Err(_) => request.body(body.clone()),
+                };
+            }
+            exchange(request, task.expect_status).await.0
+        }
+        TaskKind::Chat { model, prompt, max_tokens, stream } => {
+            openai::chat(
+                client,
+                &url("/v1/chat/completions"),
+                model,
+                prompt,
+                *max_tokens,
+                *stream,
+                timeout,
+                task.expect_status,
+            )
+            .await
+        }
+        TaskKind::Embeddings { model, input } => {
+            let body = json!({"model": model, "input": input});
+            exchange(client.post(url("/v1/embeddings")).json(&body).timeout(timeout), task.expect_status).await.0
+        }
+        TaskKind::RagQuery { query, top_k } => {
+            let body = json!({"query": query, "top_k": top_k});
+            exchange(client.post(url("/v1/query")).json(&body).timeout(timeout), task.expect_status).await.0
+        }
+        TaskKind::RagIndex { documents, words } => {
+            let docs: Vec<Value> = (0..*documents)
+                .map(|k| {
+                    let text: Vec<&str> = (0..*words).map(|_| WORDS[user.rng.random_range(0..WORDS.len())]).collect();
+                    json!({"id": format!("u{}-{}-{k}", user.id, user.iteration), "text": text.join(" "), "metadata": {"user": user.id}})
+                })
+                .collect();
+            exchange(
+                client.post(url("/v1/index")).json(&json!({"documents": docs})).timeout(timeout),
+                task.expect_status,
+            )
+            .await
+            .0
+        }
+        TaskKind::McpTool { tool, arguments } => mcp::call(client, &url("/mcp"), user, tool, arguments, timeout).await,
+    }
+}
