@@ -56,6 +56,9 @@ pub struct StageTiming {
     pub target: f64,
     /// Most users (closed) or iterations in flight (open) reached.
     pub peak: u64,
+    /// Closed: seconds from the stage start until its user count was reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reached_s: Option<f64>,
 }
 
 /// What the engine reports besides the samples.
@@ -165,6 +168,7 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
         let stage_end = stage_start + stage.duration;
         let from = users.len() as f64;
         let mut peak = users.len() as u64;
+        let mut reached = None;
         loop {
             let now = Instant::now();
             if now >= stage_end || stop.is_cancelled() {
@@ -190,6 +194,9 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
                 }
             }
             peak = peak.max(users.len() as u64);
+            if reached.is_none() && users.len() == stage.users as usize {
+                reached = Some(stage_start.elapsed().as_secs_f64());
+            }
             shared.recorder.set_users(users.len() as u64);
             let wait = if users.len() == stage.users as usize { stage_end } else { (now + SPAWN_TICK).min(stage_end) };
             sleep_until(wait, &stop).await;
@@ -200,6 +207,7 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
             duration_s: stage_start.elapsed().as_secs_f64(),
             target: stage.users as f64,
             peak,
+            reached_s: reached,
         });
     }
     for (cancel, _) in &users {
@@ -299,6 +307,7 @@ async fn run_open(
             duration_s: stage_start.elapsed().as_secs_f64(),
             target: stage.rate,
             peak,
+            reached_s: None,
         });
     }
     drain(set, shared.config.drain).await;

@@ -53,7 +53,7 @@ impl Default for Stats {
             bytes: 0,
             ttft: histogram(),
             inter_token: histogram(),
-            tokens_per_second: Histogram::new(3).expect("valid"),
+            tokens_per_second: Histogram::new_with_bounds(1, 100_000_000, 3).expect("static bounds are valid"),
         }
     }
 }

@@ -103,16 +103,22 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
     crate::faults::pause(plan.ttft).await;
     let opening = Delta { role: Some("assistant"), content: Some(""), refusal: Some(None) };
     send!(frame(&plan.chunk(created, opening, None)));
+    // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate.
+    let mut due = tokio::time::Instant::now();
     for (index, word) in plan.words.iter().enumerate() {
         let index = index as u32;
         if plan.fault.cut_after_chunks == Some(index) {
             return cut(&sender).await;
         }
         if index > 0 {
-            crate::faults::pause(plan.interval(&mut rng)).await;
+            due += plan.interval(&mut rng);
+            if due > tokio::time::Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
         }
         if plan.fault.stall_at_chunk == Some(index) {
             tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
+            due = tokio::time::Instant::now();
         }
         let text = if index == 0 { (*word).to_owned() } else { format!(" {word}") };
         send!(frame(&plan.chunk(created, Delta { content: Some(&text), ..Delta::default() }, None)));

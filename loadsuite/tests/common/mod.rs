@@ -1,0 +1,63 @@
+//! Helpers for loadsuite's tests: the mock stack on 127.0.0.1:0 and a run into a temp directory.
+
+#![allow(dead_code, missing_docs)]
+
+use std::path::PathBuf;
+
+use loadsuite::run::{RunOptions, RunOutcome, run};
+use loadsuite::scenario;
+use mocks::config::MocksConfig;
+use mocks::stack::{ServiceKind, Stack};
+use serde_json::Value;
+
+pub struct Mocks {
+    pub stack: Stack,
+}
+
+impl Mocks {
+    pub async fn start(config_toml: &str) -> Self {
+        let config = MocksConfig::from_toml(config_toml, "test.toml").expect("valid mock config");
+        Mocks { stack: Stack::start_ephemeral(&config).await.expect("mocks start") }
+    }
+
+    pub fn url(&self, kind: ServiceKind) -> String {
+        self.stack.service(kind).unwrap().url()
+    }
+
+    /// `[targets]` pointing at this stack.
+    pub fn targets(&self) -> String {
+        format!(
+            "[targets]\ngateway = \"{}\"\nrag = \"{}\"\nmcp = \"{}\"\n",
+            self.url(ServiceKind::Gateway),
+            self.url(ServiceKind::Rag),
+            self.url(ServiceKind::Mcp)
+        )
+    }
+
+    pub fn gateway_counters(&self) -> mocks::telemetry::CountersView {
+        self.stack.service(ServiceKind::Gateway).unwrap().gateway().unwrap().telemetry.counters()
+    }
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadsuite-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs scenario text (targets included) and returns the outcome and `run.json`.
+pub async fn run_text(text: &str, name: &str) -> (RunOutcome, Value) {
+    let scenario = scenario::parse(text, &format!("{name}.toml"), name).unwrap_or_else(|e| panic!("{e}"));
+    let outcome = run(scenario, RunOptions::new(temp_dir(name))).await.expect("run completes");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&outcome.run_json).unwrap()).unwrap();
+    (outcome, json)
+}
+
+pub fn endpoint<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no endpoint {name}"))
+}

@@ -1,0 +1,160 @@
+//! The engine against the in-process mocks on port 0: stage user counts and spawn rate, task
+//! weights, think time, arrival-rate accuracy, late/dropped iterations, and measured latency.
+
+mod common;
+
+use common::{Mocks, endpoint, run_text};
+
+const FAST: &str = "[gateway]\n[[gateway.models]]\nid = \"fast\"\nkind = \"chat\"\n";
+
+#[tokio::test]
+async fn stages_reach_their_user_counts_at_the_spawn_rate() {
+    let mocks = Mocks::start(FAST).await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 4, spawn_rate = 20, duration = \"1s\" }}, {{ users = 12, spawn_rate = 8, duration = \"3s\" }}, {{ users = 2, spawn_rate = 100, duration = \"0.5s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "stages").await;
+    let stages = run["engine"]["stages"].as_array().unwrap();
+    let peaks: Vec<u64> = stages.iter().map(|s| s["peak"].as_u64().unwrap()).collect();
+    assert_eq!(peaks, [4, 12, 12], "the last stage starts at 12 and stops users down to 2");
+    // 8 users/s from 4 to 12 takes one second; 4 at 20/s takes 0.2 s; stopping 10 at 100/s 0.1 s.
+    let reached: Vec<f64> = stages.iter().map(|s| s["reached_s"].as_f64().unwrap()).collect();
+    for (got, want) in reached.iter().zip([0.2, 1.0, 0.1]) {
+        assert!((got - want).abs() <= 0.1 + want * 0.1, "reached after {reached:?}");
+    }
+    let last_stage: Vec<u64> = run["time_series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == "Aggregated" && r["stage"] == 2)
+        .map(|r| r["users"].as_u64().unwrap())
+        .collect();
+    assert!(last_stage.iter().all(|u| *u <= 12), "{last_stage:?}");
+}
+
+#[tokio::test]
+async fn task_weights_hold_within_tolerance() {
+    let mocks = Mocks::start(FAST).await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\", weight = 3 }}, {{ kind = \"http\", path = \"/v1/models\", weight = 1 }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 4, duration = \"1.5s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "weights").await;
+    let health = endpoint(&run, "/health")["requests"].as_f64().unwrap();
+    let models = endpoint(&run, "/v1/models")["requests"].as_f64().unwrap();
+    let n = health + models;
+    assert!(n > 500.0, "enough samples: {n}");
+    // Binomial(n, 0.75): 5 standard deviations.
+    let share = health / n;
+    let sd = (0.75f64 * 0.25 / n).sqrt();
+    assert!((share - 0.75).abs() < 5.0 * sd, "share {share:.4} of {n}");
+}
+
+#[tokio::test]
+async fn think_time_is_respected() {
+    let mocks = Mocks::start(FAST).await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.25 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 100, duration = \"2s\" }}]\n",
+        mocks.targets()
+    );
+    let (outcome, _) = run_text(&text, "think").await;
+    // Each user: one request, then 250 ms: at most 2 users x (2 s / 0.25 s + 1).
+    assert!((10..=18).contains(&outcome.requests), "{} requests", outcome.requests);
+}
+
+#[tokio::test]
+async fn arrival_rate_reaches_its_target_within_two_percent() {
+    let mocks = Mocks::start(FAST).await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/v1/models\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 200\nstages = [{{ rate = 200, duration = \"3s\" }}]\n",
+        mocks.targets()
+    );
+    let (outcome, run) = run_text(&text, "arrival").await;
+    let expected = 600.0;
+    assert!(
+        (outcome.requests as f64 - expected).abs() <= expected * 0.02,
+        "{} requests for 600 scheduled",
+        outcome.requests
+    );
+    assert_eq!(run["dropped_iterations"], 0);
+    let seen: u64 =
+        mocks.gateway_counters().requests.iter().filter(|r| r.key.route == "/v1/models").map(|r| r.count).sum();
+    assert_eq!(seen, outcome.requests, "the mock saw every request the run counted");
+}
+
+#[tokio::test]
+async fn a_slow_target_shows_dropped_and_late_iterations() {
+    let mocks = Mocks::start(&format!(
+        "{FAST}\n[[gateway.faults]]\nname = \"slow\"\nmatch = {{ path = \"/health\" }}\nlatency = {{ kind = \"fixed\", ms = 300 }}\n"
+    ))
+    .await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 5\nstages = [{{ rate = 100, duration = \"1s\" }}]\n",
+        mocks.targets()
+    );
+    let (outcome, run) = run_text(&text, "dropped").await;
+    let dropped = run["dropped_iterations"].as_u64().unwrap();
+    assert!(dropped > 50, "dropped {dropped}");
+    assert_eq!(outcome.requests + dropped, 100, "every scheduled iteration ran or was counted as dropped");
+    assert!(outcome.summary.contains("dropped"));
+}
+
+#[tokio::test]
+async fn a_fixed_injected_latency_is_measured_within_a_millisecond() {
+    let mocks = Mocks::start(&format!(
+        "{FAST}\n[[gateway.faults]]\nname = \"fifty\"\nmatch = {{ path = \"/health\" }}\nlatency = {{ kind = \"fixed\", ms = 50 }}\n"
+    ))
+    .await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 4, spawn_rate = 100, duration = \"1.5s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "fifty").await;
+    let p50 = endpoint(&run, "/health")["latency_ms"]["p50"].as_f64().unwrap();
+    // The server's own view of the same requests (its timer rounds sleeps up to the next ms tick).
+    let journal =
+        mocks.stack.service(mocks::stack::ServiceKind::Gateway).unwrap().gateway().unwrap().telemetry.journal(5000);
+    let mut served: Vec<f64> = journal.iter().filter(|e| e.path == "/health").map(|e| e.latency_ms).collect();
+    served.sort_by(f64::total_cmp);
+    let server_p50 = served[served.len() / 2];
+    assert!(server_p50 >= 50.0, "the fault applied: {server_p50}");
+    assert!(p50 >= 50.0 && p50 - server_p50 < 1.0, "measured p50 {p50} ms, the server took {server_p50} ms");
+}
+
+#[tokio::test]
+async fn a_one_second_stall_shows_in_the_arrival_rate_p99() {
+    let mocks = Mocks::start(&format!(
+        "{FAST}\n[[gateway.faults]]\nname = \"stall\"\nmatch = {{ path = \"/health\" }}\nwindow = {{ after_seconds = 0.5, until_seconds = 0.6 }}\nlatency = {{ kind = \"fixed\", ms = 1000 }}\n"
+    ))
+    .await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 500\nstages = [{{ rate = 100, duration = \"2s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "stall").await;
+    let latency = &endpoint(&run, "/health")["latency_ms"];
+    assert!(latency["p99"].as_f64().unwrap() >= 1000.0, "{latency}");
+    assert!(latency["p50"].as_f64().unwrap() < 100.0, "{latency}");
+}
+
+#[tokio::test]
+async fn streamed_chat_metrics_match_the_mock_configuration() {
+    let mocks = Mocks::start(
+        "[gateway]\n[[gateway.models]]\nid = \"paced\"\nkind = \"chat\"\nttft_ms = 200\ntokens_per_second = 50.0\n",
+    )
+    .await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"chat\", model = \"paced\", max_tokens = 30, stream = true }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 3, spawn_rate = 100, duration = \"2s\" }}]\n",
+        mocks.targets()
+    );
+    let (outcome, run) = run_text(&text, "stream").await;
+    assert_eq!(outcome.failures, 0, "{}", outcome.summary);
+    let row = endpoint(&run, "/v1/chat/completions (stream)");
+    let ttft = row["ttft_ms"]["p50"].as_f64().unwrap();
+    assert!((ttft - 200.0).abs() <= 20.0, "ttft p50 {ttft} ms, configured 200");
+    let tps = row["tokens_per_second"].as_f64().unwrap();
+    assert!((tps - 50.0).abs() <= 5.0, "{tps} tokens/s, configured 50");
+    let itl = row["inter_token_ms"]["p50"].as_f64().unwrap();
+    assert!((itl - 20.0).abs() <= 2.0, "inter-token {itl} ms, configured 20");
+}
