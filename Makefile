@@ -14,7 +14,7 @@ test: test-deps ## every test: unit, in-process HTTP, CLI, property, official Py
 	$(CARGO) test --workspace
 
 test-deps: ## the Python clients the tests drive (openai)
-	@$(PYTHON) -c "import openai, mcp.client" 2>/dev/null || $(PYTHON) -m pip install -q -r mocks/tests/python/requirements.txt
+	@$(PYTHON) -c "import openai, mcp.client, locust" 2>/dev/null || $(PYTHON) -m pip install -q -r mocks/tests/python/requirements.txt
 
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check

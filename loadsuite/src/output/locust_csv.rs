@@ -43,10 +43,10 @@ pub fn stats_header() -> Vec<String> {
     h
 }
 
-/// Header of `_stats_history.csv` (Locust 2.x writes `Timestamp` twice in the header).
+/// Header of `_stats_history.csv` .
 pub fn history_header() -> Vec<String> {
     let mut h: Vec<String> =
-        ["Timestamp", "Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"].map(String::from).to_vec();
+        ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"].map(String::from).to_vec();
     h.extend(percentile_headers());
     h.extend(
         [

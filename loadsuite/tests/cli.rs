@@ -1,0 +1,150 @@
+//! The `loadsuite` binary as users run it: shipped scenarios, validation messages, the preflight
+//! refusing the unknown model, `--no-preflight` reproducing the 100% failure, ad-hoc mode, and
+//! SIGINT mid-run.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const LOADSUITE: &str = env!("CARGO_BIN_EXE_loadsuite");
+
+fn out_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loadsuite-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn lists_shipped_scenarios() {
+    let output = Command::new(LOADSUITE).arg("scenarios").output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    for name in [
+        "baseline",
+        "api-progressive",
+        "rag-progressive",
+        "mcp-progressive",
+        "light",
+        "medium",
+        "heavy",
+        "spike",
+        "stress",
+        "repro-unknown-model",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn invalid_scenarios_name_file_line_and_field() {
+    let path = out_dir("bad").with_extension("toml");
+    std::fs::write(&path, "[targets]\ngw = \"http://x\"\n\n[[users]]\nname = \"u\"\ntarget = \"nope\"\ntasks = [{ kind = \"chat\" }]\n\n[load]\nshape = \"stages\"\nstages = [{ users = 1, duration = \"soon\" }]\n").unwrap();
+    let output = Command::new(LOADSUITE).arg("check").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8(output.stderr).unwrap();
+    let file = path.display().to_string();
+    assert!(err.contains(&format!("{file}:6: users[0].target: unknown target `nope`")), "{err}");
+    assert!(err.contains(&format!("{file}:7: users[0].tasks[0].model: a `chat` task needs `model`")), "{err}");
+    assert!(err.contains(&format!("{file}:11: load.stages[0].duration:")), "{err}");
+}
+
+#[test]
+fn preflight_refuses_the_unknown_model_and_no_preflight_reproduces_the_failure() {
+    let refused = Command::new(LOADSUITE)
+        .args(["run", "repro-unknown-model", "--embedded", "--run-time", "2s", "--quiet", "--out"])
+        .arg(out_dir("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        err.contains("qwen2.5-14b-instruct") && err.contains("gpt-4o-mini") && err.contains("--no-preflight"),
+        "{err}"
+    );
+    assert!(!out_dir("refused").exists(), "no load, no results");
+
+    let out = out_dir("repro");
+    let run = Command::new(LOADSUITE)
+        .args(["run", "repro-unknown-model", "--embedded", "--no-preflight", "--run-time", "3s", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let run_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let chat: Vec<&serde_json::Value> = run_json["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"].as_str().unwrap().starts_with("/v1/chat"))
+        .collect();
+    assert!(!chat.is_empty());
+    for row in chat {
+        assert!(row["requests"].as_u64().unwrap() > 0);
+        assert_eq!(row["failures"], row["requests"], "100% chat failure: {row}");
+    }
+    let kinds: Vec<&str> =
+        run_json["failures"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(kinds.iter().all(|k| *k == "model_not_found"), "{kinds:?}");
+    let failures_csv = std::fs::read_to_string(out.join("loadsuite_failures.csv")).unwrap();
+    assert!(
+        failures_csv.contains("model_not_found: The model `qwen2.5-14b-instruct` does not exist"),
+        "{failures_csv}"
+    );
+}
+
+#[test]
+fn ad_hoc_url_mode() {
+    let out = out_dir("adhoc");
+    let stack_run = Command::new(LOADSUITE)
+        .args([
+            "run",
+            "--url",
+            "http://127.0.0.1:9/health",
+            "--users",
+            "2",
+            "--run-time",
+            "1s",
+            "--quiet",
+            "--timeout",
+            "1s",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(stack_run.status.code(), Some(1), "nothing listens on port 9: every request fails");
+    let stats = std::fs::read_to_string(out.join("loadsuite_failures.csv")).unwrap();
+    assert!(stats.contains("connect_refused"), "{stats}");
+    let missing = Command::new(LOADSUITE).args(["run", "--url", "http://127.0.0.1:9/"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--run-time"));
+}
+
+#[test]
+fn sigint_mid_run_stops_and_writes_every_file() {
+    let out = out_dir("sigint");
+    let child = Command::new(LOADSUITE)
+        .args(["run", "light", "--embedded", "--run-time", "60s", "--quiet", "--out"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "stopped within the drain time");
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&output.stderr));
+    for file in [
+        "run.json",
+        "loadsuite_stats.csv",
+        "loadsuite_stats_history.csv",
+        "loadsuite_failures.csv",
+        "loadsuite_exceptions.csv",
+    ] {
+        assert!(out.join(file).exists(), "{file} written");
+    }
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["engine"]["interrupted"], true);
+    assert!(run["aggregate"]["requests"].as_u64().unwrap() > 0);
+}
