@@ -43,7 +43,7 @@ pub fn stats_header() -> Vec<String> {
     h
 }
 
-/// Header of `_stats_history.csv` .
+/// Header of `_stats_history.csv`.
 pub fn history_header() -> Vec<String> {
     let mut h: Vec<String> =
         ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"].map(String::from).to_vec();

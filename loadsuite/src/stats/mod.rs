@@ -183,13 +183,28 @@ pub struct SecondRow {
 /// Locust's reporting quantiles.
 pub const QUANTILES: [f64; 11] = [0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
 
+/// Rows by method, then name: looked up with borrowed strings, so recording allocates nothing
+/// once a row exists.
+type Rows = BTreeMap<String, BTreeMap<String, Stats>>;
+
+fn row_of<'a>(rows: &'a mut Rows, method: &str, name: &str) -> &'a mut Stats {
+    if !rows.get(method).is_some_and(|names| names.contains_key(name)) {
+        rows.entry(method.to_owned()).or_default().insert(name.to_owned(), Stats::default());
+    }
+    rows.get_mut(method).and_then(|names| names.get_mut(name)).expect("inserted above")
+}
+
+fn flatten(rows: &Rows) -> impl Iterator<Item = (EndpointKey, &Stats)> {
+    rows.iter().flat_map(|(m, names)| names.iter().map(move |(n, s)| ((m.clone(), n.clone()), s)))
+}
+
 #[derive(Default)]
 struct Inner {
     stage: usize,
     users: u64,
-    total: BTreeMap<EndpointKey, Stats>,
-    per_stage: BTreeMap<(usize, EndpointKey), Stats>,
-    second: BTreeMap<EndpointKey, Stats>,
+    total: Rows,
+    per_stage: Vec<Rows>,
+    second: Rows,
     failures: BTreeMap<(EndpointKey, String), FailureGroup>,
     history: Vec<SecondRow>,
     late: u64,
@@ -234,13 +249,17 @@ impl Snapshot {
 impl Recorder {
     /// Records one request.
     pub fn record(&self, sample: Sample) {
-        let key = (sample.method.clone(), sample.name.clone());
         let mut inner = self.inner.lock();
         let stage = inner.stage;
-        inner.total.entry(key.clone()).or_default().add(&sample);
-        inner.per_stage.entry((stage, key.clone())).or_default().add(&sample);
-        inner.second.entry(key.clone()).or_default().add(&sample);
+        let (method, name) = (sample.method.as_str(), sample.name.as_str());
+        row_of(&mut inner.total, method, name).add(&sample);
+        if inner.per_stage.len() <= stage {
+            inner.per_stage.resize_with(stage + 1, Rows::default);
+        }
+        row_of(&mut inner.per_stage[stage], method, name).add(&sample);
+        row_of(&mut inner.second, method, name).add(&sample);
         if let Some(failure) = &sample.failure {
+            let key = (sample.method.clone(), sample.name.clone());
             let now = unix_now();
             let status = match &failure.kind {
                 FailureKind::Http { status, .. } => Some(*status),
@@ -286,11 +305,11 @@ impl Recorder {
         let mut rows = Vec::new();
         let mut all_second = Stats::default();
         let mut all_total = Stats::default();
-        for (key, total) in &inner.total {
-            let current = second.get(key).cloned().unwrap_or_default();
+        for (key, total) in flatten(&inner.total) {
+            let current = second.get(&key.0).and_then(|names| names.get(&key.1)).cloned().unwrap_or_default();
             all_second.merge(&current);
             all_total.merge(total);
-            rows.push(row(timestamp, inner.users, inner.stage, key, &current, total));
+            rows.push(row(timestamp, inner.users, inner.stage, &key, &current, total));
         }
         rows.push(row(
             timestamp,
@@ -307,8 +326,13 @@ impl Recorder {
     pub fn snapshot(&self) -> Snapshot {
         let inner = self.inner.lock();
         Snapshot {
-            total: inner.total.clone(),
-            per_stage: inner.per_stage.clone(),
+            total: flatten(&inner.total).map(|(k, s)| (k, s.clone())).collect(),
+            per_stage: inner
+                .per_stage
+                .iter()
+                .enumerate()
+                .flat_map(|(i, rows)| flatten(rows).map(move |(k, s)| ((i, k), s.clone())))
+                .collect(),
             failures: inner.failures.values().cloned().collect(),
             history: inner.history.clone(),
             late: inner.late,
