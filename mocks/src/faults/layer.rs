@@ -24,7 +24,7 @@ use super::engine::{FaultDecision, FaultEngine};
 use super::headers::header_decision;
 use super::spec::{ErrorSpec, TransportSpec};
 use crate::server::ConnectionControl;
-use crate::telemetry::{JournalEntry, Telemetry};
+use crate::telemetry::{RequestRecord, Telemetry};
 
 /// What a service teaches the shared fault layer about its own protocol.
 pub trait ServiceProtocol: Send + Sync + 'static {
@@ -138,15 +138,13 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
-    let mut entry = JournalEntry {
+    let mut entry = Pending {
         at_ms: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-        method: request.method().to_string(),
-        path: request.uri().path().to_owned(),
-        route: request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned()),
-        ..JournalEntry::default()
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        route: request.extensions().get::<MatchedPath>().cloned(),
+        attribute: None,
+        faults: Vec::new(),
     };
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -251,17 +249,49 @@ where
     }
 }
 
+/// What the layer knows of a request before it is answered (all cheap clones, no copies).
+struct Pending {
+    at_ms: u64,
+    method: http::Method,
+    uri: http::Uri,
+    route: Option<MatchedPath>,
+    attribute: Option<String>,
+    faults: Vec<String>,
+}
+
+impl Pending {
+    fn record(
+        &self,
+        context: &FaultContext,
+        status: u16,
+        injected: bool,
+        latency: Duration,
+        note: Option<&ResponseNote>,
+    ) {
+        let attribute = self.attribute.as_deref().or_else(|| note.and_then(|n| n.attribute.as_deref()));
+        context.telemetry.record(&RequestRecord {
+            at_ms: self.at_ms,
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            route: self.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            attribute,
+            status,
+            error_code: note.and_then(|n| n.error_code.as_deref()),
+            injected,
+            faults: &self.faults,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        });
+    }
+}
+
 async fn break_connection(
     context: &FaultContext,
-    mut entry: JournalEntry,
+    entry: Pending,
     started: Instant,
     control: Option<Arc<ConnectionControl>>,
     reset: bool,
 ) -> Response {
-    entry.status = 0;
-    entry.injected = true;
-    entry.latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    context.telemetry.record(entry);
+    entry.record(context, 0, true, started.elapsed(), None);
     match control {
         Some(control) => {
             if reset {
@@ -279,22 +309,9 @@ async fn break_connection(
     }
 }
 
-fn finish(
-    context: &FaultContext,
-    mut entry: JournalEntry,
-    started: Instant,
-    response: Response,
-    injected: bool,
-) -> Response {
+fn finish(context: &FaultContext, entry: Pending, started: Instant, response: Response, injected: bool) -> Response {
     let elapsed = started.elapsed();
     let response = context.protocol.finish(response, elapsed);
-    entry.status = response.status().as_u16();
-    entry.injected = injected;
-    entry.latency_ms = elapsed.as_secs_f64() * 1000.0;
-    if let Some(note) = response.extensions().get::<ResponseNote>() {
-        entry.attribute = entry.attribute.or_else(|| note.attribute.clone());
-        entry.error_code = note.error_code.clone();
-    }
-    context.telemetry.record(entry);
+    entry.record(context, response.status().as_u16(), injected, elapsed, response.extensions().get::<ResponseNote>());
     response
 }

@@ -30,7 +30,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http::{HeaderName, HeaderValue, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::admin::{self, AdminState};
 use crate::config::{Dialect, GatewayConfig};
@@ -171,7 +171,8 @@ impl ServiceProtocol for GatewayProtocol {
         const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
         let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&format!("req_{:016x}{n:08x}", self.seed)) {
+        let id = format!("req_{:016x}{n:08x}", self.seed);
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(id)) {
             headers.insert(REQUEST_ID, v);
         }
         headers.insert(PROCESSING_MS, HeaderValue::from(elapsed.as_millis() as u64));
@@ -179,8 +180,16 @@ impl ServiceProtocol for GatewayProtocol {
     }
 }
 
-async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    Json(json!({"status": "ok", "service": "gateway", "models_served": gateway.registry.all().len()}))
+/// `GET /health`'s body.
+#[derive(serde::Serialize)]
+struct Health {
+    status: &'static str,
+    service: &'static str,
+    models_served: usize,
+}
+
+async fn health(State(gateway): State<Arc<Gateway>>) -> Json<Health> {
+    Json(Health { status: "ok", service: "gateway", models_served: gateway.registry.all().len() })
 }
 
 async fn not_found(request: Request) -> ApiError {

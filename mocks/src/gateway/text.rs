@@ -4,7 +4,7 @@
 //! longer words one per 4 characters), so `usage` is always consistent with the content, and
 //! generated words are all short: one word, one token, one stream chunk.
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
 
 /// The generated vocabulary: every word is one token.

@@ -30,3 +30,59 @@ pub struct JournalEntry {
     /// Time until the response head was ready, in ms.
     pub latency_ms: f64,
 }
+
+/// A finished request as the fault layer hands it over: borrowed, so recording allocates nothing
+/// once the journal is full.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord<'a> {
+    /// Wall-clock arrival, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Request path.
+    pub path: &'a str,
+    /// Route template, or `unmatched`.
+    pub route: &'a str,
+    /// The service's request attribute.
+    pub attribute: Option<&'a str>,
+    /// Status sent (0: connection broken).
+    pub status: u16,
+    /// Genuine error code answered.
+    pub error_code: Option<&'a str>,
+    /// Whether an injected fault decided the answer.
+    pub injected: bool,
+    /// Rules that fired.
+    pub faults: &'a [String],
+    /// Time to response head, ms.
+    pub latency_ms: f64,
+}
+
+fn set(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
+}
+
+fn set_option(target: &mut Option<String>, value: Option<&str>) {
+    match (target.as_mut(), value) {
+        (Some(t), Some(v)) => set(t, v),
+        (_, v) => *target = v.map(str::to_owned),
+    }
+}
+
+impl JournalEntry {
+    /// Overwrites this entry with `record`, reusing its buffers.
+    pub fn fill(&mut self, seq: u64, record: &RequestRecord<'_>) {
+        self.seq = seq;
+        self.at_ms = record.at_ms;
+        set(&mut self.method, record.method);
+        set(&mut self.path, record.path);
+        set(&mut self.route, record.route);
+        set_option(&mut self.attribute, record.attribute);
+        self.status = record.status;
+        set_option(&mut self.error_code, record.error_code);
+        self.injected = record.injected;
+        self.faults.clear();
+        self.faults.extend(record.faults.iter().cloned());
+        self.latency_ms = record.latency_ms;
+    }
+}
