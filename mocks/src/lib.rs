@@ -14,5 +14,6 @@ pub mod json_body;
 pub mod mcp;
 pub mod rag;
 pub mod server;
+pub mod service;
 pub mod stack;
 pub mod telemetry;

@@ -32,9 +32,9 @@ use axum::{Json, Router};
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::admin::{self, AdminState};
 use crate::config::{Dialect, GatewayConfig};
-use crate::faults::{ErrorSpec, FaultContext, FaultEngine, FaultLayer, ResponseNote, RuleError, ServiceProtocol};
+use crate::faults::{ErrorSpec, FaultEngine, ResponseNote, RuleError, ServiceProtocol};
+use crate::service::{self, ServiceParts};
 use crate::telemetry::Telemetry;
 
 /// One running gateway's state.
@@ -220,14 +220,6 @@ async fn method_not_allowed(request: Request) -> ApiError {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let protocol =
         Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
-    let fault_layer = FaultLayer::new(FaultContext {
-        engine: gateway.engine.clone(),
-        telemetry: gateway.telemetry.clone(),
-        protocol,
-        allow_header_faults: gateway.config.common.allow_header_faults,
-        max_body_bytes: gateway.config.common.max_body_bytes,
-    });
-    let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(gateway.telemetry.clone());
     let api = Router::new()
         .route("/health", get(health))
         .route("/v1/models", get(models_api::list))
@@ -235,19 +227,18 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .with_state(gateway.clone())
-        .merge(metrics)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(fault_layer);
+        .method_not_allowed_fallback(method_not_allowed);
     let reset_target = gateway.clone();
-    let admin = admin::router(AdminState {
+    let parts = ServiceParts {
         engine: gateway.engine.clone(),
         telemetry: gateway.telemetry.clone(),
+        protocol,
         on_reset: Arc::new(move || reset_target.registry.reset()),
-    });
+    };
     let models_admin = Router::new()
         .route("/__admin/models", get(models_api::admin_list).post(models_api::admin_upsert))
         .route("/__admin/models/{id}", delete(models_api::admin_remove))
-        .with_state(gateway);
-    api.merge(admin).merge(models_admin).layer(crate::stack::panic_layer())
+        .with_state(gateway.clone());
+    service::assemble(api, parts, &gateway.config.common, Some(models_admin))
 }

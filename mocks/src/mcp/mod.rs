@@ -28,10 +28,10 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::admin::{self, AdminState};
 use crate::config::McpConfig;
-use crate::faults::{ErrorSpec, FaultContext, FaultEngine, FaultLayer, InjectedLatency, RuleError, ServiceProtocol};
+use crate::faults::{ErrorSpec, FaultEngine, InjectedLatency, RuleError, ServiceProtocol};
 use crate::json_body::{BodyError, json_value};
+use crate::service::{self, ServiceParts};
 use crate::telemetry::Telemetry;
 use era::Sessions;
 use jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, PARSE_ERROR, RpcError};
@@ -293,26 +293,17 @@ impl ServiceProtocol for McpProtocol {
 
 /// The MCP server's complete router.
 pub fn router(mcp: Arc<Mcp>) -> Router {
-    let fault_layer = FaultLayer::new(FaultContext {
-        engine: mcp.engine.clone(),
-        telemetry: mcp.telemetry.clone(),
-        protocol: Arc::new(McpProtocol),
-        allow_header_faults: mcp.config.common.allow_header_faults,
-        max_body_bytes: mcp.config.common.max_body_bytes,
-    });
-    let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(mcp.telemetry.clone());
     let api = Router::new()
         .route("/health", get(health))
         .route("/mcp", post(post_mcp).delete(delete_mcp).get(get_mcp))
         .with_state(mcp.clone())
-        .merge(metrics)
-        .fallback(fallback)
-        .layer(fault_layer);
+        .fallback(fallback);
     let reset_target = mcp.clone();
-    let admin = admin::router(AdminState {
+    let parts = ServiceParts {
         engine: mcp.engine.clone(),
         telemetry: mcp.telemetry.clone(),
+        protocol: Arc::new(McpProtocol),
         on_reset: Arc::new(move || reset_target.reset()),
-    });
-    api.merge(admin).layer(crate::stack::panic_layer())
+    };
+    service::assemble(api, parts, &mcp.config.common, None)
 }

@@ -23,10 +23,10 @@ use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::admin::{self, AdminState};
 use crate::config::RagConfig;
-use crate::faults::{ErrorSpec, FaultContext, FaultEngine, FaultLayer, RuleError, ServiceProtocol};
+use crate::faults::{ErrorSpec, FaultEngine, RuleError, ServiceProtocol};
 use crate::json_body::json_object;
+use crate::service::{self, ServiceParts};
 use crate::telemetry::Telemetry;
 
 /// Why the RAG service could not start.
@@ -237,14 +237,6 @@ async fn method_not_allowed(request: Request) -> RagError {
 
 /// The RAG service's complete router.
 pub fn router(rag: Arc<Rag>) -> Router {
-    let fault_layer = FaultLayer::new(FaultContext {
-        engine: rag.engine.clone(),
-        telemetry: rag.telemetry.clone(),
-        protocol: Arc::new(RagProtocol),
-        allow_header_faults: rag.config.common.allow_header_faults,
-        max_body_bytes: rag.config.common.max_body_bytes,
-    });
-    let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(rag.telemetry.clone());
     let api = Router::new()
         .route("/health", get(health))
         .route("/v1/index", post(index))
@@ -252,15 +244,14 @@ pub fn router(rag: Arc<Rag>) -> Router {
         .route("/v1/documents/{id}", delete(remove))
         .route("/v1/collections", get(collections))
         .with_state(rag.clone())
-        .merge(metrics)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(fault_layer);
+        .method_not_allowed_fallback(method_not_allowed);
     let reseed = rag.clone();
-    let admin = admin::router(AdminState {
+    let parts = ServiceParts {
         engine: rag.engine.clone(),
         telemetry: rag.telemetry.clone(),
+        protocol: Arc::new(RagProtocol),
         on_reset: Arc::new(move || reseed.reseed()),
-    });
-    api.merge(admin).layer(crate::stack::panic_layer())
+    };
+    service::assemble(api, parts, &rag.config.common, None)
 }
