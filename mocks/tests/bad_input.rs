@@ -1,5 +1,5 @@
-//! Property test: no request body, however malformed, makes the gateway panic or answer with
-//! anything but JSON in OpenAI's shape (an error envelope or a success object).
+//! Property tests: no request body, however malformed, makes a mock panic or answer with anything
+//! but its own shape: OpenAI's for the gateway, the RAG envelope, JSON-RPC for MCP.
 
 use axum::body::Body;
 use mocks::config::MocksConfig;
@@ -77,6 +77,54 @@ proptest! {
             prop_assert!(value["error"]["message"].is_string() && value["error"]["type"].is_string(), "{}", text);
         } else {
             prop_assert!(value["object"].is_string(), "{}", text);
+        }
+    }
+}
+
+fn answer(
+    app: axum::Router,
+    path: &'static str,
+    body: Vec<u8>,
+    headers: &[(&'static str, &'static str)],
+) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let mut request = http::Request::post(path).header("content-type", "application/json");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = app.oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn rag_answers_any_body_in_its_error_shape(body in body_strategy(), path in prop_oneof![Just("/v1/index"), Just("/v1/query")]) {
+        let config = MocksConfig::from_toml("[rag]\n", "t").unwrap();
+        let app = mocks::rag::router(mocks::rag::Rag::new(config.rag, 1).unwrap());
+        let (status, text) = answer(app, path, body, &[]);
+        prop_assert!(status < 500 || status == 507, "status {} for {}", status, text);
+        let value: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        if status >= 400 {
+            prop_assert!(value["error"]["type"].is_string() && value["error"]["message"].is_string(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn mcp_answers_any_body_with_json_rpc(body in body_strategy()) {
+        let config = MocksConfig::from_toml("[mcp]\n", "t").unwrap();
+        let app = mocks::mcp::router(mocks::mcp::Mcp::new(config.mcp, 1).unwrap());
+        let meta = [("mcp-protocol-version", "2026-07-28")];
+        let (status, text) = answer(app, "/mcp", body, &meta);
+        prop_assert!(status < 500, "status {} for {}", status, text);
+        if !text.is_empty() {
+            let value: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+            prop_assert!(value["jsonrpc"] == "2.0", "{}", text);
+            prop_assert!(value.get("result").is_some() || value["error"]["code"].is_i64(), "{}", text);
         }
     }
 }
