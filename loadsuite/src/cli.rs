@@ -1,7 +1,8 @@
 //! The `loadsuite` command line. `main.rs` only calls [`main`].
 //!
-//! Exit codes: 0 the run completed and every request passed its check; 1 it completed but some
-//! requests failed; 2 usage, scenario or preflight error.
+//! Exit codes of `run`: 0 the run completed and every request passed its check; 1 it completed but
+//! some requests failed; 2 usage, scenario or preflight error. Of `compare` and `report`: 0 pass,
+//! 1 regression, 3 inconclusive, 2 usage or input error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,6 +35,41 @@ pub enum Command {
     Check {
         /// Path or shipped name.
         scenario: String,
+    },
+    /// Build (or merge) a baseline from results directories, run.json files or Locust _stats.csv.
+    Baseline {
+        /// An input (repeatable; several runs merge).
+        #[arg(long = "from", required = true)]
+        from: Vec<PathBuf>,
+        /// The baseline file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Judge a run against a baseline: exit 0 pass, 1 regression, 3 inconclusive, 2 input error.
+    Compare {
+        /// The baseline file.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// The run (results directory or run.json).
+        #[arg(long)]
+        run: PathBuf,
+        /// Thresholds file (TOML); defaults otherwise.
+        #[arg(long)]
+        thresholds: Option<PathBuf>,
+        /// Where to write verdict.json, summary.md, junit.xml (default: the run's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Judge a single run on the absolute targets and write its reports.
+    Report {
+        /// The run (results directory or run.json).
+        run: PathBuf,
+        /// Thresholds file (TOML).
+        #[arg(long)]
+        thresholds: Option<PathBuf>,
+        /// Where to write the reports (default: the run's directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -134,7 +170,52 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
             Err(e) => Err(e.to_string()),
         },
         Command::Run(args) => run_command(*args),
+        Command::Baseline { from, out } => {
+            let inputs: Vec<&std::path::Path> = from.iter().map(PathBuf::as_path).collect();
+            let baseline = crate::verdict::baseline::build(&inputs).map_err(|e| e.to_string())?;
+            crate::output::write_atomic(&out, |w| {
+                serde_json::to_writer_pretty(w, &baseline).map_err(std::io::Error::other)
+            })
+            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            let endpoints: usize = baseline.scenarios.values().flat_map(|s| s.values()).map(|e| e.len()).sum();
+            println!(
+                "baseline: {} ({} scenarios, {endpoints} stage endpoints from {} inputs)",
+                out.display(),
+                baseline.scenarios.len(),
+                inputs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare { baseline, run, thresholds, out } => {
+            let loaded = crate::verdict::baseline::load(&baseline).map_err(|e| e.to_string())?;
+            verdict_command(Some((&baseline, &loaded)), &run, thresholds, out)
+        }
+        Command::Report { run, thresholds, out } => verdict_command(None, &run, thresholds, out),
     }
+}
+
+fn verdict_command(
+    baseline: Option<(&PathBuf, &crate::verdict::baseline::Baseline)>,
+    run: &std::path::Path,
+    thresholds: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, String> {
+    let thresholds = match thresholds {
+        Some(path) => crate::verdict::load_thresholds(&path).map_err(|e| e.to_string())?,
+        None => crate::verdict::Thresholds::default(),
+    };
+    let report =
+        crate::verdict::judge(baseline.map(|(p, b)| (p.as_path(), b)), run, thresholds).map_err(|e| e.to_string())?;
+    let out = out.unwrap_or_else(|| {
+        if run.is_dir() { run.to_owned() } else { run.parent().map(PathBuf::from).unwrap_or_default() }
+    });
+    crate::verdict::write_reports(&report, &out)
+        .map_err(|e| format!("cannot write reports to {}: {e}", out.display()))?;
+    let mut text = Vec::new();
+    let _ = crate::verdict::report::write_markdown(&mut text, &report);
+    print!("{}", String::from_utf8_lossy(&text));
+    println!("reports: {}", out.display());
+    Ok(ExitCode::from(crate::verdict::exit_code(report.overall)))
 }
 
 fn ad_hoc(args: &RunArgs, url: &str, run_time: Duration) -> Result<Scenario, String> {

@@ -16,3 +16,4 @@ pub mod run;
 pub mod scenario;
 pub mod stats;
 pub mod tasks;
+pub mod verdict;

@@ -60,7 +60,8 @@ pub struct EndpointRecord {
     pub tokens_per_second: Option<f64>,
 }
 
-fn quantile_map(h: &Histogram<u64>, scale: f64) -> BTreeMap<String, f64> {
+/// Percentiles `p50` ... `p100` of a histogram, divided by `scale`.
+pub fn quantile_map(h: &Histogram<u64>, scale: f64) -> BTreeMap<String, f64> {
     QUANTILES
         .iter()
         .map(|q| (format!("p{}", (q * 100.0 * 100.0).round() / 100.0), h.value_at_quantile(*q) as f64 / scale))
@@ -166,4 +167,9 @@ pub fn build(
         generator_cpu: cpu,
         engine,
     }
+}
+
+/// Latency percentiles in ms of a µs histogram.
+pub fn quantiles(h: &Histogram<u64>) -> BTreeMap<String, f64> {
+    quantile_map(h, 1000.0)
 }

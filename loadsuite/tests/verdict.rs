@@ -1,0 +1,193 @@
+//! Baselines and verdicts end to end on real runs against the in-process mocks: A/A comparisons
+//! pass (repeated, to bound false alarms), +100% latency and 1% -> 5% errors are flagged on exactly
+//! the affected endpoint, tiny baselines are inconclusive, a 100% failure is critical with the
+//! model diagnosis, a Locust CSV seeds a baseline, and the JUnit file is valid XML.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Mocks, run_text, temp_dir};
+use loadsuite::verdict::{self, Severity, Thresholds, Verdict, baseline};
+
+fn scenario(mocks: &Mocks, users: u32, seconds: &str) -> String {
+    format!(
+        "name = \"gate\"\n{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.01 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}, {{ kind = \"http\", path = \"/v1/models\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = {users}, spawn_rate = 100, duration = \"{seconds}\" }}]\n",
+        mocks.targets()
+    )
+}
+
+async fn run_dir(mocks: &Mocks, name: &str, users: u32, seconds: &str) -> PathBuf {
+    let (outcome, _) = run_text(&scenario(mocks, users, seconds), name).await;
+    outcome.out
+}
+
+fn rule(median_ms: f64) -> String {
+    format!(
+        "[gateway]\n[[gateway.faults]]\nname = \"lat\"\nmatch = {{ path = \"/health\" }}\nlatency = {{ kind = \"lognormal\", median_ms = {median_ms}, sigma = 0.2 }}\n"
+    )
+}
+
+fn compare(base: &Path, run: &Path) -> verdict::Report {
+    let b = baseline::build(&[base]).unwrap();
+    verdict::judge(Some((Path::new("baseline.json"), &b)), run, Thresholds::default()).unwrap()
+}
+
+fn endpoint<'a>(report: &'a verdict::Report, name: &str) -> &'a verdict::compare::EndpointVerdict {
+    report.endpoints.iter().find(|e| e.endpoint == name).unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[tokio::test]
+async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
+    let normal = Mocks::start(&rule(10.0)).await;
+    let base = run_dir(&normal, "aa-base", 4, "2s").await;
+    // A/A, repeated: with both a 50% threshold and p < 0.01 required, a false alarm needs both by chance.
+    for i in 0..4 {
+        let again = run_dir(&normal, &format!("aa-{i}"), 4, "2s").await;
+        let report = compare(&base, &again);
+        assert_eq!(
+            report.overall,
+            Verdict::Pass,
+            "A/A #{i}: {:#?}",
+            report.endpoints.iter().map(|e| (&e.endpoint, e.verdict, &e.checks)).collect::<Vec<_>>()
+        );
+    }
+    let slow = Mocks::start(&rule(20.0)).await;
+    let slower = run_dir(&slow, "aa-slow", 4, "2s").await;
+    let report = compare(&base, &slower);
+    assert!(
+        matches!(endpoint(&report, "GET /health").verdict, Verdict::Regression(Severity::Minor | Severity::Major)),
+        "{:#?}",
+        endpoint(&report, "GET /health").checks
+    );
+    assert_eq!(endpoint(&report, "GET /v1/models").verdict, Verdict::Pass, "only the slowed endpoint is flagged");
+    assert!(matches!(report.overall, Verdict::Regression(_)));
+    assert_eq!(verdict::exit_code(report.overall), 1);
+}
+
+#[tokio::test]
+async fn error_rate_rise_is_flagged_by_the_count_test() {
+    let errors = |p: f64| {
+        format!(
+            "[gateway]\n[[gateway.faults]]\nname = \"err\"\nprobability = {p}\nmatch = {{ path = \"/v1/models\" }}\nerror = {{ status = 503 }}\n"
+        )
+    };
+    let one = Mocks::start(&errors(0.01)).await;
+    let base = run_dir(&one, "err-base", 6, "3s").await;
+    let five = Mocks::start(&errors(0.05)).await;
+    let worse = run_dir(&five, "err-worse", 6, "3s").await;
+    let report = compare(&base, &worse);
+    let models = endpoint(&report, "GET /v1/models");
+    let check = models.checks.iter().find(|c| c.name == "error rate not significantly higher").unwrap();
+    assert_eq!(check.verdict, Verdict::Regression(Severity::Major), "{}", check.detail);
+    assert!(models.failure_kinds.contains_key("server_error"), "{:?}", models.failure_kinds);
+}
+
+#[tokio::test]
+async fn tiny_baselines_are_inconclusive_never_pass() {
+    let mocks = Mocks::start("").await;
+    let text = format!(
+        "name = \"tiny\"\n{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 1 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 3, spawn_rate = 100, duration = \"0.5s\" }}]\n",
+        mocks.targets()
+    );
+    let (a, _) = run_text(&text, "tiny-a").await;
+    let (b, _) = run_text(&text, "tiny-b").await;
+    assert_eq!(a.requests, 3, "a 3-request baseline");
+    let report = compare(&a.out, &b.out);
+    assert_eq!(report.overall, Verdict::Inconclusive);
+    assert_eq!(verdict::exit_code(report.overall), 3);
+}
+
+#[tokio::test]
+async fn a_total_failure_is_critical_with_the_model_diagnosis() {
+    let mocks = Mocks::start("").await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.01 }}\ntasks = [{{ kind = \"chat\", model = \"qwen2.5-14b-instruct\", max_tokens = 8 }}, {{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 100, duration = \"1s\" }}]\n",
+        mocks.targets()
+    );
+    let scenario = loadsuite::scenario::parse(&text, "repro.toml", "repro").unwrap();
+    let mut options = loadsuite::run::RunOptions::new(temp_dir("repro-verdict"));
+    options.preflight = false;
+    let outcome = loadsuite::run::run(scenario, options).await.unwrap();
+    let report = verdict::judge(None, &outcome.out, Thresholds::default()).unwrap();
+    assert_eq!(report.overall, Verdict::Regression(Severity::Critical));
+    assert_eq!(endpoint(&report, "POST /v1/chat/completions").verdict, Verdict::Regression(Severity::Critical));
+    let diagnosis = report.diagnosis.join("\n");
+    assert!(
+        diagnosis.contains("asked for model `qwen2.5-14b-instruct`") && diagnosis.contains("gpt-4o-mini"),
+        "{diagnosis}"
+    );
+    verdict::write_reports(&report, &outcome.out).unwrap();
+    let summary = std::fs::read_to_string(outcome.out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("**regression (critical)**") && summary.contains("not an infrastructure slowdown"),
+        "{summary}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(outcome.out.join("verdict.json")).unwrap()).unwrap();
+    assert_eq!(json["overall"]["verdict"], "regression");
+    assert_eq!(json["overall"]["severity"], "critical");
+    let parsed = std::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .args(["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(r.get('tests'), r.get('failures'), len(r.findall('.//testcase')))"])
+        .arg(outcome.out.join("junit.xml"))
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "junit.xml is valid XML: {}", String::from_utf8_lossy(&parsed.stderr));
+    let counts: Vec<u64> =
+        String::from_utf8_lossy(&parsed.stdout).split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(counts[0], counts[2], "one test case per check");
+    assert!(counts[1] >= 1);
+}
+
+#[tokio::test]
+async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
+    let mocks = Mocks::start("").await;
+    let run = run_dir(&mocks, "from-run", 2, "1s").await;
+    let from_run = baseline::build(&[&run]).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    let stage = &from_run.scenarios["gate"][&0];
+    for e in json["endpoints"].as_array().unwrap() {
+        let key = format!("{} {}", e["method"].as_str().unwrap(), e["name"].as_str().unwrap());
+        assert_eq!(stage[&key].requests, e["requests"].as_u64().unwrap());
+        assert!(stage[&key].histogram.is_some());
+    }
+    // A real Locust run against the same mocks.
+    let dir = temp_dir("locust-baseline");
+    std::fs::create_dir_all(&dir).unwrap();
+    let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/locustfile.py");
+    let status = tokio::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .args([
+            "-m",
+            "locust",
+            "-f",
+            locustfile,
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2s",
+            "--only-summary",
+            "--host",
+        ])
+        .arg(mocks.url(mocks::stack::ServiceKind::Gateway))
+        .arg("--csv")
+        .arg(dir.join("locust"))
+        .output()
+        .await
+        .unwrap();
+    let csv_path = dir.join("locust_stats.csv");
+    assert!(csv_path.exists(), "Locust ran: {}", String::from_utf8_lossy(&status.stderr));
+    let from_locust = baseline::build(&[&csv_path]).unwrap();
+    let stage = &from_locust.scenarios["locust"][&0];
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    for line in csv.lines().skip(1).filter(|l| !l.contains("Aggregated")) {
+        let f: Vec<&str> = line.split(',').collect();
+        let m = &stage[&format!("{} {}", f[0], f[1])];
+        assert_eq!((m.requests, m.failures), (f[2].parse().unwrap(), f[3].parse().unwrap()), "{line}");
+    }
+    let missing = stage.get("GET /v1/models/[id]").expect("the failing Locust task is kept");
+    assert_eq!(missing.failures, missing.requests, "its 404s are counted as failures");
+}
