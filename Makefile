@@ -26,8 +26,9 @@ scenarios: ## list the shipped scenarios
 test: test-deps ## every test: unit, in-process HTTP, CLI, property, official Python clients, Locust
 	$(CARGO) test --workspace
 
-test-deps: ## the Python clients the tests drive (openai)
+test-deps: ## what the tests drive: the openai and mcp Python clients, Locust, headless Chromium
 	@$(PYTHON) -c "import openai, mcp.client, locust" 2>/dev/null || $(PYTHON) -m pip install -q -r mocks/tests/python/requirements.txt
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check

@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod diagnosis;
+pub mod html;
 pub mod report;
 pub mod tests_stat;
 
@@ -60,9 +61,11 @@ pub fn judge(
     })
 }
 
-/// Writes `verdict.json`, `summary.md` and `junit.xml` into `out`.
+/// Writes `verdict.json`, `summary.md`, `junit.xml` and `report.html` into `out`.
 pub fn write_reports(report: &Report, out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
+    let series = html::aggregate_series(Path::new(&report.run));
+    crate::output::write_atomic(&out.join("report.html"), |w| html::write(w, report, &series))?;
     crate::output::write_atomic(&out.join("verdict.json"), |w| {
         serde_json::to_writer_pretty(w, report).map_err(std::io::Error::other)
     })?;

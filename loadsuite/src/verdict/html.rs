@@ -1,0 +1,185 @@
+//! `report.html`: one self-contained file (inline SVG, no scripts, no external assets) with
+//! latency percentiles and requests/s over time with users overlaid, errors over time, and
+//! baseline-vs-current per endpoint and stage.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::compare::Verdict;
+use super::report::Report;
+
+/// One second of the aggregate series, as `run.json` holds it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Second {
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// Users at that second.
+    pub users: u64,
+    /// Row name (`Aggregated` for the aggregate).
+    pub name: String,
+    /// Requests in that second.
+    pub requests: u64,
+    /// Failures in that second.
+    pub failures: u64,
+    /// Percentiles of that second.
+    pub percentiles_ms: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+struct SeriesOnly {
+    time_series: Vec<Second>,
+}
+
+/// The aggregate 1-second series of a run (empty when unreadable).
+pub fn aggregate_series(run: &Path) -> Vec<Second> {
+    let file = if run.is_dir() { run.join("run.json") } else { run.to_owned() };
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|t| serde_json::from_str::<SeriesOnly>(&t).ok())
+        .map(|s| s.time_series.into_iter().filter(|r| r.name == "Aggregated").collect())
+        .unwrap_or_default()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const W: f64 = 720.0;
+const H: f64 = 200.0;
+const PAD: f64 = 40.0;
+
+/// A line chart: each series is (label, colour, values); `overlay` is drawn dashed on its own scale.
+fn chart(
+    out: &mut dyn Write,
+    title: &str,
+    series: &[(&str, &str, Vec<f64>)],
+    overlay: Option<(&str, Vec<f64>)>,
+) -> io::Result<()> {
+    let n = series.iter().map(|s| s.2.len()).max().unwrap_or(0).max(2);
+    let max = series.iter().flat_map(|s| s.2.iter().copied()).fold(0.0f64, f64::max).max(1e-9);
+    let x = |i: usize| PAD + (W - 2.0 * PAD) * i as f64 / (n - 1) as f64;
+    let y = |v: f64, top: f64| H - PAD + (PAD * 2.0 - H) * (v / top);
+    writeln!(
+        out,
+        "<figure><figcaption>{}</figcaption><svg class=\"chart\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\">",
+        escape(title),
+        escape(title)
+    )?;
+    writeln!(
+        out,
+        "<line x1=\"{PAD}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#999\"/><text x=\"2\" y=\"{PAD}\" font-size=\"10\">{max:.1}</text>",
+        H - PAD,
+        W - PAD,
+        H - PAD
+    )?;
+    for (label, colour, values) in series {
+        let points: Vec<String> =
+            values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v, max))).collect();
+        writeln!(
+            out,
+            "<polyline class=\"series\" data-label=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\" points=\"{}\"/>",
+            escape(label),
+            points.join(" ")
+        )?;
+    }
+    if let Some((label, values)) = overlay {
+        let top = values.iter().copied().fold(0.0f64, f64::max).max(1e-9);
+        let points: Vec<String> =
+            values.iter().enumerate().map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v, top))).collect();
+        writeln!(
+            out,
+            "<polyline class=\"overlay\" data-label=\"{}\" fill=\"none\" stroke=\"#888\" stroke-dasharray=\"4 3\" points=\"{}\"/>",
+            escape(label),
+            points.join(" ")
+        )?;
+        writeln!(
+            out,
+            "<text x=\"{}\" y=\"{PAD}\" font-size=\"10\" text-anchor=\"end\">{label} (max {top:.0})</text>",
+            W - 2.0
+        )?;
+    }
+    let legend: Vec<String> =
+        series.iter().map(|(l, c, _)| format!("<tspan fill=\"{c}\">{}</tspan>", escape(l))).collect();
+    writeln!(out, "<text x=\"{PAD}\" y=\"14\" font-size=\"11\">{}</text></svg></figure>", legend.join(" · "))
+}
+
+/// Writes the page.
+pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Result<()> {
+    writeln!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title>",
+        escape(&report.scenario),
+        escape(&report.overall.label())
+    )?;
+    writeln!(
+        out,
+        "<style>body{{font-family:sans-serif;margin:2em;max-width:64em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}td:nth-child(2){{text-align:left}}.regression{{background:#fdd}}.inconclusive{{background:#ffd}}.pass,.improvement{{background:#dfd}}figure{{margin:1em 0}}</style></head><body>"
+    )?;
+    writeln!(out, "<h1 id=\"verdict\">{}: {}</h1>", escape(&report.scenario), escape(&report.overall.label()))?;
+    writeln!(
+        out,
+        "<p>Run <code>{}</code>{}. Informational score {:.0}/100 ({}), not the verdict.</p>",
+        escape(&report.run),
+        report.baseline.as_ref().map(|b| format!(" against baseline <code>{}</code>", escape(b))).unwrap_or_default(),
+        report.score,
+        report.grade
+    )?;
+    let users: Vec<f64> = series.iter().map(|s| s.users as f64).collect();
+    let pct = |i: usize| series.iter().map(|s| s.percentiles_ms.get(i).copied().unwrap_or(0.0)).collect::<Vec<f64>>();
+    chart(
+        out,
+        "Latency over time (ms)",
+        &[("p50", "#1f77b4", pct(0)), ("p95", "#ff7f0e", pct(5)), ("p99", "#d62728", pct(7))],
+        Some(("users", users.clone())),
+    )?;
+    chart(
+        out,
+        "Requests per second",
+        &[("requests/s", "#2ca02c", series.iter().map(|s| s.requests as f64).collect())],
+        Some(("users", users.clone())),
+    )?;
+    chart(
+        out,
+        "Errors per second",
+        &[("failures/s", "#d62728", series.iter().map(|s| s.failures as f64).collect())],
+        Some(("users", users)),
+    )?;
+    writeln!(
+        out,
+        "<h2>Baseline vs current</h2><table id=\"endpoints\"><tr><th>stage</th><th>endpoint</th><th>verdict</th><th>requests</th><th>errors</th><th>p95 baseline</th><th>p95 now</th><th>req/s baseline</th><th>req/s now</th></tr>"
+    )?;
+    for e in &report.endpoints {
+        let class = match e.verdict {
+            Verdict::Regression(_) => "regression",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::Improvement => "improvement",
+            Verdict::Pass => "pass",
+        };
+        let base = e.baseline.as_ref();
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        writeln!(
+            out,
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            e.stage + 1,
+            escape(&e.endpoint),
+            escape(&e.verdict.label()),
+            e.current.requests,
+            e.current.error_rate * 100.0,
+            ms(base.and_then(|b| b.p95_ms)),
+            ms(e.current.p95_ms),
+            base.map_or("-".to_owned(), |b| format!("{:.1}", b.requests_per_second)),
+            e.current.requests_per_second
+        )?;
+    }
+    writeln!(out, "</table>")?;
+    if !report.diagnosis.is_empty() {
+        writeln!(out, "<h2>Diagnosis</h2><ul id=\"diagnosis\">")?;
+        for line in &report.diagnosis {
+            writeln!(out, "<li>{}</li>", escape(line))?;
+        }
+        writeln!(out, "</ul>")?;
+    }
+    writeln!(out, "</body></html>")
+}
