@@ -60,6 +60,19 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Build the GitHub issue for a regression verdict; print it (--dry-run) or file it
+    /// (GITHUB_TOKEN, GITHUB_API_URL), commenting on an open issue with the same fingerprint.
+    Issue {
+        /// verdict.json from `compare` or `report`.
+        #[arg(long)]
+        verdict: PathBuf,
+        /// OWNER/NAME.
+        #[arg(long)]
+        repo: String,
+        /// Print the REST payload instead of posting.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Judge a single run on the absolute targets and write its reports.
     Report {
         /// The run (results directory or run.json).
@@ -191,7 +204,35 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
             verdict_command(Some((&baseline, &loaded)), &run, thresholds, out)
         }
         Command::Report { run, thresholds, out } => verdict_command(None, &run, thresholds, out),
+        Command::Issue { verdict, repo, dry_run } => issue_command(&verdict, &repo, dry_run),
     }
+}
+
+fn issue_command(verdict: &std::path::Path, repo: &str, dry_run: bool) -> Result<ExitCode, String> {
+    use crate::verdict::github;
+    let text = std::fs::read_to_string(verdict).map_err(|e| format!("cannot read {}: {e}", verdict.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", verdict.display()))?;
+    let Some(issue) = github::payload(&value).map_err(|e| format!("{}: {e}", verdict.display()))? else {
+        println!("no regression in {}: nothing to file", verdict.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !repo.contains('/') {
+        return Err(format!("--repo {repo}: write OWNER/NAME"));
+    }
+    if dry_run {
+        let payload = serde_json::json!({"title": issue.title, "body": issue.body, "labels": issue.labels});
+        println!("POST /repos/{repo}/issues\n{}", serde_json::to_string_pretty(&payload).unwrap_or_default());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let token =
+        std::env::var("GITHUB_TOKEN").map_err(|_| "GITHUB_TOKEN is not set: export it, or use --dry-run".to_owned())?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    match runtime.block_on(github::file(&api, repo, &token, &issue)).map_err(|e| e.to_string())? {
+        github::Filed::Opened(n) => println!("opened issue #{n} in {repo}"),
+        github::Filed::Commented(n) => println!("commented on open issue #{n} in {repo} (same fingerprint)"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verdict_command(

@@ -177,7 +177,12 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
             // Users due by now at the spawn rate, moving from where the stage began.
             let moved = (now - stage_start).as_secs_f64() * stage.spawn_rate;
             let target = stage.users as f64;
-            let due = if target >= from { (from + moved).min(target) } else { (from - moved).max(target) } as usize;
+            // Like Locust, the first user of a ramp starts at once, then one every 1/rate seconds.
+            let due = if target > from {
+                (from + moved + 1.0).floor().min(target)
+            } else {
+                (from - moved).floor().max(target)
+            } as usize;
             while users.len() < due {
                 let class = next_class(classes, &counts);
                 counts[class] += 1;

@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod diagnosis;
+pub mod github;
 pub mod html;
 pub mod report;
 pub mod tests_stat;

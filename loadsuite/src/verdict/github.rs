@@ -1,0 +1,169 @@
+//! `loadsuite issue`: turns a regression verdict into a GitHub issue. `--dry-run` prints the REST
+//! payload; with `GITHUB_TOKEN` it posts to `GITHUB_API_URL` (default `https://api.github.com`),
+//! and comments on an existing open issue with the same fingerprint instead of opening a duplicate.
+
+use serde_json::{Value, json};
+
+/// The label every issue filed by loadsuite carries (used to find earlier ones).
+pub const LABEL: &str = "loadsuite";
+
+/// Why filing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// The verdict file is not usable.
+    #[error("{0}")]
+    Verdict(String),
+    /// The GitHub API refused or was unreachable.
+    #[error("GitHub API: {0}")]
+    Api(String),
+}
+
+/// What to file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssuePayload {
+    /// Title.
+    pub title: String,
+    /// Markdown body (ends with the fingerprint marker).
+    pub body: String,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Stable identity of the regression (scenario + regressed endpoints + severities).
+    pub fingerprint: String,
+}
+
+fn marker(fingerprint: &str) -> String {
+    format!("<!-- loadsuite-fingerprint: {fingerprint} -->")
+}
+
+/// Builds the issue for a verdict; `None` when the verdict is not a regression.
+pub fn payload(verdict: &Value) -> Result<Option<IssuePayload>, IssueError> {
+    if verdict["format"] != "loadsuite-verdict" {
+        return Err(IssueError::Verdict("not a loadsuite verdict.json (format `loadsuite-verdict`)".into()));
+    }
+    if verdict["overall"]["verdict"] != "regression" {
+        return Ok(None);
+    }
+    let scenario = verdict["scenario"].as_str().unwrap_or("?");
+    let severity = verdict["overall"]["severity"].as_str().unwrap_or("major");
+    let regressed: Vec<&Value> = verdict["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["verdict"]["verdict"] == "regression")
+        .collect();
+    let mut identity: Vec<String> = regressed
+        .iter()
+        .map(|e| {
+            format!(
+                "{}|{}|{}",
+                e["stage"],
+                e["endpoint"].as_str().unwrap_or(""),
+                e["verdict"]["severity"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    identity.sort();
+    let fingerprint =
+        format!("{:016x}", mocks::faults::fnv1a(format!("{scenario}\n{}", identity.join("\n")).as_bytes()));
+    let mut body = format!(
+        "Load test `{scenario}` regressed (**{severity}**).\n\n| stage | endpoint | verdict | finding |\n|---:|---|---|---|\n"
+    );
+    for e in &regressed {
+        let finding = e["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["verdict"]["verdict"] == "regression")
+            .map(|c| format!("{}: {}", c["name"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        body.push_str(&format!(
+            "| {} | `{}` | regression ({}) | {} |\n",
+            e["stage"].as_u64().unwrap_or(0) + 1,
+            e["endpoint"].as_str().unwrap_or(""),
+            e["verdict"]["severity"].as_str().unwrap_or(""),
+            finding.replace('|', "\\|")
+        ));
+    }
+    let diagnosis: Vec<&str> =
+        verdict["diagnosis"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if !diagnosis.is_empty() {
+        body.push_str("\n### Diagnosis\n\n");
+        for line in diagnosis {
+            body.push_str(&format!("- {line}\n"));
+        }
+    }
+    body.push_str(&format!(
+        "\nRun: `{}`; baseline: `{}`.\n\n{}\n",
+        verdict["run"].as_str().unwrap_or("?"),
+        verdict["baseline"].as_str().unwrap_or("none"),
+        marker(&fingerprint)
+    ));
+    Ok(Some(IssuePayload {
+        title: format!("Load test regression ({severity}): {scenario}, {} endpoint(s)", regressed.len()),
+        body,
+        labels: vec![LABEL.into(), "performance".into(), format!("severity:{severity}")],
+        fingerprint,
+    }))
+}
+
+/// What `file` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filed {
+    /// A new issue (its number).
+    Opened(u64),
+    /// A comment on an existing issue (its number).
+    Commented(u64),
+}
+
+/// Files the issue, or comments on the open one with the same fingerprint.
+pub async fn file(api: &str, repo: &str, token: &str, issue: &IssuePayload) -> Result<Filed, IssueError> {
+    let client = reqwest::Client::new();
+    let api = api.trim_end_matches('/');
+    let request = |method: reqwest::Method, url: String| {
+        client
+            .request(method, url)
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json")
+            .header("x-github-api-version", "2022-11-28")
+            .header("user-agent", "loadsuite")
+    };
+    let api_error = |e: reqwest::Error| IssueError::Api(e.to_string());
+    let open: Value =
+        request(reqwest::Method::GET, format!("{api}/repos/{repo}/issues?state=open&labels={LABEL}&per_page=100"))
+            .send()
+            .await
+            .map_err(api_error)?
+            .error_for_status()
+            .map_err(api_error)?
+            .json()
+            .await
+            .map_err(api_error)?;
+    let existing = open
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["body"].as_str().is_some_and(|b| b.contains(&marker(&issue.fingerprint))));
+    if let Some(existing) = existing {
+        let number = existing["number"].as_u64().unwrap_or(0);
+        request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues/{number}/comments"))
+            .json(&json!({"body": format!("The same regression again.\n\n{}", issue.body)}))
+            .send()
+            .await
+            .map_err(api_error)?
+            .error_for_status()
+            .map_err(api_error)?;
+        return Ok(Filed::Commented(number));
+    }
+    let created: Value = request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues"))
+        .json(&json!({"title": issue.title, "body": issue.body, "labels": issue.labels}))
+        .send()
+        .await
+        .map_err(api_error)?
+        .error_for_status()
+        .map_err(api_error)?
+        .json()
+        .await
+        .map_err(api_error)?;
+    Ok(Filed::Opened(created["number"].as_u64().unwrap_or(0)))
+}
