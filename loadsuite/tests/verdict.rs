@@ -39,6 +39,7 @@ fn endpoint<'a>(report: &'a verdict::Report, name: &str) -> &'a verdict::compare
 
 #[tokio::test]
 async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
+    let _serial = common::SERIAL.lock().await;
     let normal = Mocks::start(&rule(10.0)).await;
     let base = run_dir(&normal, "aa-base", 4, "2s").await;
     // A/A, repeated: with both a 50% threshold and p < 0.01 required, a false alarm needs both by chance.
@@ -67,6 +68,7 @@ async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
 
 #[tokio::test]
 async fn error_rate_rise_is_flagged_by_the_count_test() {
+    let _serial = common::SERIAL.lock().await;
     let errors = |p: f64| {
         format!(
             "[gateway]\n[[gateway.faults]]\nname = \"err\"\nprobability = {p}\nmatch = {{ path = \"/v1/models\" }}\nerror = {{ status = 503 }}\n"

@@ -24,6 +24,9 @@ pub struct Thresholds {
     /// Allowed p95 degradation `(current - baseline) / baseline` for the first, second, third ...
     /// stage (the last value holds beyond).
     pub p95_degradation: Vec<f64>,
+    /// Smallest p95 change in ms that counts at all (sub-millisecond endpoints jitter by more
+    /// than 50% on a busy machine without anything having changed).
+    pub min_latency_change_ms: f64,
     /// Significance level of the statistical tests.
     pub significance: f64,
     /// Fewest requests on either side for any verdict but inconclusive.
@@ -40,6 +43,7 @@ impl Default for Thresholds {
             p95_ms: 2000.0,
             max_error_rate: 0.01,
             p95_degradation: vec![0.5, 1.0, 1.5],
+            min_latency_change_ms: 5.0,
             significance: 0.01,
             min_samples: 30,
             critical_error_rate: 0.5,
@@ -227,9 +231,10 @@ pub fn judge(
                 let change = (pc - pb) / pb;
                 let (_, p_slower) = mann_whitney(&hb, &hc);
                 let (_, p_faster) = mann_whitney(&hc, &hb);
-                let verdict = if change > allowed && p_slower < t.significance {
+                let material = (pc - pb).abs() >= t.min_latency_change_ms;
+                let verdict = if material && change > allowed && p_slower < t.significance {
                     Verdict::Regression(if change > 2.0 * allowed { Severity::Major } else { Severity::Minor })
-                } else if change < -allowed.min(0.2) && p_faster < t.significance {
+                } else if material && change < -allowed.min(0.2) && p_faster < t.significance {
                     Verdict::Improvement
                 } else {
                     Verdict::Pass

@@ -10,6 +10,9 @@ use mocks::config::MocksConfig;
 use mocks::stack::{ServiceKind, Stack};
 use serde_json::Value;
 
+/// Held by tests whose measurements other tests' load would disturb (timing, A/A comparisons).
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct Mocks {
     pub stack: Stack,
 }
