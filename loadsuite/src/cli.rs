@@ -73,6 +73,21 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Test the pipeline itself: a clean A/A pair, then every failure mode of the catalog injected
+    /// into the mocks, each checked to flag exactly the affected endpoints. Exits 1 on any miss or
+    /// false alarm.
+    Selftest(SelftestArgs),
+    /// Reproduce one failure mode of the self-test catalog alone and show its verdict.
+    Repro {
+        /// The mode (see `loadsuite repro --list`).
+        name: Option<String>,
+        /// List the modes and their symptoms.
+        #[arg(long)]
+        list: bool,
+        /// Where it runs.
+        #[command(flatten)]
+        targets: SelftestArgs,
+    },
     /// Judge a single run on the absolute targets and write its reports.
     Report {
         /// The run (results directory or run.json).
@@ -84,6 +99,26 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// Where the self-test runs.
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Start the mocks in-process (default when no --target is given).
+    #[arg(long)]
+    pub embedded: bool,
+    /// The mocks to use: gateway=URL, rag=URL, mcp=URL.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Where runs and the detection matrix go.
+    #[arg(long, default_value = "results/selftest")]
+    pub out: PathBuf,
+    /// Length of each run.
+    #[arg(long, default_value = "5s")]
+    pub run_time: String,
+    /// Users per run.
+    #[arg(long, default_value_t = 24)]
+    pub users: u32,
 }
 
 /// `loadsuite run`.
@@ -205,7 +240,69 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Report { run, thresholds, out } => verdict_command(None, &run, thresholds, out),
         Command::Issue { verdict, repo, dry_run } => issue_command(&verdict, &repo, dry_run),
+        Command::Selftest(args) => selftest_command(&args, None),
+        Command::Repro { list: true, .. } | Command::Repro { name: None, .. } => {
+            for mode in crate::selftest::CATALOG {
+                println!("{:<24} {}", mode.name, mode.symptom);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Repro { name: Some(name), targets, .. } => {
+            if !crate::selftest::CATALOG.iter().any(|m| m.name == name) {
+                return Err(format!("no failure mode `{name}`; see `loadsuite repro --list`"));
+            }
+            selftest_command(&targets, Some(&name))
+        }
     }
+}
+
+fn selftest_command(args: &SelftestArgs, only: Option<&str>) -> Result<ExitCode, String> {
+    use crate::selftest::{SelftestOptions, matrix, selftest};
+    let run_time = crate::duration::parse(&args.run_time).map_err(|e| format!("--run-time: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut targets: BTreeMap<String, String> = BTreeMap::new();
+        for t in &args.targets {
+            let (n, u) = t.split_once('=').ok_or_else(|| format!("--target {t}: write NAME=URL"))?;
+            targets.insert(n.to_owned(), u.trim_end_matches('/').to_owned());
+        }
+        let stack = if args.embedded || targets.is_empty() {
+            let stack = mocks::stack::Stack::start_ephemeral(&mocks::config::MocksConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            for (kind, name) in [
+                (mocks::stack::ServiceKind::Gateway, "gateway"),
+                (mocks::stack::ServiceKind::Rag, "rag"),
+                (mocks::stack::ServiceKind::Mcp, "mcp"),
+            ] {
+                targets.insert(name.to_owned(), stack.service(kind).map(|s| s.url()).unwrap_or_default());
+            }
+            Some(stack)
+        } else {
+            None
+        };
+        for needed in ["gateway", "rag", "mcp"] {
+            if !targets.contains_key(needed) {
+                return Err(format!("--target {needed}=URL is missing (or use --embedded)"));
+            }
+        }
+        let options = SelftestOptions { targets, out: args.out.clone(), run_time, users: args.users };
+        let rows = selftest(&options, only).await.map_err(|e| e.to_string());
+        if let Some(stack) = stack {
+            stack.shutdown().await;
+        }
+        let rows = rows?;
+        let table = matrix(&rows);
+        print!("{table}");
+        let md = args.out.join("detection-matrix.md");
+        let json = args.out.join("detection-matrix.json");
+        crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, table.as_bytes()))
+            .map_err(|e| e.to_string())?;
+        crate::output::write_atomic(&json, |w| serde_json::to_writer_pretty(w, &rows).map_err(std::io::Error::other))
+            .map_err(|e| e.to_string())?;
+        println!("matrix: {}", md.display());
+        Ok(if rows.iter().all(|r| r.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
 }
 
 fn issue_command(verdict: &std::path::Path, repo: &str, dry_run: bool) -> Result<ExitCode, String> {

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod preflight;
 pub mod run;
 pub mod scenario;
+pub mod selftest;
 pub mod stats;
 pub mod tasks;
 pub mod verdict;

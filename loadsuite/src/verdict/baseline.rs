@@ -163,16 +163,33 @@ struct RunFailure {
 }
 
 #[derive(Deserialize)]
+struct PlanModel {
+    model: String,
+}
+
+#[derive(Deserialize)]
 struct RunRead {
     format: String,
     version: u32,
     scenario: String,
+    plan: PlanModel,
     stage_endpoints: Vec<RunEndpoint>,
     failures: Vec<RunFailure>,
 }
 
+/// A run's measurements.
+#[derive(Debug, Clone)]
+pub struct RunMeasures {
+    /// Scenario name.
+    pub scenario: String,
+    /// Stages.
+    pub stages: ScenarioMeasures,
+    /// Whether the load was an open (arrival-rate) plan: only then is throughput a verdict.
+    pub open_model: bool,
+}
+
 /// A run's measurements (the `scenario` name and its stages).
-pub fn read_run(path: &Path) -> Result<(String, ScenarioMeasures), InputError> {
+pub fn read_run(path: &Path) -> Result<RunMeasures, InputError> {
     let shown = path.display().to_string();
     let file = if path.is_dir() { path.join("run.json") } else { path.to_owned() };
     let text = std::fs::read_to_string(&file)
@@ -219,11 +236,11 @@ pub fn read_run(path: &Path) -> Result<(String, ScenarioMeasures), InputError> {
             m.failure_messages.entry(f.kind).or_insert(f.message);
         }
     }
-    Ok((run.scenario, stages))
+    Ok(RunMeasures { scenario: run.scenario, stages, open_model: run.plan.model == "open" })
 }
 
 /// A Locust `_stats.csv`: one stage; percentiles from the CSV columns; no histogram.
-fn read_locust(text: &str, path: &str) -> Result<(String, ScenarioMeasures), InputError> {
+fn read_locust(text: &str, path: &str) -> Result<RunMeasures, InputError> {
     let invalid = |message: String| InputError::Invalid { path: path.to_owned(), message };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
@@ -274,7 +291,7 @@ fn read_locust(text: &str, path: &str) -> Result<(String, ScenarioMeasures), Inp
         .unwrap_or("locust")
         .trim_end_matches("_stats.csv")
         .to_owned();
-    Ok((scenario, BTreeMap::from([(0, stage)])))
+    Ok(RunMeasures { scenario, stages: BTreeMap::from([(0, stage)]), open_model: false })
 }
 
 /// Builds (and merges) a baseline from several inputs.
@@ -282,7 +299,7 @@ pub fn build(inputs: &[&Path]) -> Result<Baseline, InputError> {
     let mut baseline =
         Baseline { format: FORMAT.into(), version: VERSION, sources: Vec::new(), scenarios: BTreeMap::new() };
     for input in inputs {
-        let (scenario, stages) = read_run(input)?;
+        let RunMeasures { scenario, stages, .. } = read_run(input)?;
         baseline.sources.push(input.display().to_string());
         let target = baseline.scenarios.entry(scenario).or_default();
         for (stage, endpoints) in stages {

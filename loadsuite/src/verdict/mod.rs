@@ -35,7 +35,7 @@ pub fn judge(
     run: &Path,
     thresholds: Thresholds,
 ) -> Result<Report, InputError> {
-    let (scenario, current) = baseline::read_run(run)?;
+    let baseline::RunMeasures { scenario, stages: current, open_model } = baseline::read_run(run)?;
     let base = baseline.and_then(|(_, b)| b.scenarios.get(&scenario));
     if let (Some((path, _)), None) = (baseline, base) {
         return Err(InputError::Invalid {
@@ -45,7 +45,7 @@ pub fn judge(
             ),
         });
     }
-    let endpoints = compare::judge_all(base, &current, &thresholds);
+    let endpoints = compare::judge_all(base, &current, &thresholds, open_model);
     let (score, grade) = diagnosis::score(&endpoints);
     Ok(Report {
         format: "loadsuite-verdict",
