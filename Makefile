@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-loadgen bench-deps config-check scenarios
+.PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-loadgen bench-deps config-check scenarios
 
 RUN_TIME ?= 10s
 OUT ?= results
@@ -56,3 +56,6 @@ bench-mocks: bench-deps ## mock requests/s beside a bare axum server, with wrk
 
 bench-loadgen: bench-deps ## loadsuite beside wrk on one core each, and its memory at 1,000 / 10,000 users
 	$(PYTHON) bench/loadgen.py
+
+selftest: ## prove the pipeline detects every failure mode of the catalog (embedded mocks)
+	$(CARGO) run --release -q -p loadsuite -- selftest --embedded --out $(OUT)/selftest
