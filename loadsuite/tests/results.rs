@@ -22,38 +22,8 @@ fn first_line(path: &std::path::Path) -> String {
 #[tokio::test]
 async fn csv_headers_equal_a_real_locust_runs() {
     let mocks = Mocks::start("").await;
-    let gateway = mocks.url(ServiceKind::Gateway);
     let dir = temp_dir("locust");
-    std::fs::create_dir_all(&dir).unwrap();
-    let prefix = dir.join("locust");
-    let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/locustfile.py");
-    let output = tokio::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
-        .args([
-            "-m",
-            "locust",
-            "-f",
-            locustfile,
-            "--headless",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2s",
-            "--only-summary",
-            "--host",
-        ])
-        .arg(&gateway)
-        .arg("--csv")
-        .arg(&prefix)
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        prefix.with_file_name("locust_stats.csv").exists(),
-        "Locust did not run (pip install -r mocks/tests/python/requirements.txt): {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::run_locust(&mocks.url(ServiceKind::Gateway), &dir).await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 1, duration = \"1s\" }}]\n",
         mocks.targets()

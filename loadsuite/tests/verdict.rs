@@ -155,33 +155,8 @@ async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
         assert!(stage[&key].histogram.is_some());
     }
     // A real Locust run against the same mocks.
-    let dir = temp_dir("locust-baseline");
-    std::fs::create_dir_all(&dir).unwrap();
-    let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/locustfile.py");
-    let status = tokio::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
-        .args([
-            "-m",
-            "locust",
-            "-f",
-            locustfile,
-            "--headless",
-            "-u",
-            "2",
-            "-r",
-            "2",
-            "-t",
-            "2s",
-            "--only-summary",
-            "--host",
-        ])
-        .arg(mocks.url(mocks::stack::ServiceKind::Gateway))
-        .arg("--csv")
-        .arg(dir.join("locust"))
-        .output()
-        .await
-        .unwrap();
-    let csv_path = dir.join("locust_stats.csv");
-    assert!(csv_path.exists(), "Locust ran: {}", String::from_utf8_lossy(&status.stderr));
+    let csv_path =
+        common::run_locust(&mocks.url(mocks::stack::ServiceKind::Gateway), &temp_dir("locust-baseline")).await;
     let from_locust = baseline::build(&[&csv_path]).unwrap();
     let stage = &from_locust.scenarios["locust"][&0];
     let csv = std::fs::read_to_string(&csv_path).unwrap();

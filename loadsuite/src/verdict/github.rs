@@ -116,6 +116,13 @@ pub enum Filed {
     Commented(u64),
 }
 
+/// One GitHub REST call: sends, fails on an error status, returns the JSON answer (or null).
+async fn call(request: reqwest::RequestBuilder) -> Result<Value, IssueError> {
+    let api_error = |e: reqwest::Error| IssueError::Api(e.to_string());
+    let response = request.send().await.map_err(api_error)?.error_for_status().map_err(api_error)?;
+    Ok(response.json().await.unwrap_or(Value::Null))
+}
+
 /// Files the issue, or comments on the open one with the same fingerprint.
 pub async fn file(api: &str, repo: &str, token: &str, issue: &IssuePayload) -> Result<Filed, IssueError> {
     let client = reqwest::Client::new();
@@ -128,17 +135,11 @@ pub async fn file(api: &str, repo: &str, token: &str, issue: &IssuePayload) -> R
             .header("x-github-api-version", "2022-11-28")
             .header("user-agent", "loadsuite")
     };
-    let api_error = |e: reqwest::Error| IssueError::Api(e.to_string());
-    let open: Value =
-        request(reqwest::Method::GET, format!("{api}/repos/{repo}/issues?state=open&labels={LABEL}&per_page=100"))
-            .send()
-            .await
-            .map_err(api_error)?
-            .error_for_status()
-            .map_err(api_error)?
-            .json()
-            .await
-            .map_err(api_error)?;
+    let open = call(request(
+        reqwest::Method::GET,
+        format!("{api}/repos/{repo}/issues?state=open&labels={LABEL}&per_page=100"),
+    ))
+    .await?;
     let existing = open
         .as_array()
         .into_iter()
@@ -146,24 +147,12 @@ pub async fn file(api: &str, repo: &str, token: &str, issue: &IssuePayload) -> R
         .find(|i| i["body"].as_str().is_some_and(|b| b.contains(&marker(&issue.fingerprint))));
     if let Some(existing) = existing {
         let number = existing["number"].as_u64().unwrap_or(0);
-        request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues/{number}/comments"))
-            .json(&json!({"body": format!("The same regression again.\n\n{}", issue.body)}))
-            .send()
-            .await
-            .map_err(api_error)?
-            .error_for_status()
-            .map_err(api_error)?;
+        let body = json!({"body": format!("The same regression again.\n\n{}", issue.body)});
+        call(request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues/{number}/comments")).json(&body))
+            .await?;
         return Ok(Filed::Commented(number));
     }
-    let created: Value = request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues"))
-        .json(&json!({"title": issue.title, "body": issue.body, "labels": issue.labels}))
-        .send()
-        .await
-        .map_err(api_error)?
-        .error_for_status()
-        .map_err(api_error)?
-        .json()
-        .await
-        .map_err(api_error)?;
+    let body = json!({"title": issue.title, "body": issue.body, "labels": issue.labels});
+    let created = call(request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues")).json(&body)).await?;
     Ok(Filed::Opened(created["number"].as_u64().unwrap_or(0)))
 }

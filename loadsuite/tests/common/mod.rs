@@ -64,3 +64,39 @@ pub fn endpoint<'a>(run: &'a Value, name: &str) -> &'a Value {
         .find(|e| e["name"] == name)
         .unwrap_or_else(|| panic!("no endpoint {name}"))
 }
+
+/// Runs a real Locust (2 users, 2 s, `tests/python/locustfile.py`) against `host` with `--csv
+/// DIR/locust`; returns the `_stats.csv` path.
+pub async fn run_locust(host: &str, dir: &std::path::Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/locustfile.py");
+    let output = tokio::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .args([
+            "-m",
+            "locust",
+            "-f",
+            locustfile,
+            "--headless",
+            "-u",
+            "2",
+            "-r",
+            "2",
+            "-t",
+            "2s",
+            "--only-summary",
+            "--host",
+            host,
+        ])
+        .arg("--csv")
+        .arg(dir.join("locust"))
+        .output()
+        .await
+        .expect("python3 runs");
+    let stats = dir.join("locust_stats.csv");
+    assert!(
+        stats.exists(),
+        "Locust did not run (pip install -r mocks/tests/python/requirements.txt): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stats
+}
