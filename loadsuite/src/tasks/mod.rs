@@ -2,6 +2,7 @@
 //! engine only calls [`execute`]; everything a protocol needs (OpenAI streams, RAG documents, MCP
 //! sessions) lives here, not in the engine.
 
+mod http1;
 mod mcp;
 mod openai;
 
@@ -24,6 +25,8 @@ pub struct UserState {
     pub mcp_session: Option<String>,
     /// The user's random source (seeded per run and user).
     pub rng: StdRng,
+    /// The user's own HTTP/1.1 connection for plain HTTP tasks.
+    pub connection: http1::Connection,
 }
 
 impl UserState {
@@ -34,6 +37,7 @@ impl UserState {
             iteration: 0,
             mcp_session: None,
             rng: StdRng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            connection: http1::Connection::default(),
         }
     }
 }
@@ -151,6 +155,19 @@ pub async fn execute(
     let url = |path: &str| format!("{}{path}", base.trim_end_matches('/'));
     match &task.kind {
         TaskKind::Http { method, path, body, headers } => {
+            if let Some(authority) = base.strip_prefix("http://").map(|a| a.trim_end_matches('/')) {
+                return plain_http(
+                    user,
+                    authority,
+                    method,
+                    path,
+                    body.as_deref(),
+                    headers,
+                    timeout,
+                    task.expect_status,
+                )
+                .await;
+            }
             let mut request = client.request(method.clone(), url(path)).timeout(timeout);
             for (k, v) in headers {
                 request = request.header(k, v);
@@ -199,5 +216,42 @@ pub async fn execute(
             .0
         }
         TaskKind::McpTool { tool, arguments } => mcp::call(client, &url("/mcp"), user, tool, arguments, timeout).await,
+    }
+}
+
+/// A plain-HTTP task over the user's own connection.
+#[allow(clippy::too_many_arguments)]
+async fn plain_http(
+    user: &mut UserState,
+    authority: &str,
+    method: &http::Method,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(String, String)],
+    timeout: Duration,
+    expect: Option<u16>,
+) -> Outcome {
+    let mut builder = http::Request::builder().method(method.clone()).uri(path).header(http::header::HOST, authority);
+    for (k, v) in headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    if let Some(body) = body
+        && serde_json::from_str::<Value>(body).is_ok()
+        && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    let payload = http_body_util::Full::new(bytes::Bytes::from(body.unwrap_or("").to_owned()));
+    let request = match builder.body(payload) {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::failed(Failure::new(FailureKind::Protocol, format!("cannot build the request: {e}")));
+        }
+    };
+    match user.connection.send(authority, request, timeout).await {
+        Ok((status, bytes)) => {
+            Outcome { bytes: bytes.len() as u64, failure: judge(status, &bytes, expect), stream: None }
+        }
+        Err(failure) => Outcome::failed(failure),
     }
 }

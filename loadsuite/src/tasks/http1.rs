@@ -1,0 +1,99 @@
+//! Plain-HTTP requests over one HTTP/1.1 connection per simulated user (as a browser or a Locust
+//! user holds its own), driven with hyper directly: no shared pool to lock, no URL re-parsing.
+//! `https://` targets go through reqwest instead.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+
+use crate::stats::{Failure, FailureKind};
+
+/// A user's connection to one authority (`host:port`).
+#[derive(Default)]
+pub struct Connection {
+    authority: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+fn transport(error: &std::io::Error) -> FailureKind {
+    match error.kind() {
+        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable => FailureKind::ConnectRefused,
+        std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+        _ => FailureKind::ConnectionReset,
+    }
+}
+
+/// What a hyper error means: the socket error underneath when there is one, else a broken
+/// exchange (incomplete or cancelled) or a protocol violation.
+fn classify(error: &hyper::Error) -> FailureKind {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return transport(io);
+        }
+        source = cause.source();
+    }
+    if error.is_incomplete_message() || error.is_canceled() || error.is_closed() {
+        FailureKind::ConnectionReset
+    } else {
+        FailureKind::Protocol
+    }
+}
+
+impl Connection {
+    async fn ready(&mut self, authority: &str) -> Result<&mut SendRequest<Full<Bytes>>, Failure> {
+        let usable = self.authority == authority && self.sender.as_ref().is_some_and(|s| !s.is_closed());
+        if !usable {
+            let stream = tokio::net::TcpStream::connect(authority)
+                .await
+                .map_err(|e| Failure::new(transport(&e), e.to_string()))?;
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| Failure::new(FailureKind::ConnectionReset, e.to_string()))?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            self.authority = authority.to_owned();
+            self.sender = Some(sender);
+        }
+        let sender = self.sender.as_mut().expect("set above");
+        sender.ready().await.map_err(|e| Failure::new(FailureKind::ConnectionReset, e.to_string()))?;
+        Ok(sender)
+    }
+
+    /// Sends one request; returns (status, body bytes).
+    pub async fn send(
+        &mut self,
+        authority: &str,
+        request: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), Failure> {
+        let exchange = async {
+            let sender = self.ready(authority).await?;
+            let response = sender.send_request(request).await.map_err(|e| Failure::new(classify(&e), e.to_string()))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Failure::new(FailureKind::ConnectionReset, format!("body cut: {e}")))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(failure)) => {
+                self.sender = None;
+                Err(failure)
+            }
+            Err(_) => {
+                self.sender = None;
+                Err(Failure::new(FailureKind::Timeout, format!("no answer within {timeout:?}")))
+            }
+        }
+    }
+}
