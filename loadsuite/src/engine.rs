@@ -102,8 +102,8 @@ impl Shared {
         let outcome = tasks::execute(task, self.base(class), &self.client, state, self.config.timeout).await;
         let latency = started.elapsed();
         self.recorder.record(Sample {
-            method: task.kind.method().to_owned(),
-            name: task.name.clone(),
+            method: task.kind.method(),
+            name: &task.name,
             latency,
             bytes: outcome.bytes,
             failure: outcome.failure,

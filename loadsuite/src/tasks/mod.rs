@@ -88,9 +88,14 @@ fn judge(status: u16, body: &[u8], expect: Option<u16>) -> Option<Failure> {
         Some(want) => status == want,
         None => (200..300).contains(&status),
     };
+    // Some servers (older LiteLLM) answer errors with 200: an error body is a failure anyway. Only
+    // a body that mentions "error" is worth parsing (this runs on every response).
+    let mentions_error = body.windows(7).any(|w| w == b"\"error\"");
+    if ok && !mentions_error {
+        return None;
+    }
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    // Some servers (older LiteLLM) answer errors with 200: an error body is a failure anyway.
-    if ok && !(parsed.get("error").is_some() && parsed["error"].is_object() && expect.is_none()) {
+    if ok && !(parsed["error"].is_object() && expect.is_none()) {
         return None;
     }
     let (code, message) = error_details(&parsed);
