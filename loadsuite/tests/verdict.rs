@@ -143,6 +143,7 @@ async fn a_total_failure_is_critical_with_the_model_diagnosis() {
 
 #[tokio::test]
 async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
+    let _serial = common::SERIAL.lock().await;
     let mocks = Mocks::start("").await;
     let run = run_dir(&mocks, "from-run", 2, "1s").await;
     let from_run = baseline::build(&[&run]).unwrap();
@@ -159,6 +160,7 @@ async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
         common::run_locust(&mocks.url(mocks::stack::ServiceKind::Gateway), &temp_dir("locust-baseline")).await;
     let from_locust = baseline::build(&[&csv_path]).unwrap();
     let stage = &from_locust.scenarios["locust"][&0];
+    assert!(stage.values().map(|m| m.requests).sum::<u64>() > 10, "Locust sent requests: {stage:?}");
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     for line in csv.lines().skip(1).filter(|l| !l.contains("Aggregated")) {
         let f: Vec<&str> = line.split(',').collect();

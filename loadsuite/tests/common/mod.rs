@@ -65,7 +65,7 @@ pub fn endpoint<'a>(run: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no endpoint {name}"))
 }
 
-/// Runs a real Locust (2 users, 2 s, `tests/python/locustfile.py`) against `host` with `--csv
+/// Runs a real Locust (2 users, 4 s, `tests/python/locustfile.py`) against `host` with `--csv
 /// DIR/locust`; returns the `_stats.csv` path.
 pub async fn run_locust(host: &str, dir: &std::path::Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
@@ -80,9 +80,9 @@ pub async fn run_locust(host: &str, dir: &std::path::Path) -> PathBuf {
             "-u",
             "2",
             "-r",
-            "2",
+            "10",
             "-t",
-            "2s",
+            "4s",
             "--only-summary",
             "--host",
             host,
