@@ -32,6 +32,12 @@ fn raw_exchange(url: &str, request: &str, read_timeout: Duration) -> (Vec<u8>, R
     }
 }
 
+/// `raw_exchange` of a GET, off the async runtime.
+async fn raw_get(url: &str, path: &str, read_timeout: Duration) -> (Vec<u8>, Result<(), ErrorKind>) {
+    let (url, request) = (url.to_owned(), get_request(path));
+    tokio::task::spawn_blocking(move || raw_exchange(&url, &request, read_timeout)).await.unwrap()
+}
+
 fn get_request(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
 }
@@ -46,11 +52,7 @@ async fn gateway_with_rule(rule: Value) -> TestGateway {
 async fn reset_is_seen_as_a_connection_reset() {
     let gw = gateway_with_rule(json!({"name": "rst", "match": {"path": "/v1/models"}, "transport": {"kind": "reset"}}))
         .await;
-    let url = gw.url.clone();
-    let (bytes, end) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5)))
-            .await
-            .unwrap();
+    let (bytes, end) = raw_get(&gw.url, "/v1/models", Duration::from_secs(5)).await;
     assert!(bytes.is_empty(), "nothing is answered");
     assert_eq!(end, Err(ErrorKind::ConnectionReset));
     let (_, journal) = gw.get("/__admin/journal?limit=5").await;
@@ -62,11 +64,7 @@ async fn reset_is_seen_as_a_connection_reset() {
 async fn close_is_seen_as_eof_without_a_response() {
     let gw = gateway_with_rule(json!({"name": "fin", "match": {"path": "/v1/models"}, "transport": {"kind": "close"}}))
         .await;
-    let url = gw.url.clone();
-    let (bytes, end) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5)))
-            .await
-            .unwrap();
+    let (bytes, end) = raw_get(&gw.url, "/v1/models", Duration::from_secs(5)).await;
     assert_eq!((bytes.len(), end), (0, Ok(())));
     // Other routes are untouched.
     assert_eq!(gw.get("/health").await.0, 200);
@@ -82,11 +80,7 @@ async fn hang_outlasts_the_client_and_is_bounded() {
     let error = client.get(format!("{}/health", gw.url)).send().await.unwrap_err();
     assert!(error.is_timeout(), "{error}");
     // A patient client sees the server give up after the bound: EOF, no answer.
-    let url = gw.url.clone();
-    let (bytes, end) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/health"), Duration::from_secs(10)))
-            .await
-            .unwrap();
+    let (bytes, end) = raw_get(&gw.url, "/health", Duration::from_secs(10)).await;
     assert_eq!((bytes.len(), end), (0, Ok(())));
 }
 
@@ -96,11 +90,7 @@ async fn truncate_sends_headers_then_part_of_the_body() {
         json!({"name": "cut", "match": {"path": "/v1/models"}, "transport": {"kind": "truncate", "after_bytes": 40}}),
     )
     .await;
-    let url = gw.url.clone();
-    let (bytes, _) =
-        tokio::task::spawn_blocking(move || raw_exchange(&url, &get_request("/v1/models"), Duration::from_secs(5)))
-            .await
-            .unwrap();
+    let (bytes, _) = raw_get(&gw.url, "/v1/models", Duration::from_secs(5)).await;
     let text = String::from_utf8_lossy(&bytes).to_string();
     let (head, body) = text.split_once("\r\n\r\n").expect("headers arrive");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
