@@ -126,9 +126,18 @@ pub struct SelftestArgs {
 pub struct RunArgs {
     /// Scenario path or shipped name (see `loadsuite scenarios`).
     pub scenario: Option<String>,
-    /// Point a target at a URL: NAME=URL (repeatable).
-    #[arg(long = "target", value_name = "NAME=URL")]
+    /// Point a target at a URL: NAME=URL (repeatable; LOADSUITE_TARGETS takes a comma-separated list).
+    #[arg(long = "target", value_name = "NAME=URL", env = "LOADSUITE_TARGETS", value_delimiter = ',')]
     pub targets: Vec<String>,
+    /// Sample this local process's CPU and memory during the run (repeatable).
+    #[arg(long = "watch-pid", value_name = "PID")]
+    pub watch_pids: Vec<u32>,
+    /// Sample this container's CPU and memory during the run (name or id; repeatable).
+    #[arg(long = "watch-container", value_name = "NAME")]
+    pub watch_containers: Vec<String>,
+    /// Do not look for the containers behind the targets (found by published port or name).
+    #[arg(long)]
+    pub no_watch_containers: bool,
     /// Users in every stage (overrides the scenario).
     #[arg(long)]
     pub users: Option<u32>,
@@ -452,6 +461,11 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     options.preflight = !args.no_preflight && args.url.is_none();
     options.quiet = args.quiet;
     options.timeout = timeout;
+    options.watch = crate::resources::WatchOptions {
+        pids: args.watch_pids.clone(),
+        containers: args.watch_containers.clone(),
+        auto_containers: !args.no_watch_containers && !args.embedded,
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("starting the async runtime: {e}"))?;
     let stop = options.stop.clone();
     let outcome = runtime.block_on(async move {

@@ -12,6 +12,7 @@ pub mod monitor;
 pub mod output;
 pub mod plan;
 pub mod preflight;
+pub mod resources;
 pub mod run;
 pub mod scenario;
 pub mod selftest;

@@ -14,6 +14,7 @@ use crate::engine::{self, EngineConfig};
 use crate::monitor::CpuMonitor;
 use crate::output::{self, locust_csv, run_json, summary};
 use crate::preflight::{self, PreflightError};
+use crate::resources::{Sampler, WatchOptions};
 use crate::scenario::Scenario;
 use crate::stats::Recorder;
 
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub drain: Duration,
     /// Cancel to stop the run early (Ctrl-C); results are still written.
     pub stop: CancellationToken,
+    /// Containers and processes whose CPU and memory are sampled during the run.
+    pub watch: WatchOptions,
 }
 
 impl RunOptions {
@@ -53,6 +56,7 @@ impl RunOptions {
             timeout: Duration::from_secs(30),
             drain: Duration::from_secs(10),
             stop: CancellationToken::new(),
+            watch: WatchOptions { auto_containers: true, ..WatchOptions::default() },
         }
     }
 }
@@ -138,6 +142,9 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
     }
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
+    let sampler = Sampler::discover(&options.watch, &scenario.targets).await;
+    let resource_notes = sampler.notes.clone();
+    let sampler = (!sampler.is_empty()).then(|| tokio::spawn(sampler.run(Duration::from_secs(1), ticker_stop.clone())));
     let report = engine::run(
         EngineConfig {
             scenario: scenario.clone(),
@@ -151,6 +158,11 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
     .await;
     ticker_stop.cancel();
     let cpu = ticker.await.unwrap_or_default();
+    let steady_from_s = report.stages.last().map_or(0.0, |s| s.started_s);
+    let resources = match sampler {
+        Some(task) => task.await.map(|s| s.finish(steady_from_s)).unwrap_or_default(),
+        None => Vec::new(),
+    };
     recorder.tick();
     let snapshot = recorder.snapshot();
     let seconds = report.duration_s;
@@ -170,13 +182,21 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
     output::write_atomic(&exceptions_path, |w| locust_csv::write_exceptions(w))
         .map_err(write_error(&exceptions_path))?;
     let saturated = cpu.saturated;
-    let run_file = run_json::build(&scenario, &snapshot, report, started_at, options.seed, cpu);
+    let mut run_file = run_json::build(&scenario, &snapshot, report, started_at, options.seed, cpu);
+    run_file.resources = resources;
+    run_file.resource_notes = resource_notes;
     let run_json_path = out.join("run.json");
     output::write_atomic(&run_json_path, |w| serde_json::to_writer_pretty(w, &run_file).map_err(std::io::Error::other))
         .map_err(write_error(&run_json_path))?;
     let mut table = Vec::new();
     let _ = summary::write(&mut table, &snapshot, seconds);
     let mut summary = String::from_utf8_lossy(&table).into_owned();
+    for series in &run_file.resources {
+        summary.push_str(&format!("\n{}", crate::resources::describe(series)));
+    }
+    if !run_file.resources.is_empty() {
+        summary.push('\n');
+    }
     if saturated {
         summary.push_str("\nWARNING: the generator's CPU was saturated; latencies include its own queueing. Use fewer users per process or more processes.\n");
     }

@@ -129,6 +129,11 @@ pub struct RunFile {
     pub time_series: Vec<SecondRow>,
     /// The generator's own CPU.
     pub generator_cpu: CpuReport,
+    /// CPU and memory of the watched containers and processes (see `resources`).
+    pub resources: Vec<crate::resources::ResourceSeries>,
+    /// Why resource sampling was partial, when it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resource_notes: Vec<String>,
 }
 
 /// Builds the run file from what was recorded.
@@ -165,6 +170,8 @@ pub fn build(
         dropped_iterations: snapshot.dropped,
         time_series: snapshot.history.clone(),
         generator_cpu: cpu,
+        resources: Vec::new(),
+        resource_notes: Vec::new(),
         engine,
     }
 }

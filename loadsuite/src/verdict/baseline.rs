@@ -175,6 +175,8 @@ struct RunRead {
     plan: PlanModel,
     stage_endpoints: Vec<RunEndpoint>,
     failures: Vec<RunFailure>,
+    #[serde(default)]
+    resources: Vec<crate::resources::ResourceSeries>,
 }
 
 /// A run's measurements.
@@ -186,6 +188,8 @@ pub struct RunMeasures {
     pub stages: ScenarioMeasures,
     /// Whether the load was an open (arrival-rate) plan: only then is throughput a verdict.
     pub open_model: bool,
+    /// CPU and memory of the watched containers and processes (without the readings).
+    pub resources: Vec<crate::resources::ResourceSeries>,
 }
 
 /// A run's measurements (the `scenario` name and its stages).
@@ -236,7 +240,13 @@ pub fn read_run(path: &Path) -> Result<RunMeasures, InputError> {
             m.failure_messages.entry(f.kind).or_insert(f.message);
         }
     }
-    Ok(RunMeasures { scenario: run.scenario, stages, open_model: run.plan.model == "open" })
+    let resources = run.resources.into_iter().map(|r| crate::resources::ResourceSeries { samples: Vec::new(), ..r });
+    Ok(RunMeasures {
+        scenario: run.scenario,
+        stages,
+        open_model: run.plan.model == "open",
+        resources: resources.collect(),
+    })
 }
 
 /// A Locust `_stats.csv`: one stage; percentiles from the CSV columns; no histogram.
@@ -291,7 +301,7 @@ fn read_locust(text: &str, path: &str) -> Result<RunMeasures, InputError> {
         .unwrap_or("locust")
         .trim_end_matches("_stats.csv")
         .to_owned();
-    Ok(RunMeasures { scenario, stages: BTreeMap::from([(0, stage)]), open_model: false })
+    Ok(RunMeasures { scenario, stages: BTreeMap::from([(0, stage)]), open_model: false, resources: Vec::new() })
 }
 
 /// Builds (and merges) a baseline from several inputs.

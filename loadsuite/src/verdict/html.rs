@@ -181,5 +181,31 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Res
         }
         writeln!(out, "</ul>")?;
     }
+    if !report.resources.is_empty() {
+        writeln!(
+            out,
+            "<h2>Resources</h2><table id=\"resources\"><tr><th>what</th><th>kind</th><th>CPU mean / max (cores)</th><th>memory start &rarr; end (peak)</th><th>leak check</th></tr>"
+        )?;
+        for r in &report.resources {
+            use crate::resources::mib;
+            let leak = r
+                .leak
+                .as_ref()
+                .map_or("steady".to_owned(), |l| format!("<b>possible leak</b>: {}", escape(&l.describe())));
+            writeln!(
+                out,
+                "<tr><td>{} ({})</td><td>{}</td><td>{:.2} / {:.2}</td><td>{} &rarr; {} ({})</td><td>{leak}</td></tr>",
+                escape(&r.name),
+                escape(&r.id),
+                r.kind,
+                r.cpu_mean_cores,
+                r.cpu_max_cores,
+                mib(r.memory_start_bytes),
+                mib(r.memory_end_bytes),
+                mib(r.memory_peak_bytes)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
     writeln!(out, "</body></html>")
 }

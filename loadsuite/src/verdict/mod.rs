@@ -35,7 +35,7 @@ pub fn judge(
     run: &Path,
     thresholds: Thresholds,
 ) -> Result<Report, InputError> {
-    let baseline::RunMeasures { scenario, stages: current, open_model } = baseline::read_run(run)?;
+    let baseline::RunMeasures { scenario, stages: current, open_model, resources } = baseline::read_run(run)?;
     let base = baseline.and_then(|(_, b)| b.scenarios.get(&scenario));
     if let (Some((path, _)), None) = (baseline, base) {
         return Err(InputError::Invalid {
@@ -47,6 +47,8 @@ pub fn judge(
     }
     let endpoints = compare::judge_all(base, &current, &thresholds, open_model);
     let (score, grade) = diagnosis::score(&endpoints);
+    let mut diagnosis = diagnosis::diagnose(&endpoints);
+    diagnosis.extend(resources.iter().filter(|r| r.leak.is_some()).map(crate::resources::describe));
     Ok(Report {
         format: "loadsuite-verdict",
         version: 1,
@@ -54,7 +56,8 @@ pub fn judge(
         baseline: baseline.map(|(p, _)| p.display().to_string()),
         run: run.display().to_string(),
         overall: compare::overall(&endpoints),
-        diagnosis: diagnosis::diagnose(&endpoints),
+        diagnosis,
+        resources,
         endpoints,
         score,
         grade,

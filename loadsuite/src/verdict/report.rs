@@ -32,6 +32,9 @@ pub struct Report {
     pub grade: &'static str,
     /// Thresholds used.
     pub thresholds: Thresholds,
+    /// CPU and memory of the watched containers and processes during the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<crate::resources::ResourceSeries>,
 }
 
 fn fmt_ms(v: Option<f64>) -> String {
@@ -83,6 +86,27 @@ pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         writeln!(out, "\n## Diagnosis\n")?;
         for line in &r.diagnosis {
             writeln!(out, "- {line}")?;
+        }
+    }
+    if !r.resources.is_empty() {
+        writeln!(out, "\n## Resources\n")?;
+        writeln!(out, "| what | kind | CPU mean / max (cores) | memory start -> end (peak) | leak check |")?;
+        writeln!(out, "|---|---|---:|---|---|")?;
+        for s in &r.resources {
+            use crate::resources::mib;
+            writeln!(
+                out,
+                "| `{}` ({}) | {} | {:.2} / {:.2} | {} -> {} ({}) | {} |",
+                s.name,
+                s.id,
+                s.kind,
+                s.cpu_mean_cores,
+                s.cpu_max_cores,
+                mib(s.memory_start_bytes),
+                mib(s.memory_end_bytes),
+                mib(s.memory_peak_bytes),
+                s.leak.as_ref().map_or("steady".to_owned(), |l| format!("**possible leak**: {}", l.describe()))
+            )?;
         }
     }
     writeln!(out, "\nInformational score (not the verdict): {:.0}/100, {}.", r.score, r.grade)

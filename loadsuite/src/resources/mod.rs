@@ -1,0 +1,270 @@
+//! Resource sampling during a run: the CPU and memory of what the load targets run on, once a
+//! second, so a run shows the cost of its load and a leak shows as growth. Containers are sampled
+//! through the Docker engine API (found automatically from the target URLs, or named), local
+//! processes by PID. Samples and their summary go to `run.json`; a steady climb during the final,
+//! constant-load stage is called out as a possible leak.
+
+pub mod docker;
+pub mod leak;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use docker::Docker;
+pub use leak::{LeakFinding, analyze};
+
+/// What to watch besides the automatic container discovery.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Local processes to sample (`--watch-pid`).
+    pub pids: Vec<u32>,
+    /// Containers by name or id (`--watch-container`).
+    pub containers: Vec<String>,
+    /// Find the containers behind the targets (by published port or name) when Docker is reachable.
+    pub auto_containers: bool,
+}
+
+/// One reading.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct ResourceSample {
+    /// Seconds from the run start.
+    pub t_s: f64,
+    /// CPU in use since the previous reading, in cores (1.0 = one core busy).
+    pub cpu_cores: f64,
+    /// Memory in use, bytes.
+    pub memory_bytes: u64,
+}
+
+/// The readings of one container or process, summarized.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResourceSeries {
+    /// What it serves: the target names, or the process name.
+    pub name: String,
+    /// `container` or `process`.
+    pub kind: String,
+    /// Container name or PID.
+    pub id: String,
+    /// Mean CPU, cores.
+    pub cpu_mean_cores: f64,
+    /// Highest CPU, cores.
+    pub cpu_max_cores: f64,
+    /// Memory at the first reading, bytes.
+    pub memory_start_bytes: u64,
+    /// Highest memory, bytes.
+    pub memory_peak_bytes: u64,
+    /// Memory at the last reading, bytes.
+    pub memory_end_bytes: u64,
+    /// A steady climb in the judged window (see [`leak`]).
+    pub leak: Option<LeakFinding>,
+    /// Readings that failed (the container stopped, the process exited), when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Every reading.
+    pub samples: Vec<ResourceSample>,
+}
+
+enum Source {
+    Container(String),
+    Process(u32),
+}
+
+struct Watched {
+    name: String,
+    kind: &'static str,
+    id: String,
+    source: Source,
+    last_cpu: Option<(Instant, f64)>,
+    samples: Vec<ResourceSample>,
+    missed: u64,
+}
+
+/// Samples what it was told to watch until stopped.
+pub struct Sampler {
+    docker: Option<Docker>,
+    watched: Vec<Watched>,
+    started: Instant,
+    /// Why automatic discovery found nothing, when it was asked for.
+    pub notes: Vec<String>,
+}
+
+fn host_and_port(url: &str) -> Option<(String, u16)> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    Some((parsed.host_str()?.trim_matches(['[', ']']).to_owned(), parsed.port_or_known_default()?))
+}
+
+fn is_local(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "0.0.0.0")
+}
+
+impl Sampler {
+    /// Resolves `options` against the run's `targets` (name -> URL).
+    pub async fn discover(options: &WatchOptions, targets: &BTreeMap<String, String>) -> Sampler {
+        let mut sampler = Sampler { docker: None, watched: Vec::new(), started: Instant::now(), notes: Vec::new() };
+        for pid in &options.pids {
+            let name = process::name(*pid).unwrap_or_else(|| format!("pid {pid}"));
+            sampler.push(name, "process", pid.to_string(), Source::Process(*pid));
+        }
+        if !options.auto_containers && options.containers.is_empty() {
+            return sampler;
+        }
+        let Some(docker) = Docker::from_env() else {
+            sampler.notes.push("DOCKER_HOST is not a unix socket: containers are not sampled".into());
+            return sampler;
+        };
+        let containers = match docker.containers().await {
+            Ok(list) => list,
+            Err(e) => {
+                if !options.containers.is_empty() {
+                    sampler.notes.push(e.to_string());
+                }
+                return sampler;
+            }
+        };
+        let mut chosen: BTreeMap<String, (Vec<String>, String)> = BTreeMap::new();
+        for wanted in &options.containers {
+            match containers.iter().find(|c| c.answers_to(wanted)) {
+                Some(c) => chosen.entry(c.id.clone()).or_insert_with(|| (Vec::new(), c.name())).0.push(wanted.clone()),
+                None => sampler.notes.push(format!("--watch-container {wanted}: no running container of that name")),
+            }
+        }
+        if options.auto_containers {
+            for (target, url) in targets {
+                let Some((host, port)) = host_and_port(url) else { continue };
+                let found = containers.iter().find(|c| {
+                    if is_local(&host) {
+                        c.ports.iter().any(|p| p.public_port == Some(port))
+                    } else {
+                        c.answers_to(&host) && c.ports.iter().any(|p| p.private_port == port)
+                    }
+                });
+                if let Some(c) = found {
+                    chosen.entry(c.id.clone()).or_insert_with(|| (Vec::new(), c.name())).0.push(target.clone());
+                }
+            }
+        }
+        for (id, (names, container)) in chosen {
+            sampler.push(names.join("+"), "container", container, Source::Container(id));
+        }
+        sampler.docker = Some(docker);
+        sampler
+    }
+
+    fn push(&mut self, name: String, kind: &'static str, id: String, source: Source) {
+        self.watched.push(Watched { name, kind, id, source, last_cpu: None, samples: Vec::new(), missed: 0 });
+    }
+
+    /// Whether anything is watched.
+    pub fn is_empty(&self) -> bool {
+        self.watched.is_empty()
+    }
+
+    /// Takes one reading of everything watched (containers concurrently).
+    pub async fn sample(&mut self) {
+        let docker = self.docker.clone();
+        let readings = futures::future::join_all(self.watched.iter().map(|w| {
+            let docker = docker.clone();
+            async move {
+                match &w.source {
+                    Source::Process(pid) => process::usage(*pid).map(|u| (u.cpu_seconds, u.rss_bytes)),
+                    Source::Container(id) => match docker {
+                        Some(d) => d.usage(id).await.ok().map(|u| (u.cpu_ns as f64 / 1e9, u.memory_bytes)),
+                        None => None,
+                    },
+                }
+            }
+        }))
+        .await;
+        let now = Instant::now();
+        let t_s = (now - self.started).as_secs_f64();
+        for (w, reading) in self.watched.iter_mut().zip(readings) {
+            // A stopped container reads as zero memory; count it as a miss, not a sample.
+            match reading.filter(|(_, memory)| *memory > 0) {
+                Some((cpu_seconds, memory_bytes)) => {
+                    let cpu_cores = match w.last_cpu.replace((now, cpu_seconds)) {
+                        Some((then, before)) => {
+                            ((cpu_seconds - before) / (now - then).as_secs_f64().max(1e-3)).max(0.0)
+                        }
+                        None => 0.0,
+                    };
+                    w.samples.push(ResourceSample { t_s, cpu_cores, memory_bytes });
+                }
+                None => {
+                    w.missed += 1;
+                    w.last_cpu = None;
+                }
+            }
+        }
+    }
+
+    /// Samples every `every` until `stop`, then returns the sampler.
+    pub async fn run(mut self, every: Duration, stop: CancellationToken) -> Sampler {
+        self.started = Instant::now();
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => self.sample().await,
+                () = stop.cancelled() => break,
+            }
+        }
+        self
+    }
+
+    /// The summarized series; the leak check looks at readings from `steady_from_s` on.
+    pub fn finish(self, steady_from_s: f64) -> Vec<ResourceSeries> {
+        self.watched
+            .into_iter()
+            .map(|w| {
+                let cpu: Vec<f64> = w.samples.iter().skip(1).map(|s| s.cpu_cores).collect();
+                let memory = |s: Option<&ResourceSample>| s.map_or(0, |s| s.memory_bytes);
+                ResourceSeries {
+                    cpu_mean_cores: if cpu.is_empty() { 0.0 } else { cpu.iter().sum::<f64>() / cpu.len() as f64 },
+                    cpu_max_cores: cpu.iter().copied().fold(0.0, f64::max),
+                    memory_start_bytes: memory(w.samples.first()),
+                    memory_peak_bytes: w.samples.iter().map(|s| s.memory_bytes).max().unwrap_or(0),
+                    memory_end_bytes: memory(w.samples.last()),
+                    leak: analyze(&w.samples, steady_from_s),
+                    note: (w.missed > 0).then(|| {
+                        format!(
+                            "{} readings failed ({} not running or unreachable for part of the run)",
+                            w.missed, w.kind
+                        )
+                    }),
+                    name: w.name,
+                    kind: w.kind.into(),
+                    id: w.id,
+                    samples: w.samples,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Bytes as MiB with one decimal, for reports.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// One line per series for terminal summaries and reports, leaks first.
+pub fn describe(series: &ResourceSeries) -> String {
+    let base = format!(
+        "{} {} `{}`: CPU mean {:.2} / max {:.2} cores; memory {} -> {} (peak {})",
+        series.kind,
+        series.id,
+        series.name,
+        series.cpu_mean_cores,
+        series.cpu_max_cores,
+        mib(series.memory_start_bytes),
+        mib(series.memory_end_bytes),
+        mib(series.memory_peak_bytes)
+    );
+    match &series.leak {
+        Some(leak) => format!("{base}. POSSIBLE LEAK: {}", leak.describe()),
+        None => base,
+    }
+}
