@@ -74,7 +74,7 @@ pub fn analyze(samples: &[ResourceSample], from_s: f64) -> Option<LeakFinding> {
     let fitted_start = mean_m + slope * (first - mean_t);
     let growth = slope * (last - first);
     let material = growth >= MIN_GROWTH_BYTES && growth >= MIN_GROWTH_FRACTION * fitted_start.max(1.0);
-    (material && r_squared >= MIN_R_SQUARED).then(|| LeakFinding {
+    (material && r_squared >= MIN_R_SQUARED).then_some(LeakFinding {
         from_s: first,
         window_s: last - first,
         fitted_start_bytes: fitted_start,
