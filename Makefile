@@ -50,9 +50,10 @@ scenarios: ## list the shipped scenarios
 test: test-deps images ## every test: unit, in-process HTTP, CLI, property, Python clients, Locust, containers
 	$(CARGO) test --workspace
 
-test-deps: ## what the tests drive: the openai and mcp Python clients, Locust, headless Chromium
+test-deps: ## what the tests drive: the openai and mcp Python clients, Locust, headless Chromium, a compose command
 	@$(PYTHON) -c "import openai, mcp.client, locust" 2>/dev/null || $(PYTHON) -m pip install -q -r mocks/tests/python/requirements.txt
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || (apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null)
 
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check

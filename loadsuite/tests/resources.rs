@@ -45,7 +45,9 @@ fn a_growing_process_is_called_out_as_a_leak_and_a_steady_one_is_not() {
     let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     let resources = run["resources"].as_array().expect("resources in run.json");
     assert_eq!(resources.len(), 2, "{resources:?}");
-    let by_pid = |pid: u32| resources.iter().find(|r| r["id"].as_str() == Some(pid.to_string().as_str())).expect("series per pid");
+    let by_pid = |pid: u32| {
+        resources.iter().find(|r| r["id"].as_str() == Some(pid.to_string().as_str())).expect("series per pid")
+    };
     let (grew, held) = (by_pid(growing.0.id()), by_pid(steady.0.id()));
     assert_eq!(grew["kind"], "process");
     assert!(grew["samples"].as_array().unwrap().len() >= 5, "{grew}");

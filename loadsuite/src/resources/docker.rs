@@ -55,6 +55,17 @@ pub struct PortBinding {
     /// The host port, when published.
     #[serde(rename = "PublicPort")]
     pub public_port: Option<u16>,
+    /// The host address it is published on (`0.0.0.0`, `::`, `127.0.0.1` ...).
+    #[serde(rename = "IP", default)]
+    pub ip: String,
+}
+
+impl PortBinding {
+    /// Whether a client on this host reaches it at `port` over IPv6 (`v6`) or IPv4. Docker may
+    /// publish one container port on different IPv4 and IPv6 host ports, so the family matters.
+    pub fn reached_at(&self, port: u16, v6: bool) -> bool {
+        self.public_port == Some(port) && self.ip.contains(':') == v6
+    }
 }
 
 /// A running container as `GET /containers/json` lists it.

@@ -137,7 +137,7 @@ impl Sampler {
                 let Some((host, port)) = host_and_port(url) else { continue };
                 let found = containers.iter().find(|c| {
                     if is_local(&host) {
-                        c.ports.iter().any(|p| p.public_port == Some(port))
+                        c.ports.iter().any(|p| p.reached_at(port, host == "::1"))
                     } else {
                         c.answers_to(&host) && c.ports.iter().any(|p| p.private_port == port)
                     }
