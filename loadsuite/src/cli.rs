@@ -88,6 +88,16 @@ pub enum Command {
         #[command(flatten)]
         targets: SelftestArgs,
     },
+    /// Merge the runs of the N segments of one plan (`run --segment I/N`) into one run: the same
+    /// files as a single run, histograms added exactly.
+    Merge {
+        /// The segment runs (results directories or run.json files), one per segment.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Where the merged run goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Judge a single run on the absolute targets and write its reports.
     Report {
         /// The run (results directory or run.json).
@@ -138,6 +148,14 @@ pub struct RunArgs {
     /// Do not look for the containers behind the targets (found by published port or name).
     #[arg(long)]
     pub no_watch_containers: bool,
+    /// Run only the I-th of N shares of the plan (0-based, e.g. 1/3); merge the N runs with
+    /// `loadsuite merge`.
+    #[arg(long, value_name = "I/N", env = "LOADSUITE_SEGMENT")]
+    pub segment: Option<String>,
+    /// When the stages start, in Unix seconds (the same value for every segment, so their time
+    /// series line up); now by default.
+    #[arg(long, value_name = "UNIX_SECONDS", env = "LOADSUITE_START_AT")]
+    pub start_at: Option<String>,
     /// Users in every stage (overrides the scenario).
     #[arg(long)]
     pub users: Option<u32>,
@@ -248,6 +266,17 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
             verdict_command(Some((&baseline, &loaded)), &run, thresholds, out)
         }
         Command::Report { run, thresholds, out } => verdict_command(None, &run, thresholds, out),
+        Command::Merge { runs, out } => {
+            let merged = crate::merge::merge(&runs, &out, "loadsuite").map_err(|e| e.to_string())?;
+            println!(
+                "merged {} segments: {} requests, {} failures -> {}",
+                merged.segments,
+                merged.requests,
+                merged.failures,
+                merged.run_json.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Issue { verdict, repo, dry_run } => issue_command(&verdict, &repo, dry_run),
         Command::Selftest(args) => selftest_command(&args, None),
         Command::Repro { list: true, .. } | Command::Repro { name: None, .. } => {
@@ -461,6 +490,12 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     options.preflight = !args.no_preflight && args.url.is_none();
     options.quiet = args.quiet;
     options.timeout = timeout;
+    if let Some(segment) = &args.segment {
+        options.segment = segment.parse().map_err(|e: crate::segment::SegmentError| e.to_string())?;
+    }
+    if let Some(start_at) = &args.start_at {
+        options.start_at = Some(crate::segment::parse_start_at(start_at).map_err(|e| e.to_string())?);
+    }
     options.watch = crate::resources::WatchOptions {
         pids: args.watch_pids.clone(),
         containers: args.watch_containers.clone(),

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::plan::{ClosedStage, OpenStage, Plan};
 use crate::scenario::{Scenario, Think, UserClass};
+use crate::segment::Segment;
 use crate::stats::{Recorder, Sample};
 use crate::tasks::{self, UserState};
 
@@ -41,10 +42,12 @@ pub struct EngineConfig {
     pub stop: CancellationToken,
     /// Longest wait for in-flight requests at the end.
     pub drain: Duration,
+    /// The share of the plan this process runs: its users' ids and its arrival phase.
+    pub segment: Segment,
 }
 
 /// When each stage actually ran.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StageTiming {
     /// Stage index.
     pub index: usize,
@@ -62,7 +65,7 @@ pub struct StageTiming {
 }
 
 /// What the engine reports besides the samples.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EngineReport {
     /// Stage timings.
     pub stages: Vec<StageTiming>,
@@ -187,7 +190,7 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
                 let class = next_class(classes, &counts);
                 counts[class] += 1;
                 let cancel = stop.child_token();
-                let state = UserState::new(next_id, shared.config.seed);
+                let state = UserState::new(shared.config.segment.user_id(next_id), shared.config.seed);
                 next_id += 1;
                 set.spawn(user_loop(shared.clone(), class, state, cancel.clone()));
                 users.push((cancel, class));
@@ -261,7 +264,8 @@ async fn run_open(
     let class_pick = WeightedIndex::new(classes.iter().map(|c| c.weight)).expect("validated: classes exist");
     let pool: Arc<Mutex<BTreeMap<usize, Vec<UserState>>>> = Arc::default();
     let in_flight = Arc::new(AtomicUsize::new(0));
-    let mut picker = UserState::new(u64::MAX, shared.config.seed);
+    let segment = shared.config.segment;
+    let mut picker = UserState::new(u64::MAX - u64::from(segment.index), shared.config.seed);
     let mut set = JoinSet::new();
     let mut next_id = 0u64;
     let mut timings = Vec::new();
@@ -277,7 +281,8 @@ async fn run_open(
         let mut peak = 0u64;
         let mut k = 0u32;
         loop {
-            let scheduled = stage_start + interval * k;
+            // Segments interleave: each offsets its schedule by its phase of its own interval.
+            let scheduled = stage_start + interval.mul_f64(f64::from(k) + segment.phase());
             if scheduled >= stage_end || !sleep_until(scheduled, &stop).await {
                 break;
             }
@@ -296,7 +301,7 @@ async fn run_open(
             let state = pool.lock().entry(class).or_default().pop();
             let mut state = state.unwrap_or_else(|| {
                 next_id += 1;
-                UserState::new(next_id, shared.config.seed)
+                UserState::new(segment.user_id(next_id), shared.config.seed)
             });
             while set.try_join_next().is_some() {}
             let (shared, pool, in_flight) = (shared.clone(), pool.clone(), in_flight.clone());

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod duration;
 pub mod engine;
+pub mod merge;
 pub mod monitor;
 pub mod output;
 pub mod plan;
@@ -15,6 +16,7 @@ pub mod preflight;
 pub mod resources;
 pub mod run;
 pub mod scenario;
+pub mod segment;
 pub mod selftest;
 pub mod stats;
 pub mod tasks;

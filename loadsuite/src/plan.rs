@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A closed-model stage: hold `users`, reaching them at `spawn_rate` users per second.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClosedStage {
     /// Users during the stage.
     pub users: u32,
@@ -18,7 +18,7 @@ pub struct ClosedStage {
 }
 
 /// An open-model stage: start `rate` iterations per second whatever the responses do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OpenStage {
     /// Iterations per second.
     pub rate: f64,
@@ -28,7 +28,7 @@ pub struct OpenStage {
 }
 
 /// The plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "model", rename_all = "lowercase")]
 pub enum Plan {
     /// Users loop over tasks with think time.
@@ -50,6 +50,11 @@ mod seconds {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let seconds = <f64 as serde::Deserialize>::deserialize(d)?;
+        Duration::try_from_secs_f64(seconds).map_err(serde::de::Error::custom)
     }
 }
 

@@ -12,10 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, EngineConfig};
 use crate::monitor::CpuMonitor;
-use crate::output::{self, locust_csv, run_json, summary};
+use crate::output::{self, run_json, summary};
 use crate::preflight::{self, PreflightError};
 use crate::resources::{Sampler, WatchOptions};
 use crate::scenario::Scenario;
+use crate::segment::Segment;
 use crate::stats::Recorder;
 
 /// How to run.
@@ -41,6 +42,10 @@ pub struct RunOptions {
     pub stop: CancellationToken,
     /// Containers and processes whose CPU and memory are sampled during the run.
     pub watch: WatchOptions,
+    /// The share of the plan to run (`--segment I/N`; the whole plan by default).
+    pub segment: Segment,
+    /// When the stages start (`--start-at`): the same instant for every segment; now when absent.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl RunOptions {
@@ -57,6 +62,8 @@ impl RunOptions {
             drain: Duration::from_secs(10),
             stop: CancellationToken::new(),
             watch: WatchOptions { auto_containers: true, ..WatchOptions::default() },
+            segment: Segment::WHOLE,
+            start_at: None,
         }
     }
 }
@@ -119,10 +126,11 @@ pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutco
     result
 }
 
-async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
+async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
     if options.preflight {
         preflight::check(&scenario, &reqwest::Client::new()).await?;
     }
+    scenario.plan = options.segment.plan(&scenario.plan);
     let write_error = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |source| RunError::Write { path, source }
@@ -130,11 +138,16 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
     std::fs::create_dir_all(&options.out).map_err(write_error(&options.out))?;
     let recorder = Arc::new(Recorder::default());
     let scenario = Arc::new(scenario);
+    let sampler = Sampler::discover(&options.watch, &scenario.targets).await;
+    if let Some(start_at) = options.start_at {
+        wait_for_start(start_at, options).await;
+    }
     let started_at =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     if !options.quiet {
+        let segment = if options.segment.is_whole() { String::new() } else { format!(", segment {}", options.segment) };
         eprintln!(
-            "loadsuite: running `{}` for {:.0}s ({} stages)",
+            "loadsuite: running `{}` for {:.0}s ({} stages{segment})",
             scenario.name,
             scenario.plan.total().as_secs_f64(),
             scenario.plan.stage_count()
@@ -142,7 +155,6 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
     }
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
-    let sampler = Sampler::discover(&options.watch, &scenario.targets).await;
     let resource_notes = sampler.notes.clone();
     let sampler = (!sampler.is_empty()).then(|| tokio::spawn(sampler.run(Duration::from_secs(1), ticker_stop.clone())));
     let report = engine::run(
@@ -152,6 +164,7 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
             timeout: options.timeout,
             stop: options.stop.clone(),
             drain: options.drain,
+            segment: options.segment,
         },
         recorder.clone(),
     )
@@ -168,26 +181,13 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
     let seconds = report.duration_s;
     let interrupted = report.interrupted;
     let out = &options.out;
-    let file = |suffix: &str| out.join(format!("{}_{suffix}.csv", options.prefix));
-    let stats_path = file("stats");
-    output::write_atomic(&stats_path, |w| locust_csv::write_stats(w, &snapshot, seconds))
-        .map_err(write_error(&stats_path))?;
-    let history_path = file("stats_history");
-    output::write_atomic(&history_path, |w| locust_csv::write_history(w, &snapshot))
-        .map_err(write_error(&history_path))?;
-    let failures_path = file("failures");
-    output::write_atomic(&failures_path, |w| locust_csv::write_failures(w, &snapshot))
-        .map_err(write_error(&failures_path))?;
-    let exceptions_path = file("exceptions");
-    output::write_atomic(&exceptions_path, |w| locust_csv::write_exceptions(w))
-        .map_err(write_error(&exceptions_path))?;
     let saturated = cpu.saturated;
     let mut run_file = run_json::build(&scenario, &snapshot, report, started_at, options.seed, cpu);
     run_file.resources = resources;
     run_file.resource_notes = resource_notes;
-    let run_json_path = out.join("run.json");
-    output::write_atomic(&run_json_path, |w| serde_json::to_writer_pretty(w, &run_file).map_err(std::io::Error::other))
-        .map_err(write_error(&run_json_path))?;
+    run_file.segment = (!options.segment.is_whole()).then_some(options.segment);
+    let run_json_path = output::write_run(out, &options.prefix, &snapshot, &run_file)
+        .map_err(|(path, source)| RunError::Write { path: path.display().to_string(), source })?;
     let mut table = Vec::new();
     let _ = summary::write(&mut table, &snapshot, seconds);
     let mut summary = String::from_utf8_lossy(&table).into_owned();
@@ -210,6 +210,26 @@ async fn run_against(scenario: Scenario, options: &RunOptions) -> Result<RunOutc
         interrupted,
         saturated,
     })
+}
+
+/// Sleeps until `start_at` (unless stopped first), so every segment starts its stages at one
+/// shared instant and their time series line up.
+async fn wait_for_start(start_at: std::time::SystemTime, options: &RunOptions) {
+    match start_at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            if !options.quiet {
+                eprintln!("loadsuite: waiting {:.1}s for --start-at", wait.as_secs_f64());
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = options.stop.cancelled() => {}
+            }
+        }
+        Err(late) if late.duration() > Duration::from_secs(1) => {
+            tracing::warn!(late_s = late.duration().as_secs_f64(), "--start-at is already past; starting now");
+        }
+        Err(_) => {}
+    }
 }
 
 /// Once per second: closes the time-series second, samples CPU, shows progress.

@@ -136,7 +136,8 @@ fn every_fault_profile_is_a_valid_mocks_config_with_rules() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let config = mocks::config::MocksConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let rules = config.gateway.common.faults.len() + config.rag.common.faults.len() + config.mcp.common.faults.len();
+        let rules =
+            config.gateway.common.faults.len() + config.rag.common.faults.len() + config.mcp.common.faults.len();
         let none = path.file_stem().is_some_and(|s| s == "none");
         assert_eq!(rules == 0, none, "{}: {rules} rules", path.display());
         checked += 1;

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineReport;
 use crate::monitor::CpuReport;
 use crate::plan::Plan;
+use crate::segment::Segment;
 use crate::stats::{FailureGroup, QUANTILES, SecondRow, Snapshot, Stats};
 
 /// Format identifier and version of `run.json`.
@@ -25,8 +26,15 @@ pub fn encode(histogram: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The histogram serialized by [`encode`], decoded.
+pub fn decode(text: &str) -> Option<Histogram<u64>> {
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
 /// Numbers of one endpoint (overall or in one stage).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EndpointRecord {
     /// Row method.
     pub method: String,
@@ -43,6 +51,9 @@ pub struct EndpointRecord {
     pub requests_per_second: f64,
     /// Mean bytes per response.
     pub average_bytes: f64,
+    /// Response bytes in all.
+    #[serde(default)]
+    pub bytes: u64,
     /// Latency percentiles in ms, keyed `p50` ... `p100`.
     pub latency_ms: BTreeMap<String, f64>,
     /// Mean latency in ms.
@@ -58,6 +69,20 @@ pub struct EndpointRecord {
     /// Streams: mean tokens per second.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_per_second: Option<f64>,
+    /// Streams: serialized histograms (µs; tokens/s × 1000) so merged runs stay exact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_histograms: Option<StreamHistograms>,
+}
+
+/// Serialized stream histograms of one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamHistograms {
+    /// Time to first token (µs).
+    pub ttft: String,
+    /// Inter-token latency (µs).
+    pub inter_token: String,
+    /// Tokens per second × 1000.
+    pub tokens_per_second: String,
 }
 
 /// Percentiles `p50` ... `p100` of a histogram, divided by `scale`.
@@ -86,15 +111,56 @@ impl EndpointRecord {
             ttft_ms: streamed.then(|| quantile_map(&stats.ttft, 1000.0)),
             inter_token_ms: (!stats.inter_token.is_empty()).then(|| quantile_map(&stats.inter_token, 1000.0)),
             tokens_per_second: (!stats.tokens_per_second.is_empty()).then(|| stats.tokens_per_second.mean() / 1000.0),
+            bytes: stats.bytes,
+            stream_histograms: streamed.then(|| StreamHistograms {
+                ttft: encode(&stats.ttft),
+                inter_token: encode(&stats.inter_token),
+                tokens_per_second: encode(&stats.tokens_per_second),
+            }),
         }
+    }
+
+    /// The statistics this record was made from (exact: histograms decoded); `None` when a
+    /// histogram is missing or unreadable.
+    pub fn to_stats(&self) -> Option<Stats> {
+        let mut stats = Stats {
+            latency: decode(&self.histogram)?,
+            count: self.requests,
+            failures: self.failures,
+            ..Stats::default()
+        };
+        stats.bytes = self.bytes;
+        if let Some(h) = &self.stream_histograms {
+            stats.ttft = decode(&h.ttft)?;
+            stats.inter_token = decode(&h.inter_token)?;
+            stats.tokens_per_second = decode(&h.tokens_per_second)?;
+        }
+        Some(stats)
     }
 }
 
+/// One segment of a merged run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentSource {
+    /// Which share it ran.
+    pub segment: Segment,
+    /// Its `run.json`.
+    pub source: String,
+    /// Unix seconds when its stages started.
+    pub started_at: f64,
+    /// Its requests.
+    pub requests: u64,
+    /// Its failures.
+    pub failures: u64,
+    /// Its generator's CPU.
+    pub generator_cpu: CpuReport,
+}
+
 /// The whole file.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RunFile {
     /// Always [`FORMAT`].
-    pub format: &'static str,
+    pub format: String,
     /// [`VERSION`].
     pub version: u32,
     /// Scenario name.
@@ -107,6 +173,12 @@ pub struct RunFile {
     pub duration_s: f64,
     /// Seed used.
     pub seed: u64,
+    /// The share of the plan this run ran (`--segment I/N`); absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<Segment>,
+    /// The segments a merged run came from (`loadsuite merge`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentSource>,
     /// Target name -> URL.
     pub targets: BTreeMap<String, String>,
     /// The plan that ran.
@@ -130,16 +202,42 @@ pub struct RunFile {
     /// The generator's own CPU.
     pub generator_cpu: CpuReport,
     /// CPU and memory of the watched containers and processes (see `resources`).
+    #[serde(default)]
     pub resources: Vec<crate::resources::ResourceSeries>,
     /// Why resource sampling was partial, when it was.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_notes: Vec<String>,
 }
 
 /// Builds the run file from what was recorded.
-#[allow(clippy::too_many_arguments)]
 pub fn build(
     scenario: &crate::scenario::Scenario,
+    snapshot: &Snapshot,
+    engine: EngineReport,
+    started_at: f64,
+    seed: u64,
+    cpu: CpuReport,
+) -> RunFile {
+    assemble(
+        scenario.name.clone(),
+        scenario.description.clone(),
+        scenario.targets.clone(),
+        scenario.plan.clone(),
+        snapshot,
+        engine,
+        started_at,
+        seed,
+        cpu,
+    )
+}
+
+/// Builds a run file from its parts (a run's, or the sum of segments').
+#[allow(clippy::too_many_arguments)]
+pub fn assemble(
+    scenario: String,
+    description: String,
+    targets: BTreeMap<String, String>,
+    plan: Plan,
     snapshot: &Snapshot,
     engine: EngineReport,
     started_at: f64,
@@ -149,15 +247,17 @@ pub fn build(
     let seconds = engine.duration_s;
     let stage_seconds = |i: usize| engine.stages.get(i).map_or(seconds, |s| s.duration_s);
     RunFile {
-        format: FORMAT,
+        format: FORMAT.into(),
         version: VERSION,
-        scenario: scenario.name.clone(),
-        description: scenario.description.clone(),
+        scenario,
+        description,
         started_at,
         duration_s: seconds,
         seed,
-        targets: scenario.targets.clone(),
-        plan: scenario.plan.clone(),
+        segment: None,
+        segments: Vec::new(),
+        targets,
+        plan,
         endpoints: snapshot.total.iter().map(|((m, n), s)| EndpointRecord::new(m, n, None, s, seconds)).collect(),
         stage_endpoints: snapshot
             .per_stage

@@ -125,7 +125,7 @@ pub struct Sample<'a> {
 }
 
 /// A failure group.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FailureGroup {
     /// Row method.
     pub method: String,
@@ -146,7 +146,7 @@ pub struct FailureGroup {
 }
 
 /// One second of the time series, per row and aggregated.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SecondRow {
     /// Unix seconds.
     pub timestamp: u64,

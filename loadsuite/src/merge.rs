@@ -1,0 +1,342 @@
+//! `loadsuite merge`: one run from the runs of N execution segments. Histograms are added exactly
+//! (whole-run and per-stage percentiles of the merge are those of the union of the requests),
+//! counts and failures summed, the plan and stage timings summed back to the whole, and the
+//! 1-second series aligned by timestamp. The merged directory holds the same files as a single
+//! run, so `baseline`, `compare` and `report` take it as they are.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{EngineReport, StageTiming};
+use crate::monitor::CpuReport;
+use crate::output::run_json::{self, EndpointRecord, RunFile, SegmentSource};
+use crate::plan::Plan;
+use crate::segment::Segment;
+use crate::stats::{EndpointKey, FailureGroup, QUANTILES, SecondRow, Snapshot, Stats};
+
+/// Why runs could not be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not a run this version can merge.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The runs do not belong together.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The merged files could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What `merge` produced.
+#[derive(Debug)]
+pub struct Merged {
+    /// The merged `run.json`.
+    pub run_json: PathBuf,
+    /// Requests in all segments.
+    pub requests: u64,
+    /// Failures in all segments.
+    pub failures: u64,
+    /// Segments merged.
+    pub segments: u32,
+}
+
+fn read(input: &Path) -> Result<(PathBuf, RunFile), MergeError> {
+    let file = if input.is_dir() { input.join("run.json") } else { input.to_owned() };
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|source| MergeError::Read { path: shown.clone(), source })?;
+    let run: RunFile = serde_json::from_str(&text).map_err(|e| MergeError::Invalid {
+        path: shown.clone(),
+        message: format!("not a loadsuite run.json this version can merge ({e})"),
+    })?;
+    if run.format != run_json::FORMAT || run.version != run_json::VERSION {
+        return Err(MergeError::Invalid {
+            path: shown,
+            message: format!(
+                "format {} version {} (this loadsuite merges {} version {})",
+                run.format,
+                run.version,
+                run_json::FORMAT,
+                run_json::VERSION
+            ),
+        });
+    }
+    Ok((file, run))
+}
+
+/// Refuses runs of different scenarios, unsegmented runs, and a missing or duplicate segment.
+fn check(runs: &[(PathBuf, RunFile)]) -> Result<u32, MergeError> {
+    let Some((first_path, first)) = runs.first() else {
+        return Err(MergeError::Mismatch("give the runs to merge (results directories or run.json files)".into()));
+    };
+    let mut seen: BTreeMap<u32, &Path> = BTreeMap::new();
+    let count = first.segment.map_or(0, |s| s.count);
+    for (path, run) in runs {
+        if run.scenario != first.scenario {
+            return Err(MergeError::Mismatch(format!(
+                "{} is scenario `{}` but {} is `{}`: only segments of one run merge",
+                path.display(),
+                run.scenario,
+                first_path.display(),
+                first.scenario
+            )));
+        }
+        let Some(segment) = run.segment else {
+            return Err(MergeError::Mismatch(format!(
+                "{} is not a segment run: merge the runs of `loadsuite run ... --segment I/N`",
+                path.display()
+            )));
+        };
+        if segment.count != count {
+            return Err(MergeError::Mismatch(format!(
+                "{} is segment {segment} but {} is one of {count}: all segments must split the plan the same way",
+                path.display(),
+                first_path.display()
+            )));
+        }
+        if let Some(other) = seen.insert(segment.index, path) {
+            return Err(MergeError::Mismatch(format!(
+                "segment {segment} is given twice: {} and {}",
+                other.display(),
+                path.display()
+            )));
+        }
+    }
+    let missing: Vec<String> = (0..count).filter(|i| !seen.contains_key(i)).map(|i| format!("{i}/{count}")).collect();
+    if !missing.is_empty() {
+        return Err(MergeError::Mismatch(format!(
+            "segment {} is missing: a partial merge would under-count the load",
+            missing.join(", ")
+        )));
+    }
+    Ok(count)
+}
+
+fn stats_of(path: &Path, record: &EndpointRecord) -> Result<Stats, MergeError> {
+    record.to_stats().ok_or_else(|| MergeError::Invalid {
+        path: path.display().to_string(),
+        message: format!("`{} {}` has no readable histograms", record.method, record.name),
+    })
+}
+
+fn sum_plans(plans: &[&Plan]) -> Plan {
+    let mut whole = plans[0].clone();
+    for plan in &plans[1..] {
+        match (&mut whole, plan) {
+            (Plan::Closed { stages }, Plan::Closed { stages: more }) => {
+                for (s, m) in stages.iter_mut().zip(more) {
+                    s.users += m.users;
+                    s.spawn_rate += m.spawn_rate;
+                }
+            }
+            (Plan::Open { stages, max_in_flight }, Plan::Open { stages: more, max_in_flight: m }) => {
+                for (s, o) in stages.iter_mut().zip(more) {
+                    s.rate += o.rate;
+                }
+                *max_in_flight += m;
+            }
+            _ => {}
+        }
+    }
+    whole
+}
+
+fn sum_engines(engines: &[&EngineReport]) -> EngineReport {
+    let stage_count = engines.iter().map(|e| e.stages.len()).max().unwrap_or(0);
+    let stages = (0..stage_count)
+        .map(|index| {
+            let parts: Vec<&StageTiming> = engines.iter().filter_map(|e| e.stages.get(index)).collect();
+            StageTiming {
+                index,
+                started_s: parts.iter().map(|s| s.started_s).fold(f64::INFINITY, f64::min),
+                duration_s: parts.iter().map(|s| s.duration_s).fold(0.0, f64::max),
+                target: parts.iter().map(|s| s.target).sum(),
+                peak: parts.iter().map(|s| s.peak).sum(),
+                reached_s: parts.iter().map(|s| s.reached_s).try_fold(0.0f64, |acc, r| r.map(|r| acc.max(r))),
+            }
+        })
+        .collect();
+    EngineReport {
+        stages,
+        interrupted: engines.iter().any(|e| e.interrupted),
+        duration_s: engines.iter().map(|e| e.duration_s).fold(0.0, f64::max),
+    }
+}
+
+fn merge_failures(groups: impl Iterator<Item = FailureGroup>) -> Vec<FailureGroup> {
+    let mut merged: BTreeMap<(String, String, String), FailureGroup> = BTreeMap::new();
+    for g in groups {
+        let key = (g.method.clone(), g.name.clone(), g.kind.clone());
+        match merged.get_mut(&key) {
+            Some(m) => {
+                m.count += g.count;
+                if g.first_seen < m.first_seen {
+                    m.message = g.message;
+                    m.first_seen = g.first_seen;
+                }
+                m.last_seen = m.last_seen.max(g.last_seen);
+            }
+            None => {
+                merged.insert(key, g);
+            }
+        }
+    }
+    merged.into_values().collect()
+}
+
+/// The segments' series aligned by timestamp: per-second counts and users summed; cumulative
+/// totals summed over each segment's latest row at that second; averages, sizes and per-second
+/// percentiles weighted by requests (per-second histograms are not kept; whole-run and per-stage
+/// percentiles are exact).
+fn merge_history(histories: &[&[SecondRow]]) -> Vec<SecondRow> {
+    let mut timestamps: Vec<u64> = histories.iter().flat_map(|h| h.iter().map(|r| r.timestamp)).collect();
+    timestamps.sort_unstable();
+    timestamps.dedup();
+    let mut keys: Vec<EndpointKey> =
+        histories.iter().flat_map(|h| h.iter().map(|r| (r.method.clone(), r.name.clone()))).collect();
+    keys.sort();
+    keys.dedup();
+    // The aggregate row comes last in each second, as a single run writes it.
+    keys.sort_by_key(|(m, n)| m.is_empty() && n == "Aggregated");
+    let mut rows = Vec::new();
+    for t in timestamps {
+        for key in &keys {
+            let now: Vec<&SecondRow> = histories
+                .iter()
+                .filter_map(|h| h.iter().find(|r| r.timestamp == t && r.method == key.0 && r.name == key.1))
+                .collect();
+            let latest: Vec<&SecondRow> = histories
+                .iter()
+                .filter_map(|h| h.iter().rev().find(|r| r.timestamp <= t && r.method == key.0 && r.name == key.1))
+                .collect();
+            if latest.is_empty() {
+                continue;
+            }
+            let requests: u64 = now.iter().map(|r| r.requests).sum();
+            let total_requests: u64 = latest.iter().map(|r| r.total_requests).sum();
+            let cumulative = |r: &SecondRow| r.total_requests;
+            rows.push(SecondRow {
+                timestamp: t,
+                users: now.iter().map(|r| r.users).sum(),
+                stage: latest.iter().map(|r| r.stage).max().unwrap_or(0),
+                method: key.0.clone(),
+                name: key.1.clone(),
+                requests,
+                failures: now.iter().map(|r| r.failures).sum(),
+                percentiles_ms: (0..QUANTILES.len())
+                    .map(|i| weighted(&|r| r.percentiles_ms.get(i).copied().unwrap_or(0.0), &|r| r.requests, &now))
+                    .collect(),
+                total_requests,
+                total_failures: latest.iter().map(|r| r.total_failures).sum(),
+                total_median_ms: weighted(&|r| r.total_median_ms, &cumulative, &latest),
+                total_average_ms: weighted(&|r| r.total_average_ms, &cumulative, &latest),
+                total_min_ms: latest
+                    .iter()
+                    .filter(|r| r.total_requests > 0)
+                    .map(|r| r.total_min_ms)
+                    .reduce(f64::min)
+                    .unwrap_or(0.0),
+                total_max_ms: latest.iter().map(|r| r.total_max_ms).fold(0.0, f64::max),
+                total_average_bytes: weighted(&|r| r.total_average_bytes, &cumulative, &latest),
+            });
+        }
+    }
+    rows
+}
+
+/// The mean of `value` over `rows`, weighted by `weight`.
+fn weighted(value: &dyn Fn(&SecondRow) -> f64, weight: &dyn Fn(&SecondRow) -> u64, rows: &[&SecondRow]) -> f64 {
+    let total: u64 = rows.iter().map(|r| weight(r)).sum();
+    if total == 0 { 0.0 } else { rows.iter().map(|r| value(r) * weight(r) as f64).sum::<f64>() / total as f64 }
+}
+
+/// Merges the segment runs at `inputs` into `out` (CSV prefix `prefix`).
+pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, MergeError> {
+    let runs = inputs.iter().map(|p| read(p)).collect::<Result<Vec<_>, _>>()?;
+    let count = check(&runs)?;
+    let mut runs = runs;
+    runs.sort_by_key(|(_, r)| r.segment.map_or(0, |s| s.index));
+    let mut total: BTreeMap<EndpointKey, Stats> = BTreeMap::new();
+    let mut per_stage: BTreeMap<(usize, EndpointKey), Stats> = BTreeMap::new();
+    for (path, run) in &runs {
+        for record in &run.endpoints {
+            let stats = stats_of(path, record)?;
+            total.entry((record.method.clone(), record.name.clone())).or_default().merge(&stats);
+        }
+        for record in &run.stage_endpoints {
+            let stats = stats_of(path, record)?;
+            let key = (record.stage.unwrap_or(0), (record.method.clone(), record.name.clone()));
+            per_stage.entry(key).or_default().merge(&stats);
+        }
+    }
+    let histories: Vec<&[SecondRow]> = runs.iter().map(|(_, r)| r.time_series.as_slice()).collect();
+    let snapshot = Snapshot {
+        total,
+        per_stage,
+        failures: merge_failures(runs.iter().flat_map(|(_, r)| r.failures.iter().cloned())),
+        history: merge_history(&histories),
+        late: runs.iter().map(|(_, r)| r.late_iterations).sum(),
+        dropped: runs.iter().map(|(_, r)| r.dropped_iterations).sum(),
+    };
+    let first = &runs[0].1;
+    let engine = sum_engines(&runs.iter().map(|(_, r)| &r.engine).collect::<Vec<_>>());
+    let cpu = CpuReport {
+        cores: runs.iter().map(|(_, r)| r.generator_cpu.cores).sum(),
+        max_fraction: runs.iter().map(|(_, r)| r.generator_cpu.max_fraction).fold(0.0, f64::max),
+        saturated_seconds: runs.iter().map(|(_, r)| r.generator_cpu.saturated_seconds).max().unwrap_or(0),
+        saturated: runs.iter().any(|(_, r)| r.generator_cpu.saturated),
+    };
+    let mut merged = run_json::assemble(
+        first.scenario.clone(),
+        first.description.clone(),
+        first.targets.clone(),
+        sum_plans(&runs.iter().map(|(_, r)| &r.plan).collect::<Vec<_>>()),
+        &snapshot,
+        engine,
+        runs.iter().map(|(_, r)| r.started_at).fold(f64::INFINITY, f64::min),
+        first.seed,
+        cpu,
+    );
+    let mut resources = Vec::new();
+    for (_, run) in &runs {
+        for r in &run.resources {
+            if !resources.iter().any(|k: &crate::resources::ResourceSeries| k.kind == r.kind && k.id == r.id) {
+                resources.push(r.clone());
+            }
+        }
+    }
+    merged.resources = resources;
+    merged.segments = runs
+        .iter()
+        .map(|(path, r)| SegmentSource {
+            segment: r.segment.unwrap_or(Segment::WHOLE),
+            source: path.display().to_string(),
+            started_at: r.started_at,
+            requests: r.aggregate.requests,
+            failures: r.aggregate.failures,
+            generator_cpu: r.generator_cpu.clone(),
+        })
+        .collect();
+    let run_json = crate::output::write_run(out, prefix, &snapshot, &merged)
+        .map_err(|(path, source)| MergeError::Write { path: path.display().to_string(), source })?;
+    let aggregate = snapshot.aggregate();
+    Ok(Merged { run_json, requests: aggregate.count, failures: aggregate.failures, segments: count })
+}
