@@ -219,9 +219,10 @@ fn merge_history(histories: &[&[SecondRow]]) -> Vec<SecondRow> {
     let mut rows = Vec::new();
     for t in timestamps {
         for key in &keys {
+            // Every row of that second (a segment's final tick may share a second with the one before).
             let now: Vec<&SecondRow> = histories
                 .iter()
-                .filter_map(|h| h.iter().find(|r| r.timestamp == t && r.method == key.0 && r.name == key.1))
+                .flat_map(|h| h.iter().filter(|r| r.timestamp == t && r.method == key.0 && r.name == key.1))
                 .collect();
             let latest: Vec<&SecondRow> = histories
                 .iter()
@@ -235,7 +236,15 @@ fn merge_history(histories: &[&[SecondRow]]) -> Vec<SecondRow> {
             let cumulative = |r: &SecondRow| r.total_requests;
             rows.push(SecondRow {
                 timestamp: t,
-                users: now.iter().map(|r| r.users).sum(),
+                users: histories
+                    .iter()
+                    .filter_map(|h| {
+                        h.iter()
+                            .filter(|r| r.timestamp == t && r.method == key.0 && r.name == key.1)
+                            .map(|r| r.users)
+                            .max()
+                    })
+                    .sum(),
                 stage: latest.iter().map(|r| r.stage).max().unwrap_or(0),
                 method: key.0.clone(),
                 name: key.1.clone(),
