@@ -156,6 +156,10 @@ pub struct RunArgs {
     /// series line up); now by default.
     #[arg(long, value_name = "UNIX_SECONDS", env = "LOADSUITE_START_AT")]
     pub start_at: Option<String>,
+    /// Exit code when the run completed but some requests failed (as Locust's option; 0 lets a
+    /// segment's pod or container succeed so the merge runs).
+    #[arg(long, default_value_t = 1)]
+    pub exit_code_on_error: u8,
     /// Users in every stage (overrides the scenario).
     #[arg(long)]
     pub users: Option<u32>,
@@ -516,5 +520,5 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         print!("{}", outcome.summary);
     }
     println!("results: {}", outcome.out.display());
-    Ok(if outcome.failures > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if outcome.failures > 0 { ExitCode::from(args.exit_code_on_error) } else { ExitCode::SUCCESS })
 }

@@ -8,9 +8,14 @@ use std::time::Duration;
 const LOADSUITE: &str = env!("CARGO_BIN_EXE_loadsuite");
 
 fn out_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("loadsuite-cli-{}-{name}", std::process::id()));
+    let dir = out_dir_kept(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+/// The directory `out_dir` gave, with what a run wrote there.
+fn out_dir_kept(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("loadsuite-cli-{}-{name}", std::process::id()))
 }
 
 #[test]
@@ -89,6 +94,16 @@ fn preflight_refuses_the_unknown_model_and_no_preflight_reproduces_the_failure()
         failures_csv.contains("model_not_found: The model `qwen2.5-14b-instruct` does not exist"),
         "{failures_csv}"
     );
+    // Segments run with --exit-code-on-error 0 so their pod succeeds and the merge runs.
+    let zero = Command::new(LOADSUITE)
+        .args(["run", "repro-unknown-model", "--embedded", "--no-preflight", "--run-time", "1s", "--quiet"])
+        .args(["--exit-code-on-error", "0", "--out"])
+        .arg(out_dir("repro-zero"))
+        .output()
+        .unwrap();
+    assert_eq!(zero.status.code(), Some(0), "{}", String::from_utf8_lossy(&zero.stderr));
+    let zero_json = std::fs::read_to_string(out_dir_kept("repro-zero").join("run.json")).unwrap();
+    assert!(zero_json.contains("model_not_found"), "the failures are still recorded");
 }
 
 #[test]
