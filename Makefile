@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 
 .PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-loadgen bench-deps config-check scenarios
-.PHONY: static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load regress record-baseline require-stack
+.PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load regress record-baseline require-stack
 
 # Load targets: RUN_TIME=30s fits each plan into that time (empty: the scenario's own length);
 # OUT=dir is the results directory; BASELINES holds one stored baseline per scenario, which the
@@ -140,6 +140,16 @@ test-load-mcp: require-stack ## progressive MCP load
 	$(call load_run,mcp-progressive)
 
 test-load: test-load-api test-load-rag test-load-mcp ## the three progressive plans in sequence
+
+test-load-segments: build-loadsuite ## rehearse distributed load: 3 segment containers + merge (SEGMENT_SCENARIO=, RUN_TIME=)
+	@docker image inspect $(LOADSUITE_IMAGE) >/dev/null 2>&1 || { echo "no image $(LOADSUITE_IMAGE): run 'make images' first"; exit 2; }
+	@mkdir -p $(OUT)/segments
+	@export RESULTS_DIR=$(abspath $(OUT)) LOADSUITE_USER=$$(id -u):$$(id -g) START_AT=$$(( $$(date +%s) + 5 )) RUN_TIME=$(or $(RUN_TIME),30s); \
+	$(DC) --profile segments up -d merge && \
+	code=$$(docker wait $$($(DC) --profile segments ps -q merge)) && \
+	[ "$$code" = 0 ] || { $(DC) --profile segments logs merge segment-0 segment-1 segment-2; exit 1; }
+	@$(LOADSUITE) report $(OUT)/segments/merged >/dev/null; \
+	echo "merged run and report: $(OUT)/segments/merged (segments in $(OUT)/segments/segment-*)"
 
 # The newest results directory under $(OUT) (or RUN=dir).
 LAST_RUN = $${RUN:-$$(ls -td $(OUT)/*/ 2>/dev/null | while read d; do [ -f "$$d/run.json" ] && echo "$${d%/}" && break; done)}

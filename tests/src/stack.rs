@@ -117,6 +117,37 @@ impl Service {
     }
 }
 
+/// Runs the loadsuite image with `args` on `network`, writing to `results` (mounted at
+/// `/results`), and waits (at most `limit`) for it to exit; returns its exit code and the container
+/// (kept so its logs can be read).
+pub async fn run_loadsuite(
+    network: &str,
+    args: &[String],
+    env: &[(&str, String)],
+    results: &std::path::Path,
+    limit: Duration,
+) -> Result<(i64, ContainerAsync<GenericImage>), StackError> {
+    let images = Images::get().await?;
+    let mut request = GenericImage::new(&images.loadsuite.0, &images.loadsuite.1)
+        .with_cmd(args.to_vec())
+        .with_network(network)
+        .with_mount(testcontainers::core::Mount::bind_mount(results.display().to_string(), "/results"));
+    for (name, value) in env {
+        request = request.with_env_var(*name, value);
+    }
+    let container = request.start().await?;
+    let started = Instant::now();
+    loop {
+        if let Some(code) = container.exit_code().await? {
+            return Ok((code, container));
+        }
+        if started.elapsed() > limit {
+            return Err(StackError::Unhealthy { service: "loadsuite (did not finish)", seconds: limit.as_secs() });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The three mock services on one private network.
 pub struct ContainerStack {
     /// The network's name.

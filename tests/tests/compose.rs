@@ -1,8 +1,9 @@
 //! The compose file itself, brought up with the machine's compose command (`docker compose` or
 //! `docker-compose`) under a unique project name and Docker-chosen host ports: all three services
 //! become healthy through the images' own health checks, a fault profile is mounted and active,
-//! and the `loadtest` profile's loadsuite container loads the stack by service name and writes
-//! its results to the host. The project is taken down even when an assertion fails.
+//! the `loadtest` profile's loadsuite container loads the stack by service name and writes its
+//! results to the host, and the `segments` profile runs three segment containers and merges them.
+//! The project is taken down even when an assertion fails.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -55,7 +56,7 @@ async fn the_compose_stack_comes_up_healthy_with_its_profiles_and_loads_itself()
     let images = Images::get().await.expect("images build");
     let results = std::env::temp_dir().join(unique("aistack-compose-results"));
     std::fs::create_dir_all(&results).unwrap();
-    let project = Project {
+    let mut project = Project {
         compose: compose_command(),
         name: unique("aistack-compose"),
         envs: vec![
@@ -126,6 +127,26 @@ async fn the_compose_stack_comes_up_healthy_with_its_profiles_and_loads_itself()
     assert!(run["aggregate"]["requests"].as_u64().unwrap() > 0, "{stdout}");
     assert_eq!(run["aggregate"]["failures"], 0, "{stdout}");
     assert_eq!(run["targets"]["rag"], "http://rag:8002", "targets by service name");
+
+    // The `segments` profile: three segment containers from one start instant, then the merge.
+    let start_at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 4;
+    project.envs.extend([
+        ("START_AT", start_at.to_string()),
+        ("RUN_TIME", "3s".into()),
+        ("SEGMENT_SCENARIO", "baseline".into()),
+    ]);
+    project.run(&["--profile", "segments", "up", "-d", "merge"]);
+    let ids = project.run(&["--profile", "segments", "ps", "-q", "merge"]);
+    let merge_id = String::from_utf8_lossy(&ids.stdout).trim().to_owned();
+    let waited = Command::new("docker").args(["wait", &merge_id]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&waited.stdout).trim(), "0", "the merge container succeeded");
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("segments/merged/run.json")).expect("merged run.json"))
+            .unwrap();
+    assert_eq!(merged["segments"].as_array().map(Vec::len), Some(3));
+    let parts: u64 = merged["segments"].as_array().unwrap().iter().map(|s| s["requests"].as_u64().unwrap()).sum();
+    assert_eq!(merged["aggregate"]["requests"].as_u64(), Some(parts));
+    assert!(parts > 0);
     let _ = std::fs::remove_dir_all(&results);
 }
 
