@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-loadgen bench-deps config-check scenarios
+.PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-segments bench-loadgen bench-deps config-check scenarios
 .PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load regress record-baseline require-stack
 
 # Load targets: RUN_TIME=30s fits each plan into that time (empty: the scenario's own length);
@@ -71,13 +71,16 @@ serve: ## run the mock stack on 127.0.0.1 (gateway :8000)
 config-check: ## validate a config file: make config-check CONFIG=path.toml
 	$(CARGO) run --release -q -p mocks -- config check $(CONFIG)
 
-bench: bench-mocks bench-loadgen ## every benchmark; figures go to bench/results/
+bench: bench-mocks bench-loadgen bench-segments ## every benchmark; figures go to bench/results/
 
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
 bench-mocks: bench-deps ## mock requests/s beside a bare axum server, with wrk
 	bash bench/mocks.sh
+
+bench-segments: ## one loadsuite process vs two execution segments (merged), pinned and shared placements
+	$(PYTHON) bench/segments.py
 
 bench-loadgen: bench-deps ## loadsuite beside wrk on one core each, and its memory at 1,000 / 10,000 users
 	$(PYTHON) bench/loadgen.py
