@@ -332,7 +332,7 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
             seed: request.fingerprint,
         };
         let mut response = stream_response(plan, admission.permit);
-        response.headers_mut().extend(admission.headers);
+        admission.headers.write(response.headers_mut());
         return Ok(response);
     }
     let texts: Vec<(String, bool)> = (0..request.n)
@@ -370,6 +370,6 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
         system_fingerprint: "fp_mock",
     })
     .into_response();
-    response.headers_mut().extend(admission.headers);
+    admission.headers.write(response.headers_mut());
     Ok(response)
 }

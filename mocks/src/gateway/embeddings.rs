@@ -137,6 +137,6 @@ fn embed(gateway: &Arc<Gateway>, body: &Map<String, Value>) -> Result<Response, 
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }))
     .into_response();
-    response.headers_mut().extend(admission.headers);
+    admission.headers.write(response.headers_mut());
     Ok(response)
 }

@@ -42,8 +42,20 @@ pub struct RateLimiter {
 pub struct Admission {
     /// Released when the response (or stream) ends.
     pub permit: Option<OwnedSemaphorePermit>,
-    /// `x-ratelimit-*` headers.
-    pub headers: HeaderMap,
+    /// `x-ratelimit-*` header values, in [`HEADER_NAMES`] order.
+    pub headers: RateLimitHeaders,
+}
+
+/// The six `x-ratelimit-*` values of one answer, written straight into the response's headers.
+pub struct RateLimitHeaders([HeaderValue; 6]);
+
+impl RateLimitHeaders {
+    /// Adds the headers to `headers`.
+    pub fn write(self, headers: &mut HeaderMap) {
+        for (name, value) in HEADER_NAMES.iter().zip(self.0) {
+            headers.insert(name.clone(), value);
+        }
+    }
 }
 
 /// `6m0s`, `1s`, `12ms`: the duration strings of `x-ratelimit-reset-*`.
@@ -110,19 +122,15 @@ impl RateLimiter {
         };
         let request_limit = self.spec.requests_per_minute.unwrap_or(NOMINAL_REQUESTS);
         let token_limit = self.spec.tokens_per_minute.unwrap_or(NOMINAL_TOKENS);
-        let mut headers = HeaderMap::with_capacity(8);
         let reset = HeaderValue::from_str(&reset_string(reset)).unwrap_or(HeaderValue::from_static("0s"));
-        let values = [
+        let headers = RateLimitHeaders([
             HeaderValue::from(request_limit),
             HeaderValue::from(request_limit.saturating_sub(requests)),
             reset.clone(),
             HeaderValue::from(token_limit),
             HeaderValue::from(token_limit.saturating_sub(used_tokens)),
             reset,
-        ];
-        for (name, value) in HEADER_NAMES.iter().zip(values) {
-            headers.insert(name.clone(), value);
-        }
+        ]);
         Ok(Admission { permit, headers })
     }
 }
