@@ -91,6 +91,12 @@ fn compile_path(pattern: &str) -> Vec<Segment> {
         .collect()
 }
 
+/// Whether `path` is what [`path_matches`] would reduce it to: a leading `/`, no empty segments,
+/// no trailing `/` (the shape of nearly every real request path).
+fn is_plain(path: &str) -> bool {
+    path.starts_with('/') && !path.contains("//") && (path.len() == 1 || !path.ends_with('/'))
+}
+
 fn path_matches(pattern: &[Segment], path: &str) -> bool {
     let mut parts = path.trim_matches('/').split('/').filter(|s| !s.is_empty());
     for segment in pattern {
@@ -116,6 +122,9 @@ struct ActiveRule {
     spec: FaultRuleSpec,
     method: Option<http::Method>,
     path: Option<Vec<Segment>>,
+    /// The pattern as one path (`/v1/never/0`) when it has only literal segments: compared whole
+    /// against plain request paths, so rules that do not match cost one comparison.
+    literal: Option<String>,
     installed: Instant,
     matched: AtomicU64,
     fired: AtomicU64,
@@ -128,11 +137,22 @@ impl ActiveRule {
         let method =
             spec.matcher.method.as_ref().and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
         let path = spec.matcher.path.as_deref().map(compile_path);
+        let literal = path.as_ref().and_then(|segments| {
+            segments.iter().try_fold(String::new(), |mut joined, segment| match segment {
+                Segment::Literal(lit) => {
+                    joined.push('/');
+                    joined.push_str(lit);
+                    Some(joined)
+                }
+                _ => None,
+            })
+        });
         let rule_seed = seed ^ fnv1a(spec.name.as_bytes());
         ActiveRule {
             spec,
             method,
             path,
+            literal: literal.map(|l| if l.is_empty() { "/".to_owned() } else { l }),
             installed: now,
             matched: AtomicU64::new(0),
             fired: AtomicU64::new(0),
@@ -141,8 +161,16 @@ impl ActiveRule {
         }
     }
 
-    fn matches_route(&self, method: &http::Method, path: &str) -> bool {
-        self.method.as_ref().is_none_or(|m| m == method) && self.path.as_ref().is_none_or(|p| path_matches(p, path))
+    /// `plain`: the request path is already normalized (see [`is_plain`]).
+    fn matches_route(&self, method: &http::Method, path: &str, plain: bool) -> bool {
+        if self.method.as_ref().is_some_and(|m| m != method) {
+            return false;
+        }
+        match (&self.literal, &self.path) {
+            (Some(literal), _) if plain => literal == path,
+            (_, Some(pattern)) => path_matches(pattern, path),
+            (_, None) => true,
+        }
     }
 
     /// Counts the request and says whether the rule fires for it.
@@ -219,15 +247,17 @@ pub struct RuleSet(Arc<Vec<Arc<ActiveRule>>>);
 impl RuleSet {
     /// True when some rule matches on the request attribute (so the caller must extract it).
     pub fn needs_attribute(&self, method: &http::Method, path: &str) -> bool {
-        self.0.iter().any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path))
+        let plain = is_plain(path);
+        self.0.iter().any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path, plain))
     }
 
     /// Decides the faults for one request. `attribute` is the service's request attribute, if known.
     pub fn decide(&self, method: &http::Method, path: &str, attribute: Option<&str>) -> FaultDecision {
         let mut decision = FaultDecision::default();
         let mut now = None;
+        let plain = is_plain(path);
         for rule in self.0.iter() {
-            if !rule.matches_route(method, path) {
+            if !rule.matches_route(method, path, plain) {
                 continue;
             }
             if let Some(want) = &rule.spec.matcher.attribute
@@ -360,5 +390,32 @@ mod tests {
         assert!(path_matches(&rest, "/v1/chat/completions"));
         assert!(!path_matches(&compile_path("/health"), "/healthz"));
         assert!(path_matches(&compile_path("/v1/documents/{id}"), "/v1/documents/7"));
+    }
+
+    #[test]
+    fn literal_rules_match_like_their_patterns_on_any_path() {
+        let rule = |path: &str| {
+            let spec: FaultRuleSpec = serde_json::from_value(
+                serde_json::json!({"name": "r", "match": {"method": "POST", "path": path}, "error": {"status": 500}}),
+            )
+            .unwrap();
+            ActiveRule::new(spec, 1, Instant::now())
+        };
+        let post = http::Method::POST;
+        for (pattern, path, expected) in [
+            ("/v1/chat/completions", "/v1/chat/completions", true),
+            ("/v1/chat/completions", "/v1/chat/completions/", true),
+            ("/v1/chat/completions", "//v1//chat/completions", true),
+            ("/v1/chat/completions", "/v1/chat", false),
+            ("v1/chat/", "/v1/chat", true),
+            ("/", "/", true),
+            ("/", "/health", false),
+            ("/v1/*", "/v1/x", true),
+        ] {
+            let r = rule(pattern);
+            assert_eq!(r.matches_route(&post, path, is_plain(path)), expected, "{pattern} vs {path}");
+            assert_eq!(r.matches_route(&post, path, false), expected, "{pattern} vs {path} (segment walk)");
+        }
+        assert!(!rule("/v1/chat").matches_route(&http::Method::GET, "/v1/chat", true));
     }
 }
