@@ -118,19 +118,17 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = FaultFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        // Take the service that was polled ready, leave a fresh clone behind (tower's rule).
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         let context = self.context.clone();
-        // Decide now when the body is not needed for it; a request nothing applies to (the common
-        // case under load) then takes a small future instead of the one that can do everything.
+        // Decide now when the body is not needed for it. A request nothing applies to (the common
+        // case under load) calls the service at once, with no extra allocation: the future only
+        // records the request when the answer is ready.
         if !context.protocol.always_buffer_body() {
             let rules = context.engine.rules();
             let (method, path) = (request.method(), request.uri().path());
@@ -142,24 +140,71 @@ where
                     merge(&mut decision, from_headers);
                 }
                 if decision.is_empty() {
-                    return Box::pin(async move { Ok(pass(context, inner, request).await) });
+                    let pending = Some((context, Pending::of(&request), Instant::now()));
+                    return FaultFuture::Pass { inner: self.inner.call(request), pending };
                 }
-                return Box::pin(async move { Ok(handle(context, inner, request, Some(decision)).await) });
+                return FaultFuture::boxed(self.take_inner(), context, request, Some(decision));
             }
         }
-        Box::pin(async move { Ok(handle(context, inner, request, None).await) })
+        FaultFuture::boxed(self.take_inner(), context, request, None)
     }
 }
 
-/// A request no fault applies to: call the service, record the request.
-async fn pass<S>(context: Arc<FaultContext>, mut inner: S, request: Request) -> Response
+impl<S: Clone> FaultService<S> {
+    /// The service that was polled ready, leaving a fresh clone behind (tower's rule), for futures
+    /// that call it later.
+    fn take_inner(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`FaultService`]: a pass-through of the service's own future when no fault
+    /// applies, otherwise the boxed future that can delay, fail, break or degrade the answer.
+    #[project = FaultFutureProjection]
+    pub enum FaultFuture<F> {
+        /// Nothing applies: the service's future, then the journal entry.
+        Pass {
+            #[pin]
+            inner: F,
+            pending: Option<(Arc<FaultContext>, Pending, Instant)>,
+        },
+        /// Faults (or a body read) are involved.
+        Faulted {
+            future: Pin<Box<dyn Future<Output = Response> + Send>>,
+        },
+    }
+}
+
+impl<F> FaultFuture<F> {
+    fn boxed<S>(inner: S, context: Arc<FaultContext>, request: Request, decided: Option<FaultDecision>) -> Self
+    where
+        S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+        S::Future: Send + 'static,
+    {
+        FaultFuture::Faulted { future: Box::pin(handle(context, inner, request, decided)) }
+    }
+}
+
+impl<F> Future for FaultFuture<F>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    F: Future<Output = Result<Response, Infallible>>,
 {
-    let started = Instant::now();
-    let entry = Pending::of(&request);
-    let response = call(&mut inner, request).await;
-    finish(&context, entry, started, response, false)
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            FaultFutureProjection::Pass { inner, pending } => {
+                let Ok(response) = std::task::ready!(inner.poll(cx));
+                Poll::Ready(Ok(match pending.take() {
+                    Some((context, entry, started)) => finish(&context, entry, started, response, false),
+                    None => response,
+                }))
+            }
+            FaultFutureProjection::Faulted { future } => future.as_mut().poll(cx).map(Ok),
+        }
+    }
 }
 
 /// A request faults may apply to; `decided` when the decision did not need the body.
@@ -279,7 +324,7 @@ where
 }
 
 /// What the layer knows of a request before it is answered (all cheap clones, no copies).
-struct Pending {
+pub struct Pending {
     at_ms: u64,
     method: http::Method,
     uri: http::Uri,
