@@ -13,26 +13,14 @@ use crate::output::run_json::{self, EndpointRecord, RunFile, SegmentSource};
 use crate::plan::Plan;
 use crate::segment::Segment;
 use crate::stats::{EndpointKey, FailureGroup, QUANTILES, SecondRow, Snapshot, Stats};
+use crate::verdict::baseline::InputError;
 
 /// Why runs could not be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A file is not a run this version can merge.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// A run could not be read, or is not a run this version can merge.
+    #[error(transparent)]
+    Input(#[from] InputError),
     /// The runs do not belong together.
     #[error("{0}")]
     Mismatch(String),
@@ -59,16 +47,16 @@ pub struct Merged {
     pub segments: u32,
 }
 
-fn read(input: &Path) -> Result<(PathBuf, RunFile), MergeError> {
+fn read(input: &Path) -> Result<(PathBuf, RunFile), InputError> {
     let file = if input.is_dir() { input.join("run.json") } else { input.to_owned() };
     let shown = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|source| MergeError::Read { path: shown.clone(), source })?;
-    let run: RunFile = serde_json::from_str(&text).map_err(|e| MergeError::Invalid {
+    let text = std::fs::read_to_string(&file).map_err(|source| InputError::Read { path: shown.clone(), source })?;
+    let run: RunFile = serde_json::from_str(&text).map_err(|e| InputError::Invalid {
         path: shown.clone(),
         message: format!("not a loadsuite run.json this version can merge ({e})"),
     })?;
     if run.format != run_json::FORMAT || run.version != run_json::VERSION {
-        return Err(MergeError::Invalid {
+        return Err(InputError::Invalid {
             path: shown,
             message: format!(
                 "format {} version {} (this loadsuite merges {} version {})",
@@ -130,8 +118,8 @@ fn check(runs: &[(PathBuf, RunFile)]) -> Result<u32, MergeError> {
     Ok(count)
 }
 
-fn stats_of(path: &Path, record: &EndpointRecord) -> Result<Stats, MergeError> {
-    record.to_stats().ok_or_else(|| MergeError::Invalid {
+fn stats_of(path: &Path, record: &EndpointRecord) -> Result<Stats, InputError> {
+    record.to_stats().ok_or_else(|| InputError::Invalid {
         path: path.display().to_string(),
         message: format!("`{} {}` has no readable histograms", record.method, record.name),
     })
