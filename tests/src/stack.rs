@@ -18,6 +18,14 @@ pub enum StackError {
     /// Docker refused something.
     #[error("docker: {0}")]
     Docker(#[from] testcontainers::TestcontainersError),
+    /// A loadsuite container did not exit in time.
+    #[error("the loadsuite container ({args}) did not finish within {seconds} s")]
+    Unfinished {
+        /// Its arguments.
+        args: String,
+        /// The wait.
+        seconds: u64,
+    },
     /// A service did not become healthy.
     #[error("{service} did not answer /health with 200 within {seconds} s")]
     Unhealthy {
@@ -142,7 +150,7 @@ pub async fn run_loadsuite(
             return Ok((code, container));
         }
         if started.elapsed() > limit {
-            return Err(StackError::Unhealthy { service: "loadsuite (did not finish)", seconds: limit.as_secs() });
+            return Err(StackError::Unfinished { args: args.join(" "), seconds: limit.as_secs() });
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
