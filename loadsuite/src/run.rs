@@ -182,7 +182,17 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     let interrupted = report.interrupted;
     let out = &options.out;
     let saturated = cpu.saturated;
-    let mut run_file = run_json::build(&scenario, &snapshot, report, started_at, options.seed, cpu);
+    let mut run_file = run_json::assemble(
+        scenario.name.clone(),
+        scenario.description.clone(),
+        scenario.targets.clone(),
+        scenario.plan.clone(),
+        &snapshot,
+        report,
+        started_at,
+        options.seed,
+        cpu,
+    );
     run_file.resources = resources;
     run_file.resource_notes = resource_notes;
     run_file.segment = (!options.segment.is_whole()).then_some(options.segment);

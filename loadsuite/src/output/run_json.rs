@@ -209,29 +209,7 @@ pub struct RunFile {
     pub resource_notes: Vec<String>,
 }
 
-/// Builds the run file from what was recorded.
-pub fn build(
-    scenario: &crate::scenario::Scenario,
-    snapshot: &Snapshot,
-    engine: EngineReport,
-    started_at: f64,
-    seed: u64,
-    cpu: CpuReport,
-) -> RunFile {
-    assemble(
-        scenario.name.clone(),
-        scenario.description.clone(),
-        scenario.targets.clone(),
-        scenario.plan.clone(),
-        snapshot,
-        engine,
-        started_at,
-        seed,
-        cpu,
-    )
-}
-
-/// Builds a run file from its parts (a run's, or the sum of segments').
+/// Builds a run file from what was recorded: a run's scenario and numbers, or the sum of segments'.
 #[allow(clippy::too_many_arguments)]
 pub fn assemble(
     scenario: String,
