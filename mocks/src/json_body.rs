@@ -2,6 +2,7 @@
 //! service can answer them in its own error shape (OpenAI's, the RAG envelope, JSON-RPC).
 
 use axum::extract::Request;
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use serde_json::{Map, Value};
 
@@ -35,19 +36,34 @@ pub fn is_json(request: &Request) -> Result<(), BodyError> {
     }
 }
 
+/// Reads at most `limit` bytes of a body that says it is JSON, without parsing it (for services
+/// that parse straight into their own types).
+pub async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, BodyError> {
+    is_json(&request)?;
+    axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| BodyError::TooLarge(limit))
+}
+
+/// Parses bytes as any JSON value.
+pub fn parse_value(bytes: &[u8]) -> Result<Value, BodyError> {
+    serde_json::from_slice::<Value>(bytes).map_err(|e| BodyError::Unparseable(e.to_string()))
+}
+
+/// Parses bytes as a JSON object.
+pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
+    match parse_value(bytes)? {
+        Value::Object(map) => Ok(map),
+        other => Err(BodyError::NotObject(json_type(&other))),
+    }
+}
+
 /// Reads at most `limit` bytes and parses them as any JSON value.
 pub async fn json_value(request: Request, limit: usize) -> Result<Value, BodyError> {
-    is_json(&request)?;
-    let bytes = axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| BodyError::TooLarge(limit))?;
-    serde_json::from_slice::<Value>(&bytes).map_err(|e| BodyError::Unparseable(e.to_string()))
+    parse_value(&json_bytes(request, limit).await?)
 }
 
 /// Reads at most `limit` bytes and parses them as a JSON object.
 pub async fn json_object(request: Request, limit: usize) -> Result<Map<String, Value>, BodyError> {
-    match json_value(request, limit).await? {
-        Value::Object(map) => Ok(map),
-        other => Err(BodyError::NotObject(json_type(&other))),
-    }
+    parse_object(&json_bytes(request, limit).await?)
 }
 
 /// JSON type names as OpenAI's messages use them.

@@ -1,16 +1,43 @@
 //! A bare axum hello-world server, the baseline the mock benchmarks compare against.
 //!
 //! `hello ADDR` serves `GET /` and `GET /health` with a tiny JSON body and nothing else, so any
-//! requests/s the mocks lose against it is the cost of the mocks' own work.
+//! requests/s the mocks lose against it is the cost of the mocks' own work. `POST /chat` answers a
+//! canned chat completion with the headers and body size of the gateway's: the benchmark's
+//! reference for how much of the chat figure is only the larger answer on the wire.
 
-use axum::{Router, routing::get};
+use axum::Router;
+use axum::body::Bytes;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+/// A non-streamed completion as the mock gateway answers the benchmark's request.
+const CHAT_BODY: &str = r#"{"id":"chatcmpl-5aa9a73441d0b248","object":"chat.completion","created":1795451611,"model":"bench-chat","choices":[{"index":0,"message":{"role":"assistant","content":"read on new one when low as put sent this map when each one map git","refusal":null},"logprobs":null,"finish_reason":"length"}],"usage":{"prompt_tokens":11,"completion_tokens":16,"total_tokens":27},"system_fingerprint":"fp_mock"}"#;
+
+/// The canned completion, after reading the request body as the gateway does.
+async fn chat(_body: Bytes) -> impl IntoResponse {
+    (
+        [
+            ("content-type", "application/json"),
+            ("x-ratelimit-limit-requests", "10000"),
+            ("x-ratelimit-remaining-requests", "9999"),
+            ("x-ratelimit-reset-requests", "58s"),
+            ("x-ratelimit-limit-tokens", "10000000"),
+            ("x-ratelimit-remaining-tokens", "9999973"),
+            ("x-ratelimit-reset-tokens", "58s"),
+            ("x-request-id", "req_000000000000000100000001"),
+            ("openai-processing-ms", "0"),
+        ],
+        CHAT_BODY,
+    )
+}
 
 #[tokio::main]
 async fn main() {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7999".to_owned());
     let app = Router::new()
         .route("/", get(|| async { "{\"status\":\"ok\"}" }))
-        .route("/health", get(|| async { "{\"status\":\"ok\"}" }));
+        .route("/health", get(|| async { "{\"status\":\"ok\"}" }))
+        .route("/chat", post(chat));
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     println!("hello listening on {}", listener.local_addr().expect("addr"));
     axum::serve(listener, app).await.expect("serve");

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::errors::ApiError;
-use super::extract::JsonObject;
+use super::extract::{JsonBytes, JsonObject};
 use super::model_spec::ModelKind;
 use super::stream::{StreamPlan, stream_response};
-use super::wire::{ChatCompletion, Choice, Message, Usage};
+use super::wire::{ChatCompletion, Choice, Message, Usage, json_response};
 use super::{Gateway, unix_now};
 use crate::faults::StreamFault;
 
@@ -53,14 +54,16 @@ const KNOWN_FIELDS: &[&str] = &[
     "prompt_cache_key",
     "verbosity",
 ];
-const ROLES: &[&str] = &["system", "assistant", "user", "function", "tool", "developer"];
+/// Message roles OpenAI accepts.
+pub(super) const ROLES: &[&str] = &["system", "assistant", "user", "function", "tool", "developer"];
 
 /// A validated chat request.
+#[derive(Debug, PartialEq)]
 pub struct ChatRequest {
     /// The model name as asked.
     pub model: String,
-    /// Text of every message, for token counting.
-    pub contents: Vec<String>,
+    /// Tokens of the prompt (every message's text plus framing).
+    pub prompt_tokens: u64,
     /// `stream`.
     pub stream: bool,
     /// `stream_options.include_usage`.
@@ -179,6 +182,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         Some(other) => return Err(ApiError::wrong_type("messages", "an array", other)),
     };
     let contents = messages.iter().enumerate().map(|(i, m)| message_text(i, m)).collect::<Result<Vec<_>, _>>()?;
+    let prompt_tokens = super::text::prompt_tokens(contents.iter().map(String::as_str));
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -234,11 +238,26 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             None => return Err(ApiError::wrong_type("temperature", "a number", t)),
         }
     }
+    let fingerprint =
+        fingerprint(seed, &model, &body.get("messages"), max_tokens, n, &body.get("seed"), &body.get("temperature"))
+            .ok_or_else(|| ApiError::unparseable("the request could not be hashed"))?;
+    Ok(ChatRequest { model, prompt_tokens, stream, include_usage, max_tokens, n, fingerprint })
+}
+
+/// The hash of everything that determines an answer, mixed with the gateway's seed. Both parsers
+/// (this one and [`super::chat_plain`]) hash the same JSON bytes for the same request.
+pub(super) fn fingerprint(
+    seed: u64,
+    model: &str,
+    messages: &impl Serialize,
+    max_tokens: Option<u64>,
+    n: u64,
+    request_seed: &impl Serialize,
+    temperature: &impl Serialize,
+) -> Option<u64> {
     let mut hasher = Fnv1aWriter(0xcbf2_9ce4_8422_2325);
-    let material = (&model, body.get("messages"), max_tokens, n, body.get("seed"), body.get("temperature"));
-    serde_json::to_writer(&mut hasher, &material).map_err(|e| ApiError::unparseable(&e.to_string()))?;
-    let fingerprint = seed ^ hasher.0;
-    Ok(ChatRequest { model, contents, stream, include_usage, max_tokens, n, fingerprint })
+    serde_json::to_writer(&mut hasher, &(model, messages, max_tokens, n, request_seed, temperature)).ok()?;
+    Some(seed ^ hasher.0)
 }
 
 /// FNV-1a over everything written to it: hashes a request's content without copying it.
@@ -255,27 +274,34 @@ impl std::io::Write for Fnv1aWriter {
     }
 }
 
-/// The handler.
+/// The handler: plain requests take the typed parser, everything else the general validator.
 pub async fn completions(
     State(gateway): State<Arc<Gateway>>,
     fault: Option<Extension<StreamFault>>,
-    body: Result<JsonObject, ApiError>,
+    body: Result<JsonBytes, ApiError>,
 ) -> Response {
-    let JsonObject(body) = match body {
+    let JsonBytes(bytes) = match body {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
+    let (model, request) = match super::chat_plain::parse(&bytes, gateway.seed) {
+        Some(request) => (Some(request.model.clone()), Ok(request)),
+        None => match JsonObject::parse(&bytes) {
+            Ok(JsonObject(body)) => {
+                (body.get("model").and_then(Value::as_str).map(str::to_owned), parse(&body, gateway.seed))
+            }
+            Err(error) => (None, Err(error)),
+        },
+    };
     let fault = fault.map(|Extension(f)| f).unwrap_or_default();
-    let response = match complete(&gateway, &body, fault).await {
-        Ok(response) => response,
+    let response = match request {
+        Ok(request) => complete(&gateway, request, fault).await.unwrap_or_else(IntoResponse::into_response),
         Err(error) => error.into_response(),
     };
     super::note_model(response, model)
 }
 
-async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: StreamFault) -> Result<Response, ApiError> {
-    let request = parse(body, gateway.seed)?;
+async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFault) -> Result<Response, ApiError> {
     let served = gateway.resolve(&request.model, ModelKind::Chat)?;
     let spec = &served.spec;
     if request.stream && !spec.streaming {
@@ -297,7 +323,7 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
             Some("invalid_value"),
         ));
     }
-    let prompt_tokens = super::text::prompt_tokens(request.contents.iter().map(String::as_str));
+    let prompt_tokens = request.prompt_tokens;
     let requested = request.max_tokens.unwrap_or(0);
     if prompt_tokens + requested > spec.context_window {
         return Err(ApiError::invalid(
@@ -335,14 +361,16 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
         admission.headers.write(response.headers_mut());
         return Ok(response);
     }
+    // Every generated word is one token (see `text`), so the words are the completion tokens.
+    let mut completion_tokens = 0;
     let texts: Vec<(String, bool)> = (0..request.n)
         .map(|index| {
             let (words, cut) =
                 super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
+            completion_tokens += words.len() as u64;
             (words.join(" "), cut)
         })
         .collect();
-    let completion_tokens: u64 = texts.iter().map(|(text, _)| super::text::count_tokens(text)).sum();
     let generation = if tokens_per_second > 0.0 {
         Duration::from_secs_f64(completion_tokens as f64 / tokens_per_second)
     } else {
@@ -360,7 +388,7 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
             finish_reason: if *cut { "length" } else { "stop" },
         })
         .collect();
-    let mut response = Json(ChatCompletion {
+    let completion = ChatCompletion {
         id: &id,
         object: "chat.completion",
         created: unix_now(),
@@ -368,8 +396,10 @@ async fn complete(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Stre
         choices,
         usage: Usage::new(prompt_tokens, completion_tokens),
         system_fingerprint: "fp_mock",
-    })
-    .into_response();
+    };
+    // The fixed fields take ~300 bytes; each choice its text plus ~100.
+    let size_hint = 300 + texts.iter().map(|(text, _)| text.len() + 100).sum::<usize>();
+    let mut response = json_response(&completion, size_hint);
     admission.headers.write(response.headers_mut());
     Ok(response)
 }

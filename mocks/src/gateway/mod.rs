@@ -5,6 +5,7 @@
 //! shared [`crate::faults`], [`crate::telemetry`] and [`crate::admin`] modules.
 
 mod chat;
+mod chat_plain;
 mod embeddings;
 mod errors;
 mod extract;

@@ -124,14 +124,23 @@ impl RateLimiter {
         let token_limit = self.spec.tokens_per_minute.unwrap_or(NOMINAL_TOKENS);
         let reset = HeaderValue::from_str(&reset_string(reset)).unwrap_or(HeaderValue::from_static("0s"));
         let headers = RateLimitHeaders([
-            HeaderValue::from(request_limit),
+            limit_value(request_limit),
             HeaderValue::from(request_limit.saturating_sub(requests)),
             reset.clone(),
-            HeaderValue::from(token_limit),
+            limit_value(token_limit),
             HeaderValue::from(token_limit.saturating_sub(used_tokens)),
             reset,
         ]);
         Ok(Admission { permit, headers })
+    }
+}
+
+/// A limit as a header value: the nominal ones are static (no allocation on every answer).
+fn limit_value(limit: u64) -> HeaderValue {
+    match limit {
+        NOMINAL_REQUESTS => HeaderValue::from_static("10000"),
+        NOMINAL_TOKENS => HeaderValue::from_static("10000000"),
+        other => HeaderValue::from(other),
     }
 }
 
@@ -153,6 +162,13 @@ fn limited(model: &str, kind: &str, what: &str, limit: u64, used: u64, requested
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limit_values_read_as_their_numbers() {
+        for limit in [NOMINAL_REQUESTS, NOMINAL_TOKENS, 60, 0] {
+            assert_eq!(limit_value(limit).to_str().unwrap(), limit.to_string());
+        }
+    }
 
     #[test]
     fn reset_strings_look_like_openai() {

@@ -1,0 +1,177 @@
+//! The common shape of a chat request, parsed straight from the body's bytes into borrowed types.
+//!
+//! Under load nearly every request is plain: a model, text messages, a few scalar options. Building a
+//! `serde_json::Value` tree for it, walking it and dropping it was the largest share of the chat
+//! endpoint's own time. This parser accepts only what it can prove valid, and yields exactly what
+//! the general validator ([`super::chat::parse`]) would; anything else (an unknown or unusual field,
+//! a wrong type, an out-of-range value, content parts, a duplicate key) returns `None`, and the
+//! general validator explains the problem in OpenAI's words.
+
+use std::borrow::Cow;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use serde_json::Number;
+
+use super::chat::{ChatRequest, ROLES, fingerprint};
+
+/// The fields a plain request may carry. The ignored ones are fields the general validator does
+/// not look at either.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainChat<'a> {
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<PlainMessage<'a>>,
+    stream: Option<bool>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    n: Option<u64>,
+    temperature: Option<Number>,
+    seed: Option<Number>,
+    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
+    top_p: Option<IgnoredAny>,
+    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
+    user: Option<IgnoredAny>,
+    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
+    stop: Option<IgnoredAny>,
+    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
+    presence_penalty: Option<IgnoredAny>,
+    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
+    frequency_penalty: Option<IgnoredAny>,
+}
+
+/// A text message. Field order is the general path's (sorted keys), so both hash the same bytes.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct PlainMessage<'a> {
+    #[serde(borrow)]
+    content: Cow<'a, str>,
+    #[serde(borrow)]
+    role: Cow<'a, str>,
+}
+
+/// The validated request, or `None` when the body is not plain (see the module docs).
+pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
+    let body: PlainChat<'_> = serde_json::from_slice(bytes).ok()?;
+    if body.model.trim().is_empty() || body.messages.is_empty() {
+        return None;
+    }
+    if !body.messages.iter().all(|m| ROLES.contains(&m.role.as_ref())) {
+        return None;
+    }
+    let stream = body.stream.unwrap_or(false);
+    let at_least_one = |v: Option<u64>| v.is_none_or(|v| v >= 1);
+    if !at_least_one(body.max_completion_tokens) || !at_least_one(body.max_tokens) || !at_least_one(body.n) {
+        return None;
+    }
+    let max_tokens = body.max_completion_tokens.or(body.max_tokens);
+    let n = body.n.unwrap_or(1);
+    if n > 8 || (stream && n > 1) {
+        return None;
+    }
+    if let Some(t) = &body.temperature
+        && !t.as_f64().is_some_and(|v| (0.0..=2.0).contains(&v))
+    {
+        return None;
+    }
+    let prompt_tokens = super::text::prompt_tokens(body.messages.iter().map(|m| m.content.as_ref()));
+    let fingerprint = fingerprint(seed, &body.model, &body.messages, max_tokens, n, &body.seed, &body.temperature)?;
+    Some(ChatRequest {
+        model: body.model.into_owned(),
+        prompt_tokens,
+        stream,
+        include_usage: false,
+        max_tokens,
+        n,
+        fingerprint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::super::chat;
+    use super::parse;
+
+    /// What the general validator makes of `body`.
+    fn general(body: &Value) -> Option<chat::ChatRequest> {
+        chat::parse(body.as_object()?, 7).ok()
+    }
+
+    #[test]
+    fn plain_requests_parse_exactly_as_the_general_validator_does() {
+        let bodies = [
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi there"}]}),
+            json!({"model": "m", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "caf\u{e9} \"quoted\"\n"}],
+                   "max_tokens": 16, "temperature": 0.5, "seed": 3, "n": 2, "top_p": 1, "user": "u1", "stop": ["\n"]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": true, "max_completion_tokens": 4,
+                   "temperature": 1, "seed": -1, "presence_penalty": 0, "frequency_penalty": null}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": null, "stream": null}),
+        ];
+        for body in bodies {
+            let plain = parse(body.to_string().as_bytes(), 7);
+            assert!(plain.is_some(), "{body} is plain");
+            assert_eq!(plain, general(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn anything_unusual_goes_to_the_general_validator() {
+        let bodies = [
+            json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi", "name": "bob"}]}),
+            json!({"model": "m", "messages": [{"role": "robot", "content": "hi"}]}),
+            json!({"model": " ", "messages": [{"role": "user", "content": "hi"}]}),
+            json!({"model": "m", "messages": []}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 9}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2, "stream": true}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 3}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": []}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "bogus": 1}),
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ];
+        for body in bodies {
+            assert_eq!(parse(body.to_string().as_bytes(), 7), None, "{body}");
+        }
+        assert_eq!(parse(br#"{"model":"m","model":"n","messages":[{"role":"user","content":"hi"}]}"#, 7), None);
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-3i64..12).prop_map(Value::from),
+            (-1.0f64..3.0).prop_map(Value::from),
+            "[a-z ]{0,6}".prop_map(Value::from),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the plain parser accepts, the general validator accepts with the same result.
+        #[test]
+        fn the_plain_parser_never_disagrees(
+            model in prop_oneof![Just(json!("m")), scalar()],
+            roles in proptest::collection::vec(prop_oneof![Just("user"), Just("assistant"), Just("robot")], 0..3),
+            content in prop_oneof![Just(json!("some words here")), scalar()],
+            fields in proptest::collection::btree_map(
+                prop_oneof![Just("stream"), Just("max_tokens"), Just("max_completion_tokens"), Just("n"),
+                            Just("temperature"), Just("seed"), Just("top_p"), Just("user")],
+                scalar(), 0..4),
+        ) {
+            let messages: Vec<Value> = roles.iter().map(|r| json!({"role": r, "content": content})).collect();
+            let mut body = json!({"model": model, "messages": messages});
+            for (k, v) in fields {
+                body[k] = v;
+            }
+            if let Some(plain) = parse(body.to_string().as_bytes(), 7) {
+                prop_assert_eq!(Some(plain), general(&body));
+            }
+        }
+    }
+}
