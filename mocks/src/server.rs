@@ -1,46 +1,57 @@
 //! Serving a router on a bound listener until a shutdown signal, with per-connection control.
 //!
 //! We run our own accept loop (hyper-util) instead of `axum::serve` for one reason: transport faults.
-//! Every request carries a [`ConnectionControl`] so the fault layer can reset (RST) or close (FIN)
-//! the very connection the request arrived on, which is what a crashing upstream looks like.
+//! Each connection's task carries a [`ConnectionControl`] (a task-local, so requests pay nothing
+//! for it) that the fault layer uses to reset (RST) or close (FIN) the very connection a request
+//! arrived on, which is what a crashing upstream looks like.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use futures::future::{AbortHandle, abortable};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use tower::ServiceExt;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+tokio::task_local! {
+    /// The connection whose task is running (set around every connection task [`serve`] spawns).
+    static CONNECTION: Arc<ConnectionControl>;
+}
+
 /// A handle on the TCP connection a request arrived on.
 pub struct ConnectionControl {
-    kill: Notify,
+    abort: AbortHandle,
     socket: Mutex<Option<std::net::TcpStream>>,
 }
 
 impl ConnectionControl {
+    /// The connection the current request arrived on; `None` when the service is driven without
+    /// a socket (in-process `oneshot` calls).
+    pub fn current() -> Option<Arc<ConnectionControl>> {
+        CONNECTION.try_with(Arc::clone).ok()
+    }
+
     /// Aborts the connection with a TCP reset (SO_LINGER 0), without answering.
     pub fn reset(&self) {
         if let Some(socket) = self.socket.lock().take() {
             // Linger 0 applies to the shared socket: the last close then sends RST instead of FIN.
             let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
         }
-        self.kill.notify_one();
+        self.abort.abort();
     }
 
     /// Closes the connection (FIN) without answering.
     pub fn close(&self) {
         self.socket.lock().take();
-        self.kill.notify_one();
+        self.abort.abort();
     }
 }
 
@@ -71,22 +82,16 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 continue;
             }
         };
-        let control = Arc::new(ConnectionControl { kill: Notify::new(), socket: Mutex::new(Some(dup)) });
-        let request_control = control.clone();
-        let service = router.clone().map_request(move |mut request: http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(request_control.clone());
-            request.map(axum::body::Body::new)
-        });
-        let service = TowerToHyperService::new(service);
+        let service = TowerToHyperService::new(router.clone());
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = connection => {}
-                () = control.kill.notified() => {}
-            }
-            control.socket.lock().take();
-        });
+        // Aborting drops the connection, which closes the socket (RST once linger is 0).
+        let (connection, abort) = abortable(graceful.watch(connection));
+        let control = Arc::new(ConnectionControl { abort, socket: Mutex::new(Some(dup)) });
+        let task_control = control.clone();
+        tokio::spawn(CONNECTION.scope(control, async move {
+            let _ = connection.await;
+            task_control.socket.lock().take();
+        }));
     }
     drop(listener);
     tokio::select! {

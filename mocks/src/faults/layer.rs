@@ -242,7 +242,7 @@ where
         let response = context.protocol.injected_error(error, &body);
         return finish(&context, entry, started, response, true);
     }
-    let control = request.extensions().get::<Arc<ConnectionControl>>().cloned();
+    let control = ConnectionControl::current();
     match decision.transport {
         Some(TransportSpec::Reset) => break_connection(&context, entry, started, control, true).await,
         Some(TransportSpec::Close) => break_connection(&context, entry, started, control, false).await,
