@@ -140,7 +140,8 @@ where
                     merge(&mut decision, from_headers);
                 }
                 if decision.is_empty() {
-                    let pending = Some((context, Pending::of(&request), Instant::now()));
+                    let started = Instant::now();
+                    let pending = Some((Pending::of(&request, &context, started), context, started));
                     return FaultFuture::Pass { inner: self.inner.call(request), pending };
                 }
                 return FaultFuture::boxed(self.take_inner(), context, request, Some(decision));
@@ -168,7 +169,7 @@ pin_project_lite::pin_project! {
         Pass {
             #[pin]
             inner: F,
-            pending: Option<(Arc<FaultContext>, Pending, Instant)>,
+            pending: Option<(Pending, Arc<FaultContext>, Instant)>,
         },
         /// Faults (or a body read) are involved.
         Faulted {
@@ -198,7 +199,7 @@ where
             FaultFutureProjection::Pass { inner, pending } => {
                 let Ok(response) = std::task::ready!(inner.poll(cx));
                 Poll::Ready(Ok(match pending.take() {
-                    Some((context, entry, started)) => finish(&context, entry, started, response, false),
+                    Some((entry, context, started)) => finish(&context, entry, started, response, false),
                     None => response,
                 }))
             }
@@ -218,7 +219,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
-    let mut entry = Pending::of(&request);
+    let mut entry = Pending::of(&request, &context, started);
     let (request, body, decision) = match decided {
         Some(decision) => (request, Bytes::new(), decision),
         None => match read_and_decide(&context, &mut entry, request).await {
@@ -334,11 +335,9 @@ pub struct Pending {
 }
 
 impl Pending {
-    fn of(request: &Request) -> Pending {
+    fn of(request: &Request, context: &FaultContext, started: Instant) -> Pending {
         Pending {
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            at_ms: context.telemetry.unix_ms(started),
             method: request.method().clone(),
             uri: request.uri().clone(),
             route: request.extensions().get::<MatchedPath>().cloned(),

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
+use tokio::time::Instant;
 
 /// Key of the per-request counter.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -39,7 +41,8 @@ struct RouteStats {
 
 #[derive(Default)]
 struct Counters {
-    routes: HashMap<String, RouteStats>,
+    /// By route template: a small set the service itself names, so a fast hash is safe.
+    routes: FxHashMap<String, RouteStats>,
     faults: HashMap<String, u64>,
     events: BTreeMap<(String, String), u64>,
 }
@@ -63,6 +66,9 @@ pub struct Telemetry {
     service: &'static str,
     capacity: usize,
     seq: AtomicU64,
+    /// A monotonic instant and the wall-clock milliseconds it stood for: requests are stamped from
+    /// the instant they already take, without reading the wall clock again.
+    epoch: (Instant, u64),
     /// Journal and counters under one lock: one acquisition per recorded request.
     state: Mutex<State>,
 }
@@ -99,7 +105,21 @@ pub struct RequestCount {
 impl Telemetry {
     /// A telemetry store keeping at most `capacity` journal entries.
     pub fn new(service: &'static str, capacity: usize) -> Self {
-        Telemetry { service, capacity: capacity.max(1), seq: AtomicU64::new(0), state: Mutex::new(State::default()) }
+        let unix_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Telemetry {
+            service,
+            capacity: capacity.max(1),
+            seq: AtomicU64::new(0),
+            epoch: (Instant::now(), unix_ms),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Unix milliseconds at `at`, for journal stamps.
+    pub fn unix_ms(&self, at: Instant) -> u64 {
+        let (instant, unix_ms) = self.epoch;
+        unix_ms + at.saturating_duration_since(instant).as_millis() as u64
     }
 
     /// The service this telemetry belongs to.
