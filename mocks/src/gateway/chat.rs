@@ -337,8 +337,9 @@ async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFau
         ));
     }
     let admission = served.limiter.admit(&spec.id, prompt_tokens + requested)?;
-    let answered_model =
-        if gateway.registry.get(&request.model).is_some() { spec.id.clone() } else { request.model.clone() };
+    // A served name (id or alias) is answered as the model's id; a name resolved by the unknown-model
+    // policy is echoed as asked.
+    let answered_model = if served.answers_to(&request.model) { spec.id.as_str() } else { request.model.as_str() };
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
     let id = format!("chatcmpl-{:016x}", request.fingerprint);
@@ -346,7 +347,7 @@ async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFau
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
         let plan = StreamPlan {
             id,
-            model: answered_model,
+            model: answered_model.to_owned(),
             words,
             finish_reason: if cut { "length" } else { "stop" },
             include_usage: request.include_usage,
@@ -392,7 +393,7 @@ async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFau
         id: &id,
         object: "chat.completion",
         created: unix_now(),
-        model: &answered_model,
+        model: answered_model,
         choices,
         usage: Usage::new(prompt_tokens, completion_tokens),
         system_fingerprint: "fp_mock",

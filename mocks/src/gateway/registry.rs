@@ -18,6 +18,13 @@ pub struct ServedModel {
     pub limiter: RateLimiter,
 }
 
+impl ServedModel {
+    /// Whether `name` is this model's id or one of its aliases.
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.spec.id == name || self.spec.aliases.iter().any(|a| a == name)
+    }
+}
+
 /// The live model set.
 pub struct ModelRegistry {
     models: RwLock<Arc<Vec<Arc<ServedModel>>>>,
@@ -56,7 +63,7 @@ impl ModelRegistry {
 
     /// The model with this exact id or alias.
     pub fn get(&self, name: &str) -> Option<Arc<ServedModel>> {
-        self.all().iter().find(|m| m.spec.id == name || m.spec.aliases.iter().any(|a| a == name)).cloned()
+        self.all().iter().find(|m| m.answers_to(name)).cloned()
     }
 
     /// Resolves a requested name under the policy; `None` means unknown (recorded in `telemetry`).
