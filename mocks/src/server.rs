@@ -5,11 +5,13 @@
 //! for it) that the fault layer uses to reset (RST) or close (FIN) the very connection a request
 //! arrived on, which is what a crashing upstream looks like.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::response::{IntoResponse, Response};
 use futures::future::{AbortHandle, abortable};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -17,6 +19,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -56,8 +60,11 @@ impl ConnectionControl {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains for at most
-/// [`SHUTDOWN_GRACE`].
+/// [`SHUTDOWN_GRACE`]. A panic in any handler becomes a JSON 500.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    // One guard around the whole router: `Router::layer` would wrap (and clone, per request)
+    // every route once more.
+    let app = CatchPanicLayer::custom(JsonPanicResponse).layer(router);
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -82,7 +89,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
                 continue;
             }
         };
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(app.clone());
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
         // Aborting drops the connection, which closes the socket (RST once linger is 0).
         let (connection, abort) = abortable(graceful.watch(connection));
@@ -99,6 +106,20 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace period over; dropping open connections"),
     }
     Ok(())
+}
+
+/// Turns a panic in a handler into a JSON 500 in OpenAI's error shape, so nothing ever answers
+/// with plain text.
+#[derive(Clone, Copy)]
+struct JsonPanicResponse;
+
+impl ResponseForPanic for JsonPanicResponse {
+    type ResponseBody = axum::body::Body;
+
+    fn response_for_panic(&mut self, _panic: Box<dyn Any + Send + 'static>) -> Response {
+        let body = serde_json::json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
+        (http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
+    }
 }
 
 /// Returns the stream plus a duplicate handle of the same socket, used to reset it later.
@@ -129,4 +150,33 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_and_the_server_keeps_serving() {
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        let router = Router::new().route("/boom", get(boom)).route("/ok", get(|| async { "fine" }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, router, async move {
+            let _ = stopped.await;
+        }));
+        let response = reqwest::get(format!("{base}/boom")).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["type"], "server_error");
+        assert_eq!(reqwest::get(format!("{base}/ok")).await.unwrap().text().await.unwrap(), "fine");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
+    }
 }

@@ -1,6 +1,7 @@
 //! Assembling a mock service: its own protocol routes, wrapped the same way for every service —
-//! `/metrics`, the shared fault layer, the shared `/__admin` API, and the panic guard. Each service
-//! supplies only its routes, its [`ServiceProtocol`] and what its reset restores.
+//! `/metrics`, the shared fault layer and the shared `/__admin` API (the panic guard wraps the whole
+//! router once, in [`crate::server::serve`]). Each service supplies only its routes, its
+//! [`ServiceProtocol`] and what its reset restores.
 
 use std::sync::Arc;
 
@@ -25,7 +26,7 @@ pub struct ServiceParts {
 }
 
 /// The complete router of a service: `api` (its routes, state and fallbacks) plus `/metrics`
-/// behind the fault layer, the admin API (and `extra_admin` routes) beside it, all panic-guarded.
+/// behind the fault layer, the admin API (and `extra_admin` routes) beside it.
 pub fn assemble(api: Router, parts: ServiceParts, common: &ServiceCommon, extra_admin: Option<Router>) -> Router {
     let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(parts.telemetry.clone());
     let fault_layer = FaultLayer::new(FaultContext {
@@ -37,9 +38,9 @@ pub fn assemble(api: Router, parts: ServiceParts, common: &ServiceCommon, extra_
     });
     let admin =
         admin::router(AdminState { engine: parts.engine, telemetry: parts.telemetry, on_reset: parts.on_reset });
-    let mut router = api.merge(metrics).layer(fault_layer).merge(admin);
-    if let Some(extra) = extra_admin {
-        router = router.merge(extra);
+    let router = api.merge(metrics).layer(fault_layer).merge(admin);
+    match extra_admin {
+        Some(extra) => router.merge(extra),
+        None => router,
     }
-    router.layer(crate::stack::panic_layer())
 }

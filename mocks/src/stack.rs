@@ -1,13 +1,10 @@
 //! Starting and stopping the mock services: one at a time (what a container runs) or the whole
 //! stack in-process (what `mocks serve`, tests and loadsuite's `--embedded` mode use).
 
-use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -84,15 +81,6 @@ pub enum ServiceState {
     Rag(Arc<Rag>),
     /// The MCP server.
     Mcp(Arc<Mcp>),
-}
-
-/// Turns a panic in a handler into a JSON 500, so nothing ever answers with plain text.
-pub fn panic_layer() -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn Any + Send + 'static>) -> Response> {
-    fn handle(_panic: Box<dyn Any + Send + 'static>) -> Response {
-        let body = json!({"error": {"message": "The server had an error while processing your request.", "type": "server_error", "param": null, "code": null}});
-        (http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
-    }
-    tower_http::catch_panic::CatchPanicLayer::custom(handle as fn(Box<dyn Any + Send + 'static>) -> Response)
 }
 
 /// A running service.
