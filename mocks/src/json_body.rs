@@ -1,9 +1,11 @@
 //! Reading a request body as a JSON object, for every mock. The failures are typed so that each
 //! service can answer them in its own error shape (OpenAI's, the RAG envelope, JSON-RPC).
 
+use axum::body::Body;
 use axum::extract::Request;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
+use http_body_util::{BodyExt, Limited};
 use serde_json::{Map, Value};
 
 /// Why a body is not a usable JSON object.
@@ -28,8 +30,9 @@ pub enum BodyError {
 /// Whether the request says its body is JSON.
 pub fn is_json(request: &Request) -> Result<(), BodyError> {
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence == "application/json" || essence.ends_with("+json") {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let structured_json = essence.len() > 5 && essence.as_bytes()[essence.len() - 5..].eq_ignore_ascii_case(b"+json");
+    if essence.eq_ignore_ascii_case("application/json") || structured_json {
         Ok(())
     } else {
         Err(BodyError::UnsupportedMediaType(if content_type.is_empty() { "none".into() } else { content_type.into() }))
@@ -40,7 +43,30 @@ pub fn is_json(request: &Request) -> Result<(), BodyError> {
 /// that parse straight into their own types).
 pub async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, BodyError> {
     is_json(&request)?;
-    axum::body::to_bytes(request.into_body(), limit).await.map_err(|_| BodyError::TooLarge(limit))
+    read_body(request.into_body(), limit).await.ok_or(BodyError::TooLarge(limit))
+}
+
+/// A whole body of at most `limit` bytes (`None`: over the limit, or the client went away). A body
+/// that arrives as one frame, as every small request does, is returned as it came: no copy and
+/// none of a general collect's bookkeeping.
+pub async fn read_body(body: Body, limit: usize) -> Option<Bytes> {
+    let mut body = Limited::new(body, limit);
+    let mut whole: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.ok()?.into_data() else { continue };
+        match (&mut joined, whole.take()) {
+            (Some(buffer), _) => buffer.extend_from_slice(&data),
+            (None, None) => whole = Some(data),
+            (None, Some(first)) => {
+                let mut buffer = BytesMut::with_capacity(first.len() + data.len());
+                buffer.extend_from_slice(&first);
+                buffer.extend_from_slice(&data);
+                joined = Some(buffer);
+            }
+        }
+    }
+    Some(joined.map_or_else(|| whole.unwrap_or_default(), BytesMut::freeze))
 }
 
 /// Parses bytes as any JSON value.
@@ -76,5 +102,41 @@ pub fn json_type(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunked(parts: &[&'static str]) -> Body {
+        let frames: Vec<Result<Bytes, std::io::Error>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p.as_bytes()))).collect();
+        Body::from_stream(futures::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_whole_in_one_frame_or_many_and_limited() {
+        assert_eq!(read_body(Body::from("{\"a\":1}"), 64).await.unwrap(), "{\"a\":1}");
+        assert_eq!(read_body(chunked(&["{\"a\"", ":", "1}"]), 64).await.unwrap(), "{\"a\":1}");
+        assert_eq!(read_body(Body::empty(), 64).await.unwrap(), "");
+        assert_eq!(read_body(chunked(&["12345", "67890"]), 8).await, None);
+        assert_eq!(read_body(Body::from("123456789"), 8).await, None);
+        let broken = Body::from_stream(futures::stream::iter([
+            Ok(Bytes::from_static(b"{")),
+            Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ]));
+        assert_eq!(read_body(broken, 64).await, None);
+    }
+
+    #[test]
+    fn json_content_types_are_recognised_in_any_case() {
+        let request = |ct: &str| Request::builder().header("content-type", ct).body(Body::empty()).unwrap();
+        for ok in ["application/json", "Application/JSON; charset=utf-8", "application/vnd.api+JSON"] {
+            assert!(is_json(&request(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["text/plain", "+json", "application/jsonx"] {
+            assert!(is_json(&request(bad)).is_err(), "{bad}");
+        }
     }
 }

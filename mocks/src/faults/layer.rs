@@ -281,7 +281,7 @@ async fn read_and_decide(
     request: Request,
 ) -> Result<(Request, Bytes, FaultDecision), Response> {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, context.max_body_bytes).await else {
+    let Some(bytes) = crate::json_body::read_body(body, context.max_body_bytes).await else {
         let error = ErrorSpec {
             status: 413,
             code: Some("request_too_large".into()),
