@@ -400,7 +400,5 @@ async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFau
     };
     // The fixed fields take ~300 bytes; each choice its text plus ~100.
     let size_hint = 300 + texts.iter().map(|(text, _)| text.len() + 100).sum::<usize>();
-    let mut response = json_response(&completion, size_hint);
-    admission.headers.write(response.headers_mut());
-    Ok(response)
+    Ok(json_response(&completion, size_hint, admission.headers.json_answer()))
 }

@@ -1,9 +1,10 @@
 //! Per-model rate limits as OpenAI applies them: requests and tokens per minute, plus a cap on
 //! concurrent requests, with the `x-ratelimit-*` headers real responses carry.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use http::header::CONTENT_TYPE;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -49,12 +50,35 @@ pub struct Admission {
 /// The six `x-ratelimit-*` values of one answer, written straight into the response's headers.
 pub struct RateLimitHeaders([HeaderValue; 6]);
 
+/// The headers of a JSON answer, built once: `content-type` then the six `x-ratelimit-*`, with
+/// room for the ones added later. Cloning it and filling the values in place spares every answer
+/// the hashing of seven header names.
+static JSON_ANSWER_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
+    let mut headers = HeaderMap::with_capacity(12);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for name in &HEADER_NAMES {
+        headers.insert(name.clone(), HeaderValue::from_static("0"));
+    }
+    headers
+});
+
 impl RateLimitHeaders {
     /// Adds the headers to `headers`.
     pub fn write(self, headers: &mut HeaderMap) {
         for (name, value) in HEADER_NAMES.iter().zip(self.0) {
             headers.insert(name.clone(), value);
         }
+    }
+
+    /// A JSON answer's headers: `content-type: application/json` and these.
+    pub fn json_answer(self) -> HeaderMap {
+        let mut headers = JSON_ANSWER_HEADERS.clone();
+        // The template holds the names in `HEADER_NAMES` order after the content type (checked by a
+        // test), so the values go in by position.
+        for ((_, slot), value) in headers.iter_mut().skip(1).zip(self.0) {
+            *slot = value;
+        }
+        headers
     }
 }
 
@@ -162,6 +186,15 @@ fn limited(model: &str, kind: &str, what: &str, limit: u64, used: u64, requested
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_answer_headers_carry_each_value_under_its_name() {
+        let values: [HeaderValue; 6] = std::array::from_fn(|i| HeaderValue::from(i as u64 + 1));
+        let mut expected = HeaderMap::new();
+        RateLimitHeaders(values.clone()).write(&mut expected);
+        expected.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert_eq!(RateLimitHeaders(values).json_answer(), expected);
+    }
 
     #[test]
     fn limit_values_read_as_their_numbers() {

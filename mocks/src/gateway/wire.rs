@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, header::CONTENT_TYPE};
+use http::HeaderMap;
 use serde::Serialize;
 
 /// `usage`.
@@ -115,21 +115,15 @@ pub struct Chunk<'a> {
     pub usage: Option<Option<Usage>>,
 }
 
-/// Headers a gateway answer ends up with: content type and length, six `x-ratelimit-*`, request
-/// id, processing time, date. Reserving them up front spares the header map its regrowths.
-const ANSWER_HEADERS: usize = 12;
-
-/// `value` as a JSON response, serialized into a buffer of `size_hint` bytes (axum's `Json` starts
-/// at 128 and regrows for every completion).
-pub fn json_response(value: &impl Serialize, size_hint: usize) -> Response {
+/// `value` as a JSON response with `headers` (which carry the content type), serialized into a
+/// buffer of `size_hint` bytes (axum's `Json` starts at 128 and regrows for every completion).
+pub fn json_response(value: &impl Serialize, size_hint: usize, headers: HeaderMap) -> Response {
     let mut body = Vec::with_capacity(size_hint);
     // Serializing these plain structs to memory cannot fail; an empty object is the honest fallback.
     if serde_json::to_writer(&mut body, value).is_err() {
         body = b"{}".to_vec();
     }
     let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    headers.reserve(ANSWER_HEADERS);
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    *response.headers_mut() = headers;
     response
 }
