@@ -260,6 +260,14 @@ pub(super) fn fingerprint(
     Some(seed ^ hasher.0)
 }
 
+/// `chatcmpl-` and the request's fingerprint as 16 hex digits.
+fn completion_id(fingerprint: u64) -> String {
+    let mut id = String::with_capacity(25);
+    id.push_str("chatcmpl-");
+    id.push_str(std::str::from_utf8(&super::hex16(fingerprint)).unwrap_or_default());
+    id
+}
+
 /// FNV-1a over everything written to it: hashes a request's content without copying it.
 struct Fnv1aWriter(u64);
 
@@ -284,8 +292,9 @@ pub async fn completions(
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    let fault = fault.map(|Extension(f)| f).unwrap_or_default();
     let (model, request) = match super::chat_plain::parse(&bytes, gateway.seed) {
-        Some(request) => (Some(request.model.clone()), Ok(request)),
+        Some(request) => (None, Ok(request)),
         None => match JsonObject::parse(&bytes) {
             Ok(JsonObject(body)) => {
                 (body.get("model").and_then(Value::as_str).map(str::to_owned), parse(&body, gateway.seed))
@@ -293,15 +302,16 @@ pub async fn completions(
             Err(error) => (None, Err(error)),
         },
     };
-    let fault = fault.map(|Extension(f)| f).unwrap_or_default();
-    let response = match request {
-        Ok(request) => complete(&gateway, request, fault).await.unwrap_or_else(IntoResponse::into_response),
-        Err(error) => error.into_response(),
-    };
-    super::note_model(response, model)
+    match request {
+        Ok(request) => {
+            let response = complete(&gateway, &request, fault).await.unwrap_or_else(IntoResponse::into_response);
+            super::note_model(response, Some(request.model))
+        }
+        Err(error) => super::note_model(error.into_response(), model),
+    }
 }
 
-async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFault) -> Result<Response, ApiError> {
+async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFault) -> Result<Response, ApiError> {
     let served = gateway.resolve(&request.model, ModelKind::Chat)?;
     let spec = &served.spec;
     if request.stream && !spec.streaming {
@@ -342,7 +352,7 @@ async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFau
     let answered_model = if served.answers_to(&request.model) { spec.id.as_str() } else { request.model.as_str() };
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
-    let id = format!("chatcmpl-{:016x}", request.fingerprint);
+    let id = completion_id(request.fingerprint);
     if request.stream {
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
         let plan = StreamPlan {
@@ -401,4 +411,14 @@ async fn complete(gateway: &Arc<Gateway>, request: ChatRequest, fault: StreamFau
     // The fixed fields take ~300 bytes; each choice its text plus ~100.
     let size_hint = 300 + texts.iter().map(|(text, _)| text.len() + 100).sum::<usize>();
     Ok(json_response(&completion, size_hint, admission.headers.json_answer()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn completion_ids_match_their_format_string() {
+        for fingerprint in [0u64, 7, u64::MAX, 0x0123_4567_89ab_cdef] {
+            assert_eq!(super::completion_id(fingerprint), format!("chatcmpl-{fingerprint:016x}"));
+        }
+    }
 }

@@ -190,17 +190,18 @@ impl ServiceProtocol for GatewayProtocol {
 /// `req_` + the seed as 16 hex digits + the request number as 8 (`req_{seed:016x}{n:08x}`), written
 /// without the formatting machinery: it is on every response.
 fn request_id(seed: u64, n: u64) -> [u8; 28] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = *b"req_000000000000000000000000";
-    for i in 0..16 {
-        id[4 + i] = HEX[((seed >> (60 - 4 * i)) & 0xf) as usize];
-    }
+    id[4..20].copy_from_slice(&hex16(seed));
     // `{n:08x}` prints at least 8 digits; the counter stays below 2^32 for ~4 billion requests, and
     // wraps there rather than growing the header.
-    for i in 0..8 {
-        id[20 + i] = HEX[((n >> (28 - 4 * i)) & 0xf) as usize];
-    }
+    id[20..].copy_from_slice(&hex16(n)[8..]);
     id
+}
+
+/// `value` as 16 lowercase hex digits (`{value:016x}`), for ids on every answer.
+pub(crate) fn hex16(value: u64) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    std::array::from_fn(|i| HEX[((value >> (60 - 4 * i)) & 0xf) as usize])
 }
 
 /// `GET /health`'s body.
@@ -273,6 +274,7 @@ mod tests {
         for (seed, n) in [(0u64, 0u64), (42, 1), (u64::MAX, 0xffff_ffff), (0x0123_4567_89ab_cdef, 0x00c0_ffee)] {
             let id = super::request_id(seed, n);
             assert_eq!(std::str::from_utf8(&id).unwrap(), format!("req_{seed:016x}{n:08x}"));
+            assert_eq!(std::str::from_utf8(&super::hex16(seed)).unwrap(), format!("{seed:016x}"));
         }
     }
 }
