@@ -6,12 +6,14 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::handler::Handler;
+use axum::routing::{MethodRouter, get};
+use tower::Layer;
 
 use crate::admin::{self, AdminState};
 use crate::config::ServiceCommon;
 use crate::faults::{FaultContext, FaultEngine, FaultLayer, ServiceProtocol};
-use crate::telemetry::Telemetry;
+use crate::telemetry::{RouteTemplates, Telemetry};
 
 /// What every service shares with the common machinery.
 pub struct ServiceParts {
@@ -25,22 +27,69 @@ pub struct ServiceParts {
     pub on_reset: Arc<dyn Fn() + Send + Sync>,
 }
 
+/// A service's own routes, added through this so the shared fault layer knows their templates (it
+/// wraps the whole API router once: a layer per route would cost a boxed clone per request). The
+/// methods mirror axum's `Router`.
+pub struct ApiRoutes<S = ()> {
+    router: Router<S>,
+    templates: RouteTemplates,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for ApiRoutes<S> {
+    fn default() -> Self {
+        ApiRoutes { router: Router::new(), templates: RouteTemplates::default() }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> ApiRoutes<S> {
+    /// No routes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a route (axum's `Router::route`), remembering its template.
+    pub fn route(mut self, template: &'static str, handlers: MethodRouter<S>) -> Self {
+        self.router = self.router.route(template, handlers);
+        self.templates.insert(template);
+        self
+    }
+
+    /// The handler for paths no route matches.
+    pub fn fallback<H: Handler<T, S>, T: 'static>(mut self, handler: H) -> Self {
+        self.router = self.router.fallback(handler);
+        self
+    }
+
+    /// The handler for a known path asked with a method it does not serve.
+    pub fn method_not_allowed_fallback<H: Handler<T, S>, T: 'static>(mut self, handler: H) -> Self {
+        self.router = self.router.method_not_allowed_fallback(handler);
+        self
+    }
+
+    /// The routes with their state supplied.
+    pub fn with_state<S2>(self, state: S) -> ApiRoutes<S2> {
+        ApiRoutes { router: self.router.with_state(state), templates: self.templates }
+    }
+}
+
 /// The complete router of a service: `api` (its routes, state and fallbacks) plus `/metrics`
 /// behind the fault layer, the admin API (and `extra_admin` routes) beside it.
-pub fn assemble(api: Router, parts: ServiceParts, common: &ServiceCommon, extra_admin: Option<Router>) -> Router {
-    let metrics = Router::new().route("/metrics", get(admin::metrics)).with_state(parts.telemetry.clone());
+pub fn assemble(api: ApiRoutes, parts: ServiceParts, common: &ServiceCommon, extra_admin: Option<Router>) -> Router {
+    let api = api.route("/metrics", get(admin::metrics).with_state(parts.telemetry.clone()));
     let fault_layer = FaultLayer::new(FaultContext {
         engine: parts.engine.clone(),
         telemetry: parts.telemetry.clone(),
         protocol: parts.protocol,
+        routes: api.templates,
         allow_header_faults: common.allow_header_faults,
         max_body_bytes: common.max_body_bytes,
     });
     let admin =
         admin::router(AdminState { engine: parts.engine, telemetry: parts.telemetry, on_reset: parts.on_reset });
-    let router = api.merge(metrics).layer(fault_layer).merge(admin);
-    match extra_admin {
-        Some(extra) => router.merge(extra),
-        None => router,
-    }
+    let admin = match extra_admin {
+        Some(extra) => admin.merge(extra),
+        None => admin,
+    };
+    // Everything that is not an admin route goes to the API, behind the one fault layer.
+    admin.fallback_service(fault_layer.layer(api.router))
 }

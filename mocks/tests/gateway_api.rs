@@ -416,3 +416,40 @@ async fn models_change_at_run_time_and_reset_restores_them() {
     let (_, counters) = gw.get("/__admin/counters").await;
     assert_eq!(counters["total_requests"], 2, "reset cleared the counters: {counters}");
 }
+
+#[tokio::test]
+async fn the_journal_and_counters_name_requests_by_route_template_and_skip_admin_calls() {
+    let gw = TestGateway::start().await;
+    gw.get("/v1/models/gpt-4o-mini").await;
+    gw.get("/v1/models/qwen2.5-14b-instruct").await;
+    gw.get("/v1/nowhere").await;
+    let metrics = gw.client.get(format!("{}/metrics", gw.url)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    gw.chat(chat_body("gpt-4o-mini")).await;
+    let (_, journal) = gw.get("/__admin/journal").await;
+    let seen: Vec<(&str, &str, u64)> = journal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap(), e["route"].as_str().unwrap(), e["status"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/v1/models/gpt-4o-mini", "/v1/models/{id}", 200),
+            ("/v1/models/qwen2.5-14b-instruct", "/v1/models/{id}", 404),
+            ("/v1/nowhere", "unmatched", 404),
+            ("/metrics", "/metrics", 200),
+            ("/v1/chat/completions", "/v1/chat/completions", 200),
+        ]
+    );
+    let (_, counters) = gw.get("/__admin/counters").await;
+    let model_rows: u64 = counters["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["route"] == "/v1/models/{id}")
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!((model_rows, counters["total_requests"].as_u64()), (2, Some(5)));
+}

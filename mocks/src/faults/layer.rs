@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -24,7 +24,7 @@ use super::engine::{FaultDecision, FaultEngine};
 use super::headers::header_decision;
 use super::spec::{ErrorSpec, TransportSpec};
 use crate::server::ConnectionControl;
-use crate::telemetry::{RequestRecord, Telemetry};
+use crate::telemetry::{RequestRecord, RouteTemplates, Telemetry};
 
 /// What a service teaches the shared fault layer about its own protocol.
 pub trait ServiceProtocol: Send + Sync + 'static {
@@ -77,6 +77,8 @@ pub struct FaultContext {
     pub telemetry: Arc<Telemetry>,
     /// The service's protocol hooks.
     pub protocol: Arc<dyn ServiceProtocol>,
+    /// The service's route templates, to name requests in the journal and counters.
+    pub routes: RouteTemplates,
     /// Whether requests may carry their own faults in `x-mock-fault-*` headers.
     pub allow_header_faults: bool,
     /// Largest request body buffered for attribute matching.
@@ -329,7 +331,7 @@ pub struct Pending {
     at_ms: u64,
     method: http::Method,
     uri: http::Uri,
-    route: Option<MatchedPath>,
+    route: &'static str,
     attribute: Option<String>,
     faults: Vec<String>,
 }
@@ -340,7 +342,7 @@ impl Pending {
             at_ms: context.telemetry.unix_ms(started),
             method: request.method().clone(),
             uri: request.uri().clone(),
-            route: request.extensions().get::<MatchedPath>().cloned(),
+            route: context.routes.find(request.uri().path()),
             attribute: None,
             faults: Vec::new(),
         }
@@ -359,7 +361,7 @@ impl Pending {
             at_ms: self.at_ms,
             method: self.method.as_str(),
             path: self.uri.path(),
-            route: self.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            route: self.route,
             attribute,
             status,
             error_code: note.and_then(|n| n.error_code.as_deref()),

@@ -35,7 +35,7 @@ use serde_json::Value;
 
 use crate::config::{Dialect, GatewayConfig};
 use crate::faults::{ErrorSpec, FaultEngine, ResponseNote, RuleError, ServiceProtocol};
-use crate::service::{self, ServiceParts};
+use crate::service::{self, ApiRoutes, ServiceParts};
 use crate::telemetry::Telemetry;
 
 /// One running gateway's state.
@@ -244,7 +244,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let protocol =
         Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
-    let api = Router::new()
+    let api = ApiRoutes::new()
         .route("/health", get(health))
         .route("/v1/models", get(models_api::list))
         .route("/v1/models/{id}", get(models_api::retrieve))

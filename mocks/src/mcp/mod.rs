@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 use crate::config::McpConfig;
 use crate::faults::{ErrorSpec, FaultEngine, InjectedLatency, RuleError, ServiceProtocol};
 use crate::json_body::{BodyError, json_value};
-use crate::service::{self, ServiceParts};
+use crate::service::{self, ApiRoutes, ServiceParts};
 use crate::telemetry::Telemetry;
 use era::Sessions;
 use jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, PARSE_ERROR, RpcError};
@@ -293,7 +293,7 @@ impl ServiceProtocol for McpProtocol {
 
 /// The MCP server's complete router.
 pub fn router(mcp: Arc<Mcp>) -> Router {
-    let api = Router::new()
+    let api = ApiRoutes::new()
         .route("/health", get(health))
         .route("/mcp", post(post_mcp).delete(delete_mcp).get(get_mcp))
         .with_state(mcp.clone())

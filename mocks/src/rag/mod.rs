@@ -26,7 +26,7 @@ use serde_json::{Map, Value, json};
 use crate::config::RagConfig;
 use crate::faults::{ErrorSpec, FaultEngine, RuleError, ServiceProtocol};
 use crate::json_body::json_object;
-use crate::service::{self, ServiceParts};
+use crate::service::{self, ApiRoutes, ServiceParts};
 use crate::telemetry::Telemetry;
 
 /// Why the RAG service could not start.
@@ -237,7 +237,7 @@ async fn method_not_allowed(request: Request) -> RagError {
 
 /// The RAG service's complete router.
 pub fn router(rag: Arc<Rag>) -> Router {
-    let api = Router::new()
+    let api = ApiRoutes::new()
         .route("/health", get(health))
         .route("/v1/index", post(index))
         .route("/v1/query", post(query))

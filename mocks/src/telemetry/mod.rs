@@ -6,8 +6,10 @@
 
 mod journal;
 mod prometheus;
+mod routes;
 
 pub use journal::{JournalEntry, RequestRecord};
+pub use routes::{RouteTemplates, UNMATCHED};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
