@@ -1,5 +1,7 @@
 //! Reading a request body as a JSON object, for every mock. The failures are typed so that each
 //! service can answer them in its own error shape (OpenAI's, the RAG envelope, JSON-RPC).
+//! [`read_body`] is the one way the mocks read a whole body (requests, and responses the fault
+//! layer degrades).
 
 use axum::body::Body;
 use axum::extract::Request;

@@ -17,7 +17,7 @@ const MAX_BUFFERED: usize = 64 * 1024 * 1024;
 
 async fn buffered(response: Response) -> (http::response::Parts, Bytes) {
     let (mut parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BUFFERED).await.unwrap_or_default();
+    let bytes = crate::json_body::read_body(body, MAX_BUFFERED).await.unwrap_or_default();
     parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     (parts, bytes)
 }
