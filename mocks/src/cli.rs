@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`main`]; everything here is reachable from tests.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,6 +75,10 @@ pub struct CommonArgs {
     /// Seed for every random choice (overrides the config's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Worker threads serving requests; default: the cores this process may use. One runs
+    /// tokio's current-thread scheduler (cheaper per request on a single core).
+    #[arg(long, env = "MOCKS_WORKER_THREADS")]
+    pub worker_threads: Option<NonZeroUsize>,
 }
 
 /// `mocks serve`.
@@ -146,7 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { file }) => Ok(check_config(&file)),
         Command::Demo { common } => {
             let config = load(&common)?;
-            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let runtime = crate::runtime::build(common.worker_threads).context("starting the async runtime")?;
             print!("{}", runtime.block_on(crate::demo::run(&config))?);
             Ok(ExitCode::SUCCESS)
         }
@@ -171,7 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ServiceKind::Mcp => (kind, args.mcp_addr),
                 })
                 .collect();
-            serve(config, services)
+            serve(config, services, args.common.worker_threads)
         }
         Command::Gateway(args) => serve_one(ServiceKind::Gateway, &args),
         Command::Rag(args) => serve_one(ServiceKind::Rag, &args),
@@ -181,7 +186,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn serve_one(kind: ServiceKind, args: &SingleArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args.common)?;
-    serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))])
+    serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))], args.common.worker_threads)
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {
@@ -212,10 +217,16 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
-fn serve(config: MocksConfig, services: Vec<(ServiceKind, SocketAddr)>) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+fn serve(
+    config: MocksConfig,
+    services: Vec<(ServiceKind, SocketAddr)>,
+    worker_threads: Option<NonZeroUsize>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = crate::runtime::build(worker_threads).context("starting the async runtime")?;
     runtime.block_on(async move {
         let stack = Stack::start(&config, &services).await?;
+        let handle = tokio::runtime::Handle::current();
+        tracing::info!(worker_threads = handle.metrics().num_workers(), scheduler = ?handle.runtime_flavor(), "serving");
         crate::server::shutdown_signal().await;
         stack.shutdown().await;
         tracing::info!("stopped");

@@ -13,6 +13,7 @@ pub mod healthcheck;
 pub mod json_body;
 pub mod mcp;
 pub mod rag;
+pub mod runtime;
 pub mod server;
 pub mod service;
 pub mod stack;

@@ -134,3 +134,31 @@ fn demo_reproduces_the_unknown_model_failure_and_an_injected_fault() {
     assert!(stdout.contains("best match `incident-2024-model`"), "{stdout}");
     assert!(stdout.contains("../../etc/passwd -> isError=true"), "{stdout}");
 }
+
+#[test]
+fn worker_threads_choose_the_scheduler_and_zero_is_refused() {
+    let mut child = Command::new(MOCKS)
+        .args(["gateway", "--addr", "127.0.0.1:0", "--worker-threads", "1"])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let listening = lines.next().unwrap().unwrap();
+    let addr = listening.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let serving = lines.next().unwrap().unwrap();
+    assert!(serving.contains("worker_threads=1") && serving.contains("CurrentThread"), "{serving}");
+    let client = reqwest::blocking::Client::new();
+    let chat = client
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(chat.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let refused = Command::new(MOCKS).args(["gateway", "--worker-threads", "0"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--worker-threads"), "{refused:?}");
+}
