@@ -40,6 +40,12 @@ pub enum AdminError {
     /// The rules were refused.
     #[error(transparent)]
     Rule(#[from] RuleError),
+    /// No admin route has this path.
+    #[error("No admin route {0}. See README.md, \"Admin API\".")]
+    NoRoute(String),
+    /// The admin route does not take this method.
+    #[error("{0} is not allowed on {1}. See README.md, \"Admin API\".")]
+    MethodNotAllowed(String, String),
 }
 
 impl IntoResponse for AdminError {
@@ -48,6 +54,8 @@ impl IntoResponse for AdminError {
             AdminError::Rule(RuleError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
             AdminError::Rule(_) => (StatusCode::BAD_REQUEST, "invalid_rule"),
             AdminError::BadBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
+            AdminError::NoRoute(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AdminError::MethodNotAllowed(..) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         };
         let body = json!({"error": {"message": self.to_string(), "type": "invalid_request_error", "param": null, "code": code}});
         (status, Json(body)).into_response()
@@ -63,6 +71,16 @@ pub fn router(state: AdminState) -> Router {
         .route("/__admin/counters", get(counters))
         .route("/__admin/reset", post(reset))
         .with_state(state)
+}
+
+/// Finishes a service's admin router (its own routes merged in): unknown admin paths and methods
+/// answer in the admin error envelope, like every other admin error.
+pub fn with_fallbacks(router: Router) -> Router {
+    router
+        .fallback(|uri: http::Uri| async move { AdminError::NoRoute(uri.path().to_owned()) })
+        .method_not_allowed_fallback(|method: http::Method, uri: http::Uri| async move {
+            AdminError::MethodNotAllowed(method.to_string(), uri.path().to_owned())
+        })
 }
 
 /// `GET /metrics` for one service (mounted inside the fault layer so it can be faulted too).

@@ -10,16 +10,19 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::response::{IntoResponse, Response};
 use futures::future::{AbortHandle, abortable};
+use http::Request;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tower::Layer;
+use tower::{Layer, Service};
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 
 /// How long in-flight requests get to finish after a shutdown signal.
@@ -59,12 +62,17 @@ impl ConnectionControl {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains for at most
-/// [`SHUTDOWN_GRACE`]. A panic in any handler becomes a JSON 500.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    // One guard around the whole router: `Router::layer` would wrap (and clone, per request)
+/// Serves `app` (a mock's [`crate::service::MockService`], or any axum router) on `listener` until
+/// `shutdown` completes, then drains for at most [`SHUTDOWN_GRACE`]. A panic in any handler
+/// becomes a JSON 500.
+pub async fn serve<S>(listener: TcpListener, app: S, shutdown: impl Future<Output = ()>) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    // One guard around the whole service: `Router::layer` would wrap (and clone, per request)
     // every route once more.
-    let app = CatchPanicLayer::custom(JsonPanicResponse).layer(router);
+    let app = CatchPanicLayer::custom(JsonPanicResponse).layer(app);
     let builder = Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -154,6 +162,7 @@ pub async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
     use axum::routing::get;
 
     use super::*;

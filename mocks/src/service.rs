@@ -3,16 +3,24 @@
 //! router once, in [`crate::server::serve`]). Each service supplies only its routes, its
 //! [`ServiceProtocol`] and what its reset restores.
 
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Body;
 use axum::handler::Handler;
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
 use axum::routing::{MethodRouter, get};
-use tower::Layer;
+use bytes::Bytes;
+use futures::future::Either;
+use http::Request;
+use tower::{Layer, Service};
 
 use crate::admin::{self, AdminState};
 use crate::config::ServiceCommon;
-use crate::faults::{FaultContext, FaultEngine, FaultLayer, ServiceProtocol};
+use crate::faults::{FaultContext, FaultEngine, FaultFuture, FaultLayer, FaultService, ServiceProtocol};
 use crate::telemetry::{RouteTemplates, Telemetry};
 
 /// What every service shares with the common machinery.
@@ -72,9 +80,14 @@ impl<S: Clone + Send + Sync + 'static> ApiRoutes<S> {
     }
 }
 
-/// The complete router of a service: `api` (its routes, state and fallbacks) plus `/metrics`
-/// behind the fault layer, the admin API (and `extra_admin` routes) beside it.
-pub fn assemble(api: ApiRoutes, parts: ServiceParts, common: &ServiceCommon, extra_admin: Option<Router>) -> Router {
+/// The complete service: `api` (its routes, state and fallbacks) plus `/metrics` behind the fault
+/// layer, the admin API (and `extra_admin` routes) beside it.
+pub fn assemble(
+    api: ApiRoutes,
+    parts: ServiceParts,
+    common: &ServiceCommon,
+    extra_admin: Option<Router>,
+) -> MockService {
     let api = api.route("/metrics", get(admin::metrics).with_state(parts.telemetry.clone()));
     let fault_layer = FaultLayer::new(FaultContext {
         engine: parts.engine.clone(),
@@ -90,6 +103,41 @@ pub fn assemble(api: ApiRoutes, parts: ServiceParts, common: &ServiceCommon, ext
         Some(extra) => admin.merge(extra),
         None => admin,
     };
-    // Everything that is not an admin route goes to the API, behind the one fault layer.
-    admin.fallback_service(fault_layer.layer(api.router))
+    MockService { admin: admin::with_fallbacks(admin), api: fault_layer.layer(api.router) }
+}
+
+/// A whole mock service as one tower service: paths under `/__admin/` go to the admin routes,
+/// everything else to the API behind the fault layer. One prefix test picks the side; an outer
+/// axum router with the API as its fallback would match and box every API request twice.
+#[derive(Clone)]
+pub struct MockService {
+    admin: Router,
+    api: FaultService<Router>,
+}
+
+/// The prefix of every admin route.
+pub const ADMIN_PREFIX: &str = "/__admin/";
+
+impl<B> Service<Request<B>> for MockService
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<FaultFuture<RouteFuture<Infallible>>, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both sides are axum routers, always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let request = request.map(Body::new);
+        if request.uri().path().starts_with(ADMIN_PREFIX) {
+            Either::Right(self.admin.call(request))
+        } else {
+            Either::Left(self.api.call(request))
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
+use crate::service::MockService;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -127,7 +127,7 @@ impl RunningService {
 
 /// A service ready to serve: its router, its state, and what its startup line tells.
 struct Built {
-    router: Router,
+    router: MockService,
     state: ServiceState,
     summary: String,
 }

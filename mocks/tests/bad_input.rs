@@ -82,7 +82,7 @@ proptest! {
 }
 
 fn answer(
-    app: axum::Router,
+    app: mocks::service::MockService,
     path: &'static str,
     body: Vec<u8>,
     headers: &[(&'static str, &'static str)],

@@ -426,6 +426,14 @@ async fn the_journal_and_counters_name_requests_by_route_template_and_skip_admin
     let metrics = gw.client.get(format!("{}/metrics", gw.url)).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     gw.chat(chat_body("gpt-4o-mini")).await;
+    // Unknown admin paths and methods answer in the admin envelope and are not journaled either.
+    let (status, body) = gw.get("/__admin/nope").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("/__admin/nope"), "{body}");
+    let patch = gw.client.patch(format!("{}/__admin/faults", gw.url)).send().await.unwrap();
+    assert_eq!(patch.status(), 405);
+    let body: Value = patch.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
     let (_, journal) = gw.get("/__admin/journal").await;
     let seen: Vec<(&str, &str, u64)> = journal["entries"]
         .as_array()

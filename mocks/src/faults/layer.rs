@@ -144,7 +144,7 @@ where
                 if decision.is_empty() {
                     let started = Instant::now();
                     let pending = Some((Pending::of(&request, &context, started), context, started));
-                    return FaultFuture::Pass { inner: self.inner.call(request), pending };
+                    return FaultFuture::pass(self.inner.call(request), pending);
                 }
                 return FaultFuture::boxed(self.take_inner(), context, request, Some(decision));
             }
@@ -165,15 +165,22 @@ impl<S: Clone> FaultService<S> {
 pin_project_lite::pin_project! {
     /// The future of [`FaultService`]: a pass-through of the service's own future when no fault
     /// applies, otherwise the boxed future that can delay, fail, break or degrade the answer.
-    #[project = FaultFutureProjection]
-    pub enum FaultFuture<F> {
-        /// Nothing applies: the service's future, then the journal entry.
+    pub struct FaultFuture<F> {
+        #[pin]
+        state: State<F>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProjection]
+    enum State<F> {
+        // Nothing applies: the service's future, then the journal entry.
         Pass {
             #[pin]
             inner: F,
             pending: Option<(Pending, Arc<FaultContext>, Instant)>,
         },
-        /// Faults (or a body read) are involved.
+        // Faults (or a body read) are involved.
         Faulted {
             future: Pin<Box<dyn Future<Output = Response> + Send>>,
         },
@@ -181,12 +188,16 @@ pin_project_lite::pin_project! {
 }
 
 impl<F> FaultFuture<F> {
+    fn pass(inner: F, pending: Option<(Pending, Arc<FaultContext>, Instant)>) -> Self {
+        FaultFuture { state: State::Pass { inner, pending } }
+    }
+
     fn boxed<S>(inner: S, context: Arc<FaultContext>, request: Request, decided: Option<FaultDecision>) -> Self
     where
         S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
         S::Future: Send + 'static,
     {
-        FaultFuture::Faulted { future: Box::pin(handle(context, inner, request, decided)) }
+        FaultFuture { state: State::Faulted { future: Box::pin(handle(context, inner, request, decided)) } }
     }
 }
 
@@ -197,15 +208,15 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            FaultFutureProjection::Pass { inner, pending } => {
+        match self.project().state.project() {
+            StateProjection::Pass { inner, pending } => {
                 let Ok(response) = std::task::ready!(inner.poll(cx));
                 Poll::Ready(Ok(match pending.take() {
                     Some((entry, context, started)) => finish(&context, entry, started, response, false),
                     None => response,
                 }))
             }
-            FaultFutureProjection::Faulted { future } => future.as_mut().poll(cx).map(Ok),
+            StateProjection::Faulted { future } => future.as_mut().poll(cx).map(Ok),
         }
     }
 }

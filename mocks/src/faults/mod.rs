@@ -11,7 +11,7 @@ mod layer;
 mod spec;
 
 pub use engine::{FaultDecision, FaultEngine, RuleError, RuleSet, RuleStatus, fnv1a};
-pub use layer::{FaultContext, FaultLayer, FaultService, InjectedLatency, ResponseNote, ServiceProtocol};
+pub use layer::{FaultContext, FaultFuture, FaultLayer, FaultService, InjectedLatency, ResponseNote, ServiceProtocol};
 pub use spec::{ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, StreamFault, TransportSpec, WindowSpec};
 
 /// Sleeps for `duration`, returning at once for zero. (A zero `tokio::time::sleep` still waits

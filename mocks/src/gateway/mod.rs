@@ -35,7 +35,7 @@ use serde_json::Value;
 
 use crate::config::{Dialect, GatewayConfig};
 use crate::faults::{ErrorSpec, FaultEngine, ResponseNote, RuleError, ServiceProtocol};
-use crate::service::{self, ApiRoutes, ServiceParts};
+use crate::service::{self, ApiRoutes, MockService, ServiceParts};
 use crate::telemetry::Telemetry;
 
 /// One running gateway's state.
@@ -241,7 +241,7 @@ async fn method_not_allowed(request: Request) -> ApiError {
 }
 
 /// The gateway's complete router: API (behind the fault layer) plus admin routes.
-pub fn router(gateway: Arc<Gateway>) -> Router {
+pub fn router(gateway: Arc<Gateway>) -> MockService {
     let protocol =
         Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
     let api = ApiRoutes::new()

@@ -18,11 +18,11 @@ pub use tools::{Family, TOOLS};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use http::header::{ACCEPT, CONTENT_TYPE, ORIGIN};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
@@ -31,7 +31,7 @@ use tokio::sync::Semaphore;
 use crate::config::McpConfig;
 use crate::faults::{ErrorSpec, FaultEngine, InjectedLatency, RuleError, ServiceProtocol};
 use crate::json_body::{BodyError, json_value};
-use crate::service::{self, ApiRoutes, ServiceParts};
+use crate::service::{self, ApiRoutes, MockService, ServiceParts};
 use crate::telemetry::Telemetry;
 use era::Sessions;
 use jsonrpc::{INTERNAL_ERROR, INVALID_REQUEST, Incoming, PARSE_ERROR, RpcError};
@@ -292,7 +292,7 @@ impl ServiceProtocol for McpProtocol {
 }
 
 /// The MCP server's complete router.
-pub fn router(mcp: Arc<Mcp>) -> Router {
+pub fn router(mcp: Arc<Mcp>) -> MockService {
     let api = ApiRoutes::new()
         .route("/health", get(health))
         .route("/mcp", post(post_mcp).delete(delete_mcp).get(get_mcp))

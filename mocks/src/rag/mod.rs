@@ -16,17 +16,17 @@ pub use store::{NewDocument, Store, StoreLimits};
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::config::RagConfig;
 use crate::faults::{ErrorSpec, FaultEngine, RuleError, ServiceProtocol};
 use crate::json_body::json_object;
-use crate::service::{self, ApiRoutes, ServiceParts};
+use crate::service::{self, ApiRoutes, MockService, ServiceParts};
 use crate::telemetry::Telemetry;
 
 /// Why the RAG service could not start.
@@ -236,7 +236,7 @@ async fn method_not_allowed(request: Request) -> RagError {
 }
 
 /// The RAG service's complete router.
-pub fn router(rag: Arc<Rag>) -> Router {
+pub fn router(rag: Arc<Rag>) -> MockService {
     let api = ApiRoutes::new()
         .route("/health", get(health))
         .route("/v1/index", post(index))
