@@ -9,11 +9,13 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::completion_json::{CompletionHead, completion_json};
 use super::errors::ApiError;
 use super::extract::{JsonBytes, JsonObject};
 use super::model_spec::ModelKind;
 use super::stream::{StreamPlan, stream_response};
-use super::wire::{ChatCompletion, Choice, Message, Usage, json_response};
+use super::text::CompletionText;
+use super::wire::{Usage, bytes_response};
 use super::{Gateway, unix_now};
 use crate::faults::StreamFault;
 
@@ -352,11 +354,10 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     let answered_model = if served.answers_to(&request.model) { spec.id.as_str() } else { request.model.as_str() };
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
-    let id = completion_id(request.fingerprint);
     if request.stream {
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
         let plan = StreamPlan {
-            id,
+            id: completion_id(request.fingerprint),
             model: answered_model.to_owned(),
             words,
             finish_reason: if cut { "length" } else { "stop" },
@@ -373,15 +374,10 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         return Ok(response);
     }
     // Every generated word is one token (see `text`), so the words are the completion tokens.
-    let mut completion_tokens = 0;
-    let texts: Vec<(String, bool)> = (0..request.n)
-        .map(|index| {
-            let (words, cut) =
-                super::text::completion_words(request.fingerprint.wrapping_add(index), request.max_tokens);
-            completion_tokens += words.len() as u64;
-            (words.join(" "), cut)
-        })
+    let texts: Vec<CompletionText> = (0..request.n)
+        .map(|index| CompletionText::new(request.fingerprint.wrapping_add(index), request.max_tokens))
         .collect();
+    let completion_tokens = texts.iter().map(|t| t.len() as u64).sum::<u64>();
     let generation = if tokens_per_second > 0.0 {
         Duration::from_secs_f64(completion_tokens as f64 / tokens_per_second)
     } else {
@@ -389,28 +385,13 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     };
     crate::faults::pause(ttft + generation).await;
     drop(admission.permit);
-    let choices = texts
-        .iter()
-        .enumerate()
-        .map(|(index, (content, cut))| Choice {
-            index: index as u64,
-            message: Message { role: "assistant", content, refusal: None },
-            logprobs: None,
-            finish_reason: if *cut { "length" } else { "stop" },
-        })
-        .collect();
-    let completion = ChatCompletion {
-        id: &id,
-        object: "chat.completion",
+    let head = CompletionHead {
+        fingerprint: request.fingerprint,
         created: unix_now(),
         model: answered_model,
-        choices,
         usage: Usage::new(prompt_tokens, completion_tokens),
-        system_fingerprint: "fp_mock",
     };
-    // The fixed fields take ~300 bytes; each choice its text plus ~100.
-    let size_hint = 300 + texts.iter().map(|(text, _)| text.len() + 100).sum::<usize>();
-    Ok(json_response(&completion, size_hint, admission.headers.json_answer()))
+    Ok(bytes_response(completion_json(&head, texts), admission.headers.json_answer()))
 }
 
 #[cfg(test)]

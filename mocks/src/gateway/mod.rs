@@ -6,6 +6,7 @@
 
 mod chat;
 mod chat_plain;
+mod completion_json;
 mod embeddings;
 mod errors;
 mod extract;

@@ -26,14 +26,46 @@ pub fn prompt_tokens<'a>(contents: impl Iterator<Item = &'a str>) -> u64 {
     3 + contents.map(|c| 4 + count_tokens(c)).sum::<u64>()
 }
 
-/// A deterministic completion for `seed`: between 12 and 48 words, cut at `max_tokens`.
-/// Returns the words and whether the cut happened (`finish_reason: "length"`).
+/// A deterministic completion for `seed`: between 12 and 48 words, cut at `max_tokens`. Its length
+/// and cut are known before any word is drawn, so answers can be timed (and sized) first and the
+/// words written straight into the body afterwards.
+#[derive(Debug, Clone)]
+pub struct CompletionText {
+    rng: StdRng,
+    len: usize,
+    cut: bool,
+}
+
+impl CompletionText {
+    /// The completion for `seed`, at most `max_tokens` words.
+    pub fn new(seed: u64, max_tokens: Option<u64>) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let natural = rng.random_range(12..=48usize);
+        let limit = max_tokens.map_or(natural, |m| usize::try_from(m).unwrap_or(usize::MAX));
+        CompletionText { rng, len: natural.min(limit), cut: limit < natural }
+    }
+
+    /// How many words (and so tokens) it has.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether `max_tokens` cut it short (`finish_reason: "length"`).
+    pub fn cut(&self) -> bool {
+        self.cut
+    }
+
+    /// Its words, in order. Every word is lowercase ASCII letters: JSON needs no escaping for it.
+    pub fn words(mut self) -> impl Iterator<Item = &'static str> {
+        (0..self.len).map(move |_| VOCAB[self.rng.random_range(0..VOCAB.len())])
+    }
+}
+
+/// The words of [`CompletionText::new`] and whether they were cut.
 pub fn completion_words(seed: u64, max_tokens: Option<u64>) -> (Vec<&'static str>, bool) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let natural = rng.random_range(12..=48usize);
-    let limit = max_tokens.map_or(natural, |m| m as usize);
-    let words = (0..natural.min(limit)).map(|_| VOCAB[rng.random_range(0..VOCAB.len())]).collect();
-    (words, limit < natural)
+    let text = CompletionText::new(seed, max_tokens);
+    let cut = text.cut();
+    (text.words().collect(), cut)
 }
 
 /// A deterministic unit-length embedding of `text` with `dimensions` components.
@@ -57,6 +89,11 @@ mod tests {
         let (short, cut) = completion_words(7, Some(3));
         assert!(cut);
         assert_eq!(short, words[..3]);
+    }
+
+    #[test]
+    fn vocabulary_words_are_lowercase_ascii_letters() {
+        assert!(VOCAB.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Response bodies of the OpenAI API as typed, borrowing structs: serialized straight to bytes
 //! (building `serde_json::Value` trees for every answer was a measurable share of the
-//! benchmark), and the field order matches OpenAI's.
+//! benchmark), and the field order matches OpenAI's. Stream chunks are serialized from these; the
+//! non-streamed completion is written directly by `completion_json` and held to them by a test.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -25,7 +26,9 @@ impl Usage {
     }
 }
 
-/// An assistant message.
+/// An assistant message (the completion body's reference shape: `completion_json` writes it
+/// directly, and a test holds it to these structs).
+#[cfg(test)]
 #[derive(Debug, Serialize)]
 pub struct Message<'a> {
     /// Always `assistant`.
@@ -37,6 +40,7 @@ pub struct Message<'a> {
 }
 
 /// One choice of a completion.
+#[cfg(test)]
 #[derive(Debug, Serialize)]
 pub struct Choice<'a> {
     /// Position.
@@ -50,6 +54,7 @@ pub struct Choice<'a> {
 }
 
 /// A whole (non-streamed) chat completion.
+#[cfg(test)]
 #[derive(Debug, Serialize)]
 pub struct ChatCompletion<'a> {
     /// `chatcmpl-...`.
@@ -115,14 +120,8 @@ pub struct Chunk<'a> {
     pub usage: Option<Option<Usage>>,
 }
 
-/// `value` as a JSON response with `headers` (which carry the content type), serialized into a
-/// buffer of `size_hint` bytes (axum's `Json` starts at 128 and regrows for every completion).
-pub fn json_response(value: &impl Serialize, size_hint: usize, headers: HeaderMap) -> Response {
-    let mut body = Vec::with_capacity(size_hint);
-    // Serializing these plain structs to memory cannot fail; an empty object is the honest fallback.
-    if serde_json::to_writer(&mut body, value).is_err() {
-        body = b"{}".to_vec();
-    }
+/// JSON already written as bytes, as a response with `headers` (which carry the content type).
+pub fn bytes_response(body: Vec<u8>, headers: HeaderMap) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.headers_mut() = headers;
     response
