@@ -13,10 +13,13 @@ fn error(status: u16, message: &str, kind: &str, param: Value, code: Value) -> (
 #[tokio::test]
 async fn health_and_models() {
     let gw = TestGateway::start().await;
-    let (status, health) = gw.get("/health").await;
-    assert_eq!(status, 200);
-    assert_eq!(health["status"], "ok");
+    let health = gw.client.get(format!("{}/health", gw.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.headers()["content-type"], "application/json");
+    let health: Value = health.json().await.unwrap();
     let (status, list) = gw.get("/v1/models").await;
+    let served = list["data"].as_array().unwrap().len();
+    assert_eq!(health, json!({"status": "ok", "service": "gateway", "models_served": served}));
     assert_eq!(status, 200);
     assert_eq!(list["object"], "list");
     let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
@@ -396,6 +399,9 @@ async fn models_change_at_run_time_and_reset_restores_them() {
     assert_eq!(added.status().as_u16(), 201);
     let (status, _) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
     assert_eq!(status, 200);
+    let (_, list) = gw.get("/v1/models").await;
+    let (_, health) = gw.get("/health").await;
+    assert_eq!(health["models_served"], list["data"].as_array().unwrap().len(), "{health}");
     let bad = gw
         .client
         .post(format!("{}/__admin/models", gw.url))

@@ -56,6 +56,16 @@ impl ModelRegistry {
         self.models.read().clone()
     }
 
+    /// How many models are served.
+    pub fn len(&self) -> usize {
+        self.models.read().len()
+    }
+
+    /// Whether no model is served.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Ids of every served model of `kind`.
     pub fn ids(&self, kind: ModelKind) -> Vec<String> {
         self.all().iter().filter(|m| m.spec.kind == kind).map(|m| m.spec.id.clone()).collect()
