@@ -1,7 +1,7 @@
 //! The fault engine: the installed rules, their run-time state, and the decision for one request.
 //!
-//! Rules are swapped as a whole (`Arc<Vec<..>>` behind a lock held only to clone the `Arc`), so an
-//! admin change takes effect for the next request and never blocks requests in flight.
+//! Rules are swapped as a whole (an indexed table in an `Arc`, behind a lock held only to clone the
+//! `Arc`), so an admin change takes effect for the next request and never blocks requests in flight.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +11,10 @@ use parking_lot::{Mutex, RwLock};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Normal};
+use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
+use super::path::{Segment, compile_path, is_plain, literal_path, path_matches};
 use super::spec::{ErrorSpec, FaultRuleSpec, LatencySpec, SpecProblem, StreamFault, TransportSpec};
 
 /// Why a rule set was refused.
@@ -69,58 +71,6 @@ impl FaultDecision {
     }
 }
 
-/// A path pattern compiled to segments.
-#[derive(Debug, Clone)]
-enum Segment {
-    Literal(String),
-    One,
-    Rest,
-}
-
-fn compile_path(pattern: &str) -> Vec<Segment> {
-    pattern
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| match s {
-            "**" => Segment::Rest,
-            "*" => Segment::One,
-            s if s.starts_with('{') && s.ends_with('}') => Segment::One,
-            s => Segment::Literal(s.to_owned()),
-        })
-        .collect()
-}
-
-/// Whether `path` is what [`path_matches`] would reduce it to: a leading `/`, no empty segments,
-/// no trailing `/` (the shape of nearly every real request path).
-fn is_plain(path: &str) -> bool {
-    // Byte tests: `str::contains` sets up a substring searcher, a measurable cost per request.
-    let bytes = path.as_bytes();
-    bytes.first() == Some(&b'/')
-        && !bytes.windows(2).any(|pair| pair == b"//")
-        && (bytes.len() == 1 || bytes.last() != Some(&b'/'))
-}
-
-fn path_matches(pattern: &[Segment], path: &str) -> bool {
-    let mut parts = path.trim_matches('/').split('/').filter(|s| !s.is_empty());
-    for segment in pattern {
-        match segment {
-            Segment::Rest => return true,
-            Segment::One => {
-                if parts.next().is_none() {
-                    return false;
-                }
-            }
-            Segment::Literal(lit) => {
-                if parts.next() != Some(lit.as_str()) {
-                    return false;
-                }
-            }
-        }
-    }
-    parts.next().is_none()
-}
-
 /// An installed rule with its run-time state.
 struct ActiveRule {
     spec: FaultRuleSpec,
@@ -141,22 +91,13 @@ impl ActiveRule {
         let method =
             spec.matcher.method.as_ref().and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
         let path = spec.matcher.path.as_deref().map(compile_path);
-        let literal = path.as_ref().and_then(|segments| {
-            segments.iter().try_fold(String::new(), |mut joined, segment| match segment {
-                Segment::Literal(lit) => {
-                    joined.push('/');
-                    joined.push_str(lit);
-                    Some(joined)
-                }
-                _ => None,
-            })
-        });
+        let literal = path.as_deref().and_then(literal_path);
         let rule_seed = seed ^ fnv1a(spec.name.as_bytes());
         ActiveRule {
             spec,
             method,
             path,
-            literal: literal.map(|l| if l.is_empty() { "/".to_owned() } else { l }),
+            literal,
             installed: now,
             matched: AtomicU64::new(0),
             fired: AtomicU64::new(0),
@@ -245,38 +186,98 @@ pub struct RuleStatus {
     pub fired: u64,
 }
 
+/// The installed rules in order, indexed so that a request visits only the rules that can match
+/// its path: with many literal-path rules installed (one per endpoint and fault, say), a request
+/// pays one lookup instead of a comparison per rule.
+struct RuleTable {
+    rules: Vec<Arc<ActiveRule>>,
+    /// Positions of the rules whose whole path is literal, by that path.
+    by_literal: FxHashMap<String, Vec<usize>>,
+    /// Positions of every other rule (a pattern, or no path), checked for every request.
+    others: Vec<usize>,
+    /// Whether any rule matches on the request attribute.
+    any_attribute: bool,
+}
+
+impl RuleTable {
+    fn new(rules: Vec<Arc<ActiveRule>>) -> Self {
+        let mut by_literal: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        let mut others = Vec::new();
+        for (position, rule) in rules.iter().enumerate() {
+            match &rule.literal {
+                Some(literal) => by_literal.entry(literal.clone()).or_default().push(position),
+                None => others.push(position),
+            }
+        }
+        let any_attribute = rules.iter().any(|r| r.spec.matcher.attribute.is_some());
+        RuleTable { rules, by_literal, others, any_attribute }
+    }
+
+    /// Calls `visit` with each rule that may match `path`, in installation order, and whether the
+    /// path is plain, until `visit` returns false.
+    fn visit_candidates(&self, path: &str, mut visit: impl FnMut(&ActiveRule, bool) -> bool) {
+        if self.rules.is_empty() {
+            return;
+        }
+        if !is_plain(path) {
+            // Literal rules compare normalized paths segment by segment: every rule is a candidate.
+            for rule in &self.rules {
+                if !visit(rule, false) {
+                    return;
+                }
+            }
+            return;
+        }
+        let literal = self.by_literal.get(path).map_or(&[][..], Vec::as_slice);
+        let (mut l, mut o) = (literal.iter().peekable(), self.others.iter().peekable());
+        loop {
+            let next = match (l.peek(), o.peek()) {
+                (Some(&&a), Some(&&b)) if a < b => l.next(),
+                (Some(_), None) => l.next(),
+                (_, Some(_)) => o.next(),
+                (None, None) => return,
+            };
+            if let Some(&position) = next
+                && !visit(&self.rules[position], true)
+            {
+                return;
+            }
+        }
+    }
+}
+
 /// A snapshot of the installed rules.
-pub struct RuleSet(Arc<Vec<Arc<ActiveRule>>>);
+pub struct RuleSet(Arc<RuleTable>);
 
 impl RuleSet {
     /// True when some rule matches on the request attribute (so the caller must extract it).
     pub fn needs_attribute(&self, method: &http::Method, path: &str) -> bool {
-        if self.0.is_empty() {
+        if !self.0.any_attribute {
             return false;
         }
-        let plain = is_plain(path);
-        self.0.iter().any(|r| r.spec.matcher.attribute.is_some() && r.matches_route(method, path, plain))
+        let mut needed = false;
+        self.0.visit_candidates(path, |rule, plain| {
+            needed = rule.spec.matcher.attribute.is_some() && rule.matches_route(method, path, plain);
+            !needed
+        });
+        needed
     }
 
     /// Decides the faults for one request. `attribute` is the service's request attribute, if known.
     pub fn decide(&self, method: &http::Method, path: &str, attribute: Option<&str>) -> FaultDecision {
         let mut decision = FaultDecision::default();
-        if self.0.is_empty() {
-            return decision;
-        }
         let mut now = None;
-        let plain = is_plain(path);
-        for rule in self.0.iter() {
+        self.0.visit_candidates(path, |rule, plain| {
             if !rule.matches_route(method, path, plain) {
-                continue;
+                return true;
             }
             if let Some(want) = &rule.spec.matcher.attribute
                 && attribute != Some(want.as_str())
             {
-                continue;
+                return true;
             }
             if !rule.fires(*now.get_or_insert_with(Instant::now)) {
-                continue;
+                return true;
             }
             decision.rules.push(rule.spec.name.clone());
             let mut others = 0;
@@ -292,14 +293,15 @@ impl RuleSet {
             if let Some(stream) = &rule.spec.stream {
                 decision.stream = Some(decision.stream.take().unwrap_or_default().merged(stream));
             }
-        }
+            true
+        });
         decision
     }
 }
 
 /// The shared, run-time changeable set of fault rules of one service.
 pub struct FaultEngine {
-    rules: RwLock<Arc<Vec<Arc<ActiveRule>>>>,
+    rules: RwLock<Arc<RuleTable>>,
     seed: u64,
     initial: Vec<FaultRuleSpec>,
 }
@@ -307,12 +309,13 @@ pub struct FaultEngine {
 impl FaultEngine {
     /// Builds an engine with the given rules (validated) and RNG seed.
     pub fn new(rules: Vec<FaultRuleSpec>, seed: u64) -> Result<Self, RuleError> {
-        let engine = FaultEngine { rules: RwLock::new(Arc::new(Vec::new())), seed, initial: rules.clone() };
+        let engine =
+            FaultEngine { rules: RwLock::new(Arc::new(RuleTable::new(Vec::new()))), seed, initial: rules.clone() };
         engine.replace(rules)?;
         Ok(engine)
     }
 
-    fn snapshot(&self) -> Arc<Vec<Arc<ActiveRule>>> {
+    fn snapshot(&self) -> Arc<RuleTable> {
         self.rules.read().clone()
     }
 
@@ -324,6 +327,7 @@ impl FaultEngine {
     /// The installed rules with their counters.
     pub fn list(&self) -> Vec<RuleStatus> {
         self.snapshot()
+            .rules
             .iter()
             .map(|r| RuleStatus {
                 spec: r.spec.clone(),
@@ -351,7 +355,7 @@ impl FaultEngine {
         Self::check(&specs)?;
         let now = Instant::now();
         let rules = specs.into_iter().map(|s| Arc::new(ActiveRule::new(s, self.seed, now))).collect();
-        *self.rules.write() = Arc::new(rules);
+        *self.rules.write() = Arc::new(RuleTable::new(rules));
         Ok(())
     }
 
@@ -359,25 +363,25 @@ impl FaultEngine {
     pub fn upsert(&self, spec: FaultRuleSpec) -> Result<(), RuleError> {
         Self::check(std::slice::from_ref(&spec))?;
         let mut guard = self.rules.write();
-        let mut rules: Vec<_> = guard.iter().filter(|r| r.spec.name != spec.name).cloned().collect();
+        let mut rules: Vec<_> = guard.rules.iter().filter(|r| r.spec.name != spec.name).cloned().collect();
         rules.push(Arc::new(ActiveRule::new(spec, self.seed, Instant::now())));
-        *guard = Arc::new(rules);
+        *guard = Arc::new(RuleTable::new(rules));
         Ok(())
     }
 
     /// Removes one rule by name.
     pub fn remove(&self, name: &str) -> Result<(), RuleError> {
         let mut guard = self.rules.write();
-        if !guard.iter().any(|r| r.spec.name == name) {
+        if !guard.rules.iter().any(|r| r.spec.name == name) {
             return Err(RuleError::NotFound(name.to_owned()));
         }
-        *guard = Arc::new(guard.iter().filter(|r| r.spec.name != name).cloned().collect());
+        *guard = Arc::new(RuleTable::new(guard.rules.iter().filter(|r| r.spec.name != name).cloned().collect()));
         Ok(())
     }
 
     /// Removes every rule.
     pub fn clear(&self) {
-        *self.rules.write() = Arc::new(Vec::new());
+        *self.rules.write() = Arc::new(RuleTable::new(Vec::new()));
     }
 
     /// Restores the rules the engine started with.
@@ -390,16 +394,36 @@ impl FaultEngine {
 mod tests {
     use super::*;
 
+    fn spec(name: &str, path: &str, status: u16) -> FaultRuleSpec {
+        serde_json::from_value(serde_json::json!({"name": name, "match": {"path": path}, "error": {"status": status}}))
+            .unwrap()
+    }
+
     #[test]
-    fn path_patterns() {
-        let p = compile_path("/v1/models/*");
-        assert!(path_matches(&p, "/v1/models/gpt"));
-        assert!(!path_matches(&p, "/v1/models"));
-        assert!(!path_matches(&p, "/v1/models/a/b"));
-        let rest = compile_path("/v1/**");
-        assert!(path_matches(&rest, "/v1/chat/completions"));
-        assert!(!path_matches(&compile_path("/health"), "/healthz"));
-        assert!(path_matches(&compile_path("/v1/documents/{id}"), "/v1/documents/7"));
+    fn indexed_rules_decide_in_installation_order() {
+        let get = http::Method::GET;
+        let engine = FaultEngine::new(
+            vec![
+                spec("pattern-first", "/v1/**", 500),
+                spec("literal", "/v1/chat", 503),
+                spec("other-literal", "/v1/never", 502),
+                spec("pattern-last", "/v1/*", 504),
+            ],
+            1,
+        )
+        .unwrap();
+        for path in ["/v1/chat", "//v1/chat/"] {
+            let decision = engine.rules().decide(&get, path, None);
+            assert_eq!(decision.rules, ["pattern-first", "literal", "pattern-last"], "{path}");
+            assert_eq!(decision.error.map(|e| e.status), Some(500), "the first firing rule's error wins");
+        }
+        engine.replace(vec![spec("literal", "/v1/chat", 503), spec("pattern", "/v1/**", 500)]).unwrap();
+        let decision = engine.rules().decide(&get, "/v1/chat", None);
+        assert_eq!(decision.rules, ["literal", "pattern"]);
+        assert_eq!(decision.error.map(|e| e.status), Some(503));
+        assert!(engine.rules().decide(&get, "/health", None).is_empty());
+        let list = engine.list();
+        assert_eq!(list.iter().map(|r| r.matched).collect::<Vec<_>>(), [1, 1], "each rule counted the one request its path matched");
     }
 
     #[test]

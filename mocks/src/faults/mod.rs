@@ -1,13 +1,15 @@
 //! The fault engine shared by every mock: one rule model, one tower layer, one admin surface.
 //!
 //! `spec` is the rule language (config and admin API), `engine` holds installed rules and decides
-//! per request, `layer` applies decisions to a service, `body` and `headers` are its helpers. A
-//! service plugs in only its protocol through [`ServiceProtocol`].
+//! per request (`path` compares request paths with rule patterns), `layer` applies decisions to a
+//! service, `body` and `headers` are its helpers. A service plugs in only its protocol through
+//! [`ServiceProtocol`].
 
 mod body;
 mod engine;
 pub mod headers;
 mod layer;
+mod path;
 mod spec;
 
 pub use engine::{FaultDecision, FaultEngine, RuleError, RuleSet, RuleStatus, fnv1a};

@@ -27,11 +27,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Request, State};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use axum::Router;
-use axum::response::IntoResponse;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::Value;
 
