@@ -4,6 +4,7 @@
 //! requests/s the mocks lose against it is the cost of the mocks' own work. `POST /chat` answers a
 //! canned chat completion with the headers and body size of the gateway's: the benchmark's
 //! reference for how much of the chat figure is only the larger answer on the wire.
+//! `--current-thread` swaps `#[tokio::main]`'s scheduler for the one the mocks pick on one core.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -31,9 +32,21 @@ async fn chat(_body: Bytes) -> impl IntoResponse {
     )
 }
 
-#[tokio::main]
-async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7999".to_owned());
+/// `hello ADDR [--current-thread]`: `#[tokio::main]`'s runtime by default (the canonical
+/// hello-world); `--current-thread` runs tokio's current-thread scheduler, as the mocks do on one
+/// core, so the benchmark can also show the bare server on the same footing.
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:7999".to_owned());
+    let mut runtime = if args.any(|a| a == "--current-thread") {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build().expect("runtime").block_on(serve(addr));
+}
+
+async fn serve(addr: String) {
     let app = Router::new()
         .route("/", get(|| async { "{\"status\":\"ok\"}" }))
         .route("/health", get(|| async { "{\"status\":\"ok\"}" }))
