@@ -356,7 +356,7 @@ rate_limit = { concurrent = 2 }
 "#,
     )
     .await;
-    let mut remaining = Vec::new();
+    let (mut remaining, mut ids) = (Vec::new(), Vec::<String>::new());
     for _ in 0..3 {
         let (status, headers, _) = gw.post("/v1/chat/completions", &chat_body("limited")).await;
         assert_eq!(status, 200);
@@ -364,7 +364,10 @@ rate_limit = { concurrent = 2 }
         assert!(
             headers.contains_key("x-ratelimit-reset-requests") && headers.contains_key("x-ratelimit-remaining-tokens")
         );
-        assert!(headers.contains_key("x-request-id"));
+        let id = headers["x-request-id"].to_str().unwrap();
+        assert!(id.len() == 28 && id.starts_with("req_") && !ids.contains(&id.to_owned()), "{id} after {ids:?}");
+        ids.push(id.to_owned());
+        assert!(headers["openai-processing-ms"].to_str().unwrap().parse::<u64>().is_ok());
         remaining.push(headers["x-ratelimit-remaining-requests"].to_str().unwrap().to_owned());
     }
     assert_eq!(remaining, ["2", "1", "0"]);

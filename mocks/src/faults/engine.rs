@@ -423,7 +423,11 @@ mod tests {
         assert_eq!(decision.error.map(|e| e.status), Some(503));
         assert!(engine.rules().decide(&get, "/health", None).is_empty());
         let list = engine.list();
-        assert_eq!(list.iter().map(|r| r.matched).collect::<Vec<_>>(), [1, 1], "each rule counted the one request its path matched");
+        assert_eq!(
+            list.iter().map(|r| r.matched).collect::<Vec<_>>(),
+            [1, 1],
+            "each rule counted the one request its path matched"
+        );
     }
 
     #[test]

@@ -391,7 +391,9 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         model: answered_model,
         usage: Usage::new(prompt_tokens, completion_tokens),
     };
-    Ok(bytes_response(completion_json(&head, texts), admission.headers.json_answer()))
+    let body = completion_json(&head, texts);
+    let headers = admission.headers.json_answer(body.len());
+    Ok(bytes_response(body, headers))
 }
 
 #[cfg(test)]

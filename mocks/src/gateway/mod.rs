@@ -118,6 +118,11 @@ pub(crate) fn note_model(mut response: Response, model: Option<String>) -> Respo
     response
 }
 
+/// The request id header every answer carries (set by [`GatewayProtocol`]'s `finish`).
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The processing time header every answer carries (set by [`GatewayProtocol`]'s `finish`).
+pub(crate) const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
+
 /// The gateway's hooks into the shared fault layer.
 struct GatewayProtocol {
     dialect: Dialect,
@@ -171,8 +176,6 @@ impl ServiceProtocol for GatewayProtocol {
                 rendered
             }
         };
-        const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-        const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
         let headers = response.headers_mut();
         if let Ok(v) = HeaderValue::from_bytes(&request_id(self.seed, n)) {
             headers.insert(REQUEST_ID, v);

@@ -4,7 +4,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -50,15 +50,20 @@ pub struct Admission {
 /// The six `x-ratelimit-*` values of one answer, written straight into the response's headers.
 pub struct RateLimitHeaders([HeaderValue; 6]);
 
-/// The headers of a JSON answer, built once: `content-type` then the six `x-ratelimit-*`, with
-/// room for the ones added later. Cloning it and filling the values in place spares every answer
-/// the hashing of seven header names.
+/// The headers of a JSON answer, built once: `content-type`, the six `x-ratelimit-*`,
+/// `content-length`, then placeholders for the two headers the gateway's `finish` sets on every
+/// answer. Cloning it and filling the values in place spares every answer the hashing of eight
+/// header names, and the later ones find their place taken instead of growing the map (a clone
+/// has no spare room).
 static JSON_ANSWER_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
     let mut headers = HeaderMap::with_capacity(12);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for name in &HEADER_NAMES {
         headers.insert(name.clone(), HeaderValue::from_static("0"));
     }
+    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    headers.insert(super::REQUEST_ID, HeaderValue::from_static(""));
+    headers.insert(super::PROCESSING_MS, HeaderValue::from_static("0"));
     headers
 });
 
@@ -70,15 +75,38 @@ impl RateLimitHeaders {
         }
     }
 
-    /// A JSON answer's headers: `content-type: application/json` and these.
-    pub fn json_answer(self) -> HeaderMap {
+    /// The headers of a JSON answer of `content_length` bytes: `content-type: application/json`,
+    /// these, and `content-length`.
+    pub fn json_answer(self, content_length: usize) -> HeaderMap {
         let mut headers = JSON_ANSWER_HEADERS.clone();
-        // The template holds the names in `HEADER_NAMES` order after the content type (checked by a
-        // test), so the values go in by position.
-        for ((_, slot), value) in headers.iter_mut().skip(1).zip(self.0) {
+        // The template holds the names in `HEADER_NAMES` order after the content type, then the
+        // length (checked by a test), so the values go in by position.
+        let mut slots = headers.values_mut().skip(1);
+        // The values lead the zip: it stops when they run out, before taking the length's slot.
+        for (value, slot) in self.0.into_iter().zip(slots.by_ref()) {
             *slot = value;
         }
+        if let Some(slot) = slots.next() {
+            *slot = HeaderValue::from(content_length);
+        }
         headers
+    }
+}
+
+/// `x-ratelimit-reset-*` for each whole second of the one-minute window, built once: the value
+/// changes once a second, and formatting it for every answer was a measurable cost.
+static RESET_SECONDS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+    (0..=WINDOW.as_secs())
+        .map(|s| HeaderValue::from_static(Box::leak(reset_string(Duration::from_secs(s)).into_boxed_str())))
+        .collect()
+});
+
+/// [`reset_string`] as a header value: from the table for a second or more (the string shows
+/// whole seconds then), formatted only in a window's last second.
+fn reset_value(d: Duration) -> HeaderValue {
+    match RESET_SECONDS.get(d.as_secs() as usize) {
+        Some(value) if d.as_secs() > 0 => value.clone(),
+        _ => HeaderValue::from_str(&reset_string(d)).unwrap_or(HeaderValue::from_static("0s")),
     }
 }
 
@@ -146,7 +174,7 @@ impl RateLimiter {
         };
         let request_limit = self.spec.requests_per_minute.unwrap_or(NOMINAL_REQUESTS);
         let token_limit = self.spec.tokens_per_minute.unwrap_or(NOMINAL_TOKENS);
-        let reset = HeaderValue::from_str(&reset_string(reset)).unwrap_or(HeaderValue::from_static("0s"));
+        let reset = reset_value(reset);
         let headers = RateLimitHeaders([
             limit_value(request_limit),
             HeaderValue::from(request_limit.saturating_sub(requests)),
@@ -193,13 +221,24 @@ mod tests {
         let mut expected = HeaderMap::new();
         RateLimitHeaders(values.clone()).write(&mut expected);
         expected.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert_eq!(RateLimitHeaders(values).json_answer(), expected);
+        expected.insert(CONTENT_LENGTH, HeaderValue::from(395));
+        expected.insert(super::super::REQUEST_ID, HeaderValue::from_static(""));
+        expected.insert(super::super::PROCESSING_MS, HeaderValue::from_static("0"));
+        assert_eq!(RateLimitHeaders(values).json_answer(395), expected);
     }
 
     #[test]
     fn limit_values_read_as_their_numbers() {
         for limit in [NOMINAL_REQUESTS, NOMINAL_TOKENS, 60, 0] {
             assert_eq!(limit_value(limit).to_str().unwrap(), limit.to_string());
+        }
+    }
+
+    #[test]
+    fn reset_values_are_the_reset_strings() {
+        for ms in (0..=61_000).step_by(7) {
+            let d = Duration::from_millis(ms);
+            assert_eq!(reset_value(d).to_str().unwrap(), reset_string(d), "{ms} ms");
         }
     }
 
