@@ -79,18 +79,22 @@ async fn healthcheck_exit_codes() {
     assert_eq!(refused.code(), Some(1));
 }
 
-#[test]
-fn serve_logs_its_address_and_stops_on_sigterm() {
-    let mut child = Command::new(MOCKS)
-        .args(["serve", "--gateway-addr", "127.0.0.1:0", "--seed", "5"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts `mocks ARGS` with info logs, returning the process, its remaining log lines, its first
+/// log line (the gateway's startup line) and the address that line names.
+fn start_logged(
+    args: &[&str],
+) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStderr>>, String, String) {
+    let mut child = Command::new(MOCKS).args(args).env("RUST_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let line = lines.next().unwrap().unwrap();
-    assert!(line.contains("listening") && line.contains("gpt-4o-mini"), "{line}");
     let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    (child, lines, line, addr)
+}
+
+#[test]
+fn serve_logs_its_address_and_stops_on_sigterm() {
+    let (mut child, lines, line, addr) = start_logged(&["serve", "--gateway-addr", "127.0.0.1:0", "--seed", "5"]);
+    assert!(line.contains("listening") && line.contains("gpt-4o-mini"), "{line}");
     let body = reqwest::blocking::get(format!("http://{addr}/health")).unwrap().text().unwrap();
     assert!(body.contains("\"status\":\"ok\""));
     let started = Instant::now();
@@ -137,15 +141,7 @@ fn demo_reproduces_the_unknown_model_failure_and_an_injected_fault() {
 
 #[test]
 fn worker_threads_choose_the_scheduler_and_zero_is_refused() {
-    let mut child = Command::new(MOCKS)
-        .args(["gateway", "--addr", "127.0.0.1:0", "--worker-threads", "1"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines.next().unwrap().unwrap();
-    let addr = listening.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (mut child, mut lines, _, addr) = start_logged(&["gateway", "--addr", "127.0.0.1:0", "--worker-threads", "1"]);
     let serving = lines.next().unwrap().unwrap();
     assert!(serving.contains("worker_threads=1") && serving.contains("CurrentThread"), "{serving}");
     let client = reqwest::blocking::Client::new();
