@@ -381,6 +381,15 @@ rate_limit = { concurrent = 2 }
     assert!(headers.contains_key("retry-after-ms"));
 
     let narrow = chat_body("narrow");
+    // No requests or tokens per minute set: the nominal headers never count down.
+    for _ in 0..3 {
+        let (status, headers, body) = gw.post("/v1/chat/completions", &narrow).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["x-ratelimit-limit-requests"], "10000");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], "9999");
+        let tokens = body["usage"]["prompt_tokens"].as_u64().unwrap() + narrow["max_tokens"].as_u64().unwrap_or(0);
+        assert_eq!(headers["x-ratelimit-remaining-tokens"].to_str().unwrap(), (10_000_000 - tokens).to_string());
+    }
     let calls = (0..5).map(|_| gw.post("/v1/chat/completions", &narrow));
     let statuses: Vec<u16> = futures::future::join_all(calls).await.into_iter().map(|(s, _, _)| s).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2, "{statuses:?}");

@@ -172,18 +172,35 @@ impl RateLimiter {
             })?),
             None => None,
         };
-        let request_limit = self.spec.requests_per_minute.unwrap_or(NOMINAL_REQUESTS);
-        let token_limit = self.spec.tokens_per_minute.unwrap_or(NOMINAL_TOKENS);
+        // Without a configured limit the model is unlimited: the nominal headers then count only
+        // this request, so they never run down to a limit that is not enforced (a client or router
+        // reading them would back off for nothing).
+        let (request_limit, requests) = match self.spec.requests_per_minute {
+            Some(limit) => (limit, requests),
+            None => (NOMINAL_REQUESTS, 1),
+        };
+        let (token_limit, used_tokens) = match self.spec.tokens_per_minute {
+            Some(limit) => (limit, used_tokens),
+            None => (NOMINAL_TOKENS, tokens),
+        };
         let reset = reset_value(reset);
         let headers = RateLimitHeaders([
             limit_value(request_limit),
-            HeaderValue::from(request_limit.saturating_sub(requests)),
+            remaining_value(request_limit, requests),
             reset.clone(),
             limit_value(token_limit),
             HeaderValue::from(token_limit.saturating_sub(used_tokens)),
             reset,
         ]);
         Ok(Admission { permit, headers })
+    }
+}
+
+/// What remains of `limit` after `used`: static for the nominal limit's usual answer.
+fn remaining_value(limit: u64, used: u64) -> HeaderValue {
+    match (limit, used) {
+        (NOMINAL_REQUESTS, 1) => HeaderValue::from_static("9999"),
+        _ => HeaderValue::from(limit.saturating_sub(used)),
     }
 }
 
@@ -231,6 +248,9 @@ mod tests {
     fn limit_values_read_as_their_numbers() {
         for limit in [NOMINAL_REQUESTS, NOMINAL_TOKENS, 60, 0] {
             assert_eq!(limit_value(limit).to_str().unwrap(), limit.to_string());
+            for used in [0, 1, 2, limit + 1] {
+                assert_eq!(remaining_value(limit, used).to_str().unwrap(), limit.saturating_sub(used).to_string());
+            }
         }
     }
 
