@@ -6,11 +6,10 @@
 //! arrived on, which is what a crashing upstream looks like.
 
 use std::any::Any;
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::response::{IntoResponse, Response};
 use futures::future::{AbortHandle, abortable};
