@@ -1,8 +1,10 @@
 //! The `loadsuite` command line. `main.rs` only calls [`main`].
 //!
 //! Exit codes of `run`: 0 the run completed and every request passed its check; 1 it completed but
-//! some requests failed; 2 usage, scenario or preflight error. Of `compare` and `report`: 0 pass,
-//! 1 regression, 3 inconclusive, 2 usage or input error.
+//! some requests failed (or an arrival-rate schedule was not kept); 2 usage, scenario or preflight
+//! error; 3 nothing was measured (no request was sent); 4 interrupted (partial results written).
+//! Of `compare` and `report`: 0 pass, 1 regression or a missed target, 3 inconclusive, 2 usage or
+//! input error.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,16 +38,24 @@ pub enum Command {
         /// Path or shipped name.
         scenario: String,
     },
-    /// Build (or merge) a baseline from results directories, run.json files or Locust _stats.csv.
+    /// Build (or merge) a baseline from results directories, run.json files or Locust _stats.csv;
+    /// warns about (and records) what it is blessing.
     Baseline {
-        /// An input (repeatable; several runs merge).
+        /// An input (repeatable; several runs of one scenario merge and give its run-to-run spread).
         #[arg(long = "from", required = true)]
         from: Vec<PathBuf>,
         /// The baseline file to write.
         #[arg(long)]
         out: PathBuf,
+        /// Keep endpoints that failed every request (refused otherwise).
+        #[arg(long)]
+        allow_failing: bool,
+        /// The thresholds later comparisons will use (for the minimum samples and error target).
+        #[arg(long)]
+        thresholds: Option<PathBuf>,
     },
-    /// Judge a run against a baseline: exit 0 pass, 1 regression, 3 inconclusive, 2 input error.
+    /// Judge a run against a baseline: exit 0 pass, 1 regression or missed target, 3 inconclusive,
+    /// 2 input error.
     Compare {
         /// The baseline file.
         #[arg(long)]
@@ -123,12 +133,21 @@ pub struct SelftestArgs {
     /// Where runs and the detection matrix go.
     #[arg(long, default_value = "results/selftest")]
     pub out: PathBuf,
-    /// Length of each run.
-    #[arg(long, default_value = "5s")]
+    /// Length of each run (two stages of half each).
+    #[arg(long, default_value = "6s")]
     pub run_time: String,
-    /// Users per run.
-    #[arg(long, default_value_t = 24)]
+    /// Users per run (the second stage's; the first has half).
+    #[arg(long, default_value_t = 40)]
     pub users: u32,
+    /// Seed of the first run (each later run takes the next): reproduces a self-test.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Clean runs merged into the baseline.
+    #[arg(long, default_value_t = 3)]
+    pub baseline_runs: usize,
+    /// Clean runs judged against the baseline (the A/A part).
+    #[arg(long, default_value_t = 3)]
+    pub aa_runs: usize,
 }
 
 /// `loadsuite run`.
@@ -190,6 +209,10 @@ pub struct RunArgs {
     /// Per-request timeout.
     #[arg(long, default_value = "30s")]
     pub timeout: String,
+    /// Longest wait for in-flight requests when the run ends; those still waiting then are
+    /// recorded as `unfinished` failures.
+    #[arg(long, default_value = "10s")]
+    pub drain: String,
     /// Ad hoc: the URL to load (instead of a scenario).
     #[arg(long, conflicts_with = "scenario")]
     pub url: Option<String>,
@@ -249,14 +272,23 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
             Err(e) => Err(e.to_string()),
         },
         Command::Run(args) => run_command(*args),
-        Command::Baseline { from, out } => {
+        Command::Baseline { from, out, allow_failing, thresholds } => {
             let inputs: Vec<&std::path::Path> = from.iter().map(PathBuf::as_path).collect();
-            let baseline = crate::verdict::baseline::build(&inputs).map_err(|e| e.to_string())?;
-            crate::output::write_atomic(&out, |w| {
-                serde_json::to_writer_pretty(w, &baseline).map_err(std::io::Error::other)
-            })
-            .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            let endpoints: usize = baseline.scenarios.values().flat_map(|s| s.values()).map(|e| e.len()).sum();
+            let thresholds = thresholds_of(thresholds)?;
+            let options = crate::verdict::baseline::BuildOptions { allow_failing, thresholds };
+            let baseline = crate::verdict::baseline::build(&inputs, &options).map_err(|e| e.to_string())?;
+            crate::verdict::baseline::write(&baseline, &out)
+                .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            for (name, scenario) in &baseline.scenarios {
+                for w in &scenario.warnings {
+                    let at = match (w.stage, &w.endpoint) {
+                        (Some(stage), Some(e)) => format!(" stage {} `{e}`", stage + 1),
+                        _ => String::new(),
+                    };
+                    eprintln!("loadsuite: warning: baseline `{name}`{at}: {}", w.message);
+                }
+            }
+            let endpoints: usize = baseline.scenarios.values().flat_map(|s| s.stages.values()).map(|e| e.len()).sum();
             println!(
                 "baseline: {} ({} scenarios, {endpoints} stage endpoints from {} inputs)",
                 out.display(),
@@ -266,7 +298,7 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare { baseline, run, thresholds, out } => {
-            let loaded = crate::verdict::baseline::load(&baseline).map_err(|e| e.to_string())?;
+            let loaded = crate::formats::baseline::read(&baseline).map_err(|e| e.to_string())?;
             verdict_command(Some((&baseline, &loaded)), &run, thresholds, out)
         }
         Command::Report { run, thresholds, out } => verdict_command(None, &run, thresholds, out),
@@ -328,22 +360,32 @@ fn selftest_command(args: &SelftestArgs, only: Option<&str>) -> Result<ExitCode,
                 return Err(format!("--target {needed}=URL is missing (or use --embedded)"));
             }
         }
-        let options = SelftestOptions { targets, out: args.out.clone(), run_time, users: args.users };
-        let rows = selftest(&options, only).await.map_err(|e| e.to_string());
+        let options = SelftestOptions {
+            targets,
+            out: args.out.clone(),
+            run_time,
+            users: args.users,
+            seed: args.seed,
+            baseline_runs: args.baseline_runs,
+            aa_runs: args.aa_runs,
+        };
+        let outcome = selftest(&options, only).await.map_err(|e| e.to_string());
         if let Some(stack) = stack {
             stack.shutdown().await;
         }
-        let rows = rows?;
-        let table = matrix(&rows);
+        let outcome = outcome?;
+        let table = matrix(&outcome);
         print!("{table}");
         let md = args.out.join("detection-matrix.md");
         let json = args.out.join("detection-matrix.json");
         crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, table.as_bytes()))
             .map_err(|e| e.to_string())?;
-        crate::output::write_atomic(&json, |w| serde_json::to_writer_pretty(w, &rows).map_err(std::io::Error::other))
-            .map_err(|e| e.to_string())?;
+        crate::output::write_atomic(&json, |w| {
+            serde_json::to_writer_pretty(w, &outcome).map_err(std::io::Error::other)
+        })
+        .map_err(|e| e.to_string())?;
         println!("matrix: {}", md.display());
-        Ok(if rows.iter().all(|r| r.ok) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
 }
 
@@ -375,15 +417,12 @@ fn issue_command(verdict: &std::path::Path, repo: &str, dry_run: bool) -> Result
 }
 
 fn verdict_command(
-    baseline: Option<(&PathBuf, &crate::verdict::baseline::Baseline)>,
+    baseline: Option<(&PathBuf, &crate::formats::baseline::Baseline)>,
     run: &std::path::Path,
     thresholds: Option<PathBuf>,
     out: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
-    let thresholds = match thresholds {
-        Some(path) => crate::verdict::load_thresholds(&path).map_err(|e| e.to_string())?,
-        None => crate::verdict::Thresholds::default(),
-    };
+    let thresholds = thresholds_of(thresholds)?;
     let report =
         crate::verdict::judge(baseline.map(|(p, b)| (p.as_path(), b)), run, thresholds).map_err(|e| e.to_string())?;
     let out = out.unwrap_or_else(|| {
@@ -396,6 +435,14 @@ fn verdict_command(
     print!("{}", String::from_utf8_lossy(&text));
     println!("reports: {}", out.display());
     Ok(ExitCode::from(crate::verdict::exit_code(report.overall)))
+}
+
+/// The thresholds file's values, or the defaults.
+fn thresholds_of(path: Option<PathBuf>) -> Result<crate::verdict::Thresholds, String> {
+    match path {
+        Some(path) => crate::verdict::load_thresholds(&path).map_err(|e| e.to_string()),
+        None => Ok(crate::verdict::Thresholds::default()),
+    }
 }
 
 fn ad_hoc(args: &RunArgs, url: &str, run_time: Duration) -> Result<Scenario, String> {
@@ -463,13 +510,14 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let run_time =
         args.run_time.as_deref().map(crate::duration::parse).transpose().map_err(|e| format!("--run-time: {e}"))?;
     let timeout = crate::duration::parse(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let drain = crate::duration::parse(&args.drain).map_err(|e| format!("--drain: {e}"))?;
     let mut scenario = match (&args.scenario, &args.url) {
         (_, Some(url)) => ad_hoc(&args, url, run_time.ok_or("ad-hoc runs need --run-time (e.g. --run-time 10s)")?)?,
         (Some(spec), None) => scenario::load(spec).map_err(|e| e.to_string())?,
         (None, None) => return Err("give a scenario (see `loadsuite scenarios`) or --url URL".into()),
     };
     if args.url.is_none() {
-        scenario.plan.override_users(args.users, args.spawn_rate);
+        // Time first (it scales spawn rates with durations), then the explicit overrides as given.
         if let Some(factor) = args.duration_scale {
             if !(factor.is_finite() && factor > 0.0) {
                 return Err("--duration-scale must be a positive number".into());
@@ -479,6 +527,7 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         if let Some(total) = run_time {
             scenario.plan.fit(total);
         }
+        scenario.plan.override_users(args.users, args.spawn_rate);
     }
     for target in &args.targets {
         let (name, url) = target.split_once('=').ok_or_else(|| format!("--target {target}: write NAME=URL"))?;
@@ -494,6 +543,7 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     options.preflight = !args.no_preflight && args.url.is_none();
     options.quiet = args.quiet;
     options.timeout = timeout;
+    options.drain = drain;
     if let Some(segment) = &args.segment {
         options.segment = segment.parse().map_err(|e: crate::segment::SegmentError| e.to_string())?;
     }
@@ -520,5 +570,11 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         print!("{}", outcome.summary);
     }
     println!("results: {}", outcome.out.display());
-    Ok(if outcome.failures > 0 { ExitCode::from(args.exit_code_on_error) } else { ExitCode::SUCCESS })
+    let code = outcome.exit_code(args.exit_code_on_error);
+    match code {
+        4 => eprintln!("loadsuite: interrupted: the results are partial (exit 4)"),
+        3 => eprintln!("loadsuite: no request was sent: nothing was measured (exit 3)"),
+        _ => {}
+    }
+    Ok(ExitCode::from(code))
 }

@@ -5,6 +5,10 @@
 //! Closed plans keep a number of looping users per stage, started and stopped at the spawn rate.
 //! Open plans start iterations on a fixed schedule; latency counts from the scheduled moment
 //! (coordinated omission corrected), late starts and drops (max in flight) are counted.
+//!
+//! Nothing sent is lost: a request still in flight when the drain time runs out is recorded as an
+//! `unfinished` failure with the time it waited. What the plan asked for and did not get (a user
+//! class left without users, a stage that never reached its users) comes back as [`RunWarning`]s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::plan::{ClosedStage, OpenStage, Plan};
 use crate::scenario::{Scenario, Think, UserClass};
 use crate::segment::Segment;
-use crate::stats::{Recorder, Sample};
+use crate::stats::{Failure, FailureKind, Recorder, Sample};
 use crate::tasks::{self, UserState};
 
 /// An arrival-rate iteration starting this much after its schedule counts as late.
@@ -47,7 +52,7 @@ pub struct EngineConfig {
 }
 
 /// When each stage actually ran.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageTiming {
     /// Stage index.
     pub index: usize,
@@ -62,10 +67,49 @@ pub struct StageTiming {
     /// Closed: seconds from the stage start until its user count was reached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reached_s: Option<f64>,
+    /// Whether the stage ran its whole planned length (false when the run was stopped in it).
+    pub complete: bool,
+}
+
+/// How many users (closed) or iterations (open) one user class got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassUsage {
+    /// Class name.
+    pub name: String,
+    /// Its weight in the scenario.
+    pub weight: u32,
+    /// Closed: the most users it had at once. Open: the iterations it was picked for.
+    pub peak: u64,
+}
+
+/// What kind of gap between the plan and the run a warning reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// A user class got no users (too few users for the weights), so its tasks never ran.
+    ClassWithoutUsers,
+    /// A stage ended before its user count was reached.
+    StageTargetNotReached,
+    /// The plan itself cannot reach a stage's users in the stage's length at its spawn rate.
+    StageUnreachable,
+    /// The run was stopped before the plan's end.
+    Interrupted,
+}
+
+/// A gap between what the plan asked for and what ran, shown on stderr and kept in run.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunWarning {
+    /// What kind of gap.
+    pub kind: WarningKind,
+    /// The stage it concerns, when it concerns one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<usize>,
+    /// What happened and what to do about it.
+    pub message: String,
 }
 
 /// What the engine reports besides the samples.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EngineReport {
     /// Stage timings.
     pub stages: Vec<StageTiming>,
@@ -73,6 +117,12 @@ pub struct EngineReport {
     pub interrupted: bool,
     /// Seconds the run lasted.
     pub duration_s: f64,
+    /// Users (or iterations) each class got.
+    #[serde(default)]
+    pub classes: Vec<ClassUsage>,
+    /// Where the run fell short of the plan.
+    #[serde(default)]
+    pub warnings: Vec<RunWarning>,
 }
 
 struct Shared {
@@ -102,7 +152,16 @@ impl Shared {
     async fn iterate(&self, class_index: usize, state: &mut UserState, started: Instant) -> Duration {
         let class = &self.config.scenario.users[class_index];
         let task = &class.tasks[self.task_weights[class_index].sample(&mut state.rng)];
+        let mut in_flight = InFlight {
+            recorder: &self.recorder,
+            method: task.kind.method(),
+            name: &task.name,
+            started,
+            stage: self.recorder.stage(),
+            done: false,
+        };
         let outcome = tasks::execute(task, self.base(class), &self.client, state, self.config.timeout).await;
+        in_flight.done = true;
         let latency = started.elapsed();
         self.recorder.record(Sample {
             method: task.kind.method(),
@@ -113,6 +172,40 @@ impl Shared {
             stream: outcome.stream,
         });
         latency
+    }
+}
+
+/// A request on its way. Dropped before it finished (its task aborted when the drain time ran
+/// out), it records itself as an `unfinished` failure, so no request that was sent goes uncounted.
+struct InFlight<'a> {
+    recorder: &'a Recorder,
+    method: &'a str,
+    name: &'a str,
+    started: Instant,
+    stage: usize,
+    done: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let waited = self.started.elapsed();
+        self.recorder.record_at(
+            Sample {
+                method: self.method,
+                name: self.name,
+                latency: waited,
+                bytes: 0,
+                failure: Some(Failure::new(
+                    FailureKind::Unfinished,
+                    format!("no answer after {:.1} s when the run ended", waited.as_secs_f64()),
+                )),
+                stream: None,
+            },
+            self.stage,
+        );
     }
 }
 
@@ -139,11 +232,77 @@ pub async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> EngineReport 
     let shared = Arc::new(Shared { config, client, recorder, task_weights });
     let started = Instant::now();
     let plan = shared.config.scenario.plan.clone();
-    let stages = match &plan {
+    let (stages, peaks) = match &plan {
         Plan::Closed { stages } => run_closed(&shared, stages, started).await,
         Plan::Open { stages, max_in_flight } => run_open(&shared, stages, *max_in_flight, started).await,
     };
-    EngineReport { stages, interrupted: shared.config.stop.is_cancelled(), duration_s: started.elapsed().as_secs_f64() }
+    let classes: Vec<ClassUsage> = shared
+        .config
+        .scenario
+        .users
+        .iter()
+        .zip(peaks)
+        .map(|(class, peak)| ClassUsage { name: class.name.clone(), weight: class.weight, peak })
+        .collect();
+    let interrupted = shared.config.stop.is_cancelled();
+    let warnings = warnings(&plan, &stages, &classes, interrupted);
+    EngineReport { stages, interrupted, duration_s: started.elapsed().as_secs_f64(), classes, warnings }
+}
+
+/// The gaps between the plan and what ran.
+fn warnings(plan: &Plan, stages: &[StageTiming], classes: &[ClassUsage], interrupted: bool) -> Vec<RunWarning> {
+    let mut out = Vec::new();
+    let open = matches!(plan, Plan::Open { .. });
+    let weights: Vec<String> = classes.iter().map(|c| c.weight.to_string()).collect();
+    for class in classes.iter().filter(|c| c.peak == 0) {
+        let message = if open {
+            format!(
+                "user class `{}` was never picked: its tasks did not run (weights {})",
+                class.name,
+                weights.join(":")
+            )
+        } else {
+            format!(
+                "user class `{}` got 0 users, so its tasks did not run: the plan's {} users are shared out by weight ({}); give at least {} users or raise its weight",
+                class.name,
+                plan.peak_users(),
+                weights.join(":"),
+                classes.len()
+            )
+        };
+        out.push(RunWarning { kind: WarningKind::ClassWithoutUsers, stage: None, message });
+    }
+    if let Plan::Closed { stages: planned } = plan {
+        for (timing, stage) in stages.iter().zip(planned) {
+            if timing.reached_s.is_none() && timing.complete {
+                out.push(RunWarning {
+                    kind: WarningKind::StageTargetNotReached,
+                    stage: Some(timing.index),
+                    message: format!(
+                        "stage {} aimed at {} users and reached {} in {:.1} s (spawn rate {}/s): its figures are not those of {} users",
+                        timing.index + 1,
+                        stage.users,
+                        timing.peak,
+                        timing.duration_s,
+                        stage.spawn_rate,
+                        stage.users
+                    ),
+                });
+            }
+        }
+    }
+    if interrupted {
+        let ran = stages.iter().filter(|s| s.complete).count();
+        out.push(RunWarning {
+            kind: WarningKind::Interrupted,
+            stage: stages.iter().find(|s| !s.complete).map(|s| s.index),
+            message: format!(
+                "the run was stopped after {ran} of {} stages: its results are partial",
+                plan.stage_count()
+            ),
+        });
+    }
+    out
 }
 
 /// Sleeps until `deadline` unless stopped first; false when stopped.
@@ -154,9 +313,10 @@ async fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
     }
 }
 
-async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Instant) -> Vec<StageTiming> {
+async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Instant) -> (Vec<StageTiming>, Vec<u64>) {
     let classes = &shared.config.scenario.users;
     let mut counts = vec![0u64; classes.len()];
+    let mut peaks = vec![0u64; classes.len()];
     let mut users: Vec<(CancellationToken, usize)> = Vec::new();
     let mut set = JoinSet::new();
     let mut next_id = 0u64;
@@ -189,6 +349,7 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
             while users.len() < due {
                 let class = next_class(classes, &counts);
                 counts[class] += 1;
+                peaks[class] = peaks[class].max(counts[class]);
                 let cancel = stop.child_token();
                 let state = UserState::new(shared.config.segment.user_id(next_id), shared.config.seed);
                 next_id += 1;
@@ -216,6 +377,7 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
             target: stage.users as f64,
             peak,
             reached_s: reached,
+            complete: Instant::now() >= stage_end,
         });
     }
     for (cancel, _) in &users {
@@ -223,7 +385,7 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
     }
     drain(set, shared.config.drain).await;
     shared.recorder.set_users(0);
-    timings
+    (timings, peaks)
 }
 
 async fn user_loop(shared: Arc<Shared>, class: usize, mut state: UserState, cancel: CancellationToken) {
@@ -238,7 +400,8 @@ async fn user_loop(shared: Arc<Shared>, class: usize, mut state: UserState, canc
     }
 }
 
-/// Waits for in-flight work, at most `limit`, then abandons it.
+/// Waits for in-flight work, at most `limit`, then aborts it; aborted requests record themselves
+/// as `unfinished` (see [`InFlight`]) before this returns.
 async fn drain(mut set: JoinSet<()>, limit: Duration) {
     let deadline = Instant::now() + limit;
     while !set.is_empty() {
@@ -246,8 +409,9 @@ async fn drain(mut set: JoinSet<()>, limit: Duration) {
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(_) => {
-                tracing::warn!(left = set.len(), "drain time over; abandoning in-flight requests");
+                tracing::warn!(left = set.len(), "drain time over; recording in-flight requests as unfinished");
                 set.abort_all();
+                while set.join_next().await.is_some() {}
                 break;
             }
         }
@@ -259,8 +423,9 @@ async fn run_open(
     stages: &[OpenStage],
     max_in_flight: usize,
     run_start: Instant,
-) -> Vec<StageTiming> {
+) -> (Vec<StageTiming>, Vec<u64>) {
     let classes = &shared.config.scenario.users;
+    let mut picked = vec![0u64; classes.len()];
     let class_pick = WeightedIndex::new(classes.iter().map(|c| c.weight)).expect("validated: classes exist");
     let pool: Arc<Mutex<BTreeMap<usize, Vec<UserState>>>> = Arc::default();
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -280,24 +445,30 @@ async fn run_open(
         let interval = Duration::from_secs_f64(1.0 / stage.rate);
         let mut peak = 0u64;
         let mut k = 0u32;
+        let mut stopped = false;
         loop {
             // Segments interleave: each offsets its schedule by its phase of its own interval.
             let scheduled = stage_start + interval.mul_f64(f64::from(k) + segment.phase());
-            if scheduled >= stage_end || !sleep_until(scheduled, &stop).await {
+            if scheduled >= stage_end {
+                break;
+            }
+            if !sleep_until(scheduled, &stop).await {
+                stopped = true;
                 break;
             }
             k += 1;
-            let late = u64::from(Instant::now().saturating_duration_since(scheduled) > LATE_AFTER);
+            let late = Instant::now().saturating_duration_since(scheduled) > LATE_AFTER;
             let current = in_flight.load(Ordering::Relaxed);
             if current >= max_in_flight {
-                shared.recorder.count_schedule(late, 1);
+                shared.recorder.count_schedule(false, true);
                 continue;
             }
-            shared.recorder.count_schedule(late, 0);
+            shared.recorder.count_schedule(late, false);
             peak = peak.max(current as u64 + 1);
             in_flight.fetch_add(1, Ordering::Relaxed);
             shared.recorder.set_users(in_flight.load(Ordering::Relaxed) as u64);
             let class = class_pick.sample(&mut picker.rng);
+            picked[class] += 1;
             let state = pool.lock().entry(class).or_default().pop();
             let mut state = state.unwrap_or_else(|| {
                 next_id += 1;
@@ -318,9 +489,10 @@ async fn run_open(
             target: stage.rate,
             peak,
             reached_s: None,
+            complete: !stopped,
         });
     }
     drain(set, shared.config.drain).await;
     shared.recorder.set_users(0);
-    timings
+    (timings, picked)
 }

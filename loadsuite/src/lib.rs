@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod duration;
 pub mod engine;
+pub mod formats;
 pub mod merge;
 pub mod monitor;
 pub mod output;

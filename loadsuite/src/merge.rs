@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{EngineReport, StageTiming};
+use crate::engine::{ClassUsage, EngineReport, RunWarning, StageTiming};
+use crate::formats::InputError;
+use crate::formats::run::{self as run_json, EndpointRecord, RunFile, RunParts, SegmentSource};
 use crate::monitor::CpuReport;
-use crate::output::run_json::{self, EndpointRecord, RunFile, SegmentSource};
 use crate::plan::Plan;
 use crate::segment::Segment;
-use crate::stats::{EndpointKey, FailureGroup, QUANTILES, SecondRow, Snapshot, Stats};
-use crate::verdict::baseline::InputError;
+use crate::stats::{EndpointKey, QUANTILES, Schedule, SecondRow, Snapshot, Stats, combine_failures};
 
 /// Why runs could not be merged.
 #[derive(Debug, thiserror::Error)]
@@ -48,26 +48,7 @@ pub struct Merged {
 }
 
 fn read(input: &Path) -> Result<(PathBuf, RunFile), InputError> {
-    let file = if input.is_dir() { input.join("run.json") } else { input.to_owned() };
-    let shown = file.display().to_string();
-    let text = std::fs::read_to_string(&file).map_err(|source| InputError::Read { path: shown.clone(), source })?;
-    let run: RunFile = serde_json::from_str(&text).map_err(|e| InputError::Invalid {
-        path: shown.clone(),
-        message: format!("not a loadsuite run.json this version can merge ({e})"),
-    })?;
-    if run.format != run_json::FORMAT || run.version != run_json::VERSION {
-        return Err(InputError::Invalid {
-            path: shown,
-            message: format!(
-                "format {} version {} (this loadsuite merges {} version {})",
-                run.format,
-                run.version,
-                run_json::FORMAT,
-                run_json::VERSION
-            ),
-        });
-    }
-    Ok((file, run))
+    Ok((run_json::path_of(input), run_json::read(input)?))
 }
 
 /// Refuses runs of different scenarios, unsegmented runs, and a missing or duplicate segment.
@@ -159,35 +140,40 @@ fn sum_engines(engines: &[&EngineReport]) -> EngineReport {
                 target: parts.iter().map(|s| s.target).sum(),
                 peak: parts.iter().map(|s| s.peak).sum(),
                 reached_s: parts.iter().map(|s| s.reached_s).try_fold(0.0f64, |acc, r| r.map(|r| acc.max(r))),
+                complete: parts.len() == engines.len() && parts.iter().all(|s| s.complete),
             }
         })
         .collect();
+    // Class usage adds up; a class is idle in the merge only when it was idle in every segment.
+    let mut classes: Vec<ClassUsage> = engines.first().map(|e| e.classes.clone()).unwrap_or_default();
+    for e in engines.iter().skip(1) {
+        for (c, more) in classes.iter_mut().zip(&e.classes) {
+            c.peak += more.peak;
+        }
+    }
+    let mut warnings: Vec<RunWarning> = Vec::new();
+    for (i, e) in engines.iter().enumerate() {
+        for w in &e.warnings {
+            let idle_here_only = w.kind == crate::engine::WarningKind::ClassWithoutUsers;
+            if !idle_here_only && !warnings.iter().any(|k| k.kind == w.kind && k.stage == w.stage) {
+                warnings.push(RunWarning { message: format!("segment {i}: {}", w.message), ..w.clone() });
+            }
+        }
+    }
+    for c in classes.iter().filter(|c| c.peak == 0) {
+        warnings.push(RunWarning {
+            kind: crate::engine::WarningKind::ClassWithoutUsers,
+            stage: None,
+            message: format!("user class `{}` got no users in any segment, so its tasks did not run", c.name),
+        });
+    }
     EngineReport {
         stages,
         interrupted: engines.iter().any(|e| e.interrupted),
         duration_s: engines.iter().map(|e| e.duration_s).fold(0.0, f64::max),
+        classes,
+        warnings,
     }
-}
-
-fn merge_failures(groups: impl Iterator<Item = FailureGroup>) -> Vec<FailureGroup> {
-    let mut merged: BTreeMap<(String, String, String), FailureGroup> = BTreeMap::new();
-    for g in groups {
-        let key = (g.method.clone(), g.name.clone(), g.kind.clone());
-        match merged.get_mut(&key) {
-            Some(m) => {
-                m.count += g.count;
-                if g.first_seen < m.first_seen {
-                    m.message = g.message;
-                    m.first_seen = g.first_seen;
-                }
-                m.last_seen = m.last_seen.max(g.last_seen);
-            }
-            None => {
-                merged.insert(key, g);
-            }
-        }
-    }
-    merged.into_values().collect()
 }
 
 /// The segments' series aligned by timestamp: per-second counts and users summed; cumulative
@@ -241,6 +227,9 @@ fn merge_history(histories: &[&[SecondRow]]) -> Vec<SecondRow> {
                 percentiles_ms: (0..QUANTILES.len())
                     .map(|i| weighted(&|r| r.percentiles_ms.get(i).copied().unwrap_or(0.0), &|r| r.requests, &now))
                     .collect(),
+                success_p50_ms: weighted(&|r| r.success_p50_ms, &|r| r.requests - r.failures, &now),
+                success_p95_ms: weighted(&|r| r.success_p95_ms, &|r| r.requests - r.failures, &now),
+                success_p99_ms: weighted(&|r| r.success_p99_ms, &|r| r.requests - r.failures, &now),
                 total_requests,
                 total_failures: latest.iter().map(|r| r.total_failures).sum(),
                 total_median_ms: weighted(&|r| r.total_median_ms, &cumulative, &latest),
@@ -288,10 +277,13 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
     let snapshot = Snapshot {
         total,
         per_stage,
-        failures: merge_failures(runs.iter().flat_map(|(_, r)| r.failures.iter().cloned())),
+        failures: combine_failures(runs.iter().flat_map(|(_, r)| r.failures.iter().cloned()), true),
         history: merge_history(&histories),
-        late: runs.iter().map(|(_, r)| r.late_iterations).sum(),
-        dropped: runs.iter().map(|(_, r)| r.dropped_iterations).sum(),
+        schedule: runs.iter().fold(Schedule::default(), |sum, (_, r)| Schedule {
+            scheduled: sum.scheduled + r.schedule.scheduled,
+            late: sum.late + r.schedule.late,
+            dropped: sum.dropped + r.schedule.dropped,
+        }),
     };
     let first = &runs[0].1;
     let engine = sum_engines(&runs.iter().map(|(_, r)| &r.engine).collect::<Vec<_>>());
@@ -301,17 +293,6 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
         saturated_seconds: runs.iter().map(|(_, r)| r.generator_cpu.saturated_seconds).max().unwrap_or(0),
         saturated: runs.iter().any(|(_, r)| r.generator_cpu.saturated),
     };
-    let mut merged = run_json::assemble(
-        first.scenario.clone(),
-        first.description.clone(),
-        first.targets.clone(),
-        sum_plans(&runs.iter().map(|(_, r)| &r.plan).collect::<Vec<_>>()),
-        &snapshot,
-        engine,
-        runs.iter().map(|(_, r)| r.started_at).fold(f64::INFINITY, f64::min),
-        first.seed,
-        cpu,
-    );
     let mut resources = Vec::new();
     for (_, run) in &runs {
         for r in &run.resources {
@@ -320,8 +301,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
             }
         }
     }
-    merged.resources = resources;
-    merged.segments = runs
+    let segments = runs
         .iter()
         .map(|(path, r)| SegmentSource {
             segment: r.segment.unwrap_or(Segment::WHOLE),
@@ -332,6 +312,21 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
             generator_cpu: r.generator_cpu.clone(),
         })
         .collect();
+    let merged = RunFile::new(RunParts {
+        scenario: first.scenario.clone(),
+        description: first.description.clone(),
+        targets: first.targets.clone(),
+        plan: sum_plans(&runs.iter().map(|(_, r)| &r.plan).collect::<Vec<_>>()),
+        snapshot: &snapshot,
+        engine,
+        started_at: runs.iter().map(|(_, r)| r.started_at).fold(f64::INFINITY, f64::min),
+        seed: first.seed,
+        cpu,
+        segment: None,
+        segments,
+        resources,
+        resource_notes: Vec::new(),
+    });
     let run_json = crate::output::write_run(out, prefix, &snapshot, &merged)
         .map_err(|(path, source)| MergeError::Write { path: path.display().to_string(), source })?;
     let aggregate = snapshot.aggregate();

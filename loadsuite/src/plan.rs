@@ -75,13 +75,55 @@ impl Plan {
         }
     }
 
-    /// Multiplies every stage's duration by `factor`.
+    /// Stretches or shrinks the whole plan in time by `factor`: every stage's duration is
+    /// multiplied by it and every spawn rate divided by it, so each ramp keeps its share of its
+    /// stage and a shortened plan still reaches every stage's users. Arrival rates stay: they are
+    /// the load itself.
     pub fn scale(&mut self, factor: f64) {
-        let scale = |d: &mut Duration| *d = Duration::from_secs_f64(d.as_secs_f64() * factor);
+        let scale =
+            |d: &mut Duration| *d = Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX);
         match self {
-            Plan::Closed { stages } => stages.iter_mut().for_each(|s| scale(&mut s.duration)),
+            Plan::Closed { stages } => stages.iter_mut().for_each(|s| {
+                scale(&mut s.duration);
+                s.spawn_rate /= factor;
+            }),
             Plan::Open { stages, .. } => stages.iter_mut().for_each(|s| scale(&mut s.duration)),
         }
+    }
+
+    /// The most users any stage holds (closed) or 0 (open).
+    pub fn peak_users(&self) -> u32 {
+        match self {
+            Plan::Closed { stages } => stages.iter().map(|s| s.users).max().unwrap_or(0),
+            Plan::Open { .. } => 0,
+        }
+    }
+
+    /// Closed stages whose users cannot be reached within their length at their spawn rate,
+    /// each with the reason (index, message).
+    pub fn unreachable_stages(&self) -> Vec<(usize, String)> {
+        let Plan::Closed { stages } = self else { return Vec::new() };
+        let mut from = 0u32;
+        let mut out = Vec::new();
+        for (index, stage) in stages.iter().enumerate() {
+            let change = f64::from(stage.users.abs_diff(from));
+            // The first user of a ramp starts at once, then one every 1/rate seconds.
+            let needed = (change - 1.0).max(0.0) / stage.spawn_rate;
+            if needed > stage.duration.as_secs_f64() {
+                out.push((
+                    index,
+                    format!(
+                        "stage {} cannot reach {} users: going from {from} at {}/s takes {needed:.1} s and the stage lasts {:.1} s; raise --spawn-rate or lengthen the stage",
+                        index + 1,
+                        stage.users,
+                        stage.spawn_rate,
+                        stage.duration.as_secs_f64()
+                    ),
+                ));
+            }
+            from = stage.users;
+        }
+        out
     }
 
     /// Scales the stages so the whole plan lasts `total`.

@@ -11,8 +11,10 @@ use mocks::stack::{ServiceKind, Stack};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{self, EngineConfig};
+use crate::engine::{RunWarning, WarningKind};
+use crate::formats::run::{RunFile, RunParts};
 use crate::monitor::CpuMonitor;
-use crate::output::{self, run_json, summary};
+use crate::output::{self, summary};
 use crate::preflight::{self, PreflightError};
 use crate::resources::{Sampler, WatchOptions};
 use crate::scenario::Scenario;
@@ -104,6 +106,29 @@ pub struct RunOutcome {
     pub interrupted: bool,
     /// Whether the generator's CPU was saturated.
     pub saturated: bool,
+    /// Where the run fell short of its plan (also printed on stderr and kept in run.json).
+    pub warnings: Vec<RunWarning>,
+    /// Open plans: how the arrival schedule was kept.
+    pub schedule: crate::stats::Schedule,
+}
+
+/// Dropped or late arrival-rate iterations above this fraction of the scheduled ones fail a run.
+pub const MAX_MISSED_ITERATIONS: f64 = 0.01;
+
+impl RunOutcome {
+    /// The exit status of `loadsuite run`: 4 interrupted (partial results), 3 nothing was measured,
+    /// `on_error` (1 by default) when requests failed or the arrival schedule was not kept, else 0.
+    pub fn exit_code(&self, on_error: u8) -> u8 {
+        if self.interrupted {
+            4
+        } else if self.requests == 0 {
+            3
+        } else if self.failures > 0 || self.schedule.missed_fraction() > MAX_MISSED_ITERATIONS {
+            on_error
+        } else {
+            0
+        }
+    }
 }
 
 /// Runs `scenario` and writes its results.
@@ -131,6 +156,15 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         preflight::check(&scenario, &reqwest::Client::new()).await?;
     }
     scenario.plan = options.segment.plan(&scenario.plan);
+    let unreachable: Vec<RunWarning> = scenario
+        .plan
+        .unreachable_stages()
+        .into_iter()
+        .map(|(index, message)| RunWarning { kind: WarningKind::StageUnreachable, stage: Some(index), message })
+        .collect();
+    for w in &unreachable {
+        eprintln!("loadsuite: warning: {}", w.message);
+    }
     let write_error = |path: &std::path::Path| {
         let path = path.display().to_string();
         move |source| RunError::Write { path, source }
@@ -182,20 +216,27 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     let interrupted = report.interrupted;
     let out = &options.out;
     let saturated = cpu.saturated;
-    let mut run_file = run_json::assemble(
-        scenario.name.clone(),
-        scenario.description.clone(),
-        scenario.targets.clone(),
-        scenario.plan.clone(),
-        &snapshot,
-        report,
+    let mut engine = report;
+    engine.warnings.splice(0..0, unreachable);
+    for w in &engine.warnings {
+        eprintln!("loadsuite: warning: {}", w.message);
+    }
+    let warnings = engine.warnings.clone();
+    let run_file = RunFile::new(RunParts {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        targets: scenario.targets.clone(),
+        plan: scenario.plan.clone(),
+        snapshot: &snapshot,
+        engine,
         started_at,
-        options.seed,
+        seed: options.seed,
         cpu,
-    );
-    run_file.resources = resources;
-    run_file.resource_notes = resource_notes;
-    run_file.segment = (!options.segment.is_whole()).then_some(options.segment);
+        segment: (!options.segment.is_whole()).then_some(options.segment),
+        segments: Vec::new(),
+        resources,
+        resource_notes,
+    });
     let run_json_path = output::write_run(out, &options.prefix, &snapshot, &run_file)
         .map_err(|(path, source)| RunError::Write { path: path.display().to_string(), source })?;
     let mut table = Vec::new();
@@ -219,6 +260,8 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         summary,
         interrupted,
         saturated,
+        warnings,
+        schedule: snapshot.schedule,
     })
 }
 

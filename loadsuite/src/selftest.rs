@@ -1,7 +1,10 @@
-//! `loadsuite selftest`: proves the pipeline catches what it should. Against the mocks (embedded or
-//! given with --target), it records a clean baseline, checks a clean A/A run passes, then injects
-//! each failure mode of the catalog through the mocks' admin API and checks the verdict flags
-//! exactly the affected endpoints with the right diagnosis. Each mode also runs alone as
+//! `loadsuite selftest`: proves the pipeline catches what it should and stays quiet otherwise.
+//! Against the mocks (embedded or given with --target) it records a baseline from several clean
+//! runs, judges several more clean runs against it (the A/A part: a measured false-alarm count),
+//! then injects each failure mode of the catalog through the mocks' admin API and checks the
+//! verdict flags exactly the affected rows with the right diagnosis. It judges with the shipped
+//! default thresholds. Fault randomness is fresh per run, derived from the run's seed, so `--seed`
+//! reproduces a self-test while its runs differ as real ones do. Each mode also runs alone as
 //! `loadsuite repro NAME`.
 
 use std::collections::BTreeMap;
@@ -11,23 +14,62 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::formats::InputError;
+use crate::formats::baseline::Baseline;
 use crate::run::{RunOptions, run};
 use crate::scenario;
+use crate::verdict::model::CheckKind;
 use crate::verdict::{self, Thresholds, Verdict, baseline};
 
-/// One failure mode: the faults it injects, the endpoints it must flag, the kind it must name.
+/// What a mode's faults may depend on.
+pub struct ModeContext {
+    /// Length of each run.
+    pub run_time: Duration,
+    /// The baseline's median chat latency (ms): "twice as long" adds this much.
+    pub chat_p50_ms: f64,
+}
+
+/// How a mode's run is driven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The self-test scenario with this chat model.
+    Standard(&'static str),
+    /// The scenario without its `/health` task.
+    WithoutHealth,
+    /// Stopped (as by Ctrl-C) a little over half-way.
+    Interrupted,
+    /// Arrival-rate load on chat with at most two iterations in flight, so the schedule is missed.
+    OpenDropping,
+}
+
+/// What the verdict must show.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// Exactly these endpoints fail (in every stage, or only in `stage`), nothing else.
+    Flags {
+        /// The endpoints.
+        endpoints: &'static [&'static str],
+        /// Only this stage's rows (0-based), when given.
+        stage: Option<usize>,
+    },
+    /// This run-level check fails or is inconclusive, the overall verdict is not a pass, and no
+    /// endpoint row fails.
+    RunCheck(CheckKind),
+}
+
+/// One failure mode: the faults it injects, how the run is driven, what the verdict must show.
 pub struct Mode {
     /// Name (`loadsuite repro NAME`).
     pub name: &'static str,
     /// What a user sees.
     pub symptom: &'static str,
     /// (service, fault rule) pairs installed through `/__admin/faults`.
-    pub faults: fn(Duration) -> Vec<(&'static str, Value)>,
-    /// Chat model the scenario asks for.
-    pub chat_model: &'static str,
-    /// Endpoints the verdict must flag (all others must not be).
-    pub flagged: &'static [&'static str],
-    /// Text the diagnosis must contain.
+    pub faults: fn(&ModeContext) -> Vec<(&'static str, Value)>,
+    /// How the run is driven.
+    pub workload: Workload,
+    /// What the verdict must show.
+    pub expect: Expect,
+    /// Text the diagnosis (or the failing check) must contain.
     pub diagnosis: &'static str,
 }
 
@@ -36,58 +78,63 @@ const CHAT: &str = "POST /v1/chat/completions";
 const STREAM: &str = "POST /v1/chat/completions (stream)";
 const HEALTH: &str = "GET /health";
 const MCP: &str = "MCP tools/call git_status";
+const STANDARD: Workload = Workload::Standard("gpt-4o-mini");
 
-/// The background fault every run carries: 1% of RAG queries fail, so error-rate changes are
-/// judged against a realistic, non-zero baseline.
+/// The background fault every run carries: 0.33% of RAG queries fail, so error-rate changes are
+/// judged against a realistic, non-zero baseline that is within the default 1% target.
 fn background() -> (&'static str, Value) {
     (
         "rag",
-        json!({"name": "background-1pct", "probability": 0.01, "match": {"path": "/v1/query"}, "error": {"status": 500, "code": "db_error"}}),
+        json!({"name": "background", "probability": 0.0033, "match": {"path": "/v1/query"}, "error": {"status": 500, "code": "db_error"}}),
     )
+}
+
+fn none(_: &ModeContext) -> Vec<(&'static str, Value)> {
+    Vec::new()
 }
 
 /// The catalog.
 pub const CATALOG: &[Mode] = &[
     Mode {
         name: "clean",
-        symptom: "nothing changed: the verdict must pass (no false alarm)",
-        faults: |_| vec![],
-        chat_model: "gpt-4o-mini",
-        flagged: &[],
+        symptom: "nothing changed: no row may be flagged (the A/A part runs this several times)",
+        faults: none,
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[], stage: None },
         diagnosis: "",
     },
     Mode {
         name: "unknown-model",
         symptom: "every chat request names a model the gateway does not serve: 100% chat failures",
-        faults: |_| vec![],
-        chat_model: "qwen2.5-14b-instruct",
-        flagged: &[CHAT, STREAM],
-        diagnosis: "asked for model `qwen2.5-14b-instruct`",
+        faults: none,
+        workload: Workload::Standard("qwen2.5-14b-instruct"),
+        expect: Expect::Flags { endpoints: &[CHAT, STREAM], stage: None },
+        diagnosis: "model `qwen2.5-14b-instruct`",
     },
     Mode {
         name: "latency-doubled",
-        symptom: "chat completions take twice as long",
-        faults: |_| {
+        symptom: "chat completions take twice as long (the baseline's median added to each)",
+        faults: |c| {
             vec![(
                 "gateway",
-                json!({"name": "slow-chat", "match": {"path": "/v1/chat/completions"}, "latency": {"kind": "fixed", "ms": 400}}),
+                json!({"name": "slow-chat", "match": {"path": "/v1/chat/completions"}, "latency": {"kind": "fixed", "ms": c.chat_p50_ms}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[CHAT, STREAM],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[CHAT, STREAM], stage: None },
         diagnosis: "",
     },
     Mode {
         name: "error-rate-5pct",
-        symptom: "RAG query errors rise from 1% to 5%",
+        symptom: "RAG query errors rise from 0.33% to 5%",
         faults: |_| {
             vec![(
                 "rag",
-                json!({"name": "more-errors", "probability": 0.04, "match": {"path": "/v1/query"}, "error": {"status": 500, "code": "db_error"}}),
+                json!({"name": "more-errors", "probability": 0.047, "match": {"path": "/v1/query"}, "error": {"status": 500, "code": "db_error"}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[QUERY],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[QUERY], stage: None },
         diagnosis: "db_error",
     },
     Mode {
@@ -99,21 +146,21 @@ pub const CATALOG: &[Mode] = &[
                 json!({"name": "vs-timeout", "probability": 0.1, "match": {"path": "/v1/query"}, "latency": {"kind": "fixed", "ms": 50}, "error": {"status": 504}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[QUERY],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[QUERY], stage: None },
         diagnosis: "vector_store_timeout",
     },
     Mode {
         name: "mcp-concurrency-limit",
-        symptom: "slow tools fill the MCP server's concurrency slots; further calls are refused as busy",
+        symptom: "slow tools fill the MCP server's 8 concurrency slots once the second stage brings 12 MCP users: further calls are refused as busy",
         faults: |_| {
             vec![(
                 "mcp",
                 json!({"name": "slow-tool", "match": {"attribute": "git_status"}, "latency": {"kind": "fixed", "ms": 1500}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[MCP],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[MCP], stage: Some(1) },
         diagnosis: "server_busy",
     },
     Mode {
@@ -125,8 +172,8 @@ pub const CATALOG: &[Mode] = &[
                 json!({"name": "resets", "probability": 0.2, "match": {"path": "/health"}, "transport": {"kind": "reset"}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[HEALTH],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[HEALTH], stage: None },
         diagnosis: "connection_reset",
     },
     Mode {
@@ -138,28 +185,100 @@ pub const CATALOG: &[Mode] = &[
                 json!({"name": "cut", "probability": 0.33, "match": {"path": "/v1/chat/completions"}, "stream": {"cut_after_chunks": 3}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[STREAM],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[STREAM], stage: None },
         diagnosis: "stream_cut",
     },
     Mode {
         name: "degradation-mid-run",
         symptom: "chat latency doubles a third of the way through the run",
-        faults: |run_time| {
-            let after = run_time.as_secs_f64() / 3.0;
+        faults: |c| {
+            let after = c.run_time.as_secs_f64() / 3.0;
             vec![(
                 "gateway",
-                json!({"name": "mid-run", "window": {"after_seconds": after}, "match": {"path": "/v1/chat/completions"}, "latency": {"kind": "fixed", "ms": 400}}),
+                json!({"name": "mid-run", "window": {"after_seconds": after}, "match": {"path": "/v1/chat/completions"}, "latency": {"kind": "fixed", "ms": 2.0 * c.chat_p50_ms}}),
             )]
         },
-        chat_model: "gpt-4o-mini",
-        flagged: &[CHAT, STREAM],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[CHAT, STREAM], stage: None },
         diagnosis: "",
+    },
+    Mode {
+        name: "last-stage-regression",
+        symptom: "chat latency doubles only in the last (heaviest) stage: judged like the first",
+        faults: |c| {
+            let after = c.run_time.as_secs_f64() / 2.0 + 0.3;
+            vec![(
+                "gateway",
+                json!({"name": "last-stage", "window": {"after_seconds": after}, "match": {"path": "/v1/chat/completions"}, "latency": {"kind": "fixed", "ms": c.chat_p50_ms}}),
+            )]
+        },
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[CHAT, STREAM], stage: Some(1) },
+        diagnosis: "",
+    },
+    Mode {
+        name: "missing-endpoint",
+        symptom: "the health checks were removed from the load test: a baselined endpoint is not measured",
+        faults: none,
+        workload: Workload::WithoutHealth,
+        expect: Expect::Flags { endpoints: &[HEALTH], stage: None },
+        diagnosis: "",
+    },
+    Mode {
+        name: "interrupted-run",
+        symptom: "the run is stopped (Ctrl-C) half-way: its partial results are never a pass",
+        faults: none,
+        workload: Workload::Interrupted,
+        expect: Expect::RunCheck(CheckKind::RunCompleted),
+        diagnosis: "stopped",
+    },
+    Mode {
+        name: "hung-target",
+        symptom: "the gateway accepts connections and never answers: every request sent is a failure",
+        faults: |_| vec![("gateway", json!({"name": "hung", "transport": {"kind": "hang", "max_ms": 60000}}))],
+        workload: STANDARD,
+        expect: Expect::Flags { endpoints: &[HEALTH, CHAT, STREAM], stage: None },
+        diagnosis: "unfinished",
+    },
+    Mode {
+        name: "dropped-iterations",
+        symptom: "an arrival-rate run cannot start its iterations (slow answers, max in flight reached)",
+        faults: |_| {
+            vec![(
+                "gateway",
+                json!({"name": "slow", "match": {"path": "/v1/chat/completions"}, "latency": {"kind": "fixed", "ms": 300}}),
+            )]
+        },
+        workload: Workload::OpenDropping,
+        expect: Expect::RunCheck(CheckKind::ScheduleKept),
+        diagnosis: "dropped",
     },
 ];
 
-/// The scenario every selftest run uses.
-fn scenario_text(targets: &BTreeMap<String, String>, chat_model: &str, users: u32, run_time: Duration) -> String {
+/// The scenario every self-test run uses: two stages (half the users, then all).
+fn scenario_text(targets: &BTreeMap<String, String>, workload: Workload, users: u32, run_time: Duration) -> String {
+    let chat_model = match workload {
+        Workload::Standard(model) => model,
+        _ => "gpt-4o-mini",
+    };
+    let health = if workload == Workload::WithoutHealth {
+        ""
+    } else {
+        "  { kind = \"http\", path = \"/health\", weight = 2 },\n"
+    };
+    let half = run_time.as_secs_f64() / 2.0;
+    let load = if workload == Workload::OpenDropping {
+        format!(
+            "shape = \"arrival\"\nmax_in_flight = 2\nstages = [{{ rate = 40, duration = \"{}s\" }}]",
+            run_time.as_secs_f64()
+        )
+    } else {
+        format!(
+            "shape = \"stages\"\nstages = [{{ users = {}, spawn_rate = 1000, duration = \"{half}s\" }}, {{ users = {users}, spawn_rate = 1000, duration = \"{half}s\" }}]",
+            users / 2
+        )
+    };
     format!(
         r#"name = "selftest"
 description = "the pipeline's self-test workload"
@@ -170,11 +289,11 @@ mcp = "{}"
 
 [[users]]
 name = "mixed"
-weight = 4
+weight = 6
 target = "gateway"
+think = {{ kind = "constant", seconds = 0.02 }}
 tasks = [
-  {{ kind = "http", path = "/health", weight = 2 }},
-  {{ kind = "chat", model = "{chat_model}", max_tokens = 12, weight = 1 }},
+{health}  {{ kind = "chat", model = "{chat_model}", max_tokens = 12, weight = 1 }},
   {{ kind = "chat", model = "{chat_model}", max_tokens = 12, stream = true, weight = 1 }},
 ]
 
@@ -192,24 +311,20 @@ think = {{ kind = "constant", seconds = 0.02 }}
 tasks = [{{ kind = "mcp_tool", tool = "git_status", weight = 1 }}]
 
 [load]
-shape = "stages"
-stages = [{{ users = {users}, spawn_rate = 1000, duration = "{}s" }}]
+{load}
 "#,
-        targets["gateway"],
-        targets["rag"],
-        targets["mcp"],
-        run_time.as_secs_f64()
+        targets["gateway"], targets["rag"], targets["mcp"],
     )
 }
 
 /// One row of the detection matrix.
 #[derive(Debug, Serialize)]
 pub struct Row {
-    /// Mode name.
+    /// Mode name (`clean #2` for the A/A runs).
     pub mode: String,
-    /// Expected flagged endpoints.
+    /// What had to be flagged.
     pub expected: Vec<String>,
-    /// Endpoints the verdict flagged (regression).
+    /// Rows (`stage N endpoint`) or run checks the verdict failed.
     pub flagged: Vec<String>,
     /// Whether the diagnosis named the expected kind.
     pub diagnosed: bool,
@@ -217,6 +332,33 @@ pub struct Row {
     pub verdict: String,
     /// Whether the row is right.
     pub ok: bool,
+}
+
+/// The A/A part's figure: clean runs judged, and how many raised an alarm.
+#[derive(Debug, Serialize)]
+pub struct FalseAlarms {
+    /// Clean runs judged against the baseline.
+    pub runs: usize,
+    /// Of those, runs with any failing row or run check.
+    pub alarms: usize,
+    /// Runs judged inconclusive overall.
+    pub inconclusive: usize,
+}
+
+/// Everything the self-test found.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// The detection matrix.
+    pub rows: Vec<Row>,
+    /// The A/A figure (absent when a single mode ran).
+    pub false_alarms: Option<FalseAlarms>,
+}
+
+impl Outcome {
+    /// Whether every row is right.
+    pub fn ok(&self) -> bool {
+        self.rows.iter().all(|r| r.ok)
+    }
 }
 
 /// Why the self-test could not run.
@@ -227,10 +369,13 @@ pub enum SelftestError {
     Run(#[from] crate::run::RunError),
     /// A verdict failed.
     #[error("verdict failed: {0}")]
-    Verdict(#[from] baseline::InputError),
+    Verdict(#[from] InputError),
     /// The admin API refused a fault.
     #[error("admin API of {0}: {1}. Are the targets the project's mocks?")]
     Admin(String, String),
+    /// A report could not be written.
+    #[error("cannot write the reports of {0}: {1}")]
+    Write(String, std::io::Error),
 }
 
 async fn admin(
@@ -259,75 +404,148 @@ pub struct SelftestOptions {
     pub out: PathBuf,
     /// Length of each run.
     pub run_time: Duration,
-    /// Users per run.
+    /// Users per run (the second stage's; the first has half).
     pub users: u32,
+    /// Seed of the first run; each later run uses the next one.
+    pub seed: u64,
+    /// Runs merged into the baseline.
+    pub baseline_runs: usize,
+    /// Clean runs judged against it (the A/A part).
+    pub aa_runs: usize,
 }
 
-async fn run_mode(mode: &Mode, options: &SelftestOptions, name: &str) -> Result<PathBuf, SelftestError> {
+/// Runs one mode into `out/name` with seed `seed`; returns the results directory.
+async fn run_mode(
+    mode: &Mode,
+    options: &SelftestOptions,
+    context: &ModeContext,
+    name: &str,
+    seed: u64,
+) -> Result<PathBuf, SelftestError> {
     let client = reqwest::Client::new();
     let mut faults = vec![background()];
-    faults.extend((mode.faults)(options.run_time));
+    faults.extend((mode.faults)(context));
+    // Fresh randomness per run, reproducible from the run's seed.
+    for (i, (_, rule)) in faults.iter_mut().enumerate() {
+        rule["seed"] = json!(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64));
+    }
     admin(&client, &options.targets, &faults).await?;
-    let text = scenario_text(&options.targets, mode.chat_model, options.users, options.run_time);
+    let text = scenario_text(&options.targets, mode.workload, options.users, options.run_time);
     let scenario = scenario::parse(&text, "selftest.toml", "selftest").expect("the self-test scenario is valid");
     let mut run_options = RunOptions::new(options.out.join(name));
     run_options.preflight = false;
-    run_options.timeout = Duration::from_secs(10);
-    let outcome = run(scenario, run_options).await?;
+    run_options.seed = seed;
+    run_options.timeout = Duration::from_secs(30);
+    run_options.drain = Duration::from_secs(2);
+    if mode.workload == Workload::Interrupted {
+        let stop = run_options.stop.clone();
+        let after = options.run_time.mul_f64(0.7);
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            stop.cancel();
+        });
+    }
+    let outcome = run(scenario, run_options).await;
     admin(&client, &options.targets, &[]).await?;
-    Ok(outcome.out)
+    Ok(outcome?.out)
 }
 
-/// The thresholds the self-test judges with (the 1% background is within target).
-pub fn thresholds() -> Thresholds {
-    Thresholds { max_error_rate: 0.03, ..Thresholds::default() }
-}
-
-/// Judges one mode's run against the baseline.
-fn judge(mode: &Mode, base: &baseline::Baseline, run: &Path) -> Result<Row, SelftestError> {
-    let report = verdict::judge(Some((Path::new("selftest-baseline.json"), base)), run, thresholds())?;
-    verdict::write_reports(&report, run).map_err(|e| SelftestError::Admin(run.display().to_string(), e.to_string()))?;
-    let flagged: Vec<String> = report
+fn judge(mode: &Mode, label: String, base: &Baseline, run: &Path) -> Result<Row, SelftestError> {
+    let report = verdict::judge(Some((Path::new("selftest-baseline.json"), base)), run, Thresholds::default())?;
+    verdict::write_reports(&report, run).map_err(|e| SelftestError::Write(run.display().to_string(), e))?;
+    let mut flagged: Vec<String> = report
         .endpoints
         .iter()
-        .filter(|e| matches!(e.verdict, Verdict::Regression(_)))
-        .map(|e| e.endpoint.clone())
+        .filter(|e| e.verdict.fails())
+        .map(|e| format!("stage {} {}", e.stage + 1, e.endpoint))
         .collect();
-    let mut expected: Vec<String> = mode.flagged.iter().map(|s| (*s).to_owned()).collect();
-    expected.sort();
-    let mut got = flagged.clone();
-    got.sort();
-    got.dedup();
-    let diagnosed = mode.diagnosis.is_empty() || report.diagnosis.iter().any(|d| d.contains(mode.diagnosis));
-    Ok(Row {
-        mode: mode.name.into(),
-        ok: got == expected && diagnosed,
-        expected,
-        flagged: got,
-        diagnosed,
-        verdict: report.overall.label(),
-    })
+    flagged.extend(
+        report.run_checks.iter().filter(|c| c.verdict >= Verdict::Inconclusive).map(|c| format!("run: {}", c.name)),
+    );
+    let text: Vec<String> =
+        report.diagnosis.iter().cloned().chain(report.run_checks.iter().map(|c| c.detail.clone())).collect();
+    let diagnosed = mode.diagnosis.is_empty() || text.iter().any(|d| d.contains(mode.diagnosis));
+    let (expected, ok) = match mode.expect {
+        Expect::Flags { endpoints, stage } => {
+            let stages: Vec<usize> = match stage {
+                Some(s) => vec![s],
+                None => {
+                    let mut s: Vec<usize> = report.endpoints.iter().map(|e| e.stage).collect();
+                    s.dedup();
+                    s
+                }
+            };
+            let mut want: Vec<String> =
+                stages.iter().flat_map(|s| endpoints.iter().map(move |e| format!("stage {} {e}", s + 1))).collect();
+            want.sort();
+            let mut got: Vec<String> = flagged.iter().filter(|f| !f.starts_with("run: ")).cloned().collect();
+            got.sort();
+            let run_failed = report.run_checks.iter().any(|c| c.verdict.fails());
+            (want.clone(), got == want && !run_failed)
+        }
+        Expect::RunCheck(kind) => {
+            let hit = report.run_checks.iter().any(|c| c.kind == kind && c.verdict >= Verdict::Inconclusive);
+            let rows_fail = report.endpoints.iter().any(|e| e.verdict.fails());
+            (vec![format!("run: {}", kind.label())], hit && !rows_fail && report.overall >= Verdict::Inconclusive)
+        }
+    };
+    Ok(Row { mode: label, ok: ok && diagnosed, expected, flagged, diagnosed, verdict: report.overall.label() })
 }
 
-/// Runs the whole catalog; returns the detection matrix.
-pub async fn selftest(options: &SelftestOptions, only: Option<&str>) -> Result<Vec<Row>, SelftestError> {
+/// Runs the catalog (or one mode of it); returns the detection matrix and the A/A figure.
+pub async fn selftest(options: &SelftestOptions, only: Option<&str>) -> Result<Outcome, SelftestError> {
     std::fs::create_dir_all(&options.out).ok();
-    let base_run = run_mode(&CATALOG[0], options, "baseline").await?;
-    let base = baseline::build(&[&base_run])?;
-    let mut rows = Vec::new();
-    for mode in CATALOG.iter().filter(|m| only.is_none_or(|o| o == m.name)) {
-        let run = run_mode(mode, options, mode.name).await?;
-        rows.push(judge(mode, &base, &run)?);
+    let clean = &CATALOG[0];
+    let mut seed = options.seed;
+    let mut next_seed = || {
+        seed += 1;
+        seed - 1
+    };
+    let placeholder = ModeContext { run_time: options.run_time, chat_p50_ms: 0.0 };
+    let mut base_runs = Vec::new();
+    for i in 0..options.baseline_runs.max(1) {
+        base_runs.push(run_mode(clean, options, &placeholder, &format!("baseline-{}", i + 1), next_seed()).await?);
     }
-    Ok(rows)
+    let inputs: Vec<&Path> = base_runs.iter().map(PathBuf::as_path).collect();
+    let base = baseline::build(&inputs, &baseline::BuildOptions::default())?;
+    baseline::write(&base, &options.out.join("baseline.json"))
+        .map_err(|e| SelftestError::Write(options.out.display().to_string(), e))?;
+    let chat_p50_ms = base
+        .scenarios
+        .get("selftest")
+        .and_then(|s| s.stages.get(&0))
+        .and_then(|s| s.get(CHAT))
+        .and_then(|m| m.percentile("p50", 0.5))
+        .unwrap_or(200.0);
+    let context = ModeContext { run_time: options.run_time, chat_p50_ms };
+    let mut rows = Vec::new();
+    let mut false_alarms = None;
+    if only.is_none_or(|o| o == clean.name) {
+        let runs = if only.is_some() { 1 } else { options.aa_runs.max(1) };
+        let mut figure = FalseAlarms { runs, alarms: 0, inconclusive: 0 };
+        for i in 0..runs {
+            let name = format!("clean-{}", i + 1);
+            let run = run_mode(clean, options, &context, &name, next_seed()).await?;
+            let row = judge(clean, format!("clean #{}", i + 1), &base, &run)?;
+            figure.alarms += usize::from(!row.ok);
+            figure.inconclusive += usize::from(row.verdict == Verdict::Inconclusive.label());
+            rows.push(row);
+        }
+        false_alarms = only.is_none().then_some(figure);
+    }
+    for mode in CATALOG.iter().skip(1).filter(|m| only.is_none_or(|o| o == m.name)) {
+        let run = run_mode(mode, options, &context, mode.name, next_seed()).await?;
+        rows.push(judge(mode, mode.name.into(), &base, &run)?);
+    }
+    Ok(Outcome { rows, false_alarms })
 }
 
 /// The matrix as Markdown.
-pub fn matrix(rows: &[Row]) -> String {
+pub fn matrix(outcome: &Outcome) -> String {
     let mut out = String::from(
         "| failure mode | expected to flag | flagged | diagnosis | verdict | result |\n|---|---|---|---|---|---|\n",
     );
-    for r in rows {
+    for r in &outcome.rows {
         let list = |v: &[String]| {
             if v.is_empty() {
                 "nothing".to_owned()
@@ -349,6 +567,12 @@ pub fn matrix(rows: &[Row]) -> String {
             } else {
                 "MISSED"
             }
+        ));
+    }
+    if let Some(f) = &outcome.false_alarms {
+        out.push_str(&format!(
+            "\nA/A: {} of {} clean runs raised an alarm ({} inconclusive). This measures the self-test's setup only; the calibrated false-alarm rate is in bench/results/verdicts.md.\n",
+            f.alarms, f.runs, f.inconclusive
         ));
     }
     out

@@ -333,3 +333,38 @@ async fn invalid_rules_are_refused_with_the_field() {
     let response = gw.client.delete(format!("{}/__admin/faults/none", gw.url)).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
 }
+
+/// Which of `n` health checks an installed rule fails, as a pattern.
+async fn firing_pattern(gw: &TestGateway, rule: Value, n: usize) -> Vec<bool> {
+    let client = reqwest::Client::new();
+    let status = client.put(format!("{}/__admin/faults", gw.url)).json(&json!([rule])).send().await.unwrap().status();
+    assert_eq!(status, 200);
+    let mut pattern = Vec::with_capacity(n);
+    for _ in 0..n {
+        pattern.push(gw.get("/health").await.0 == 503);
+    }
+    pattern
+}
+
+#[tokio::test]
+async fn a_rule_seed_chooses_which_requests_fire_so_runs_can_differ_and_still_replay() {
+    let gw = TestGateway::with_toml(FAST_MODELS).await;
+    let rule = |seed: Option<u64>| {
+        let mut r =
+            json!({"name": "flaky", "probability": 0.2, "match": {"path": "/health"}, "error": {"status": 503}});
+        if let Some(seed) = seed {
+            r["seed"] = json!(seed);
+        }
+        r
+    };
+    let unseeded = firing_pattern(&gw, rule(None), 200).await;
+    assert_eq!(firing_pattern(&gw, rule(None), 200).await, unseeded, "without a seed a reinstalled rule replays");
+    let one = firing_pattern(&gw, rule(Some(1)), 200).await;
+    let two = firing_pattern(&gw, rule(Some(2)), 200).await;
+    assert_ne!(one, two, "another seed fires on other requests");
+    assert_eq!(firing_pattern(&gw, rule(Some(1)), 200).await, one, "the same seed replays exactly");
+    for pattern in [&one, &two] {
+        let fired = pattern.iter().filter(|f| **f).count();
+        assert!((15..=65).contains(&fired), "about 20% of 200 fire: {fired}");
+    }
+}

@@ -13,7 +13,7 @@ use common::{SERIAL, out_dir, read_json};
 use e2e::ContainerStack;
 use e2e::stack::run_loadsuite;
 use hdrhistogram::Histogram;
-use loadsuite::output::run_json::decode;
+use loadsuite::formats::histogram::decode;
 
 const SCENARIO_ARGS: [&str; 6] = ["run", "api-progressive", "--run-time", "9s", "--spawn-rate", "200"];
 

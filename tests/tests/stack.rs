@@ -99,7 +99,7 @@ async fn a_fault_injected_mid_run_is_flagged_on_exactly_that_endpoint() {
     let flagged: Vec<&str> = report
         .endpoints
         .iter()
-        .filter(|e| matches!(e.verdict, Verdict::Regression(_)))
+        .filter(|e| e.verdict.fails())
         .map(|e| e.endpoint.as_str())
         .collect();
     assert_eq!(flagged, ["POST /v1/query"], "{:#?}", report.diagnosis);
@@ -166,7 +166,7 @@ async fn a_rag_container_stopped_mid_run_fails_rag_alone_and_the_restarted_stack
     let failed: Vec<&str> = report
         .endpoints
         .iter()
-        .filter(|e| matches!(e.verdict, Verdict::Regression(_)))
+        .filter(|e| e.verdict.fails())
         .map(|e| e.endpoint.as_str())
         .collect();
     assert!(

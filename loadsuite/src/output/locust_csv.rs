@@ -2,6 +2,8 @@
 //! `_exceptions.csv`) with Locust 2.x's headers and column order, so existing scripts read them.
 //! Two differences, both fixes: response times keep microsecond precision (Locust rounds to whole
 //! milliseconds), and the files are written after the last sample (Locust's miss the last second).
+//! Response times follow Locust's convention: every request, failed or not (run.json keeps the
+//! successful requests' latency apart).
 
 use std::io::{self, Write};
 
@@ -89,13 +91,14 @@ fn ms(value: f64) -> String {
 
 fn row(method: &str, name: &str, stats: &Stats, seconds: f64) -> Vec<String> {
     let mut r = vec![method.to_owned(), name.to_owned(), stats.count.to_string(), stats.failures.to_string()];
+    let all = stats.all_latency();
     if stats.count == 0 {
         r.extend(["0", "0", "0", "0", "0"].map(String::from));
     } else {
-        r.push(ms(stats.percentile_ms(0.5)));
-        r.push(ms(stats.latency.mean() / 1000.0));
-        r.push(ms(stats.latency.min() as f64 / 1000.0));
-        r.push(ms(stats.latency.max() as f64 / 1000.0));
+        r.push(ms(all.value_at_quantile(0.5) as f64 / 1000.0));
+        r.push(ms(all.mean() / 1000.0));
+        r.push(ms(all.min() as f64 / 1000.0));
+        r.push(ms(all.max() as f64 / 1000.0));
         r.push(ms(stats.bytes as f64 / stats.count as f64));
     }
     r.push(format!("{}", stats.count as f64 / seconds.max(1e-9)));
@@ -103,7 +106,7 @@ fn row(method: &str, name: &str, stats: &Stats, seconds: f64) -> Vec<String> {
     if stats.count == 0 {
         r.extend(QUANTILES.iter().map(|_| "N/A".to_owned()));
     } else {
-        r.extend(QUANTILES.iter().map(|q| ms(stats.percentile_ms(*q))));
+        r.extend(QUANTILES.iter().map(|q| ms(all.value_at_quantile(*q) as f64 / 1000.0)));
     }
     r
 }
@@ -167,7 +170,7 @@ fn utc(seconds: f64) -> String {
 /// `_failures.csv`.
 pub fn write_failures(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
     line(out, &FAILURES_HEADER.map(String::from))?;
-    for f in &snapshot.failures {
+    for f in &crate::stats::combine_failures(snapshot.failures.iter().cloned(), false) {
         let error = format!("{}: {}", f.kind, f.message);
         line(
             out,

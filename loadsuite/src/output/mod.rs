@@ -2,7 +2,6 @@
 //! then rename), so an interrupted run never leaves a half-written file.
 
 pub mod locust_csv;
-pub mod run_json;
 pub mod summary;
 
 use std::io::Write;
@@ -27,7 +26,7 @@ pub fn write_run(
     out: &Path,
     prefix: &str,
     snapshot: &crate::stats::Snapshot,
-    run: &run_json::RunFile,
+    run: &crate::formats::run::RunFile,
 ) -> Result<std::path::PathBuf, (std::path::PathBuf, std::io::Error)> {
     std::fs::create_dir_all(out).map_err(|e| (out.to_owned(), e))?;
     let seconds = run.duration_s;

@@ -4,8 +4,8 @@ use std::io::{self, Write};
 
 use crate::stats::Snapshot;
 
-/// Writes the table: per endpoint requests, failures, p50/p95/p99 and requests/s, then failures
-/// grouped by kind with a sample message.
+/// Writes the table: per endpoint requests, failures, p50/p95/p99 of the successful requests and
+/// requests/s, then failures grouped by kind with a sample message, then the arrival schedule.
 pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
     writeln!(
         out,
@@ -16,30 +16,36 @@ pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Resu
     rows.push((String::new(), "Aggregated".into(), snapshot.aggregate()));
     for (method, name, s) in rows {
         let fail_pct = if s.count == 0 { 0.0 } else { 100.0 * s.failures as f64 / s.count as f64 };
+        let pct = |q: f64| if s.latency.is_empty() { "-".to_owned() } else { format!("{:.2}", s.percentile_ms(q)) };
         writeln!(
             out,
-            "{:<8} {:<40} {:>9} {:>7.1}% {:>10.2} {:>10.2} {:>10.2} {:>9.1}",
+            "{:<8} {:<40} {:>9} {:>7.1}% {:>10} {:>10} {:>10} {:>9.1}",
             method,
             name,
             s.count,
             fail_pct,
-            s.percentile_ms(0.5),
-            s.percentile_ms(0.95),
-            s.percentile_ms(0.99),
+            pct(0.5),
+            pct(0.95),
+            pct(0.99),
             s.count as f64 / seconds.max(1e-9)
         )?;
     }
+    writeln!(out, "(latencies of successful requests; `-` where none succeeded)")?;
     if !snapshot.failures.is_empty() {
         writeln!(out, "\nFailures:")?;
-        for f in &snapshot.failures {
+        for f in &crate::stats::combine_failures(snapshot.failures.iter().cloned(), false) {
             writeln!(out, "  {:>7}x {} {} [{}] {}", f.count, f.method, f.name, f.kind, f.message)?;
         }
     }
-    if snapshot.late > 0 || snapshot.dropped > 0 {
+    let s = snapshot.schedule;
+    if s.scheduled > 0 {
         writeln!(
             out,
-            "\nArrival schedule: {} iterations started late, {} dropped (max in flight reached)",
-            snapshot.late, snapshot.dropped
+            "\nArrival schedule: {} iterations scheduled, {} dropped (max in flight reached), {} started late: {:.1}% of the offered load missed",
+            s.scheduled,
+            s.dropped,
+            s.late,
+            s.missed_fraction() * 100.0
         )?;
     }
     Ok(())

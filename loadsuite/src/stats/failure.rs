@@ -28,6 +28,9 @@ pub enum FailureKind {
     StreamCut,
     /// An MCP tool ran and reported failure (`isError: true`).
     ToolError,
+    /// Still in flight when the run ended (or was interrupted) and the drain time ran out: the
+    /// target never answered in time, so the request failed; its latency is how long it waited.
+    Unfinished,
 }
 
 impl FailureKind {
@@ -43,6 +46,7 @@ impl FailureKind {
             FailureKind::Protocol => "protocol_error".into(),
             FailureKind::StreamCut => "stream_cut".into(),
             FailureKind::ToolError => "tool_error".into(),
+            FailureKind::Unfinished => "unfinished".into(),
         }
     }
 

@@ -1,5 +1,10 @@
 //! Statistics: HDR histograms (microseconds, 3 significant digits) per (method, name), per stage
-//! and in total, failures by kind with their first message, and a 1-second time series.
+//! and in total, failures by stage, endpoint and kind with their first message, and a 1-second
+//! time series.
+//!
+//! Successful and failed requests' latencies are kept apart: a fast 404 must not make an endpoint
+//! look quick, and verdicts judge the latency of the answers users actually got. Locust's
+//! convention (every request in one latency figure) is rebuilt for its CSVs by merging the two.
 //!
 //! Memory depends on the number of endpoints, stages and seconds, never on the request count.
 
@@ -9,6 +14,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use parking_lot::Mutex;
 use serde::Serialize;
 
@@ -28,8 +35,10 @@ pub type EndpointKey = (String, String);
 /// Counters and histograms of one row.
 #[derive(Clone)]
 pub struct Stats {
-    /// Latency in µs.
+    /// Latency of successful requests in µs.
     pub latency: Histogram<u64>,
+    /// Latency of failed requests in µs (including unfinished ones, up to the end of the run).
+    pub failed_latency: Histogram<u64>,
     /// Requests.
     pub count: u64,
     /// Failed requests.
@@ -48,6 +57,7 @@ impl Default for Stats {
     fn default() -> Self {
         Stats {
             latency: histogram(),
+            failed_latency: histogram(),
             count: 0,
             failures: 0,
             bytes: 0,
@@ -60,11 +70,14 @@ impl Default for Stats {
 
 impl Stats {
     fn add(&mut self, sample: &Sample<'_>) {
-        self.latency.saturating_record(sample.latency.as_micros().max(1) as u64);
+        let micros = u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX).max(1);
         self.count += 1;
         self.bytes += sample.bytes;
         if sample.failure.is_some() {
             self.failures += 1;
+            self.failed_latency.saturating_record(micros);
+        } else {
+            self.latency.saturating_record(micros);
         }
         if let Some(stream) = &sample.stream {
             if let Some(ttft) = stream.ttft {
@@ -82,6 +95,7 @@ impl Stats {
     /// Adds another row's numbers (histograms merge exactly).
     pub fn merge(&mut self, other: &Stats) {
         let _ = self.latency.add(&other.latency);
+        let _ = self.failed_latency.add(&other.failed_latency);
         let _ = self.ttft.add(&other.ttft);
         let _ = self.inter_token.add(&other.inter_token);
         let _ = self.tokens_per_second.add(&other.tokens_per_second);
@@ -90,9 +104,21 @@ impl Stats {
         self.bytes += other.bytes;
     }
 
-    /// A latency percentile in ms (q in 0..=1).
+    /// Successful requests.
+    pub fn successes(&self) -> u64 {
+        self.count - self.failures
+    }
+
+    /// A latency percentile of the successful requests in ms (q in 0..=1); 0 when none succeeded.
     pub fn percentile_ms(&self, q: f64) -> f64 {
-        if self.count == 0 { 0.0 } else { self.latency.value_at_quantile(q) as f64 / 1000.0 }
+        if self.latency.is_empty() { 0.0 } else { self.latency.value_at_quantile(q) as f64 / 1000.0 }
+    }
+
+    /// Every request's latency, successful or not: Locust's convention, for its CSV files.
+    pub fn all_latency(&self) -> Histogram<u64> {
+        let mut all = self.latency.clone();
+        let _ = all.add(&self.failed_latency);
+        all
     }
 }
 
@@ -124,9 +150,11 @@ pub struct Sample<'a> {
     pub stream: Option<StreamSample>,
 }
 
-/// A failure group.
+/// A failure group: one kind of failure of one endpoint in one stage.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FailureGroup {
+    /// Stage index.
+    pub stage: usize,
     /// Row method.
     pub method: String,
     /// Row name.
@@ -143,6 +171,31 @@ pub struct FailureGroup {
     pub first_seen: f64,
     /// Unix seconds of the last occurrence.
     pub last_seen: f64,
+}
+
+/// Failure groups combined: groups of the same endpoint and kind (and stage, when `by_stage`)
+/// become one, counts summed, the earliest message kept. Segments merge with `by_stage`; Locust's
+/// failures file, which has no stages, without.
+pub fn combine_failures(groups: impl IntoIterator<Item = FailureGroup>, by_stage: bool) -> Vec<FailureGroup> {
+    let mut merged: BTreeMap<(usize, String, String, String), FailureGroup> = BTreeMap::new();
+    for g in groups {
+        let key = (if by_stage { g.stage } else { 0 }, g.method.clone(), g.name.clone(), g.kind.clone());
+        match merged.get_mut(&key) {
+            Some(m) => {
+                m.count += g.count;
+                if g.first_seen < m.first_seen {
+                    m.message = g.message;
+                    m.first_seen = g.first_seen;
+                    m.stage = g.stage.min(m.stage);
+                }
+                m.last_seen = m.last_seen.max(g.last_seen);
+            }
+            None => {
+                merged.insert(key, g);
+            }
+        }
+    }
+    merged.into_values().collect()
 }
 
 /// One second of the time series, per row and aggregated.
@@ -162,8 +215,15 @@ pub struct SecondRow {
     pub requests: u64,
     /// Failures in that second.
     pub failures: u64,
-    /// Percentiles of that second (ms) at the Locust quantiles.
+    /// Percentiles of that second (ms) at the Locust quantiles, over every request (Locust's
+    /// convention).
     pub percentiles_ms: Vec<f64>,
+    /// Median of that second's successful requests (ms; 0 when none succeeded).
+    pub success_p50_ms: f64,
+    /// 95th percentile of that second's successful requests (ms).
+    pub success_p95_ms: f64,
+    /// 99th percentile of that second's successful requests (ms).
+    pub success_p99_ms: f64,
     /// Totals so far: requests, failures.
     pub total_requests: u64,
     /// Total failures so far.
@@ -200,21 +260,39 @@ fn flatten(rows: &Rows) -> impl Iterator<Item = (EndpointKey, &Stats)> {
 
 #[derive(Default)]
 struct Inner {
-    stage: usize,
     users: u64,
     total: Rows,
     per_stage: Vec<Rows>,
     second: Rows,
-    failures: BTreeMap<(EndpointKey, String), FailureGroup>,
+    failures: BTreeMap<(usize, EndpointKey, String), FailureGroup>,
     history: Vec<SecondRow>,
-    late: u64,
-    dropped: u64,
+    schedule: Schedule,
+}
+
+/// How an arrival-rate (open) plan's schedule was kept: every scheduled iteration is started on
+/// time, started late, or dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Schedule {
+    /// Iterations the plan scheduled.
+    pub scheduled: u64,
+    /// Started more than [`crate::engine::LATE_AFTER`] after their moment.
+    pub late: u64,
+    /// Not started at all (max in flight reached).
+    pub dropped: u64,
+}
+
+impl Schedule {
+    /// Dropped or late iterations as a fraction of the scheduled ones (0 when none were scheduled).
+    pub fn missed_fraction(&self) -> f64 {
+        if self.scheduled == 0 { 0.0 } else { (self.dropped + self.late) as f64 / self.scheduled as f64 }
+    }
 }
 
 /// The run's recorder, shared by every worker.
 #[derive(Default)]
 pub struct Recorder {
     inner: Mutex<Inner>,
+    stage: AtomicUsize,
 }
 
 fn unix_now() -> f64 {
@@ -231,10 +309,8 @@ pub struct Snapshot {
     pub failures: Vec<FailureGroup>,
     /// The time series.
     pub history: Vec<SecondRow>,
-    /// Arrival-rate iterations that started late.
-    pub late: u64,
-    /// Arrival-rate iterations dropped (max in flight reached).
-    pub dropped: u64,
+    /// How the arrival-rate schedule was kept (all zero for closed plans).
+    pub schedule: Schedule,
 }
 
 impl Snapshot {
@@ -247,10 +323,20 @@ impl Snapshot {
 }
 
 impl Recorder {
-    /// Records one request.
+    /// Records one request in the current stage.
     pub fn record(&self, sample: Sample<'_>) {
+        self.record_at(sample, self.stage());
+    }
+
+    /// The current stage.
+    pub fn stage(&self) -> usize {
+        self.stage.load(Ordering::Relaxed)
+    }
+
+    /// Records one request in stage `stage` (an unfinished request belongs to the stage it was
+    /// sent in).
+    pub fn record_at(&self, sample: Sample<'_>, stage: usize) {
         let mut inner = self.inner.lock();
-        let stage = inner.stage;
         let (method, name) = (sample.method, sample.name);
         row_of(&mut inner.total, method, name).add(&sample);
         if inner.per_stage.len() <= stage {
@@ -259,13 +345,14 @@ impl Recorder {
         row_of(&mut inner.per_stage[stage], method, name).add(&sample);
         row_of(&mut inner.second, method, name).add(&sample);
         if let Some(failure) = &sample.failure {
-            let key = (sample.method.to_owned(), sample.name.to_owned());
+            let key = (stage, (sample.method.to_owned(), sample.name.to_owned()));
             let now = unix_now();
             let status = match &failure.kind {
                 FailureKind::Http { status, .. } => Some(*status),
                 _ => None,
             };
-            let group = inner.failures.entry((key, failure.kind.key())).or_insert_with(|| FailureGroup {
+            let group = inner.failures.entry((key.0, key.1, failure.kind.key())).or_insert_with(|| FailureGroup {
+                stage,
                 method: sample.method.to_owned(),
                 name: sample.name.to_owned(),
                 kind: failure.kind.key(),
@@ -282,7 +369,7 @@ impl Recorder {
 
     /// Marks the start of stage `index`.
     pub fn set_stage(&self, index: usize) {
-        self.inner.lock().stage = index;
+        self.stage.store(index, Ordering::Relaxed);
     }
 
     /// Sets the current user (or in-flight) count.
@@ -290,17 +377,19 @@ impl Recorder {
         self.inner.lock().users = users;
     }
 
-    /// Counts late and dropped arrival-rate iterations.
-    pub fn count_schedule(&self, late: u64, dropped: u64) {
+    /// Counts one scheduled arrival-rate iteration: whether it started late, or was dropped.
+    pub fn count_schedule(&self, late: bool, dropped: bool) {
         let mut inner = self.inner.lock();
-        inner.late += late;
-        inner.dropped += dropped;
+        inner.schedule.scheduled += 1;
+        inner.schedule.late += u64::from(late);
+        inner.schedule.dropped += u64::from(dropped);
     }
 
     /// Closes the current second: appends its rows to the time series.
     pub fn tick(&self) {
         let mut inner = self.inner.lock();
         let timestamp = unix_now() as u64;
+        let stage = self.stage();
         let second = std::mem::take(&mut inner.second);
         let mut rows = Vec::new();
         let mut all_second = Stats::default();
@@ -309,16 +398,9 @@ impl Recorder {
             let current = second.get(&key.0).and_then(|names| names.get(&key.1)).cloned().unwrap_or_default();
             all_second.merge(&current);
             all_total.merge(total);
-            rows.push(row(timestamp, inner.users, inner.stage, &key, &current, total));
+            rows.push(row(timestamp, inner.users, stage, &key, &current, total));
         }
-        rows.push(row(
-            timestamp,
-            inner.users,
-            inner.stage,
-            &(String::new(), "Aggregated".into()),
-            &all_second,
-            &all_total,
-        ));
+        rows.push(row(timestamp, inner.users, stage, &(String::new(), "Aggregated".into()), &all_second, &all_total));
         inner.history.extend(rows);
     }
 
@@ -335,14 +417,14 @@ impl Recorder {
                 .collect(),
             failures: inner.failures.values().cloned().collect(),
             history: inner.history.clone(),
-            late: inner.late,
-            dropped: inner.dropped,
+            schedule: inner.schedule,
         }
     }
 }
 
 fn row(timestamp: u64, users: u64, stage: usize, key: &EndpointKey, current: &Stats, total: &Stats) -> SecondRow {
     let ms = |us: u64| us as f64 / 1000.0;
+    let all_total = total.all_latency();
     SecondRow {
         timestamp,
         users,
@@ -351,13 +433,19 @@ fn row(timestamp: u64, users: u64, stage: usize, key: &EndpointKey, current: &St
         name: key.1.clone(),
         requests: current.count,
         failures: current.failures,
-        percentiles_ms: QUANTILES.iter().map(|q| current.percentile_ms(*q)).collect(),
+        percentiles_ms: {
+            let all = current.all_latency();
+            QUANTILES.iter().map(|q| if all.is_empty() { 0.0 } else { ms(all.value_at_quantile(*q)) }).collect()
+        },
+        success_p50_ms: current.percentile_ms(0.5),
+        success_p95_ms: current.percentile_ms(0.95),
+        success_p99_ms: current.percentile_ms(0.99),
         total_requests: total.count,
         total_failures: total.failures,
-        total_median_ms: total.percentile_ms(0.5),
-        total_average_ms: if total.count == 0 { 0.0 } else { total.latency.mean() / 1000.0 },
-        total_min_ms: if total.count == 0 { 0.0 } else { ms(total.latency.min()) },
-        total_max_ms: if total.count == 0 { 0.0 } else { ms(total.latency.max()) },
+        total_median_ms: if all_total.is_empty() { 0.0 } else { ms(all_total.value_at_quantile(0.5)) },
+        total_average_ms: if all_total.is_empty() { 0.0 } else { all_total.mean() / 1000.0 },
+        total_min_ms: if all_total.is_empty() { 0.0 } else { ms(all_total.min()) },
+        total_max_ms: if all_total.is_empty() { 0.0 } else { ms(all_total.max()) },
         total_average_bytes: if total.count == 0 { 0.0 } else { total.bytes as f64 / total.count as f64 },
     }
 }
@@ -377,7 +465,7 @@ impl Recorder {
                 r.percentiles_ms.get(5).copied().unwrap_or(0.0),
                 if r.total_requests == 0 { 0.0 } else { 100.0 * r.total_failures as f64 / r.total_requests as f64 }
             ),
-            None => format!("stage {} users {}", inner.stage + 1, inner.users),
+            None => format!("stage {} users {}", self.stage() + 1, inner.users),
         }
     }
 }

@@ -118,6 +118,12 @@ async fn exchange(request: reqwest::RequestBuilder, expect: Option<u16>) -> (Out
     let status = response.status().as_u16();
     let body = match response.bytes().await {
         Ok(b) => b,
+        Err(e) if e.is_timeout() => {
+            return (
+                Outcome::failed(Failure::new(FailureKind::Timeout, format!("timed out reading the body: {e}"))),
+                None,
+            );
+        }
         Err(e) => return (Outcome::failed(Failure::new(FailureKind::ConnectionReset, format!("body cut: {e}"))), None),
     };
     let failure = judge(status, &body, expect);

@@ -62,8 +62,8 @@ pub async fn chat(
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
-                failure =
-                    Some(Failure::new(FailureKind::StreamCut, format!("stream broken after {tokens} tokens: {e}")));
+                let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::StreamCut };
+                failure = Some(Failure::new(kind, format!("stream broken after {tokens} tokens: {e}")));
                 break;
             }
         };

@@ -1,40 +1,56 @@
-//! Judging a run against a baseline: per (stage, endpoint) and overall, with configurable
-//! thresholds (a TOML file, every key optional; defaults documented in README "Verdicts").
+//! Regression: this run against the baseline, per (stage, endpoint), at the same load.
 //!
-//! A latency change counts only when it exceeds the allowed degradation AND Mann-Whitney U on the
-//! two histograms is significant; an error-rate rise only when the two-proportion test is. Too few
-//! samples is inconclusive, never pass. A 100% (or above-critical) failure rate is critical
-//! whatever else holds.
-
-use std::collections::BTreeMap;
+//! The rule, one allowance for every stage:
+//! - **Latency**: the p95 of successful requests is a regression when its rise exceeds all of: the
+//!   allowance (`p95_regression`, +50%), the material floor (`min_latency_change_ms`), and the noise
+//!   bound `z * sqrt(se_base² + se_run² + spread²)` on the log scale, where the `se` come from each
+//!   side's distribution-free p95 interval and `spread` is the run-to-run spread the baseline
+//!   measured (several runs) or `run_spread` (one run). Samples inside a run are not independent,
+//!   so the run, not the request, is the unit of that spread.
+//! - **Errors**: a rise is a regression when it is material (`min_error_rate_increase` points) and
+//!   an exact conditional binomial test says it is not chance; each failure kind is judged the same
+//!   way (minor), so a rare kind the baseline happened not to see is no alarm by itself.
+//! - `significance` bounds the false alarms of a whole comparison (Bonferroni over its rows).
+//! - Too few samples is inconclusive, never pass; every row states the smallest change it could
+//!   have flagged.
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{EndpointMeasure, ScenarioMeasures};
-use super::tests_stat::{error_rate_increase, mann_whitney};
+use super::model::{Check, CheckKind, Detectable, Severity, Verdict};
+use super::tests_stat::{error_rate_increase, log_quantile_se, z_for};
+use crate::formats::baseline::EndpointMeasure;
 
-/// Verdict thresholds.
+/// Verdict thresholds (a TOML file, every key optional; defaults in README "Verdicts").
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
-    /// Absolute p95 target in ms.
+    /// Absolute p95 target in ms (an SLO: met / missed / not demonstrable).
     pub p95_ms: f64,
-    /// Absolute error-rate target (success rate is its complement).
+    /// Absolute error-rate target (an SLO; success rate is its complement).
     pub max_error_rate: f64,
-    /// Allowed p95 degradation `(current - baseline) / baseline` for the first, second, third ...
-    /// stage (the last value holds beyond).
+    /// Allowed p95 rise over the baseline at the same load, every stage alike (0.5 = +50%).
+    pub p95_regression: f64,
+    /// Load degradation allowed per level (stage) over the unloaded p95 (the seed's 50/100/150%
+    /// rule); the last value holds beyond.
     pub p95_degradation: Vec<f64>,
-    /// Smallest p95 change in ms that counts at all (sub-millisecond endpoints jitter by more
-    /// than 50% on a busy machine without anything having changed).
+    /// The baseline scenario whose p95 is the unloaded reference for load degradation.
+    pub unloaded_scenario: String,
+    /// Smallest p95 change in ms that counts at all.
     pub min_latency_change_ms: f64,
-    /// Significance level of the statistical tests.
+    /// Smallest error-rate rise (absolute, 0.01 = one percentage point) that counts at all.
+    pub min_error_rate_increase: f64,
+    /// Run-to-run spread of the p95 (sd of its log) assumed when the baseline has one run.
+    pub run_spread: f64,
+    /// Family-wise false-alarm level of one comparison.
     pub significance: f64,
-    /// Fewest requests on either side for any verdict but inconclusive.
+    /// Fewest requests on either side for any comparison but inconclusive.
     pub min_samples: u64,
     /// Error rate from which an endpoint is critical.
     pub critical_error_rate: f64,
-    /// Requests/s drop (fraction) that counts as a regression.
+    /// Requests/s drop (fraction) that counts as a regression in open-model runs.
     pub throughput_drop: f64,
+    /// Dropped or late arrival-rate iterations (fraction of the scheduled) that fail the run.
+    pub max_missed_iterations: f64,
 }
 
 impl Default for Thresholds {
@@ -42,282 +58,247 @@ impl Default for Thresholds {
         Thresholds {
             p95_ms: 2000.0,
             max_error_rate: 0.01,
+            p95_regression: 0.5,
             p95_degradation: vec![0.5, 1.0, 1.5],
-            min_latency_change_ms: 5.0,
+            unloaded_scenario: "baseline".into(),
+            min_latency_change_ms: 10.0,
+            min_error_rate_increase: 0.01,
+            run_spread: 0.10,
             significance: 0.01,
             min_samples: 30,
             critical_error_rate: 0.5,
             throughput_drop: 0.3,
+            max_missed_iterations: 0.01,
         }
     }
 }
 
-/// How bad a regression is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth a look.
-    Minor,
-    /// Fails the pipeline.
-    Major,
-    /// Broken.
-    Critical,
-}
-
-/// A verdict, ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(tag = "verdict", content = "severity", rename_all = "lowercase")]
-pub enum Verdict {
-    /// Measurably better.
-    Improvement,
-    /// Within every threshold.
-    Pass,
-    /// Not enough data to say.
-    Inconclusive,
-    /// Worse.
-    Regression(Severity),
-}
-
-impl Verdict {
-    /// `pass`, `regression (major)` ...
-    pub fn label(&self) -> String {
-        match self {
-            Verdict::Improvement => "improvement".into(),
-            Verdict::Pass => "pass".into(),
-            Verdict::Inconclusive => "inconclusive".into(),
-            Verdict::Regression(s) => format!("regression ({})", format!("{s:?}").to_lowercase()),
+impl Thresholds {
+    /// Every out-of-range value, as `field: problem` (empty when valid).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |field: &str, value: f64, ok: bool, want: &str| {
+            if !(value.is_finite() && ok) {
+                out.push(format!("{field} = {value}: must be {want}"));
+            }
+        };
+        check("p95_ms", self.p95_ms, self.p95_ms > 0.0, "a positive number of milliseconds");
+        let fraction = "a fraction between 0 and 1";
+        check("max_error_rate", self.max_error_rate, (0.0..=1.0).contains(&self.max_error_rate), fraction);
+        check("p95_regression", self.p95_regression, self.p95_regression > 0.0, "a positive fraction (0.5 = +50%)");
+        check("min_latency_change_ms", self.min_latency_change_ms, self.min_latency_change_ms >= 0.0, "0 or more");
+        let rise = self.min_error_rate_increase;
+        check("min_error_rate_increase", rise, (0.0..=1.0).contains(&rise), fraction);
+        check("run_spread", self.run_spread, self.run_spread >= 0.0, "0 or more");
+        check(
+            "significance",
+            self.significance,
+            self.significance > 0.0 && self.significance < 0.5,
+            "between 0 and 0.5",
+        );
+        let critical = self.critical_error_rate;
+        check("critical_error_rate", critical, critical > 0.0 && critical <= 1.0, "a fraction above 0, at most 1");
+        check("throughput_drop", self.throughput_drop, (0.0..=1.0).contains(&self.throughput_drop), fraction);
+        let missed = self.max_missed_iterations;
+        check("max_missed_iterations", missed, (0.0..=1.0).contains(&missed), fraction);
+        if self.p95_degradation.is_empty() {
+            out.push("p95_degradation = []: give at least one allowance (e.g. [0.5, 1.0, 1.5])".into());
         }
+        for (i, d) in self.p95_degradation.iter().enumerate() {
+            if !(d.is_finite() && *d >= 0.0) {
+                out.push(format!("p95_degradation[{i}] = {d}: must be 0 or more"));
+            }
+        }
+        out
+    }
+
+    /// The load-degradation allowance of stage `index`.
+    pub fn degradation_at(&self, index: usize) -> f64 {
+        self.p95_degradation.get(index).or(self.p95_degradation.last()).copied().unwrap_or(0.5)
     }
 }
 
-/// One check of one endpoint.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// What was checked.
-    pub name: String,
-    /// What it found.
-    pub detail: String,
-    /// Its verdict.
-    pub verdict: Verdict,
+/// What one row's regression checks are judged with.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// False-alarm level of this row's latency check.
+    pub latency: f64,
+    /// Of its error-rate check.
+    pub errors: f64,
+    /// Of all its failure-kind checks together.
+    pub kinds: f64,
 }
 
-/// Side-by-side numbers.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Numbers {
-    /// Requests.
-    pub requests: u64,
-    /// Failure rate.
-    pub error_rate: f64,
-    /// p95 ms.
-    pub p95_ms: Option<f64>,
-    /// p99 ms.
-    pub p99_ms: Option<f64>,
-    /// Requests/s.
-    pub requests_per_second: f64,
-}
-
-impl Numbers {
-    fn of(m: &EndpointMeasure) -> Self {
-        Numbers {
-            requests: m.requests,
-            error_rate: m.failure_rate(),
-            p95_ms: m.percentile("p95", 0.95),
-            p99_ms: m.percentile("p99", 0.99),
-            requests_per_second: m.requests_per_second,
-        }
+impl Budget {
+    /// The row's share of the comparison's `significance` when `rows` rows are compared.
+    pub fn for_rows(significance: f64, rows: usize) -> Self {
+        let row = significance / rows.max(1) as f64;
+        Budget { latency: row / 2.0, errors: row / 4.0, kinds: row / 4.0 }
     }
 }
 
-/// The judgement of one endpoint in one stage.
-#[derive(Debug, Clone, Serialize)]
-pub struct EndpointVerdict {
-    /// Stage index.
-    pub stage: usize,
-    /// `METHOD name`.
-    pub endpoint: String,
-    /// Worst of its checks.
-    pub verdict: Verdict,
-    /// The checks.
-    pub checks: Vec<Check>,
-    /// Baseline numbers (absent when the baseline lacks the endpoint).
-    pub baseline: Option<Numbers>,
-    /// Current numbers.
-    pub current: Numbers,
-    /// Failures by kind in the current run.
-    pub failure_kinds: BTreeMap<String, u64>,
-    /// A sample message per kind.
-    pub failure_messages: BTreeMap<String, String>,
+/// The error-rate check and the smallest rise it could flag.
+fn error_rate(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, alpha: f64) -> (Check, Option<f64>) {
+    let (rb, rc) = (base.failure_rate(), current.failure_rate());
+    let p = error_rate_increase(base.failures, base.requests, current.failures, current.requests);
+    let material = rc - rb >= t.min_error_rate_increase;
+    let verdict = if material && p < alpha { Verdict::Regression(Severity::Major) } else { Verdict::Pass };
+    let detail = format!(
+        "{:.2}% -> {:.2}% ({:+.2} points; counts {}/{} -> {}/{}, exact test p = {p:.2e}, flagged below {alpha:.1e} when the rise is at least {:.2} points)",
+        rb * 100.0,
+        rc * 100.0,
+        (rc - rb) * 100.0,
+        base.failures,
+        base.requests,
+        current.failures,
+        current.requests,
+        t.min_error_rate_increase * 100.0
+    );
+    (Check::new(CheckKind::ErrorRate, detail, verdict), smallest_error_rise(base, current.requests, t, alpha))
 }
 
-/// Judges one endpoint. Throughput is a verdict only in open (arrival-rate) runs, where the
-/// offered load is fixed; in closed runs it follows latency and think time, so it is reported but
-/// judged through latency and errors.
-pub fn judge(
-    stage: usize,
-    endpoint: &str,
-    base: Option<&EndpointMeasure>,
+/// The smallest error-rate rise a run of `n` requests would have had flagged against `base`.
+fn smallest_error_rise(base: &EndpointMeasure, n: u64, t: &Thresholds, alpha: f64) -> Option<f64> {
+    let rb = base.failure_rate();
+    let flagged = |c: u64| {
+        c as f64 / n as f64 - rb >= t.min_error_rate_increase
+            && error_rate_increase(base.failures, base.requests, c, n) < alpha
+    };
+    if n == 0 || !flagged(n) {
+        return None;
+    }
+    // The test's p-value falls as the count rises: bisect for the first flagged count.
+    let (mut lo, mut hi) = (0u64, n);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if flagged(mid) { hi = mid } else { lo = mid }
+    }
+    Some(hi as f64 / n as f64 - rb)
+}
+
+/// Per failure kind, the same test as the error rate (minor): new or risen kinds that are neither
+/// immaterial nor chance.
+fn failure_kinds(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, alpha: f64) -> Option<Check> {
+    let kinds: Vec<&String> = current.failure_kinds.keys().collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let alpha = alpha / kinds.len() as f64;
+    let mut risen = Vec::new();
+    for kind in kinds {
+        let (b, c) = (base.failure_kinds.get(kind).copied().unwrap_or(0), current.failure_kinds[kind]);
+        let (rb, rc) = (b as f64 / base.requests.max(1) as f64, c as f64 / current.requests.max(1) as f64);
+        let p = error_rate_increase(b, base.requests, c, current.requests);
+        if rc - rb >= t.min_error_rate_increase && p < alpha {
+            let new = if b == 0 { " (new)" } else { "" };
+            risen.push(format!("`{kind}`{new} {:.2}% -> {:.2}% (p = {p:.2e})", rb * 100.0, rc * 100.0));
+        }
+    }
+    Some(if risen.is_empty() {
+        Check::new(CheckKind::FailureKinds, "no kind rose beyond chance and the material floor", Verdict::Pass)
+    } else {
+        Check::new(
+            CheckKind::FailureKinds,
+            format!("risen: {}", risen.join(", ")),
+            Verdict::Regression(Severity::Minor),
+        )
+    })
+}
+
+/// The latency check and the smallest p95 rise it could flag.
+fn latency(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, alpha: f64) -> (Check, Option<f64>) {
+    let (Some(hb), Some(hc)) = (base.decoded(), current.decoded()) else {
+        let detail = "no histogram on one side (e.g. a Locust baseline): the change cannot be tested";
+        return (Check::new(CheckKind::LatencyP95, detail, Verdict::Inconclusive), None);
+    };
+    if hb.len() < t.min_samples || hc.len() < t.min_samples {
+        let detail = format!(
+            "{} / {} successful requests; at least {} each are needed to compare latency",
+            hb.len(),
+            hc.len(),
+            t.min_samples
+        );
+        return (Check::new(CheckKind::LatencyP95, detail, Verdict::Inconclusive), None);
+    }
+    let pb = hb.value_at_quantile(0.95) as f64 / 1000.0;
+    let pc = hc.value_at_quantile(0.95) as f64 / 1000.0;
+    let spread = base.run_spread().map_or(t.run_spread, |s| s.max(t.run_spread));
+    let noise = (log_quantile_se(&hb, 0.95).powi(2) + log_quantile_se(&hc, 0.95).powi(2) + spread.powi(2)).sqrt();
+    let z = z_for(alpha);
+    let floor = (1.0 + t.min_latency_change_ms / pb.max(0.001)).ln();
+    let threshold = (1.0 + t.p95_regression).ln().max(z * noise).max(floor);
+    let observed = (pc.max(0.001) / pb.max(0.001)).ln();
+    let change = pc / pb.max(0.001) - 1.0;
+    let verdict = if observed > threshold {
+        let major = change >= 2.0 * t.p95_regression;
+        Verdict::Regression(if major { Severity::Major } else { Severity::Minor })
+    } else if observed < -threshold {
+        Verdict::Improvement
+    } else {
+        Verdict::Pass
+    };
+    let bound = threshold.exp() - 1.0;
+    let which = if bound <= t.p95_regression + 1e-9 {
+        "the allowance".to_owned()
+    } else if threshold <= floor + 1e-9 {
+        format!("the {:.0} ms material floor", t.min_latency_change_ms)
+    } else {
+        format!("the noise (run-to-run spread {spread:.2}, z {z:.2})")
+    };
+    let detail = format!(
+        "p95 {pb:.1} -> {pc:.1} ms ({:+.0}%); flagged above +{:.0}%, set by {which}",
+        change * 100.0,
+        bound * 100.0
+    );
+    (Check::new(CheckKind::LatencyP95, detail, verdict), Some(bound))
+}
+
+fn throughput(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, open_model: bool) -> Option<Check> {
+    if base.requests_per_second <= 0.0 {
+        return None;
+    }
+    let drop = 1.0 - current.requests_per_second / base.requests_per_second;
+    let dropped = open_model && drop > t.throughput_drop;
+    let note = if open_model { "" } else { " (closed-model run: informational)" };
+    let detail = format!(
+        "{:.1} -> {:.1} requests/s ({:+.0}%){note}",
+        base.requests_per_second,
+        current.requests_per_second,
+        -drop * 100.0
+    );
+    Some(Check::new(
+        CheckKind::Throughput,
+        detail,
+        if dropped { Verdict::Regression(Severity::Minor) } else { Verdict::Pass },
+    ))
+}
+
+/// The regression checks of one row against its baseline measure, and what they could detect.
+pub fn regression(
+    base: &EndpointMeasure,
     current: &EndpointMeasure,
     t: &Thresholds,
+    budget: Budget,
     open_model: bool,
-) -> EndpointVerdict {
+) -> (Vec<Check>, Detectable) {
+    if base.requests < t.min_samples || current.requests < t.min_samples {
+        let detail = format!(
+            "baseline {} / current {} requests; at least {} each are needed, so this comparison could detect nothing",
+            base.requests, current.requests, t.min_samples
+        );
+        return (vec![Check::new(CheckKind::EnoughSamples, detail, Verdict::Inconclusive)], Detectable::default());
+    }
     let mut checks = Vec::new();
-    let mut check =
-        |name: &str, detail: String, verdict: Verdict| checks.push(Check { name: name.into(), detail, verdict });
-    let rate = current.failure_rate();
-    let critical = current.requests > 0 && (current.failures == current.requests || rate >= t.critical_error_rate);
-    check(
-        "failure rate below the critical limit",
-        format!(
-            "{:.1}% of {} requests failed (critical at {:.0}% or 100%)",
-            rate * 100.0,
-            current.requests,
-            t.critical_error_rate * 100.0
-        ),
-        if critical { Verdict::Regression(Severity::Critical) } else { Verdict::Pass },
-    );
-    let enough = |m: &EndpointMeasure| m.requests >= t.min_samples;
-    match base {
-        None => check("present in the baseline", "the baseline has no such endpoint".into(), Verdict::Inconclusive),
-        Some(b) if !enough(b) || !enough(current) => check(
-            "enough samples",
-            format!(
-                "baseline {} / current {} requests; at least {} each are needed",
-                b.requests, current.requests, t.min_samples
-            ),
-            Verdict::Inconclusive,
-        ),
-        Some(_) => {}
-    }
-    if enough(current) {
-        if let Some(p95) = current.percentile("p95", 0.95) {
-            let over = p95 >= t.p95_ms;
-            check(
-                "p95 under the absolute target",
-                format!("p95 {p95:.1} ms (target < {:.0} ms)", t.p95_ms),
-                if over { Verdict::Regression(Severity::Major) } else { Verdict::Pass },
-            );
-        }
-        let over = rate >= t.max_error_rate;
-        check(
-            "error rate under the absolute target",
-            format!(
-                "{:.2}% (target < {:.2}%, success > {:.2}%)",
-                rate * 100.0,
-                t.max_error_rate * 100.0,
-                (1.0 - t.max_error_rate) * 100.0
-            ),
-            if over { Verdict::Regression(Severity::Major) } else { Verdict::Pass },
-        );
-    }
-    if let Some(b) = base.filter(|b| enough(b) && enough(current)) {
-        let p = error_rate_increase(b.failures, b.requests, current.failures, current.requests);
-        let rose = p < t.significance && rate > b.failure_rate();
-        check(
-            "error rate not significantly higher",
-            format!(
-                "{:.2}% -> {:.2}% (two-proportion test p = {p:.4}, significant below {})",
-                b.failure_rate() * 100.0,
-                rate * 100.0,
-                t.significance
-            ),
-            if rose { Verdict::Regression(Severity::Major) } else { Verdict::Pass },
-        );
-        let new_kinds: Vec<&String> =
-            current.failure_kinds.keys().filter(|k| !b.failure_kinds.contains_key(*k)).collect();
-        if !new_kinds.is_empty() {
-            let list = new_kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
-            check("no new failure kinds", format!("new failure kinds: {list}"), Verdict::Regression(Severity::Minor));
-        }
-        let allowed = t.p95_degradation.get(stage).or(t.p95_degradation.last()).copied().unwrap_or(0.5);
-        match (b.decoded(), current.decoded(), b.percentile("p95", 0.95), current.percentile("p95", 0.95)) {
-            (Some(hb), Some(hc), Some(pb), Some(pc)) if pb > 0.0 => {
-                let change = (pc - pb) / pb;
-                let (_, p_slower) = mann_whitney(&hb, &hc);
-                let (_, p_faster) = mann_whitney(&hc, &hb);
-                let material = (pc - pb).abs() >= t.min_latency_change_ms;
-                let verdict = if material && change > allowed && p_slower < t.significance {
-                    Verdict::Regression(if change > 2.0 * allowed { Severity::Major } else { Severity::Minor })
-                } else if material && change < -allowed.min(0.2) && p_faster < t.significance {
-                    Verdict::Improvement
-                } else {
-                    Verdict::Pass
-                };
-                check(
-                    "p95 degradation within the allowed level",
-                    format!(
-                        "p95 {pb:.1} -> {pc:.1} ms ({:+.0}%, allowed +{:.0}% at level {}); Mann-Whitney p = {p_slower:.4}",
-                        change * 100.0,
-                        allowed * 100.0,
-                        stage + 1
-                    ),
-                    verdict,
-                );
-            }
-            _ => check(
-                "p95 degradation within the allowed level",
-                "no histogram on one side (e.g. a Locust baseline): the change cannot be tested".into(),
-                Verdict::Inconclusive,
-            ),
-        }
-        if b.requests_per_second > 0.0 {
-            let drop = 1.0 - current.requests_per_second / b.requests_per_second;
-            let dropped = open_model && drop > t.throughput_drop;
-            let note = if open_model { "" } else { " (closed-model run: informational)" };
-            let detail = format!(
-                "{:.1} -> {:.1} requests/s ({:+.0}%){note}",
-                b.requests_per_second,
-                current.requests_per_second,
-                -drop * 100.0
-            );
-            check(
-                "throughput not dropped",
-                detail,
-                if dropped { Verdict::Regression(Severity::Minor) } else { Verdict::Pass },
-            );
-        }
-    }
-    let verdict = checks.iter().map(|c| c.verdict).max().unwrap_or(Verdict::Inconclusive);
-    // An improvement only stands when nothing else is worse than pass.
-    let verdict = if verdict == Verdict::Pass && checks.iter().any(|c| c.verdict == Verdict::Improvement) {
-        Verdict::Improvement
+    let (errors, error_rise) = error_rate(base, current, t, budget.errors);
+    checks.push(errors);
+    checks.extend(failure_kinds(base, current, t, budget.kinds));
+    let p95_rise = if current.successes() == 0 {
+        None
     } else {
-        verdict
+        let (check, rise) = latency(base, current, t, budget.latency);
+        checks.push(check);
+        rise
     };
-    EndpointVerdict {
-        stage,
-        endpoint: endpoint.to_owned(),
-        verdict,
-        checks,
-        baseline: base.map(Numbers::of),
-        current: Numbers::of(current),
-        failure_kinds: current.failure_kinds.clone(),
-        failure_messages: current.failure_messages.clone(),
-    }
-}
-
-/// Judges every endpoint of every stage of the current run.
-pub fn judge_all(
-    base: Option<&ScenarioMeasures>,
-    current: &ScenarioMeasures,
-    t: &Thresholds,
-    open_model: bool,
-) -> Vec<EndpointVerdict> {
-    let mut out = Vec::new();
-    for (stage, endpoints) in current {
-        for (key, measure) in endpoints {
-            let b = base.and_then(|b| b.get(stage)).and_then(|s| s.get(key));
-            out.push(judge(*stage, key, b, measure, t, open_model));
-        }
-    }
-    out
-}
-
-/// The overall verdict: the worst endpoint; improvement only when nothing is worse than pass.
-pub fn overall(endpoints: &[EndpointVerdict]) -> Verdict {
-    let worst = endpoints.iter().map(|e| e.verdict).max().unwrap_or(Verdict::Inconclusive);
-    if worst <= Verdict::Pass && endpoints.iter().any(|e| e.verdict == Verdict::Improvement) {
-        Verdict::Improvement
-    } else {
-        worst
-    }
+    checks.extend(throughput(base, current, t, open_model));
+    (checks, Detectable { p95_rise, error_rate_rise: error_rise })
 }

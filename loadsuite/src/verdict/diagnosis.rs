@@ -1,31 +1,49 @@
-//! Diagnosis: what the numbers say happened, in words a report reader can act on. Failures grouped
-//! by kind; for `model_not_found` the model asked for and the models served; and patterns across
-//! stages: errors growing with users, a latency knee, the level where timeouts appear.
+//! Diagnosis: what the numbers say happened, in words a report reader can act on. Failures by
+//! stage and kind; for `model_not_found` the model asked for and the models served, and whether the
+//! gateway stopped serving a model the baseline used; patterns across stages (errors growing with
+//! users, a material latency knee, the level where timeouts appear). And the informational score,
+//! which never reads well when the verdict does not.
 
-use super::compare::EndpointVerdict;
+use super::compare::Thresholds;
+use super::model::{EndpointVerdict, Severity, TargetStatus, Verdict};
 
-fn model_diagnosis(message: &str) -> Option<String> {
+fn model_diagnosis(message: &str) -> Option<(String, Option<String>)> {
     let asked = message.split('`').nth(1)?;
     let served = message.split("serves: ").nth(1).map(|s| s.trim_end_matches('.').to_owned());
-    Some(match served {
-        Some(served) => {
-            format!("requests asked for model `{asked}`, which the gateway does not serve (it serves: {served})")
-        }
-        None => format!("requests asked for model `{asked}`, which the gateway does not serve"),
+    Some((asked.to_owned(), served))
+}
+
+fn model_lines(e: &EndpointVerdict, message: &str) -> Option<String> {
+    let (asked, served) = model_diagnosis(message)?;
+    let serves = served.map(|s| format!(" (it serves: {s})")).unwrap_or_default();
+    let baseline_used_it = e.baseline.as_ref().is_some_and(|b| b.requests > 0 && b.error_rate < 1.0)
+        && !e.baseline_failure_kinds.contains_key("model_not_found");
+    Some(if baseline_used_it {
+        format!(
+            "{}: the gateway stopped serving model `{asked}`{serves}: the baseline's requests to this endpoint succeeded. Check the gateway's deployment or routing; the load test did not change.",
+            e.endpoint
+        )
+    } else {
+        format!(
+            "{}: requests asked for model `{asked}`, which the gateway does not serve{serves}. Fix the model name in the load test (or serve it); this is not an infrastructure slowdown.",
+            e.endpoint
+        )
     })
 }
 
 /// Lines of diagnosis for a compared (or single) run.
-pub fn diagnose(endpoints: &[EndpointVerdict]) -> Vec<String> {
+pub fn diagnose(endpoints: &[EndpointVerdict], t: &Thresholds) -> Vec<String> {
     let mut lines = Vec::new();
+    let mut models_said = std::collections::BTreeSet::new();
     for e in endpoints {
         for (kind, count) in &e.failure_kinds {
             let message = e.failure_messages.get(kind).cloned().unwrap_or_default();
             lines.push(format!("{} (stage {}): {count} x `{kind}`: {message}", e.endpoint, e.stage + 1));
             if kind == "model_not_found"
-                && let Some(model) = model_diagnosis(&message)
+                && models_said.insert(e.endpoint.clone())
+                && let Some(line) = model_lines(e, &message)
             {
-                lines.push(format!("{}: {model}. Fix the model name in the load test (or serve it); this is not an infrastructure slowdown.", e.endpoint));
+                lines.push(line);
             }
         }
     }
@@ -33,23 +51,27 @@ pub fn diagnose(endpoints: &[EndpointVerdict]) -> Vec<String> {
     names.sort();
     names.dedup();
     for name in names {
-        let mut stages: Vec<&EndpointVerdict> = endpoints.iter().filter(|e| e.endpoint == name).collect();
+        let mut stages: Vec<&EndpointVerdict> =
+            endpoints.iter().filter(|e| e.endpoint == name && e.current.requests > 0).collect();
         stages.sort_by_key(|e| e.stage);
         if stages.len() < 2 {
             continue;
         }
         let rates: Vec<f64> = stages.iter().map(|e| e.current.error_rate).collect();
-        if rates.windows(2).all(|w| w[1] >= w[0])
-            && rates.last() > rates.first()
-            && rates.last().is_some_and(|r| *r > 0.0)
-        {
+        let (first, last) = (rates[0], rates[rates.len() - 1]);
+        if rates.windows(2).all(|w| w[1] >= w[0]) && last - first >= t.min_error_rate_increase {
             let shown: Vec<String> = rates.iter().map(|r| format!("{:.1}%", r * 100.0)).collect();
             lines.push(format!("{name}: errors grow with users across stages ({})", shown.join(" -> ")));
         }
+        let enough =
+            |e: &EndpointVerdict| e.current.requests as f64 * (1.0 - e.current.error_rate) >= t.min_samples as f64;
         for w in stages.windows(2) {
             if let (Some(a), Some(b)) = (w[0].current.p95_ms, w[1].current.p95_ms)
+                && enough(w[0])
+                && enough(w[1])
                 && a > 0.0
-                && b > 2.0 * a
+                && b >= 2.0 * a
+                && b - a >= t.min_latency_change_ms
             {
                 lines.push(format!("{name}: latency knee at stage {}: p95 {a:.0} -> {b:.0} ms", w[1].stage + 1));
                 break;
@@ -62,17 +84,20 @@ pub fn diagnose(endpoints: &[EndpointVerdict]) -> Vec<String> {
     lines
 }
 
-/// The informational score our users' reports used (never the verdict): p95 40 points, error
-/// rate 30, throughput 20, p99/p95 consistency 10.
-pub fn score(endpoints: &[EndpointVerdict]) -> (f64, &'static str) {
-    if endpoints.is_empty() {
+/// The informational score our users' reports used (never the verdict): per endpoint p95 of
+/// successful requests 40 points, error rate 30, throughput 20, p99/p95 consistency 10, weighted by
+/// requests. It is capped so it never reads well when the verdict does not: a 100%-failing
+/// endpoint or a missed error target gives the bottom grade, a failing verdict at most "Poor", an
+/// inconclusive one no grade.
+pub fn score(endpoints: &[EndpointVerdict], overall: Verdict) -> (f64, &'static str) {
+    let weight: u64 = endpoints.iter().map(|e| e.current.requests).sum();
+    if weight == 0 {
         return (0.0, "Critical");
     }
     let mut total = 0.0;
     for e in endpoints {
         let c = &e.current;
-        let p95 = c.p95_ms.unwrap_or(f64::INFINITY);
-        let latency = 40.0 * (1.0 - ((p95 - 500.0) / 1500.0).clamp(0.0, 1.0));
+        let latency = c.p95_ms.map_or(0.0, |p95| 40.0 * (1.0 - ((p95 - 500.0) / 1500.0).clamp(0.0, 1.0)));
         let errors = 30.0 * (1.0 - (c.error_rate / 0.05).clamp(0.0, 1.0));
         let throughput = match &e.baseline {
             Some(b) if b.requests_per_second > 0.0 => {
@@ -84,10 +109,23 @@ pub fn score(endpoints: &[EndpointVerdict]) -> (f64, &'static str) {
             (Some(p95), Some(p99)) if p95 > 0.0 => 10.0 * (1.0 - ((p99 / p95 - 1.5) / 1.5).clamp(0.0, 1.0)),
             _ => 0.0,
         };
-        total += latency + errors + throughput + consistency;
+        total += (latency + errors + throughput + consistency) * c.requests as f64;
     }
-    let score = total / endpoints.len() as f64;
+    let mut score = total / weight as f64;
+    let broken = endpoints.iter().any(|e| {
+        e.checks.iter().any(|c| c.verdict == Verdict::Regression(Severity::Critical))
+            || e.checks
+                .iter()
+                .any(|c| c.kind == super::model::CheckKind::TargetErrorRate && c.target == Some(TargetStatus::Missed))
+    });
+    if broken {
+        score = score.min(39.0);
+    } else if overall.fails() {
+        score = score.min(59.0);
+    }
     let grade = match score {
+        _ if broken => "Critical",
+        _ if overall == Verdict::Inconclusive => "not graded (inconclusive)",
         s if s >= 90.0 => "Excellent",
         s if s >= 75.0 => "Good",
         s if s >= 60.0 => "Acceptable",

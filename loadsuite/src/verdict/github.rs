@@ -40,17 +40,18 @@ pub fn payload(verdict: &Value) -> Result<Option<IssuePayload>, IssueError> {
     if verdict["format"] != "loadsuite-verdict" {
         return Err(IssueError::Verdict("not a loadsuite verdict.json (format `loadsuite-verdict`)".into()));
     }
-    if verdict["overall"]["verdict"] != "regression" {
+    let fails = |v: &Value| v["verdict"] == "regression" || v["verdict"] == "target_missed";
+    if !fails(&verdict["overall"]) {
         return Ok(None);
     }
     let scenario = verdict["scenario"].as_str().unwrap_or("?");
+    let what = if verdict["overall"]["verdict"] == "regression" { "regression" } else { "target missed" };
     let severity = verdict["overall"]["severity"].as_str().unwrap_or("major");
-    let regressed: Vec<&Value> = verdict["endpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["verdict"]["verdict"] == "regression")
-        .collect();
+    let regressed: Vec<&Value> =
+        verdict["endpoints"].as_array().into_iter().flatten().filter(|e| fails(&e["verdict"])).collect();
+    let mut endpoint_names: Vec<&str> = regressed.iter().filter_map(|e| e["endpoint"].as_str()).collect();
+    endpoint_names.sort_unstable();
+    endpoint_names.dedup();
     let mut identity: Vec<String> = regressed
         .iter()
         .map(|e| {
@@ -66,24 +67,38 @@ pub fn payload(verdict: &Value) -> Result<Option<IssuePayload>, IssueError> {
     let fingerprint =
         format!("{:016x}", mocks::faults::fnv1a(format!("{scenario}\n{}", identity.join("\n")).as_bytes()));
     let mut body = format!(
-        "Load test `{scenario}` regressed (**{severity}**).\n\n| stage | endpoint | verdict | finding |\n|---:|---|---|---|\n"
+        "Load test `{scenario}`: **{what}** ({severity}).\n\n| stage | endpoint | verdict | finding |\n|---:|---|---|---|\n"
     );
     for e in &regressed {
         let finding = e["checks"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|c| c["verdict"]["verdict"] == "regression")
+            .filter(|c| fails(&c["verdict"]))
             .map(|c| format!("{}: {}", c["name"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or("")))
             .collect::<Vec<_>>()
             .join("; ");
+        let label = match e["verdict"]["severity"].as_str() {
+            Some(severity) => format!("regression ({severity})"),
+            None => "target missed".to_owned(),
+        };
         body.push_str(&format!(
-            "| {} | `{}` | regression ({}) | {} |\n",
+            "| {} | `{}` | {label} | {} |\n",
             e["stage"].as_u64().unwrap_or(0) + 1,
             e["endpoint"].as_str().unwrap_or(""),
-            e["verdict"]["severity"].as_str().unwrap_or(""),
             finding.replace('|', "\\|")
         ));
+    }
+    let run_findings: Vec<String> = verdict["run_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| fails(&c["verdict"]))
+        .map(|c| format!("- {}: {}\n", c["name"].as_str().unwrap_or(""), c["detail"].as_str().unwrap_or("")))
+        .collect();
+    if !run_findings.is_empty() {
+        body.push_str("\n### The run\n\n");
+        run_findings.iter().for_each(|f| body.push_str(f));
     }
     let diagnosis: Vec<&str> =
         verdict["diagnosis"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
@@ -100,7 +115,7 @@ pub fn payload(verdict: &Value) -> Result<Option<IssuePayload>, IssueError> {
         marker(&fingerprint)
     ));
     Ok(Some(IssuePayload {
-        title: format!("Load test regression ({severity}): {scenario}, {} endpoint(s)", regressed.len()),
+        title: format!("Load test {what} ({severity}): {scenario}, {} endpoint(s)", endpoint_names.len()),
         body,
         labels: vec![LABEL.into(), "performance".into(), format!("severity:{severity}")],
         fingerprint,

@@ -5,40 +5,14 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use serde::Deserialize;
-
-use super::compare::Verdict;
+use super::model::Verdict;
 use super::report::Report;
+use crate::stats::SecondRow;
 
-/// One second of the aggregate series, as `run.json` holds it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Second {
-    /// Unix seconds.
-    pub timestamp: u64,
-    /// Users at that second.
-    pub users: u64,
-    /// Row name (`Aggregated` for the aggregate).
-    pub name: String,
-    /// Requests in that second.
-    pub requests: u64,
-    /// Failures in that second.
-    pub failures: u64,
-    /// Percentiles of that second.
-    pub percentiles_ms: Vec<f64>,
-}
-
-#[derive(Deserialize)]
-struct SeriesOnly {
-    time_series: Vec<Second>,
-}
-
-/// The aggregate 1-second series of a run (empty when unreadable).
-pub fn aggregate_series(run: &Path) -> Vec<Second> {
-    let file = if run.is_dir() { run.join("run.json") } else { run.to_owned() };
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|t| serde_json::from_str::<SeriesOnly>(&t).ok())
-        .map(|s| s.time_series.into_iter().filter(|r| r.name == "Aggregated").collect())
+/// The aggregate 1-second series of a run (empty when it is not a loadsuite run, e.g. Locust CSV).
+pub fn aggregate_series(run: &Path) -> Vec<SecondRow> {
+    crate::formats::run::read(run)
+        .map(|r| r.time_series.into_iter().filter(|r| r.method.is_empty() && r.name == "Aggregated").collect())
         .unwrap_or_default()
 }
 
@@ -106,7 +80,7 @@ fn chart(
 }
 
 /// Writes the page.
-pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Result<()> {
+pub fn write(out: &mut dyn Write, report: &Report, series: &[SecondRow]) -> io::Result<()> {
     writeln!(
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title>",
@@ -115,7 +89,7 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Res
     )?;
     writeln!(
         out,
-        "<style>body{{font-family:sans-serif;margin:2em;max-width:64em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}td:nth-child(2){{text-align:left}}.regression{{background:#fdd}}.inconclusive{{background:#ffd}}.pass,.improvement{{background:#dfd}}figure{{margin:1em 0}}</style></head><body>"
+        "<style>body{{font-family:sans-serif;margin:2em;max-width:64em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}td:nth-child(2){{text-align:left}}.regression,.target_missed{{background:#fdd}}.inconclusive{{background:#ffd}}.pass,.improvement{{background:#dfd}}figure{{margin:1em 0}}</style></head><body>"
     )?;
     writeln!(out, "<h1 id=\"verdict\">{}: {}</h1>", escape(&report.scenario), escape(&report.overall.label()))?;
     writeln!(
@@ -126,12 +100,30 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Res
         report.score,
         report.grade
     )?;
+    let run_findings: Vec<_> = report.run_checks.iter().filter(|c| c.verdict >= Verdict::Inconclusive).collect();
+    if !run_findings.is_empty() {
+        writeln!(out, "<h2>The run</h2><ul id=\"run-checks\">")?;
+        for c in run_findings {
+            writeln!(
+                out,
+                "<li><b>{}</b> — {}: {}</li>",
+                escape(&c.verdict.label()),
+                escape(c.name),
+                escape(&c.detail)
+            )?;
+        }
+        writeln!(out, "</ul>")?;
+    }
     let users: Vec<f64> = series.iter().map(|s| s.users as f64).collect();
-    let pct = |i: usize| series.iter().map(|s| s.percentiles_ms.get(i).copied().unwrap_or(0.0)).collect::<Vec<f64>>();
+    let of = |f: fn(&SecondRow) -> f64| series.iter().map(f).collect::<Vec<f64>>();
     chart(
         out,
-        "Latency over time (ms)",
-        &[("p50", "#1f77b4", pct(0)), ("p95", "#ff7f0e", pct(5)), ("p99", "#d62728", pct(7))],
+        "Latency of successful requests over time (ms)",
+        &[
+            ("p50", "#1f77b4", of(|s| s.success_p50_ms)),
+            ("p95", "#ff7f0e", of(|s| s.success_p95_ms)),
+            ("p99", "#d62728", of(|s| s.success_p99_ms)),
+        ],
         Some(("users", users.clone())),
     )?;
     chart(
@@ -148,20 +140,22 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Res
     )?;
     writeln!(
         out,
-        "<h2>Baseline vs current</h2><table id=\"endpoints\"><tr><th>stage</th><th>endpoint</th><th>verdict</th><th>requests</th><th>errors</th><th>p95 baseline</th><th>p95 now</th><th>req/s baseline</th><th>req/s now</th></tr>"
+        "<h2>Baseline vs current</h2><table id=\"endpoints\"><tr><th>stage</th><th>endpoint</th><th>verdict</th><th>requests</th><th>errors</th><th>p95 baseline</th><th>p95 now</th><th>req/s baseline</th><th>req/s now</th><th>could detect</th></tr>"
     )?;
     for e in &report.endpoints {
         let class = match e.verdict {
             Verdict::Regression(_) => "regression",
+            Verdict::TargetMissed => "target_missed",
             Verdict::Inconclusive => "inconclusive",
             Verdict::Improvement => "improvement",
             Verdict::Pass => "pass",
         };
+        let detect = if report.baseline.is_some() { e.detectable.describe() } else { "-".to_owned() };
         let base = e.baseline.as_ref();
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         writeln!(
             out,
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
             e.stage + 1,
             escape(&e.endpoint),
             escape(&e.verdict.label()),
@@ -170,10 +164,11 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[Second]) -> io::Res
             ms(base.and_then(|b| b.p95_ms)),
             ms(e.current.p95_ms),
             base.map_or("-".to_owned(), |b| format!("{:.1}", b.requests_per_second)),
-            e.current.requests_per_second
+            e.current.requests_per_second,
+            escape(&detect)
         )?;
     }
-    writeln!(out, "</table>")?;
+    writeln!(out, "</table><p>Latencies are those of successful requests.</p>")?;
     if !report.diagnosis.is_empty() {
         writeln!(out, "<h2>Diagnosis</h2><ul id=\"diagnosis\">")?;
         for line in &report.diagnosis {

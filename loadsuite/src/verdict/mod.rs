@@ -1,63 +1,162 @@
 //! Baselines and verdicts: `loadsuite baseline` keeps what runs measured; `loadsuite compare`
-//! judges a run against it; `loadsuite report` judges a single run on absolute targets.
+//! judges a run against it; `loadsuite report` judges a single run on its targets alone.
+//!
+//! A verdict answers three questions apart (see `model`): completeness (did it run), regression
+//! (against the baseline at the same load) and targets (SLOs, load degradation).
 
 pub mod baseline;
 pub mod compare;
+pub mod completeness;
 pub mod diagnosis;
 pub mod github;
 pub mod html;
+pub mod measures;
+pub mod model;
 pub mod report;
+pub mod targets;
 pub mod tests_stat;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use compare::{Severity, Thresholds, Verdict};
+pub use compare::Thresholds;
+pub use model::{Severity, Verdict};
 pub use report::Report;
 
-use baseline::InputError;
+use crate::formats::InputError;
+use crate::formats::baseline::{Baseline, EndpointMeasure, ScenarioBaseline};
+use compare::Budget;
+use measures::RunMeasures;
+use model::{Check, CheckKind, EndpointVerdict, Numbers, worst};
 
-/// Reads a thresholds file (TOML, every key optional).
+/// Reads a thresholds file (TOML, every key optional) and checks every value's range.
 pub fn load_thresholds(path: &Path) -> Result<Thresholds, InputError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| InputError::Read { path: path.display().to_string(), source })?;
-    toml::from_str(&text).map_err(|e| {
+    let text = crate::formats::read_text(path)?;
+    let thresholds: Thresholds = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| mocks::config::locate::line_of(&text, s.start)).unwrap_or(0);
-        InputError::Invalid {
-            path: path.display().to_string(),
-            message: format!("line {line}: {}", e.message().trim()),
-        }
-    })
+        InputError::invalid(path.display(), format!("line {line}: {}", e.message().trim()))
+    })?;
+    let problems = thresholds.problems();
+    if !problems.is_empty() {
+        return Err(InputError::invalid(path.display(), problems.join("; ")));
+    }
+    Ok(thresholds)
 }
 
-/// Judges the run at `run` against `baseline` (or absolute targets alone when `None`).
-pub fn judge(
-    baseline: Option<(&Path, &baseline::Baseline)>,
-    run: &Path,
-    thresholds: Thresholds,
-) -> Result<Report, InputError> {
-    let baseline::RunMeasures { scenario, stages: current, open_model, resources } = baseline::read_run(run)?;
-    let base = baseline.and_then(|(_, b)| b.scenarios.get(&scenario));
-    if let (Some((path, _)), None) = (baseline, base) {
-        return Err(InputError::Invalid {
-            path: path.display().to_string(),
-            message: format!(
-                "the baseline has no scenario `{scenario}`; record one with `loadsuite baseline --from RUN`"
-            ),
-        });
+/// Side-by-side numbers of a measure.
+pub fn numbers(m: &EndpointMeasure) -> Numbers {
+    Numbers {
+        requests: m.requests,
+        error_rate: m.failure_rate(),
+        p95_ms: m.percentile("p95", 0.95),
+        p99_ms: m.percentile("p99", 0.99),
+        requests_per_second: m.requests_per_second,
     }
-    let endpoints = compare::judge_all(base, &current, &thresholds, open_model);
-    let (score, grade) = diagnosis::score(&endpoints);
-    let mut diagnosis = diagnosis::diagnose(&endpoints);
-    diagnosis.extend(resources.iter().filter(|r| r.leak.is_some()).map(crate::resources::describe));
+}
+
+/// What every row of one judgement shares.
+struct Judging<'a> {
+    thresholds: &'a Thresholds,
+    base: Option<&'a ScenarioBaseline>,
+    unloaded: Option<&'a BTreeMap<String, EndpointMeasure>>,
+    run: &'a RunMeasures,
+    budget: Budget,
+    target_z: f64,
+}
+
+impl Judging<'_> {
+    fn row(&self, stage: usize, key: &str, current: &EndpointMeasure) -> EndpointVerdict {
+        let t = self.thresholds;
+        let mut checks = vec![targets::not_broken(current, t, self.target_z)];
+        let base = self.base.and_then(|b| b.stages.get(&stage)).and_then(|s| s.get(key));
+        let mut detectable = model::Detectable::default();
+        if let Some(scenario) = self.base {
+            match (completeness::comparable(scenario, self.run, stage), base) {
+                (Err(reason), _) => checks.push(Check::new(CheckKind::Comparable, reason, Verdict::Inconclusive)),
+                (Ok(()), None) => checks.push(Check::new(
+                    CheckKind::Comparable,
+                    "new: the baseline has no such endpoint in this stage",
+                    Verdict::Inconclusive,
+                )),
+                (Ok(()), Some(b)) => {
+                    let (found, could) = compare::regression(b, current, t, self.budget, self.run.open_model);
+                    checks.extend(found);
+                    detectable = could;
+                }
+            }
+        }
+        checks.extend(targets::p95(current, t, self.target_z));
+        checks.extend(targets::error_rate(current, t, self.target_z));
+        if let Some(reference) = self.unloaded.and_then(|u| u.get(key)) {
+            checks.extend(targets::load_degradation(stage, current, reference, t, self.target_z));
+        }
+        EndpointVerdict {
+            stage,
+            endpoint: key.to_owned(),
+            verdict: worst(checks.iter().map(|c| c.verdict)),
+            checks,
+            baseline: base.map(numbers),
+            current: numbers(current),
+            detectable,
+            failure_kinds: current.failure_kinds.clone(),
+            failure_messages: current.failure_messages.clone(),
+            baseline_failure_kinds: base.map(|b| b.failure_kinds.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Judges the run at `run` against `baseline` (or on its targets alone when `None`).
+pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thresholds) -> Result<Report, InputError> {
+    let current = measures::read(run)?;
+    let base = baseline.and_then(|(_, b)| b.scenarios.get(&current.scenario));
+    if let (Some((path, _)), None) = (baseline, base) {
+        return Err(InputError::invalid(
+            path.display(),
+            format!(
+                "the baseline has no scenario `{}`; record one with `loadsuite baseline --from RUN`",
+                current.scenario
+            ),
+        ));
+    }
+    let unloaded = baseline
+        .filter(|_| current.scenario != thresholds.unloaded_scenario)
+        .and_then(|(_, b)| b.scenarios.get(&thresholds.unloaded_scenario))
+        .and_then(|s| s.stages.get(&0));
+    let rows: usize = current.stages.values().map(BTreeMap::len).sum::<usize>().max(1);
+    let judging = Judging {
+        thresholds: &thresholds,
+        base,
+        unloaded,
+        run: &current,
+        budget: Budget::for_rows(thresholds.significance, rows),
+        target_z: tests_stat::z_for(thresholds.significance / (2.0 * rows as f64)),
+    };
+    let mut endpoints: Vec<EndpointVerdict> = current
+        .stages
+        .iter()
+        .flat_map(|(stage, rows)| rows.iter().map(move |(key, m)| (*stage, key, m)))
+        .map(|(stage, key, m)| judging.row(stage, key, m))
+        .collect();
+    if let Some(scenario) = base {
+        endpoints.extend(completeness::missing(scenario, &current, thresholds.significance / rows as f64));
+        endpoints.sort_by(|a, b| (a.stage, &a.endpoint).cmp(&(b.stage, &b.endpoint)));
+    }
+    let run_checks = completeness::run_checks(&current, &thresholds);
+    let overall = worst(endpoints.iter().map(|e| e.verdict).chain(run_checks.iter().map(|c| c.verdict)));
+    let (score, grade) = diagnosis::score(&endpoints, overall);
+    let mut diagnosis = diagnosis::diagnose(&endpoints, &thresholds);
+    diagnosis.extend(current.resources.iter().filter(|r| r.leak.is_some()).map(crate::resources::describe));
     Ok(Report {
-        format: "loadsuite-verdict",
-        version: 1,
-        scenario,
+        format: report::FORMAT,
+        version: report::VERSION,
+        scenario: current.scenario.clone(),
         baseline: baseline.map(|(p, _)| p.display().to_string()),
+        baseline_runs: base.map(|b| b.runs),
         run: run.display().to_string(),
-        overall: compare::overall(&endpoints),
+        overall,
+        run_checks,
         diagnosis,
-        resources,
+        resources: current.resources,
         endpoints,
         score,
         grade,
@@ -77,11 +176,12 @@ pub fn write_reports(report: &Report, out: &Path) -> std::io::Result<()> {
     crate::output::write_atomic(&out.join("junit.xml"), |w| report::write_junit(w, report))
 }
 
-/// Exit code of a verdict: 0 pass (or improvement), 1 regression, 3 inconclusive.
+/// Exit code of a verdict: 0 pass (or improvement), 1 regression or a missed target, 3
+/// inconclusive.
 pub fn exit_code(verdict: Verdict) -> u8 {
     match verdict {
         Verdict::Pass | Verdict::Improvement => 0,
-        Verdict::Regression(_) => 1,
+        Verdict::Regression(_) | Verdict::TargetMissed => 1,
         Verdict::Inconclusive => 3,
     }
 }

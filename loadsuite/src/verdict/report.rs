@@ -5,23 +5,34 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::compare::{EndpointVerdict, Thresholds, Verdict};
+use super::compare::Thresholds;
+use super::model::{Check, EndpointVerdict, Verdict};
+
+/// Format identifier of `verdict.json`.
+pub const FORMAT: &str = "loadsuite-verdict";
+/// Current version. 2: `target_missed` verdicts, check kinds, run checks, what each row could
+/// detect.
+pub const VERSION: u32 = 2;
 
 /// The whole judgement, as `verdict.json` holds it.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    /// `loadsuite-verdict`.
+    /// [`FORMAT`].
     pub format: &'static str,
-    /// 1.
+    /// [`VERSION`].
     pub version: u32,
     /// Scenario name.
     pub scenario: String,
     /// The baseline file (absent for a single-run report).
     pub baseline: Option<String>,
+    /// How many runs the baseline's scenario was made from.
+    pub baseline_runs: Option<u32>,
     /// The judged run.
     pub run: String,
     /// Overall verdict.
     pub overall: Verdict,
+    /// Checks of the run as a whole (completed, classes ran, arrival schedule kept).
+    pub run_checks: Vec<Check>,
     /// Per stage and endpoint.
     pub endpoints: Vec<EndpointVerdict>,
     /// Diagnosis lines.
@@ -44,17 +55,30 @@ fn fmt_ms(v: Option<f64>) -> String {
 /// `summary.md`.
 pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     writeln!(out, "# Load test verdict: {} — **{}**\n", r.scenario, r.overall.label())?;
-    match &r.baseline {
-        Some(b) => writeln!(out, "Run `{}` against baseline `{}`.\n", r.run, b)?,
-        None => writeln!(out, "Run `{}` (no baseline: absolute targets only).\n", r.run)?,
+    match (&r.baseline, r.baseline_runs) {
+        (Some(b), Some(n)) => writeln!(out, "Run `{}` against baseline `{b}` ({n} runs).\n", r.run)?,
+        (Some(b), None) => writeln!(out, "Run `{}` against baseline `{b}`.\n", r.run)?,
+        (None, _) => writeln!(out, "Run `{}` (no baseline: absolute targets only).\n", r.run)?,
     }
-    writeln!(out, "| stage | endpoint | verdict | requests | errors | p95 ms (baseline -> now) | req/s |")?;
-    writeln!(out, "|---:|---|---|---:|---:|---|---:|")?;
+    let run_findings: Vec<&Check> = r.run_checks.iter().filter(|c| c.verdict >= Verdict::Inconclusive).collect();
+    if !run_findings.is_empty() {
+        writeln!(out, "## The run\n")?;
+        for c in run_findings {
+            writeln!(out, "- **{}** — {}: {}", c.verdict.label(), c.name, c.detail)?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "Latencies are those of successful requests.\n\n| stage | endpoint | verdict | requests | errors | p95 ms (baseline -> now) | req/s | could detect |"
+    )?;
+    writeln!(out, "|---:|---|---|---:|---:|---|---:|---|")?;
     for e in &r.endpoints {
         let base_p95 = e.baseline.as_ref().and_then(|b| b.p95_ms);
+        let detect = if r.baseline.is_some() { e.detectable.describe() } else { "-".to_owned() };
         writeln!(
             out,
-            "| {} | `{}` | {} | {} | {:.2}% | {} -> {} | {:.1} |",
+            "| {} | `{}` | {} | {} | {:.2}% | {} -> {} | {:.1} | {detect} |",
             e.stage + 1,
             e.endpoint,
             e.verdict.label(),
@@ -119,32 +143,28 @@ fn xml(text: &str) -> String {
 /// `junit.xml`: a test suite per stage and endpoint, a test case per check; regressions are
 /// failures, inconclusive checks are skipped.
 pub fn write_junit(out: &mut dyn Write, r: &Report) -> io::Result<()> {
-    let checks: usize = r.endpoints.iter().map(|e| e.checks.len()).sum();
-    let failures: usize =
-        r.endpoints.iter().flat_map(|e| &e.checks).filter(|c| matches!(c.verdict, Verdict::Regression(_))).count();
+    let suites: Vec<(String, String, &[Check])> =
+        std::iter::once(("run".to_owned(), "run".to_owned(), r.run_checks.as_slice()))
+            .filter(|(_, _, c)| !c.is_empty())
+            .chain(r.endpoints.iter().map(|e| {
+                (
+                    format!("stage {} {}", e.stage + 1, e.endpoint),
+                    format!("stage{}.{}", e.stage + 1, e.endpoint),
+                    e.checks.as_slice(),
+                )
+            }))
+            .collect();
+    let checks: usize = suites.iter().map(|(_, _, c)| c.len()).sum();
+    let failures: usize = suites.iter().flat_map(|(_, _, c)| c.iter()).filter(|c| c.verdict.fails()).count();
     writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
     writeln!(out, "<testsuites name=\"loadsuite {}\" tests=\"{checks}\" failures=\"{failures}\">", xml(&r.scenario))?;
-    for e in &r.endpoints {
-        let suite_failures = e.checks.iter().filter(|c| matches!(c.verdict, Verdict::Regression(_))).count();
-        writeln!(
-            out,
-            "  <testsuite name=\"stage {} {}\" tests=\"{}\" failures=\"{suite_failures}\">",
-            e.stage + 1,
-            xml(&e.endpoint),
-            e.checks.len()
-        )?;
-        for c in &e.checks {
-            write!(
-                out,
-                "    <testcase classname=\"stage{}.{}\" name=\"{}\">",
-                e.stage + 1,
-                xml(&e.endpoint),
-                xml(&c.name)
-            )?;
+    for (name, class, checks) in &suites {
+        let suite_failures = checks.iter().filter(|c| c.verdict.fails()).count();
+        writeln!(out, "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{suite_failures}\">", xml(name), checks.len())?;
+        for c in checks.iter() {
+            write!(out, "    <testcase classname=\"{}\" name=\"{}\">", xml(class), xml(c.name))?;
             match c.verdict {
-                Verdict::Regression(_) => {
-                    write!(out, "<failure message=\"{}\">{}</failure>", xml(&c.verdict.label()), xml(&c.detail))?
-                }
+                v if v.fails() => write!(out, "<failure message=\"{}\">{}</failure>", xml(&v.label()), xml(&c.detail))?,
                 Verdict::Inconclusive => write!(out, "<skipped message=\"{}\"/>", xml(&c.detail))?,
                 _ => write!(out, "<system-out>{}</system-out>", xml(&c.detail))?,
             }

@@ -1,6 +1,8 @@
-//! The statistical tests behind verdicts: Mann-Whitney U on two latency histograms (is one
-//! distribution shifted?) and a two-proportion z-test on failure counts (did the error rate rise?).
-//! Both use the normal approximation, valid for the sample sizes verdicts require (>= 30 a side).
+//! The statistics behind verdicts, written for the way load-test samples behave: requests inside
+//! one run are not independent (the machine drifts), so no test here treats thousands of requests
+//! as thousands of independent observations of "the service". Latency is judged on the p95 with
+//! a distribution-free confidence interval plus the run-to-run spread; failure counts with an
+//! exact conditional binomial test; targets with Wilson intervals.
 
 use hdrhistogram::Histogram;
 
@@ -14,70 +16,118 @@ pub fn upper_tail(z: f64) -> f64 {
     if z >= 0.0 { erfc / 2.0 } else { 1.0 - erfc / 2.0 }
 }
 
-/// Mann-Whitney U test of `current` against `baseline`: (z, one-sided p that current is larger).
-/// Ties (same histogram bucket) get mid-ranks and the variance correction.
-pub fn mann_whitney(baseline: &Histogram<u64>, current: &Histogram<u64>) -> (f64, f64) {
-    let (n1, n2) = (baseline.len() as f64, current.len() as f64);
-    if n1 == 0.0 || n2 == 0.0 {
-        return (0.0, 1.0);
-    }
-    let mut values: Vec<(u64, u64, u64)> = Vec::new();
-    let mut a = baseline.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).peekable();
-    let mut b = current.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).peekable();
-    loop {
-        match (a.peek().copied(), b.peek().copied()) {
-            (None, None) => break,
-            (Some((va, ca)), Some((vb, cb))) if va == vb => {
-                values.push((va, ca, cb));
-                a.next();
-                b.next();
-            }
-            (Some((va, ca)), Some((vb, _))) if va < vb => {
-                values.push((va, ca, 0));
-                a.next();
-            }
-            (Some((va, ca)), None) => {
-                values.push((va, ca, 0));
-                a.next();
-            }
-            (_, Some((vb, cb))) => {
-                values.push((vb, 0, cb));
-                b.next();
-            }
+/// The z with P(Z > z) = `p` (0 < p < 1), by bisection on [`upper_tail`].
+pub fn z_for(p: f64) -> f64 {
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let (mut lo, mut hi) = (-10.0f64, 10.0f64);
+    for _ in 0..100 {
+        let mid = (lo + hi) / 2.0;
+        if upper_tail(mid) > p {
+            lo = mid;
+        } else {
+            hi = mid;
         }
     }
-    let mut rank_start = 0.0;
-    let mut rank_sum_current = 0.0;
-    let mut tie_term = 0.0;
-    for (_, ca, cb) in values {
-        let t = (ca + cb) as f64;
-        let mid = rank_start + (t + 1.0) / 2.0;
-        rank_sum_current += mid * cb as f64;
-        tie_term += t * t * t - t;
-        rank_start += t;
-    }
-    let u = rank_sum_current - n2 * (n2 + 1.0) / 2.0;
-    let n = n1 + n2;
-    let variance = n1 * n2 / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)));
-    if variance <= 0.0 {
-        return (0.0, 1.0);
-    }
-    let z = (u - n1 * n2 / 2.0) / variance.sqrt();
-    (z, upper_tail(z))
+    (lo + hi) / 2.0
 }
 
-/// Two-proportion z-test: one-sided p that the current failure rate exceeds the baseline's.
+/// A distribution-free confidence interval (ms) for quantile `q` of a µs histogram: the values at
+/// the ranks `n q ± z sqrt(n q (1-q))` (the binomial interval of order statistics). `None` when the
+/// histogram is empty.
+pub fn quantile_interval(h: &Histogram<u64>, q: f64, z: f64) -> Option<(f64, f64)> {
+    let n = h.len() as f64;
+    if n == 0.0 {
+        return None;
+    }
+    let half = z * (n * q * (1.0 - q)).sqrt();
+    let rank = |r: f64| (r / n).clamp(0.0, 1.0);
+    let lower = h.value_at_quantile(rank((n * q - half).floor())) as f64 / 1000.0;
+    let upper = h.value_at_quantile(rank((n * q + half).ceil())) as f64 / 1000.0;
+    Some((lower.max(0.001), upper.max(0.001)))
+}
+
+/// The standard error of the logarithm of quantile `q`, from the 95% order-statistic interval:
+/// large for few samples, small for many.
+pub fn log_quantile_se(h: &Histogram<u64>, q: f64) -> f64 {
+    match quantile_interval(h, q, 1.96) {
+        Some((lo, hi)) => (hi.ln() - lo.ln()) / (2.0 * 1.96),
+        None => f64::INFINITY,
+    }
+}
+
+fn ln_choose(n: u64, k: u64) -> f64 {
+    ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms; relative error ~1e-15).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        return std::f64::consts::PI.ln() - (std::f64::consts::PI * x).sin().ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut a = G[0];
+    let t = x + 7.5;
+    for (i, g) in G.iter().enumerate().skip(1) {
+        a += g / (x + i as f64);
+    }
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + a.ln()
+}
+
+/// P(X >= k) for X ~ Binomial(n, p), exact (summed in log space).
+pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n || p <= 0.0 {
+        return 0.0;
+    }
+    if p >= 1.0 {
+        return 1.0;
+    }
+    if n > 1_000_000 {
+        // Far beyond any exactness that matters: the normal approximation, continuity-corrected.
+        let (mean, sd) = (n as f64 * p, (n as f64 * p * (1.0 - p)).sqrt());
+        return upper_tail((k as f64 - 0.5 - mean) / sd);
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    let terms: Vec<f64> = (k..=n).map(|i| ln_choose(n, i) + i as f64 * lp + (n - i) as f64 * lq).collect();
+    let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()).exp().min(1.0)
+}
+
+/// One-sided p-value that the current failure rate exceeds the baseline's: conditional on the
+/// failures seen on both sides, how likely the current side holds at least its share if both
+/// rates were equal (an exact test; unlike the z-test it stays honest for rare failures).
 pub fn error_rate_increase(base_failures: u64, base_n: u64, cur_failures: u64, cur_n: u64) -> f64 {
     if base_n == 0 || cur_n == 0 {
         return 1.0;
     }
-    let (p1, p2) = (base_failures as f64 / base_n as f64, cur_failures as f64 / cur_n as f64);
-    let pooled = (base_failures + cur_failures) as f64 / (base_n + cur_n) as f64;
-    let se = (pooled * (1.0 - pooled) * (1.0 / base_n as f64 + 1.0 / cur_n as f64)).sqrt();
-    if se == 0.0 {
-        return if p2 > p1 { 0.0 } else { 1.0 };
+    let total = base_failures + cur_failures;
+    let share = cur_n as f64 / (base_n + cur_n) as f64;
+    binomial_upper_tail(cur_failures, total, share)
+}
+
+/// The Wilson score interval of a proportion `k / n` at normal quantile `z`.
+pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
     }
-    upper_tail((p2 - p1) / se)
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 #[cfg(test)]
@@ -91,26 +141,48 @@ mod tests {
     }
 
     #[test]
-    fn normal_tail_is_right() {
+    fn normal_tail_and_its_inverse() {
         assert!((upper_tail(0.0) - 0.5).abs() < 1e-6);
         assert!((upper_tail(1.96) - 0.025).abs() < 1e-4);
         assert!((upper_tail(-1.645) - 0.95).abs() < 1e-4);
+        assert!((z_for(0.025) - 1.96).abs() < 1e-3);
+        assert!((z_for(0.001) - 3.09).abs() < 1e-2);
     }
 
     #[test]
-    fn shifted_distributions_are_significant_and_equal_ones_are_not() {
-        let base = hist((0..500).map(|i| 1000 + (i * 7919) % 1000));
-        let same = hist((0..500).map(|i| 1000 + (i * 104_729) % 1000));
-        let slower = hist((0..500).map(|i| 2000 + (i * 7919) % 1000));
-        assert!(mann_whitney(&base, &same).1 > 0.05);
-        assert!(mann_whitney(&base, &slower).1 < 1e-6);
-        assert!(mann_whitney(&slower, &base).1 > 0.99, "one-sided: faster is not a slowdown");
+    fn binomial_tail_is_exact() {
+        // P(X >= 1) for Binomial(1, 0.5) = 0.5; P(X >= 10 | 10, 0.5) = 1/1024.
+        assert!((binomial_upper_tail(1, 1, 0.5) - 0.5).abs() < 1e-12);
+        assert!((binomial_upper_tail(10, 10, 0.5) - 1.0 / 1024.0).abs() < 1e-12);
+        assert!((binomial_upper_tail(0, 10, 0.3) - 1.0).abs() < 1e-12);
+        // P(X >= 2 | 20, 0.1) = 1 - 0.9^20 - 20 * 0.1 * 0.9^19
+        let want = 1.0 - 0.9f64.powi(20) - 2.0 * 0.9f64.powi(19);
+        assert!((binomial_upper_tail(2, 20, 0.1) - want).abs() < 1e-12);
     }
 
     #[test]
-    fn error_rate_test() {
+    fn error_rate_test_is_conservative_for_rare_failures_and_sees_real_rises() {
         assert!(error_rate_increase(3, 900, 9, 900) > 0.01, "0.33% -> 1.0% on 900 requests is not conclusive");
         assert!(error_rate_increase(10, 1000, 50, 1000) < 1e-6, "1% -> 5% on 1000 is");
         assert!(error_rate_increase(0, 100, 0, 100) >= 0.5);
+        assert!(error_rate_increase(0, 100, 1, 100) > 0.4, "one new failure proves nothing");
+    }
+
+    #[test]
+    fn quantile_intervals_narrow_with_samples() {
+        let small = hist((1..=40).map(|i| i * 1000));
+        let large = hist((1..=4000).map(|i| (i % 40 + 1) * 1000));
+        assert!(log_quantile_se(&small, 0.95) > 2.0 * log_quantile_se(&large, 0.95));
+        let (lo, hi) = quantile_interval(&large, 0.5, 1.96).unwrap();
+        assert!(lo <= 21.0 && hi >= 20.0, "{lo} {hi}");
+    }
+
+    #[test]
+    fn wilson_bounds() {
+        let (lo, hi) = wilson(0, 100, 1.96);
+        assert_eq!(lo, 0.0);
+        assert!(hi > 0.03 && hi < 0.04, "{hi}");
+        let (lo, hi) = wilson(50, 100, 1.96);
+        assert!(lo < 0.5 && hi > 0.5);
     }
 }

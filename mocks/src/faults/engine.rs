@@ -92,7 +92,7 @@ impl ActiveRule {
             spec.matcher.method.as_ref().and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
         let path = spec.matcher.path.as_deref().map(compile_path);
         let literal = path.as_deref().and_then(literal_path);
-        let rule_seed = seed ^ fnv1a(spec.name.as_bytes());
+        let rule_seed = spec.seed.unwrap_or(seed) ^ fnv1a(spec.name.as_bytes());
         ActiveRule {
             spec,
             method,

@@ -38,6 +38,12 @@ pub struct FaultRuleSpec {
     /// Degrade a streamed (SSE) answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamFault>,
+    /// The rule's own random seed (which requests fire, sampled latencies). Absent: derived from
+    /// the service's seed and the rule's name, so a rule replays the same choices each time it is
+    /// installed; a load tool gives a fresh one per run (derived from the run's seed) so runs
+    /// differ as real ones do while `--seed` still reproduces each.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// Request matcher: every given field must match.

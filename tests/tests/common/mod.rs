@@ -98,7 +98,7 @@ pub const RUN_FILES: [&str; 5] = [
 
 /// Judges `run` (against `baseline` when given) and writes the reports next to it.
 pub fn judge(run: &Path, baseline: Option<&Path>) -> loadsuite::verdict::Report {
-    let loaded = baseline.map(|b| loadsuite::verdict::baseline::load(b).expect("baseline loads"));
+    let loaded = baseline.map(|b| loadsuite::formats::baseline::read(b).expect("baseline loads"));
     let report =
         loadsuite::verdict::judge(baseline.zip(loaded.as_ref()), run, loadsuite::verdict::Thresholds::default())
             .expect("judged");
@@ -108,6 +108,7 @@ pub fn judge(run: &Path, baseline: Option<&Path>) -> loadsuite::verdict::Report 
 
 /// Records a baseline from `run` into `file`.
 pub fn record_baseline(run: &Path, file: &Path) {
-    let baseline = loadsuite::verdict::baseline::build(&[run]).expect("baseline builds");
-    std::fs::write(file, serde_json::to_vec_pretty(&baseline).unwrap()).unwrap();
+    let options = loadsuite::verdict::baseline::BuildOptions::default();
+    let baseline = loadsuite::verdict::baseline::build(&[run], &options).expect("baseline builds");
+    loadsuite::verdict::baseline::write(&baseline, file).unwrap();
 }

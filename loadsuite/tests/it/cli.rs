@@ -149,7 +149,9 @@ fn sigint_mid_run_stops_and_writes_every_file() {
     let started = std::time::Instant::now();
     let output = child.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(20), "stopped within the drain time");
-    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "an interrupted run exits 4: {stderr}");
+    assert!(stderr.contains("interrupted: the results are partial"), "{stderr}");
     for file in [
         "run.json",
         "loadsuite_stats.csv",

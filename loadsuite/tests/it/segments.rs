@@ -5,14 +5,12 @@
 //! merges (another scenario, a missing or duplicate segment, another format version) are refused
 //! with a message naming the problem.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use common::{Mocks, SERIAL, temp_dir};
+use crate::common::{Mocks, SERIAL, temp_dir};
 use hdrhistogram::Histogram;
-use loadsuite::output::run_json::decode;
+use loadsuite::formats::histogram::decode;
 use loadsuite::run::{RunOptions, run};
 use loadsuite::scenario;
 use loadsuite::segment::Segment;
@@ -182,10 +180,16 @@ async fn bad_merges_are_refused_with_the_reason() {
 
     let future = dir.join("future");
     std::fs::create_dir_all(&future).unwrap();
-    let bumped = std::fs::read_to_string(b.join("run.json")).unwrap().replace("\"version\": 1,", "\"version\": 99,");
+    let bumped = std::fs::read_to_string(b.join("run.json")).unwrap().replace("\"version\": 2,", "\"version\": 99,");
     std::fs::write(future.join("run.json"), bumped).unwrap();
     let version = merge_error(&[a, &future, c], &out);
-    assert!(version.contains("version 99"), "{version}");
+    assert!(version.contains("run format 99 is newer"), "{version}");
+    let old = dir.join("old");
+    std::fs::create_dir_all(&old).unwrap();
+    let older = std::fs::read_to_string(b.join("run.json")).unwrap().replace("\"version\": 2,", "\"version\": 1,");
+    std::fs::write(old.join("run.json"), older).unwrap();
+    let version = merge_error(&[a, &old, c], &out);
+    assert!(version.contains("run format 1 was written by an earlier loadsuite"), "{version}");
 
     let whole = dir.join("whole");
     let scenario = scenario::parse(&text, "split.toml", "split").unwrap();

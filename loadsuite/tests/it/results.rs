@@ -1,11 +1,9 @@
 //! Result files: Locust's exact CSV headers (compared with a real Locust run), CSV counts equal to
 //! what the mocks' journals saw, and an interrupted run still leaving complete files.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Mocks, run_text, temp_dir};
+use crate::common::{Mocks, run_text, temp_dir};
 use loadsuite::run::{RunOptions, run};
 use loadsuite::scenario;
 use mocks::stack::ServiceKind;
@@ -23,7 +21,7 @@ fn first_line(path: &std::path::Path) -> String {
 async fn csv_headers_equal_a_real_locust_runs() {
     let mocks = Mocks::start("").await;
     let dir = temp_dir("locust");
-    common::run_locust(&mocks.url(ServiceKind::Gateway), &dir).await;
+    crate::common::run_locust(&mocks.url(ServiceKind::Gateway), &dir).await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 1, duration = \"1s\" }}]\n",
         mocks.targets()

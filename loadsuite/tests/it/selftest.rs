@@ -1,6 +1,7 @@
-//! The pipeline's self-test through the CLI on embedded mocks: every failure mode of the catalog
-//! is detected on exactly its endpoints, the clean A/A pair raises no alarm, and the matrix is
-//! written. Also `loadsuite repro --list`.
+//! The pipeline's self-test through the CLI on embedded mocks, with the shipped default
+//! thresholds: every failure mode of the catalog is detected on exactly its rows, the clean A/A
+//! runs raise no alarm (and their count is reported), and the matrix is written. Also
+//! `loadsuite repro --list`.
 
 use std::process::Command;
 
@@ -14,12 +15,20 @@ fn selftest_detects_every_failure_mode_and_no_false_alarm() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     let matrix: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("detection-matrix.json")).unwrap()).unwrap();
-    let rows = matrix.as_array().unwrap();
-    assert_eq!(rows.len(), 9, "the whole catalog ran");
+    let rows = matrix["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3 + 13, "three A/A runs and the whole catalog ran");
     assert!(rows.iter().all(|r| r["ok"] == true), "{stdout}");
-    assert_eq!(rows[0]["mode"], "clean");
+    assert_eq!(rows[0]["mode"], "clean #1");
     assert_eq!(rows[0]["flagged"], serde_json::json!([]));
-    assert!(std::fs::read_to_string(out.join("detection-matrix.md")).unwrap().contains("| unknown-model |"));
+    assert_eq!(matrix["false_alarms"]["runs"], 3);
+    assert_eq!(matrix["false_alarms"]["alarms"], 0);
+    let md = std::fs::read_to_string(out.join("detection-matrix.md")).unwrap();
+    assert!(md.contains("| unknown-model |") && md.contains("A/A: 0 of 3 clean runs raised an alarm"), "{md}");
+    // Judged with the shipped defaults: the baseline is three runs, the thresholds are the defaults.
+    let verdict: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("latency-doubled/verdict.json")).unwrap()).unwrap();
+    assert_eq!(verdict["baseline_runs"], 3);
+    assert_eq!(verdict["thresholds"]["max_error_rate"], 0.01);
 }
 
 #[test]
@@ -29,6 +38,11 @@ fn repro_lists_the_catalog() {
     for mode in [
         "clean",
         "unknown-model",
+        "last-stage-regression",
+        "missing-endpoint",
+        "interrupted-run",
+        "hung-target",
+        "dropped-iterations",
         "latency-doubled",
         "error-rate-5pct",
         "vector-store-timeouts",

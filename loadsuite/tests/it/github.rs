@@ -1,8 +1,6 @@
 //! `loadsuite issue` against a local fake GitHub API: the first regression opens one issue, the
 //! same regression again comments on it instead of opening a duplicate; --dry-run prints the payload.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -48,13 +46,13 @@ async fn comment(
 #[tokio::test]
 async fn files_one_issue_then_comments_on_it() {
     // A regression verdict: a run whose chat requests all fail.
-    let mocks = common::Mocks::start("").await;
+    let mocks = crate::common::Mocks::start("").await;
     let text = format!(
         "name = \"gh\"\n{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"chat\", model = \"qwen2.5-14b-instruct\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 1, duration = \"0.5s\" }}]\n",
         mocks.targets()
     );
     let scenario = loadsuite::scenario::parse(&text, "gh.toml", "gh").unwrap();
-    let mut options = loadsuite::run::RunOptions::new(common::temp_dir("gh"));
+    let mut options = loadsuite::run::RunOptions::new(crate::common::temp_dir("gh"));
     options.preflight = false;
     let outcome = loadsuite::run::run(scenario, options).await.unwrap();
     let report = loadsuite::verdict::judge(None, &outcome.out, Default::default()).unwrap();

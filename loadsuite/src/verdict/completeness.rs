@@ -1,0 +1,160 @@
+//! Completeness: nothing that did not run may pass. The run as a whole (interrupted, a user class
+//! without users, the arrival schedule not kept, nothing measured), each stage's load against the
+//! baseline's (a different load is not comparable), and every baselined endpoint or stage that
+//! this run did not measure.
+
+use std::collections::BTreeMap;
+
+use super::compare::Thresholds;
+use super::measures::RunMeasures;
+use super::model::{Check, CheckKind, Detectable, EndpointVerdict, Numbers, Severity, Verdict};
+use crate::engine::WarningKind;
+use crate::formats::baseline::{EndpointMeasure, ScenarioBaseline};
+use crate::plan::Plan;
+
+/// Checks of the run as a whole.
+pub fn run_checks(run: &RunMeasures, t: &Thresholds) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let requests: u64 = run.stages.values().flat_map(|s| s.values()).map(|m| m.requests).sum();
+    if requests == 0 {
+        checks.push(Check::new(
+            CheckKind::RunCompleted,
+            "the run has no requests: nothing was measured",
+            Verdict::Inconclusive,
+        ));
+    }
+    if run.interrupted {
+        let why = run
+            .warnings
+            .iter()
+            .find(|w| w.kind == WarningKind::Interrupted)
+            .map_or("the run was stopped before its plan's end".to_owned(), |w| w.message.clone());
+        checks.push(Check::new(CheckKind::RunCompleted, why, Verdict::Inconclusive));
+    } else if requests > 0 {
+        checks.push(Check::new(CheckKind::RunCompleted, "ran its whole plan", Verdict::Pass));
+    }
+    let idle: Vec<&str> =
+        run.warnings.iter().filter(|w| w.kind == WarningKind::ClassWithoutUsers).map(|w| w.message.as_str()).collect();
+    if !idle.is_empty() {
+        checks.push(Check::new(CheckKind::ClassesRan, idle.join("; "), Verdict::Inconclusive));
+    }
+    let s = run.schedule;
+    if s.scheduled > 0 {
+        let missed = s.missed_fraction();
+        let detail = format!(
+            "{} of {} scheduled iterations dropped (max in flight reached), {} started late: {:.1}% missed (at most {:.1}% allowed); the offered load was not delivered",
+            s.dropped,
+            s.scheduled,
+            s.late,
+            missed * 100.0,
+            t.max_missed_iterations * 100.0
+        );
+        let verdict =
+            if missed > t.max_missed_iterations { Verdict::Regression(Severity::Major) } else { Verdict::Pass };
+        checks.push(Check::new(CheckKind::ScheduleKept, detail, verdict));
+    }
+    checks
+}
+
+/// The load of one stage of a plan, in words and as a number to compare.
+fn load_of(plan: &Plan, stage: usize) -> Option<(f64, String)> {
+    match plan {
+        Plan::Closed { stages } => stages.get(stage).map(|s| (f64::from(s.users), format!("{} users", s.users))),
+        Plan::Open { stages, .. } => stages.get(stage).map(|s| (s.rate, format!("{} iterations/s", s.rate))),
+    }
+}
+
+/// Whether stage `stage` of the run can be compared with the baseline's: `Err` with the reason when
+/// its load differs, or when the run did not reach the stage's load.
+pub fn comparable(base: &ScenarioBaseline, run: &RunMeasures, stage: usize) -> Result<(), String> {
+    if let Some(w) =
+        run.warnings.iter().find(|w| w.kind == WarningKind::StageTargetNotReached && w.stage == Some(stage))
+    {
+        return Err(format!("not comparable: {}", w.message));
+    }
+    let (Some(bp), Some(rp)) = (&base.plan, &run.plan) else { return Ok(()) };
+    if std::mem::discriminant(bp) != std::mem::discriminant(rp) {
+        return Err("not comparable: the baseline ran a closed plan and this run an open one (or the reverse)".into());
+    }
+    match (load_of(bp, stage), load_of(rp, stage)) {
+        (Some((b, bw)), Some((r, rw))) if (b - r).abs() > 0.01 * b.max(r) => {
+            Err(format!("not comparable: the baseline's stage {} ran {bw}, this run {rw}", stage + 1))
+        }
+        (None, Some(_)) => Err(format!("not comparable: the baseline's plan has no stage {}", stage + 1)),
+        _ => Ok(()),
+    }
+}
+
+/// The false-alarm level at which a missing endpoint counts as a regression: the chance that an
+/// endpoint with the baseline's share of its stage drew no request at all in this run's stage.
+fn absence_is_chance(base_share: f64, run_stage_requests: u64) -> f64 {
+    (-base_share * run_stage_requests as f64).exp()
+}
+
+/// Rows for what the baseline measured and this run did not: a whole stage that did not run, or an
+/// endpoint absent from a stage that did (a regression unless the baseline saw it too rarely for
+/// its absence to mean anything). A stage this run's plan does not have, or a plan of another
+/// model, is not comparable rather than missing.
+pub fn missing(base: &ScenarioBaseline, run: &RunMeasures, alpha: f64) -> Vec<EndpointVerdict> {
+    let mut rows = Vec::new();
+    let planned = |stage: usize| match (&run.plan, &base.plan) {
+        (Some(rp), Some(bp)) if std::mem::discriminant(rp) != std::mem::discriminant(bp) => false,
+        (Some(rp), _) => stage < rp.stage_count(),
+        (None, _) => true,
+    };
+    for (stage, endpoints) in &base.stages {
+        let run_stage = run.stages.get(stage);
+        let run_requests: u64 = run_stage.map_or(0, |s| s.values().map(|m| m.requests).sum());
+        let base_requests: u64 = endpoints.values().map(|m| m.requests).sum();
+        for (key, measure) in endpoints.iter().filter(|(_, m)| m.requests > 0) {
+            if run_stage.and_then(|s| s.get(key)).is_some_and(|m| m.requests > 0) {
+                continue;
+            }
+            let (kind, detail, verdict) = if !planned(*stage) {
+                (
+                    CheckKind::Comparable,
+                    format!("not comparable: this run's plan has no stage {} like the baseline's", stage + 1),
+                    Verdict::Inconclusive,
+                )
+            } else if run_requests == 0 {
+                (
+                    CheckKind::Present,
+                    format!(
+                        "stage {} did not run (the baseline measured {} requests of `{key}` in it)",
+                        stage + 1,
+                        measure.requests
+                    ),
+                    Verdict::Regression(Severity::Major),
+                )
+            } else {
+                let share = measure.requests as f64 / base_requests.max(1) as f64;
+                let chance = absence_is_chance(share, run_requests);
+                let detail = format!(
+                    "no requests in this run; the baseline had {} ({:.1}% of its stage), so {} of this stage's {run_requests} requests were expected (absence by chance: p = {chance:.1e})",
+                    measure.requests,
+                    share * 100.0,
+                    (share * run_requests as f64).round()
+                );
+                let verdict = if chance < alpha { Verdict::Regression(Severity::Major) } else { Verdict::Inconclusive };
+                (CheckKind::Present, detail, verdict)
+            };
+            rows.push(missing_row(*stage, key, measure, Check::new(kind, detail, verdict)));
+        }
+    }
+    rows
+}
+
+fn missing_row(stage: usize, key: &str, base: &EndpointMeasure, check: Check) -> EndpointVerdict {
+    EndpointVerdict {
+        stage,
+        endpoint: key.to_owned(),
+        verdict: check.verdict,
+        checks: vec![check],
+        baseline: Some(super::numbers(base)),
+        current: Numbers::default(),
+        detectable: Detectable::default(),
+        failure_kinds: BTreeMap::new(),
+        failure_messages: BTreeMap::new(),
+        baseline_failure_kinds: base.failure_kinds.clone(),
+    }
+}

@@ -1,0 +1,288 @@
+//! Honest verdicts through the CLI: nothing that did not run may pass. A hung target's requests are
+//! failures (`unfinished`), a run with no request exits 3, a user class left without users and a
+//! stage that cannot reach its users are warned about and recorded, `--run-time` keeps a plan's
+//! peaks, a baselined endpoint missing from a run is a regression naming it, a stage at another
+//! load is not comparable, `report` passes a healthy run on its targets alone, and `baseline`
+//! says what it blesses.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+use crate::common::temp_dir;
+
+const LOADSUITE: &str = env!("CARGO_BIN_EXE_loadsuite");
+
+fn loadsuite(args: &[&str]) -> Output {
+    Command::new(LOADSUITE).args(args).output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A target that accepts connections, reads what it is sent, and never answers; counts requests.
+fn black_hole() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 4096];
+                if matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                // Hold the connection open without answering until the client gives up.
+                while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    (url, requests)
+}
+
+#[test]
+fn a_hung_target_counts_every_sent_request_as_failed_and_exits_1() {
+    let (url, seen) = black_hole();
+    let out = temp_dir("hung");
+    let output = loadsuite(&[
+        "run",
+        "--url",
+        &format!("{url}/v1/models"),
+        "--users",
+        "3",
+        "--run-time",
+        "1s",
+        "--timeout",
+        "60s",
+        "--drain",
+        "1s",
+        "--quiet",
+        "--out",
+        path(&out),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let run = read(&out.join("run.json"));
+    let sent = seen.load(Ordering::SeqCst) as u64;
+    assert_eq!(sent, 3, "each user sent one request and waited");
+    assert_eq!(run["aggregate"]["requests"], sent, "every sent request is in the results");
+    assert_eq!(run["aggregate"]["failures"], sent, "and every one failed");
+    let kinds: Vec<&str> = run["failures"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["unfinished"]);
+    let csv = std::fs::read_to_string(out.join("loadsuite_stats.csv")).unwrap();
+    assert!(csv.lines().any(|l| l.starts_with(",Aggregated,3,3,")), "{csv}");
+    let report = loadsuite(&["report", path(&out)]);
+    assert_eq!(report.status.code(), Some(1), "{}", text(&report));
+    assert!(text(&report).contains("regression (critical)"), "{}", text(&report));
+}
+
+#[test]
+fn a_run_with_no_request_exits_3_and_its_report_is_not_a_pass() {
+    let out = temp_dir("no-requests");
+    let output =
+        loadsuite(&["run", "light", "--embedded", "--users", "0", "--run-time", "1s", "--quiet", "--out", path(&out)]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert!(text(&output).contains("nothing was measured"), "{}", text(&output));
+    let report = loadsuite(&["report", path(&out)]);
+    assert_eq!(report.status.code(), Some(3), "{}", text(&report));
+    assert!(text(&report).contains("the run has no requests"), "{}", text(&report));
+}
+
+#[test]
+fn a_class_without_users_is_warned_about_recorded_and_never_passes() {
+    let out = temp_dir("idle-class");
+    let output = loadsuite(&[
+        "run",
+        "baseline",
+        "--embedded",
+        "--users",
+        "2",
+        "--run-time",
+        "2s",
+        "--quiet",
+        "--out",
+        path(&out),
+    ]);
+    let said = text(&output);
+    assert!(said.contains("warning: user class `mcp` got 0 users"), "{said}");
+    let run = read(&out.join("run.json"));
+    let warnings = run["engine"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w["kind"] == "class_without_users" && w["message"].as_str().unwrap().contains("`mcp`"))
+    );
+    let classes = run["engine"]["classes"].as_array().unwrap();
+    assert_eq!(classes.iter().find(|c| c["name"] == "mcp").unwrap()["peak"], 0);
+    let report = loadsuite(&["report", path(&out)]);
+    assert_ne!(report.status.code(), Some(0), "{}", text(&report));
+    let verdict = read(&out.join("verdict.json"));
+    let check = verdict["run_checks"].as_array().unwrap().iter().find(|c| c["kind"] == "classes_ran").unwrap();
+    assert_eq!(check["verdict"]["verdict"], "inconclusive");
+}
+
+#[test]
+fn run_time_scales_spawn_rates_so_every_stage_reaches_its_users() {
+    let out = temp_dir("scaled");
+    let output =
+        loadsuite(&["run", "api-progressive", "--embedded", "--run-time", "6s", "--quiet", "--out", path(&out)]);
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
+    let run = read(&out.join("run.json"));
+    let peaks: Vec<u64> =
+        run["engine"]["stages"].as_array().unwrap().iter().map(|s| s["peak"].as_u64().unwrap()).collect();
+    assert_eq!(peaks, [10, 50, 100], "the scaled plan peaks where the full one does");
+    let rates: Vec<f64> =
+        run["plan"]["stages"].as_array().unwrap().iter().map(|s| s["spawn_rate"].as_f64().unwrap()).collect();
+    assert!((rates[0] - 150.0).abs() < 1e-6, "1/s scaled by 900 s / 6 s: {rates:?}");
+    assert!(run["engine"]["warnings"].as_array().unwrap().is_empty(), "{}", run["engine"]["warnings"]);
+}
+
+#[test]
+fn a_stage_that_cannot_reach_its_users_is_warned_about_before_and_after() {
+    let dir = temp_dir("unreachable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("slow-ramp.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"slow-ramp\"\n[targets]\ngateway = \"http://127.0.0.1:9\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.1 }\ntasks = [{ kind = \"http\", path = \"/health\" }]\n[load]\nshape = \"stages\"\nstages = [{ users = 20, spawn_rate = 2, duration = \"2s\" }]\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let output = loadsuite(&["run", path(&scenario), "--embedded", "--quiet", "--out", path(&out)]);
+    let said = text(&output);
+    assert!(said.contains("stage 1 cannot reach 20 users"), "{said}");
+    assert!(said.contains("stage 1 aimed at 20 users and reached"), "{said}");
+    let run = read(&out.join("run.json"));
+    let kinds: Vec<&str> =
+        run["engine"]["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["stage_unreachable", "stage_target_not_reached"]);
+}
+
+/// Runs `scenario` (shipped name or path) embedded into `out` with extra arguments.
+fn run_into(scenario: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", scenario, "--embedded", "--quiet", "--out", path(out)];
+    args.extend(extra);
+    loadsuite(&args)
+}
+
+fn gateway_scenario(dir: &Path, name: &str, with_chat: bool) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let chat =
+        if with_chat { ", { kind = \"chat\", model = \"gpt-4o-mini\", max_tokens = 4, weight = 2 }" } else { "" };
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"gate\"\n[targets]\ngateway = \"http://127.0.0.1:9\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.01 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}{chat}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 6, spawn_rate = 100, duration = \"2s\" }}]\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_baselined_endpoint_missing_from_the_run_is_a_regression_that_names_it() {
+    let dir = temp_dir("missing-endpoint");
+    let full = gateway_scenario(&dir, "full", true);
+    let without = gateway_scenario(&dir, "without", false);
+    let base_run = dir.join("base");
+    assert!(run_into(path(&full), &base_run, &[]).status.success());
+    let baseline = dir.join("baseline.json");
+    let recorded = loadsuite(&["baseline", "--from", path(&base_run), "--out", path(&baseline)]);
+    assert!(recorded.status.success(), "{}", text(&recorded));
+    let run = dir.join("run");
+    assert!(run_into(path(&without), &run, &[]).status.success());
+    let compared = loadsuite(&["compare", "--baseline", path(&baseline), "--run", path(&run)]);
+    assert_eq!(compared.status.code(), Some(1), "{}", text(&compared));
+    let verdict = read(&run.join("verdict.json"));
+    let chat =
+        verdict["endpoints"].as_array().unwrap().iter().find(|e| e["endpoint"] == "POST /v1/chat/completions").unwrap();
+    assert_eq!(chat["verdict"]["verdict"], "regression");
+    assert_eq!(chat["checks"][0]["kind"], "present");
+    assert!(chat["checks"][0]["detail"].as_str().unwrap().contains("no requests in this run"), "{chat}");
+
+    // The same plan at another load is not comparable: inconclusive with the reason, not judged.
+    let other = dir.join("other-load");
+    assert!(run_into(path(&full), &other, &["--users", "3"]).status.success());
+    let compared = loadsuite(&["compare", "--baseline", path(&baseline), "--run", path(&other)]);
+    assert_eq!(compared.status.code(), Some(3), "{}", text(&compared));
+    assert!(
+        text(&compared).contains("not comparable: the baseline's stage 1 ran 6 users, this run 3 users"),
+        "{}",
+        text(&compared)
+    );
+}
+
+#[test]
+fn report_without_a_baseline_passes_a_healthy_run_on_its_targets() {
+    let dir = temp_dir("healthy-report");
+    let scenario = gateway_scenario(&dir, "healthy", true);
+    let run = dir.join("run");
+    assert!(run_into(path(&scenario), &run, &[]).status.success());
+    let report = loadsuite(&["report", path(&run)]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report));
+    let verdict = read(&run.join("verdict.json"));
+    assert_eq!(verdict["overall"]["verdict"], "pass");
+    let targets: Vec<&Value> = verdict["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| e["checks"].as_array().unwrap())
+        .filter(|c| c["kind"] == "target_p95")
+        .collect();
+    assert!(targets.iter().all(|c| c["target"] == "met"), "{targets:?}");
+    assert!(!text(&report).contains("baseline has no such endpoint"));
+}
+
+#[test]
+fn baseline_refuses_a_broken_endpoint_unless_told_and_records_its_warnings() {
+    let dir = temp_dir("bless");
+    let out = dir.join("repro");
+    let run = run_into("repro-unknown-model", &out, &["--no-preflight", "--run-time", "2s"]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let file = dir.join("baseline.json");
+    let refused = loadsuite(&["baseline", "--from", path(&out), "--out", path(&file)]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("failed every request") && text(&refused).contains("--allow-failing"));
+    assert!(!file.exists(), "nothing written when refused");
+    let kept = loadsuite(&["baseline", "--from", path(&out), "--out", path(&file), "--allow-failing"]);
+    assert!(kept.status.success(), "{}", text(&kept));
+    assert!(text(&kept).contains("warning: baseline `repro-unknown-model`"), "{}", text(&kept));
+    let baseline = read(&file);
+    assert_eq!(baseline["version"], 2);
+    let scenario = &baseline["scenarios"]["repro-unknown-model"];
+    assert_eq!(scenario["runs"], 1);
+    assert_eq!(scenario["plan"]["model"], "closed", "the baseline keeps the plan");
+    let kinds: Vec<&str> =
+        scenario["warnings"].as_array().unwrap().iter().map(|w| w["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"all_failing") && kinds.contains(&"few_samples"), "{kinds:?}");
+}
+
+#[test]
+fn thresholds_out_of_range_are_refused_with_the_field() {
+    let dir = temp_dir("thresholds");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("t.toml");
+    std::fs::write(&file, "p95_ms = -1\nsignificance = 2.0\ncritical_error_rate = nan\np95_degradation = []\n")
+        .unwrap();
+    let output = loadsuite(&["report", path(&dir), "--thresholds", path(&file)]);
+    assert_eq!(output.status.code(), Some(2));
+    let said = text(&output);
+    for field in ["p95_ms = -1", "significance = 2", "critical_error_rate = NaN", "p95_degradation = []"] {
+        assert!(said.contains(field), "{field}: {said}");
+    }
+}
