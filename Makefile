@@ -4,13 +4,16 @@ PYTHON ?= python3
 
 .PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-segments bench-loadgen bench-deps config-check scenarios
 .PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load regress record-baseline require-stack
+.PHONY: nightly nightly-baseline bench-verdicts
 
 # Load targets: RUN_TIME=30s fits each plan into that time (empty: the scenario's own length);
-# OUT=dir is the results directory; BASELINES holds one stored baseline per scenario, which the
-# first passing run of each load target records and `regress` compares against.
+# OUT=dir is the results directory; BASELINES holds one stored baseline per scenario, recorded by
+# `record-baseline` from RUNS runs each, which the load targets and `regress` compare against.
 RUN_TIME ?=
 OUT ?= results
 BASELINES ?= $(OUT)/baselines
+RUNS ?= 3
+SCENARIOS ?= baseline api-progressive rag-progressive mcp-progressive
 
 # Static release binaries and the FROM-scratch images built from them.
 STATIC_TARGET := x86_64-unknown-linux-gnu
@@ -27,7 +30,7 @@ DC := $(COMPOSE) -f $(COMPOSE_FILE) -p aistack
 GATEWAY_URL ?= http://127.0.0.1:8000
 RAG_URL ?= http://127.0.0.1:8002
 MCP_URL ?= http://127.0.0.1:8020
-LOADSUITE := ./target/release/loadsuite
+LOADSUITE ?= ./target/release/loadsuite
 RUN_TIME_ARG = $(if $(RUN_TIME),--run-time $(RUN_TIME),)
 STACK_TARGETS = --target gateway=$(GATEWAY_URL) --target rag=$(RAG_URL) --target mcp=$(MCP_URL)
 
@@ -71,7 +74,7 @@ serve: ## run the mock stack on 127.0.0.1 (gateway :8000)
 config-check: ## validate a config file: make config-check CONFIG=path.toml
 	$(CARGO) run --release -q -p mocks -- config check $(CONFIG)
 
-bench: bench-mocks bench-loadgen bench-segments ## every benchmark; figures go to bench/results/
+bench: bench-mocks bench-loadgen bench-segments bench-verdicts ## every benchmark; figures go to bench/results/
 
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -84,6 +87,11 @@ bench-segments: ## one loadsuite process vs two execution segments (merged), pin
 
 bench-loadgen: bench-deps ## loadsuite beside wrk on one core each, and its memory at 1,000 / 10,000 users
 	$(PYTHON) bench/loadgen.py
+
+AA ?= 100
+POWER ?= 20
+bench-verdicts: ## verdicts' false-alarm rate (A/A) and power on a realistic noisy service (embedded; ~30 min; AA=, POWER=)
+	$(CARGO) run --release -q -p loadsuite -- calibrate --embedded --aa $(AA) --power $(POWER) --out $(OUT)/calibrate --report bench/results
 
 selftest: ## prove the pipeline detects every failure mode of the catalog (embedded mocks)
 	$(CARGO) run --release -q -p loadsuite -- selftest --embedded --out $(OUT)/selftest
@@ -119,14 +127,14 @@ require-stack: build-loadsuite
 build-loadsuite:
 	@$(CARGO) build --release -q -p loadsuite -p mocks
 
-# One load target: scenario $(1) into $(OUT)/$(1): CSVs, run.json and reports. The first run
-# that passes is stored as $(BASELINES)/$(1).json; the exit status is the run's.
+# One load target: scenario $(1) into a fresh $(OUT)/$(1): CSVs, run.json and reports (judged
+# against $(BASELINES)/$(1).json when `record-baseline` stored one, on its targets otherwise); the
+# exit status is the run's.
 define load_run
-	@$(LOADSUITE) run $(1) $(STACK_TARGETS) $(RUN_TIME_ARG) --out $(OUT)/$(1); status=$$?; \
-	$(LOADSUITE) report $(OUT)/$(1) >/dev/null; \
+	@rm -rf $(OUT)/$(1); $(LOADSUITE) run $(1) $(STACK_TARGETS) $(RUN_TIME_ARG) --out $(OUT)/$(1); status=$$?; \
+	if [ -f $(BASELINES)/$(1).json ]; then $(LOADSUITE) compare --baseline $(BASELINES)/$(1).json --run $(OUT)/$(1) >/dev/null; \
+	else $(LOADSUITE) report $(OUT)/$(1) >/dev/null; fi; \
 	echo "results and report: $(OUT)/$(1) (summary.md, report.html)"; \
-	if [ ! -f $(BASELINES)/$(1).json ] && [ $$status -eq 0 ]; then \
-	  mkdir -p $(BASELINES) && $(LOADSUITE) baseline --from $(OUT)/$(1) --out $(BASELINES)/$(1).json; fi; \
 	exit $$status
 endef
 
@@ -154,15 +162,57 @@ test-load-segments: build-loadsuite ## rehearse distributed load: 3 segment cont
 	@$(LOADSUITE) report $(OUT)/segments/merged >/dev/null; \
 	echo "merged run and report: $(OUT)/segments/merged (segments in $(OUT)/segments/segment-*)"
 
-# The newest results directory under $(OUT) (or RUN=dir).
-LAST_RUN = $${RUN:-$$(ls -td $(OUT)/*/ 2>/dev/null | while read d; do [ -f "$$d/run.json" ] && echo "$${d%/}" && break; done)}
+record-baseline: require-stack ## record each scenario's baseline from RUNS runs (SCENARIOS="baseline api-progressive ...", RUNS=3)
+	@for s in $(SCENARIOS); do \
+	  from=""; for i in $$(seq 1 $(RUNS)); do \
+	    dir=$(OUT)/baseline-runs/$$s-$$i; rm -rf $$dir; echo "$$s: baseline run $$i of $(RUNS)"; \
+	    $(LOADSUITE) run $$s $(STACK_TARGETS) $(RUN_TIME_ARG) --quiet --out $$dir >/dev/null; \
+	    [ -f $$dir/run.json ] || exit 2; from="$$from --from $$dir"; \
+	  done; \
+	  mkdir -p $(BASELINES) && $(LOADSUITE) baseline $$from --out $(BASELINES)/$$s.json || exit $$?; \
+	done
 
-record-baseline: build-loadsuite ## store the last run (or RUN=dir) as its scenario's baseline, replacing it
-	@run=$(LAST_RUN); [ -n "$$run" ] || { echo "no run under $(OUT)/: run a make test-load-* target first"; exit 2; }; \
-	mkdir -p $(BASELINES) && $(LOADSUITE) baseline --from $$run --out $(BASELINES)/$$(basename $$run).json
+# Exit status of several comparisons: 1 if any regressed, else 2 if any failed, else 3 if any was
+# inconclusive, else 0.
+regress: build-loadsuite ## compare each scenario's latest run with its stored baseline (never a run with itself)
+	@regressed=0; failed=0; inconclusive=0; compared=0; \
+	for s in $(SCENARIOS); do \
+	  base=$(BASELINES)/$$s.json; run=$(OUT)/$$s; \
+	  [ -f $$base ] && [ -f $$run/run.json ] || continue; \
+	  compared=$$((compared + 1)); echo "== $$s: $$run against $$base"; \
+	  $(LOADSUITE) compare --baseline $$base --run $$run; \
+	  case $$? in 0) ;; 1) regressed=1;; 3) inconclusive=1;; *) failed=1;; esac; \
+	done; \
+	[ $$compared -gt 0 ] || { echo "nothing to compare: record baselines (make record-baseline), then run make test-load-*"; exit 2; }; \
+	[ $$regressed = 0 ] || exit 1; [ $$failed = 0 ] || exit 2; [ $$inconclusive = 0 ] || exit 3
 
-regress: build-loadsuite ## compare the last run (or RUN=dir) with its stored baseline; exit 1 on regression
-	@run=$(LAST_RUN); [ -n "$$run" ] || { echo "no run under $(OUT)/: run a make test-load-* target first"; exit 2; }; \
-	base=$(BASELINES)/$$(basename $$run).json; \
-	[ -f $$base ] || { echo "no stored baseline $$base: run 'make test-load-$$(basename $$run)' or 'make record-baseline RUN=$$run' first"; exit 2; }; \
-	$(LOADSUITE) compare --baseline $$base --run $$run
+# The nightly check (.github/workflows/nightly-load.yml runs `make nightly`): the scenario on the
+# embedded mocks with fault profile PROFILE (or, with NIGHTLY_STACK=1, on GATEWAY_URL/RAG_URL/MCP_URL),
+# compared with a baseline of RUNS runs recorded on the same machine and kept from night to night.
+NIGHTLY_SCENARIO ?= baseline
+NIGHTLY_USERS ?= 60
+NIGHTLY_RUN_TIME ?= 1m
+PROFILE ?= none
+NIGHTLY_DIR ?= $(OUT)/nightly
+NIGHTLY_BASELINE ?= $(NIGHTLY_DIR)/baseline.json
+NIGHTLY_LOAD = $(if $(NIGHTLY_STACK),$(STACK_TARGETS),--embedded --mocks-config compose/profiles/$(PROFILE).toml) --users $(NIGHTLY_USERS) --run-time $(NIGHTLY_RUN_TIME) --quiet
+REPO ?= owner/name
+
+nightly-baseline: ## the nightly baseline from RUNS runs, unless NIGHTLY_BASELINE exists (kept from earlier nights)
+	@if [ -f $(NIGHTLY_BASELINE) ]; then echo "nightly baseline: $(NIGHTLY_BASELINE) (kept from an earlier night)"; exit 0; fi; \
+	from=""; for i in $$(seq 1 $(RUNS)); do \
+	  dir=$(NIGHTLY_DIR)/baseline-$$i; rm -rf $$dir; echo "nightly baseline: run $$i of $(RUNS)"; \
+	  $(LOADSUITE) run $(NIGHTLY_SCENARIO) $(NIGHTLY_LOAD) --out $$dir >/dev/null; \
+	  [ -f $$dir/run.json ] || exit 2; from="$$from --from $$dir"; \
+	done; \
+	$(LOADSUITE) baseline $$from --out $(NIGHTLY_BASELINE)
+
+nightly: nightly-baseline ## run, compare with the nightly baseline (its exit status also in NIGHTLY_DIR/compare-exit), and on regression build the issue (REPO=owner/name; filed when GITHUB_TOKEN is set)
+	@rm -rf $(NIGHTLY_DIR)/run; \
+	$(LOADSUITE) run $(NIGHTLY_SCENARIO) $(NIGHTLY_LOAD) --out $(NIGHTLY_DIR)/run >/dev/null; \
+	$(LOADSUITE) compare --baseline $(NIGHTLY_BASELINE) --run $(NIGHTLY_DIR)/run; code=$$?; \
+	echo $$code > $(NIGHTLY_DIR)/compare-exit; \
+	if [ $$code = 1 ]; then \
+	  $(LOADSUITE) issue --verdict $(NIGHTLY_DIR)/run/verdict.json --repo $(REPO) $(if $(GITHUB_TOKEN),,--dry-run) | tee $(NIGHTLY_DIR)/issue.txt; \
+	fi; \
+	exit $$code

@@ -87,6 +87,9 @@ pub enum Command {
     /// into the mocks, each checked to flag exactly the affected endpoints. Exits 1 on any miss or
     /// false alarm.
     Selftest(SelftestArgs),
+    /// Measure the verdicts' false-alarm rate (A/A) and power on the mocks configured as a
+    /// realistic noisy service; writes verdicts.md and verdicts.json (see `make bench-verdicts`).
+    Calibrate(CalibrateArgs),
     /// Reproduce one failure mode of the self-test catalog alone and show its verdict.
     Repro {
         /// The mode (see `loadsuite repro --list`).
@@ -150,6 +153,38 @@ pub struct SelftestArgs {
     pub aa_runs: usize,
 }
 
+/// `loadsuite calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Start the mocks in-process (default when no --target is given).
+    #[arg(long)]
+    pub embedded: bool,
+    /// The mocks to use: gateway=URL, rag=URL, mcp=URL.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Where the runs go.
+    #[arg(long, default_value = "results/calibrate")]
+    pub out: PathBuf,
+    /// Where verdicts.md and verdicts.json go (default: --out).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// A/A comparisons.
+    #[arg(long, default_value_t = 100)]
+    pub aa: usize,
+    /// Trials per known change.
+    #[arg(long, default_value_t = 20)]
+    pub power: usize,
+    /// Length of each run.
+    #[arg(long, default_value = "8s")]
+    pub run_time: String,
+    /// Users of each run.
+    #[arg(long, default_value_t = 120)]
+    pub users: u32,
+    /// Seed of the first run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
 /// `loadsuite run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -200,6 +235,9 @@ pub struct RunArgs {
     /// Start the mock stack in-process and point gateway/rag/mcp at it.
     #[arg(long)]
     pub embedded: bool,
+    /// With --embedded: the mocks' configuration file (e.g. compose/profiles/slow-gateway.toml).
+    #[arg(long, value_name = "FILE", requires = "embedded")]
+    pub mocks_config: Option<PathBuf>,
     /// Skip the health and model checks (to reproduce failures on purpose).
     #[arg(long)]
     pub no_preflight: bool,
@@ -315,6 +353,7 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Issue { verdict, repo, dry_run } => issue_command(&verdict, &repo, dry_run),
         Command::Selftest(args) => selftest_command(&args, None),
+        Command::Calibrate(args) => calibrate_command(&args),
         Command::Repro { list: true, .. } | Command::Repro { name: None, .. } => {
             for mode in crate::selftest::CATALOG {
                 println!("{:<24} {}", mode.name, mode.symptom);
@@ -330,36 +369,39 @@ pub fn execute(cli: Cli) -> Result<ExitCode, String> {
     }
 }
 
+/// The mocks a self-test or calibration works on: `--target NAME=URL` for all three services, or
+/// the embedded stack (also when no target is given). The stack, when started, must be shut down.
+async fn mock_targets(
+    embedded: bool,
+    given: &[String],
+) -> Result<(Option<mocks::stack::Stack>, BTreeMap<String, String>), String> {
+    let mut targets: BTreeMap<String, String> = BTreeMap::new();
+    for t in given {
+        let (n, u) = t.split_once('=').ok_or_else(|| format!("--target {t}: write NAME=URL"))?;
+        targets.insert(n.to_owned(), u.trim_end_matches('/').to_owned());
+    }
+    let stack = if embedded || targets.is_empty() {
+        let config = mocks::config::MocksConfig::default();
+        let (stack, embedded) = crate::run::embedded_stack(&config).await.map_err(|e| e.to_string())?;
+        targets.extend(embedded);
+        Some(stack)
+    } else {
+        None
+    };
+    for needed in ["gateway", "rag", "mcp"] {
+        if !targets.contains_key(needed) {
+            return Err(format!("--target {needed}=URL is missing (or use --embedded)"));
+        }
+    }
+    Ok((stack, targets))
+}
+
 fn selftest_command(args: &SelftestArgs, only: Option<&str>) -> Result<ExitCode, String> {
     use crate::selftest::{SelftestOptions, matrix, selftest};
     let run_time = crate::duration::parse(&args.run_time).map_err(|e| format!("--run-time: {e}"))?;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let mut targets: BTreeMap<String, String> = BTreeMap::new();
-        for t in &args.targets {
-            let (n, u) = t.split_once('=').ok_or_else(|| format!("--target {t}: write NAME=URL"))?;
-            targets.insert(n.to_owned(), u.trim_end_matches('/').to_owned());
-        }
-        let stack = if args.embedded || targets.is_empty() {
-            let stack = mocks::stack::Stack::start_ephemeral(&mocks::config::MocksConfig::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            for (kind, name) in [
-                (mocks::stack::ServiceKind::Gateway, "gateway"),
-                (mocks::stack::ServiceKind::Rag, "rag"),
-                (mocks::stack::ServiceKind::Mcp, "mcp"),
-            ] {
-                targets.insert(name.to_owned(), stack.service(kind).map(|s| s.url()).unwrap_or_default());
-            }
-            Some(stack)
-        } else {
-            None
-        };
-        for needed in ["gateway", "rag", "mcp"] {
-            if !targets.contains_key(needed) {
-                return Err(format!("--target {needed}=URL is missing (or use --embedded)"));
-            }
-        }
+        let (stack, targets) = mock_targets(args.embedded, &args.targets).await?;
         let options = SelftestOptions {
             targets,
             out: args.out.clone(),
@@ -386,6 +428,44 @@ fn selftest_command(args: &SelftestArgs, only: Option<&str>) -> Result<ExitCode,
         .map_err(|e| e.to_string())?;
         println!("matrix: {}", md.display());
         Ok(if outcome.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
+}
+
+fn calibrate_command(args: &CalibrateArgs) -> Result<ExitCode, String> {
+    use crate::calibrate::{CalibrateOptions, calibrate, markdown};
+    let run_time = crate::duration::parse(&args.run_time).map_err(|e| format!("--run-time: {e}"))?;
+    if args.aa == 0 {
+        return Err("--aa must be at least 1".into());
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (stack, targets) = mock_targets(args.embedded, &args.targets).await?;
+        let options = CalibrateOptions {
+            targets,
+            out: args.out.clone(),
+            aa: args.aa,
+            power: args.power,
+            run_time,
+            users: args.users,
+            seed: args.seed,
+        };
+        let result = calibrate(&options).await.map_err(|e| e.to_string());
+        if let Some(stack) = stack {
+            stack.shutdown().await;
+        }
+        let result = result?;
+        let text = markdown(&result);
+        print!("{text}");
+        let dir = args.report.clone().unwrap_or_else(|| args.out.clone());
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::output::write_atomic(&dir.join("verdicts.md"), |w| std::io::Write::write_all(w, text.as_bytes()))
+            .map_err(|e| e.to_string())?;
+        crate::output::write_atomic(&dir.join("verdicts.json"), |w| {
+            serde_json::to_writer_pretty(w, &result).map_err(std::io::Error::other)
+        })
+        .map_err(|e| e.to_string())?;
+        println!("calibration: {}", dir.join("verdicts.md").display());
+        Ok(ExitCode::SUCCESS)
     })
 }
 
@@ -540,6 +620,9 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let mut options = RunOptions::new(out);
     options.seed = args.seed;
     options.embedded = args.embedded;
+    if let Some(path) = &args.mocks_config {
+        options.mocks_config = Some(mocks::config::MocksConfig::load(path).map_err(|e| e.to_string())?);
+    }
     options.preflight = !args.no_preflight && args.url.is_none();
     options.quiet = args.quiet;
     options.timeout = timeout;

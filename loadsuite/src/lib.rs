@@ -5,6 +5,7 @@
 //! The flow: `scenario` (file -> validated scenario) -> `plan` (one load representation) ->
 //! `engine` (users or arrivals, driving `tasks`) -> `stats` (recorder) -> `output` (files).
 
+pub mod calibrate;
 pub mod cli;
 pub mod duration;
 pub mod engine;

@@ -2,6 +2,7 @@
 //! the engine with a once-per-second ticker (time series, progress, CPU watch), then write every
 //! result file, also when the run was interrupted.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Start the mock stack in-process and point `gateway`, `rag`, `mcp` at it.
     pub embedded: bool,
+    /// The embedded stack's configuration (e.g. a fault profile); the mocks' defaults when absent.
+    pub mocks_config: Option<MocksConfig>,
     /// Check targets and models first.
     pub preflight: bool,
     /// No progress output.
@@ -58,6 +61,7 @@ impl RunOptions {
             prefix: "loadsuite".into(),
             seed: 42,
             embedded: false,
+            mocks_config: None,
             preflight: true,
             quiet: true,
             timeout: Duration::from_secs(30),
@@ -131,15 +135,28 @@ impl RunOutcome {
     }
 }
 
+/// The mock stack started in-process on free ports (`--embedded`), and the `gateway`, `rag` and
+/// `mcp` targets pointing at it. The one place loadsuite starts it: runs, the self-test and the
+/// calibration all come through here.
+pub async fn embedded_stack(
+    config: &MocksConfig,
+) -> Result<(Stack, BTreeMap<String, String>), mocks::stack::StackError> {
+    let stack = Stack::start_ephemeral(config).await?;
+    let mut targets = BTreeMap::new();
+    for (kind, name) in [(ServiceKind::Gateway, "gateway"), (ServiceKind::Rag, "rag"), (ServiceKind::Mcp, "mcp")] {
+        if let Some(service) = stack.service(kind) {
+            targets.insert(name.to_owned(), service.url());
+        }
+    }
+    Ok((stack, targets))
+}
+
 /// Runs `scenario` and writes its results.
 pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
     let stack = if options.embedded {
-        let stack = Stack::start_ephemeral(&MocksConfig::default()).await?;
-        for (kind, name) in [(ServiceKind::Gateway, "gateway"), (ServiceKind::Rag, "rag"), (ServiceKind::Mcp, "mcp")] {
-            if let Some(service) = stack.service(kind) {
-                scenario.targets.insert(name.to_owned(), service.url());
-            }
-        }
+        let config = options.mocks_config.clone().unwrap_or_default();
+        let (stack, targets) = embedded_stack(&config).await?;
+        scenario.targets.extend(targets);
         Some(stack)
     } else {
         None

@@ -378,7 +378,8 @@ pub enum SelftestError {
     Write(String, std::io::Error),
 }
 
-async fn admin(
+/// Installs `faults` through each mock's admin API, replacing what was there (an empty list clears).
+pub(crate) async fn install_faults(
     client: &reqwest::Client,
     targets: &BTreeMap<String, String>,
     faults: &[(&str, Value)],
@@ -429,7 +430,7 @@ async fn run_mode(
     for (i, (_, rule)) in faults.iter_mut().enumerate() {
         rule["seed"] = json!(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64));
     }
-    admin(&client, &options.targets, &faults).await?;
+    install_faults(&client, &options.targets, &faults).await?;
     let text = scenario_text(&options.targets, mode.workload, options.users, options.run_time);
     let scenario = scenario::parse(&text, "selftest.toml", "selftest").expect("the self-test scenario is valid");
     let mut run_options = RunOptions::new(options.out.join(name));
@@ -446,7 +447,7 @@ async fn run_mode(
         });
     }
     let outcome = run(scenario, run_options).await;
-    admin(&client, &options.targets, &[]).await?;
+    install_faults(&client, &options.targets, &[]).await?;
     Ok(outcome?.out)
 }
 

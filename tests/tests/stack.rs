@@ -96,12 +96,8 @@ async fn a_fault_injected_mid_run_is_flagged_on_exactly_that_endpoint() {
     run_shipped("baseline", &targets, Some(6), Duration::from_secs(6), &run_dir, true).await;
     inject.await.unwrap();
     let report = judge(&run_dir, Some(&baseline_file));
-    let flagged: Vec<&str> = report
-        .endpoints
-        .iter()
-        .filter(|e| e.verdict.fails())
-        .map(|e| e.endpoint.as_str())
-        .collect();
+    let flagged: Vec<&str> =
+        report.endpoints.iter().filter(|e| e.verdict.fails()).map(|e| e.endpoint.as_str()).collect();
     assert_eq!(flagged, ["POST /v1/query"], "{:#?}", report.diagnosis);
     let summary = std::fs::read_to_string(run_dir.join("summary.md")).unwrap();
     assert!(summary.contains("/v1/query"), "{summary}");
@@ -163,12 +159,8 @@ async fn a_rag_container_stopped_mid_run_fails_rag_alone_and_the_restarted_stack
         "connection-level failures only: {kinds:?}"
     );
     let report = judge(&out, None);
-    let failed: Vec<&str> = report
-        .endpoints
-        .iter()
-        .filter(|e| e.verdict.fails())
-        .map(|e| e.endpoint.as_str())
-        .collect();
+    let failed: Vec<&str> =
+        report.endpoints.iter().filter(|e| e.verdict.fails()).map(|e| e.endpoint.as_str()).collect();
     assert!(
         !failed.is_empty() && failed.iter().all(|e| e.contains("/v1/query") || e.contains("/v1/index")),
         "{failed:?}"

@@ -57,6 +57,10 @@ pub struct EndpointMeasure {
     /// had one (runs do, Locust CSVs do not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<String>,
+    /// p95 of the failed requests in ms (shown apart from the successful ones; absent when none
+    /// failed or the source does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_p95_ms: Option<f64>,
     /// Each source run's own figures, in the order the runs were given.
     #[serde(default)]
     pub runs: Vec<RunFigures>,
@@ -123,6 +127,11 @@ impl EndpointMeasure {
             self.histogram = Some(encode(&a));
         }
         self.runs.extend(other.runs.iter().copied());
+        // Failed latencies are shown, never judged: the slower of the two is a fair summary.
+        self.failed_p95_ms = match (self.failed_p95_ms, other.failed_p95_ms) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -166,6 +175,9 @@ pub struct ScenarioBaseline {
     pub plan: Option<Plan>,
     /// How many runs it was made from.
     pub runs: u32,
+    /// The ids of those runs (`run_id` in their run.json): a run among them is not compared with it.
+    #[serde(default)]
+    pub run_ids: Vec<String>,
     /// Its measurements.
     pub stages: StageMeasures,
     /// What it was warned about when recorded.

@@ -159,6 +159,9 @@ pub struct RunFile {
     pub format: String,
     /// [`VERSION`].
     pub version: u32,
+    /// This run's identity (unique per run; a merge gets its own): baselines keep the ids of their
+    /// runs, so a run is never compared with a baseline made from itself.
+    pub run_id: String,
     /// Scenario name.
     pub scenario: String,
     /// Scenario description.
@@ -242,6 +245,7 @@ impl RunFile {
         RunFile {
             format: FORMAT.into(),
             version: VERSION,
+            run_id: new_run_id(&parts.scenario, parts.started_at, parts.seed),
             endpoints: snapshot.total.iter().map(|((m, n), s)| EndpointRecord::new(m, n, None, s, seconds)).collect(),
             stage_endpoints: snapshot
                 .per_stage
@@ -277,6 +281,15 @@ impl RunFile {
     pub fn failures_by_endpoint(&self) -> Vec<FailureGroup> {
         crate::stats::combine_failures(self.failures.iter().cloned(), false)
     }
+}
+
+/// A run id: the scenario, start time, seed, process and a counter, hashed; unique per run.
+fn new_run_id(scenario: &str, started_at: f64, seed: u64) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let key = format!("{scenario}|{started_at}|{seed}|{}|{n}|{now}", std::process::id());
+    format!("{:016x}", mocks::faults::fnv1a(key.as_bytes()))
 }
 
 /// The `run.json` of a results directory, or the path itself when it names a file.

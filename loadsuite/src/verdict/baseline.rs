@@ -66,6 +66,7 @@ fn add_run(
         });
     }
     target.runs += 1;
+    target.run_ids.extend(run.run_id.clone());
     for (stage, endpoints) in run.stages {
         let into = target.stages.entry(stage).or_default();
         for (k, m) in endpoints {

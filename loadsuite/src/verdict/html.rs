@@ -140,7 +140,7 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[SecondRow]) -> io::
     )?;
     writeln!(
         out,
-        "<h2>Baseline vs current</h2><table id=\"endpoints\"><tr><th>stage</th><th>endpoint</th><th>verdict</th><th>requests</th><th>errors</th><th>p95 baseline</th><th>p95 now</th><th>req/s baseline</th><th>req/s now</th><th>could detect</th></tr>"
+        "<h2>Baseline vs current</h2><table id=\"endpoints\"><tr><th>stage</th><th>endpoint</th><th>verdict</th><th>requests</th><th>errors</th><th>p95 baseline</th><th>p95 now</th><th>failed p95</th><th>req/s baseline</th><th>req/s now</th><th>could detect</th></tr>"
     )?;
     for e in &report.endpoints {
         let class = match e.verdict {
@@ -155,7 +155,7 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[SecondRow]) -> io::
         let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
         writeln!(
             out,
-            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
+            "<tr class=\"{class}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
             e.stage + 1,
             escape(&e.endpoint),
             escape(&e.verdict.label()),
@@ -163,12 +163,13 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[SecondRow]) -> io::
             e.current.error_rate * 100.0,
             ms(base.and_then(|b| b.p95_ms)),
             ms(e.current.p95_ms),
+            ms(e.current.failed_p95_ms),
             base.map_or("-".to_owned(), |b| format!("{:.1}", b.requests_per_second)),
             e.current.requests_per_second,
             escape(&detect)
         )?;
     }
-    writeln!(out, "</table><p>Latencies are those of successful requests.</p>")?;
+    writeln!(out, "</table><p>Latencies are those of successful requests; failed requests' p95 is shown apart.</p>")?;
     if !report.diagnosis.is_empty() {
         writeln!(out, "<h2>Diagnosis</h2><ul id=\"diagnosis\">")?;
         for line in &report.diagnosis {

@@ -18,6 +18,8 @@ use crate::stats::Schedule;
 pub struct RunMeasures {
     /// Scenario name.
     pub scenario: String,
+    /// The run's id (absent for Locust CSVs).
+    pub run_id: Option<String>,
     /// Stages.
     pub stages: StageMeasures,
     /// The plan that ran (absent for Locust CSVs).
@@ -56,6 +58,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
             requests_per_second: e.requests_per_second,
             latency_ms: e.latency_ms.clone(),
             histogram: Some(e.histogram.clone()),
+            failed_p95_ms: e.failed_latency_ms.as_ref().and_then(|m| m.get("p95").copied()),
             ..EndpointMeasure::default()
         };
         let p95 = measure.percentile("p95", 0.95);
@@ -71,6 +74,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
     let resources = run.resources.into_iter().map(|r| ResourceSeries { samples: Vec::new(), ..r }).collect();
     RunMeasures {
         scenario: run.scenario,
+        run_id: Some(run.run_id),
         stages,
         open_model: matches!(run.plan, Plan::Open { .. }),
         plan: Some(run.plan),
@@ -224,6 +228,7 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
         path.file_name().and_then(|f| f.to_str()).unwrap_or("locust").trim_end_matches("_stats.csv").to_owned();
     Ok(RunMeasures {
         scenario,
+        run_id: None,
         stages: BTreeMap::from([(0, stage)]),
         plan: None,
         open_model: false,

@@ -50,6 +50,7 @@ pub fn numbers(m: &EndpointMeasure) -> Numbers {
         error_rate: m.failure_rate(),
         p95_ms: m.percentile("p95", 0.95),
         p99_ms: m.percentile("p99", 0.99),
+        failed_p95_ms: m.failed_p95_ms,
         requests_per_second: m.requests_per_second,
     }
 }
@@ -115,6 +116,17 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
             format!(
                 "the baseline has no scenario `{}`; record one with `loadsuite baseline --from RUN`",
                 current.scenario
+            ),
+        ));
+    }
+    if let (Some((path, _)), Some(scenario), Some(id)) = (baseline, base, &current.run_id)
+        && scenario.run_ids.contains(id)
+    {
+        return Err(InputError::invalid(
+            run.display(),
+            format!(
+                "this run ({id}) is one of the runs baseline {} was made from: comparing a run with itself proves nothing. Compare a later run, or record the baseline from other runs",
+                path.display()
             ),
         ));
     }

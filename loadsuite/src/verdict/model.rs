@@ -163,6 +163,8 @@ pub struct Numbers {
     pub p95_ms: Option<f64>,
     /// p99 of successful requests, ms.
     pub p99_ms: Option<f64>,
+    /// p95 of failed requests, ms (apart: a fast failure must not read as a fast endpoint).
+    pub failed_p95_ms: Option<f64>,
     /// Requests/s.
     pub requests_per_second: f64,
 }

@@ -2,7 +2,8 @@
 //! one run are not independent (the machine drifts), so no test here treats thousands of requests
 //! as thousands of independent observations of "the service". Latency is judged on the p95 with
 //! a distribution-free confidence interval plus the run-to-run spread; failure counts with an
-//! exact conditional binomial test; targets with Wilson intervals.
+//! exact conditional binomial test (mid-p: the usual correction for a discrete test's
+//! conservativeness); targets with Wilson intervals.
 
 use hdrhistogram::Histogram;
 
@@ -106,16 +107,33 @@ pub fn binomial_upper_tail(k: u64, n: u64, p: f64) -> f64 {
     (max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()).exp().min(1.0)
 }
 
+/// P(X = k) for X ~ Binomial(n, p).
+fn binomial_pmf(k: u64, n: u64, p: f64) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    match p {
+        p if p <= 0.0 => f64::from(u8::from(k == 0)),
+        p if p >= 1.0 => f64::from(u8::from(k == n)),
+        p => (ln_choose(n, k) + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln()).exp(),
+    }
+}
+
 /// One-sided p-value that the current failure rate exceeds the baseline's: conditional on the
-/// failures seen on both sides, how likely the current side holds at least its share if both
-/// rates were equal (an exact test; unlike the z-test it stays honest for rare failures).
+/// failures seen on both sides, how likely the current side holds more than its count (plus half
+/// the chance of exactly its count: the mid-p) if both rates were equal. Unlike the z-test it stays
+/// honest for rare failures and for merged baselines.
 pub fn error_rate_increase(base_failures: u64, base_n: u64, cur_failures: u64, cur_n: u64) -> f64 {
-    if base_n == 0 || cur_n == 0 {
+    if base_n == 0 || cur_n == 0 || cur_failures == 0 {
         return 1.0;
     }
     let total = base_failures + cur_failures;
     let share = cur_n as f64 / (base_n + cur_n) as f64;
-    binomial_upper_tail(cur_failures, total, share)
+    let at_least = binomial_upper_tail(cur_failures, total, share);
+    if total > 1_000_000 {
+        return at_least;
+    }
+    (at_least - 0.5 * binomial_pmf(cur_failures, total, share)).max(0.0)
 }
 
 /// The Wilson score interval of a proportion `k / n` at normal quantile `z`.
@@ -165,7 +183,9 @@ mod tests {
         assert!(error_rate_increase(3, 900, 9, 900) > 0.01, "0.33% -> 1.0% on 900 requests is not conclusive");
         assert!(error_rate_increase(10, 1000, 50, 1000) < 1e-6, "1% -> 5% on 1000 is");
         assert!(error_rate_increase(0, 100, 0, 100) >= 0.5);
-        assert!(error_rate_increase(0, 100, 1, 100) > 0.4, "one new failure proves nothing");
+        assert!(error_rate_increase(0, 100, 1, 100) > 0.2, "one new failure proves nothing");
+        // Mid-p: P(X > k) + P(X = k) / 2 for X ~ Binomial(4, 0.5), k = 3: 1/16 + 4/32.
+        assert!((error_rate_increase(1, 100, 3, 100) - (1.0 / 16.0 + 4.0 / 32.0)).abs() < 1e-12);
     }
 
     #[test]

@@ -286,3 +286,40 @@ fn thresholds_out_of_range_are_refused_with_the_field() {
         assert!(said.contains(field), "{field}: {said}");
     }
 }
+
+/// Renders `page` in headless Chromium and returns the DOM it built.
+fn render(page: &Path) -> String {
+    let output = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium is installed (make test-deps)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_html_report_renders_with_successful_latency_apart_from_failed() {
+    let dir = temp_dir("html-report");
+    let out = dir.join("repro");
+    let run = run_into("repro-unknown-model", &out, &["--no-preflight", "--run-time", "2s"]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    let report = loadsuite(&["report", path(&out)]);
+    assert_eq!(report.status.code(), Some(1), "{}", text(&report));
+    let dom = render(&out.join("report.html"));
+    assert!(dom.contains("<h1 id=\"verdict\">repro-unknown-model: regression (critical)</h1>"), "{dom}");
+    assert!(dom.contains("Latency of successful requests over time"), "the chart is of successful requests");
+    let chat_row = dom
+        .split("<tr")
+        .find(|row| row.contains("POST /v1/chat/completions</td>"))
+        .expect("a chat row in the endpoints table");
+    let cells: Vec<&str> = chat_row.split("<td>").skip(1).map(|c| c.split('<').next().unwrap_or("")).collect();
+    // stage, endpoint, verdict, requests, errors, p95 baseline, p95 now, failed p95, ...
+    assert_eq!(cells[2], "regression (critical)", "{cells:?}");
+    assert_eq!(cells[4], "100.00%");
+    assert_eq!(cells[6], "-", "no successful request, so no latency: {cells:?}");
+    assert!(cells[7].parse::<f64>().is_ok(), "the failed requests' p95 is shown apart: {cells:?}");
+    let verdict = read(&out.join("verdict.json"));
+    assert_eq!(verdict["grade"], "Critical", "a 100%-failing endpoint caps the score at the bottom grade");
+    assert!(verdict["score"].as_f64().unwrap() < 40.0);
+}

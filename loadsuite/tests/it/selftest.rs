@@ -56,3 +56,26 @@ fn repro_lists_the_catalog() {
     let unknown = Command::new(LOADSUITE).args(["repro", "nope"]).output().unwrap();
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+#[test]
+fn calibrate_measures_false_alarms_and_power_and_writes_them() {
+    let out = std::env::temp_dir().join(format!("loadsuite-calibrate-{}", std::process::id()));
+    let output = Command::new(LOADSUITE)
+        .args(["calibrate", "--embedded", "--aa", "2", "--power", "1", "--run-time", "3s", "--users", "60", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let said = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{said}");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("verdicts.json")).unwrap()).unwrap();
+    let aa = result["aa"].as_array().unwrap();
+    assert_eq!(aa.len(), 2, "three-run and one-run baselines");
+    assert_eq!(aa[0]["false_alarms"]["trials"], 2);
+    let power = result["power"].as_array().unwrap();
+    assert_eq!(power.len(), 4);
+    let down = power.iter().find(|p| p["change"].as_str().unwrap().starts_with("chat fails entirely")).unwrap();
+    assert_eq!(down["detected"]["hits"], 1, "a 100%-failing endpoint is always caught: {down}");
+    let md = std::fs::read_to_string(out.join("verdicts.md")).unwrap();
+    assert!(md.contains("## A/A: false alarms") && md.contains("| `POST /v1/query` |"), "{md}");
+}
