@@ -479,3 +479,37 @@ async fn the_journal_and_counters_name_requests_by_route_template_and_skip_admin
         .sum();
     assert_eq!((model_rows, counters["total_requests"].as_u64()), (2, Some(5)));
 }
+
+#[tokio::test]
+async fn client_chosen_names_are_bounded_in_counters_journal_and_metrics() {
+    let gw = TestGateway::start().await;
+    let long = "m".repeat(20_000);
+    for i in 0..1100 {
+        let (status, body) = gw.chat(chat_body(&format!("{i}-{long}"))).await;
+        assert_eq!(status, 404, "{body}");
+    }
+    let text = |path: &'static str| {
+        let client = gw.client.clone();
+        let url = format!("{}{path}", gw.url);
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let counters = text("/__admin/counters").await;
+    let journal = text("/__admin/journal?limit=100000").await;
+    let metrics = text("/metrics").await;
+    // 1,100 requests carried 22 MB of model names; what is kept does not grow with them.
+    assert!(counters.len() < 400_000, "counters {} bytes", counters.len());
+    assert!(journal.len() < 1_500_000, "journal {} bytes", journal.len());
+    assert!(metrics.len() < 400_000, "metrics {} bytes", metrics.len());
+    let counters: Value = serde_json::from_str(&counters).unwrap();
+    let unknown = counters["events"]["unknown_model"].as_object().unwrap();
+    assert_eq!(unknown.len(), 1001, "1,000 distinct names, then the rest together");
+    assert_eq!(unknown["(other values)"], 100);
+    assert!(unknown.keys().all(|k| k.len() <= 203), "names stored bounded");
+    let entries: Value = serde_json::from_str(&journal).unwrap();
+    let entry =
+        entries["entries"].as_array().unwrap().iter().rev().find(|e| e["route"] == "/v1/chat/completions").unwrap();
+    let attribute = entry["attribute"].as_str().unwrap_or("");
+    assert!(attribute.len() <= 203 && attribute.ends_with('…'), "{attribute}");
+    let (status, _) = gw.get("/health").await;
+    assert_eq!(status, 200, "still serving");
+}

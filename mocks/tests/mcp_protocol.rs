@@ -370,3 +370,102 @@ async fn faults_match_tool_names_and_answer_json_rpc_errors() {
         (Some("git_diff"), Some(true))
     );
 }
+
+#[tokio::test]
+async fn oversized_paths_are_refused_as_invalid_params_without_stalling_other_services() {
+    let config = MocksConfig::default();
+    let stack = Stack::start_ephemeral(&config).await.unwrap();
+    let mcp = stack.service(ServiceKind::Mcp).unwrap().url();
+    let gateway = stack.service(ServiceKind::Gateway).unwrap().url();
+    let client = reqwest::Client::new();
+    let call = |path: String| {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "read_file", "arguments": {"path": path}, "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}}});
+        client
+            .post(format!("{mcp}/mcp"))
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "read_file")
+            .body(body.to_string())
+            .send()
+    };
+    // 240 KB of path (the size that used to hold every service for ~27 s), sent twice at once, with
+    // a gateway health check beside them.
+    let long = vec!["a"; 120_000].join("/");
+    let (one, two, health) =
+        tokio::join!(call(long.clone()), call(long), client.get(format!("{gateway}/health")).send());
+    assert_eq!(health.unwrap().status(), 200);
+    for reply in [one, two] {
+        let body: Value = reply.unwrap().json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32602, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("paths are at most 4096"), "{body}");
+    }
+    let deep = vec!["a"; 300].join("/");
+    let body: Value = call(deep).await.unwrap().json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("at most 256"), "{body}");
+    let fine: Value = call("src/main.rs".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(fine["result"]["isError"], false, "{fine}");
+}
+
+#[tokio::test]
+async fn the_sandbox_has_a_file_and_a_total_size_limit() {
+    let mcp = TestMcp::start("max_file_bytes = 1000\nmax_sandbox_bytes = 4000").await;
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    let write = |n: usize, path: &'static str| json!({"path": path, "content": "x".repeat(n)});
+    let big = mcp.call(&session, 2, "write_file", write(1001, "big.txt")).await;
+    assert_eq!(big.body["result"]["isError"], true, "{}", big.body);
+    assert!(big.body["result"]["content"][0]["text"].as_str().unwrap().contains("file limit"), "{}", big.body);
+    let mut refused = 0;
+    for (i, path) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        let reply =
+            mcp.call(&session, 3 + i as u64, "write_file", json!({"path": path, "content": "y".repeat(900)})).await;
+        refused += usize::from(reply.body["result"]["isError"] == true);
+    }
+    assert!(refused >= 2, "the total limit stops the writes ({refused} refused)");
+    let counters = mcp.admin("/__admin/counters").await;
+    assert!(counters.to_string().len() < 100_000);
+}
+
+#[tokio::test]
+async fn a_flood_of_initialize_calls_does_not_evict_a_session_in_use_and_idle_sessions_expire() {
+    let mcp = TestMcp::start("session_capacity = 50\nsession_idle_seconds = 2").await;
+    let (live, _) = mcp.initialize("2025-11-25").await;
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let headers = [("mcp-session-id", live.as_str()), ("mcp-protocol-version", "2025-11-25")];
+    assert_eq!(mcp.send(&list, &headers).await.status, 200);
+    for _ in 0..300 {
+        mcp.initialize("2025-11-25").await;
+    }
+    let after = mcp.send(&list, &headers).await;
+    assert_eq!(after.status, 200, "the session in use survived 300 unused sessions: {}", after.body);
+    let health: Value = mcp.client.get(format!("{}/health", mcp.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["sessions"], 50, "bounded by capacity");
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let expired = mcp.send(&list, &headers).await;
+    assert_eq!(expired.status, 404, "idle past session_idle_seconds: {}", expired.body);
+}
+
+#[tokio::test]
+async fn latency_rules_on_non_tool_methods_add_their_latency_and_wrong_methods_answer_json() {
+    let mcp = TestMcp::start("").await;
+    let rule =
+        json!({"name": "slow-list", "match": {"attribute": "tools/list"}, "latency": {"kind": "fixed", "ms": 300}});
+    let status = mcp.client.post(format!("{}/__admin/faults", mcp.url)).json(&rule).send().await.unwrap().status();
+    assert_eq!(status, 201);
+    let started = Instant::now();
+    let reply = mcp.stateless(3, "tools/list", json!({})).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the fired rule's latency applied: {:?}",
+        started.elapsed()
+    );
+    for method in [reqwest::Method::PUT, reqwest::Method::PATCH] {
+        let response = mcp.client.request(method.clone(), format!("{}/mcp", mcp.url)).send().await.unwrap();
+        assert_eq!(response.status(), 405);
+        assert_eq!(response.headers()["allow"], "POST, DELETE");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], -32600, "{method}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("Method Not Allowed"));
+    }
+}

@@ -103,6 +103,12 @@ pub struct McpConfig {
     pub queue_timeout_ms: u64,
     /// Handshake sessions kept.
     pub session_capacity: usize,
+    /// A handshake session unused this long expires.
+    pub session_idle_seconds: u64,
+    /// Largest file a tool may write into the sandbox.
+    pub max_file_bytes: usize,
+    /// Most bytes of file content the sandbox holds.
+    pub max_sandbox_bytes: usize,
     /// Origins allowed besides localhost.
     pub allowed_origins: Vec<String>,
     /// Pages `web_fetch` can return.
@@ -313,7 +319,16 @@ fn validate_mcp(m: raw::RawMcp, problems: &mut Problems<'_>) -> McpConfig {
     if m.session_capacity == 0 {
         problems.add(path("mcp", &["session_capacity"]), "must be at least 1".into());
     }
+    if m.session_idle_seconds == 0 {
+        problems.add(path("mcp", &["session_idle_seconds"]), "must be at least 1".into());
+    }
+    if m.max_file_bytes == 0 || m.max_file_bytes > m.max_sandbox_bytes {
+        problems.add(path("mcp", &["max_file_bytes"]), "must be at least 1 and at most `max_sandbox_bytes`".into());
+    }
     McpConfig {
+        session_idle_seconds: m.session_idle_seconds,
+        max_file_bytes: m.max_file_bytes,
+        max_sandbox_bytes: m.max_sandbox_bytes,
         max_concurrent_tools: m.max_concurrent_tools,
         over_limit: m.over_limit,
         queue_timeout_ms: m.queue_timeout_ms,

@@ -45,9 +45,18 @@ pub struct RawMcp {
     /// Longest wait for a slot when queueing.
     #[serde(default = "default_queue_ms")]
     pub queue_timeout_ms: u64,
-    /// Handshake sessions kept (the oldest is dropped past it).
+    /// Handshake sessions kept (the least recently used is dropped past it).
     #[serde(default = "default_sessions")]
     pub session_capacity: usize,
+    /// A handshake session unused this long expires.
+    #[serde(default = "default_session_idle")]
+    pub session_idle_seconds: u64,
+    /// Largest file a tool may write into the sandbox.
+    #[serde(default = "default_max_file")]
+    pub max_file_bytes: usize,
+    /// Most bytes of file content the sandbox holds.
+    #[serde(default = "default_max_sandbox")]
+    pub max_sandbox_bytes: usize,
     /// Origins allowed besides localhost (others get 403).
     #[serde(default)]
     pub allowed_origins: Vec<String>,
@@ -72,6 +81,15 @@ fn default_concurrency() -> usize {
 }
 fn default_queue_ms() -> u64 {
     5000
+}
+fn default_session_idle() -> u64 {
+    1800
+}
+fn default_max_file() -> usize {
+    1 << 20
+}
+fn default_max_sandbox() -> usize {
+    16 << 20
 }
 fn default_sessions() -> usize {
     10_000

@@ -86,11 +86,11 @@ impl ModelRegistry {
             UnknownModelPolicy::Alias => self.aliases.get(name).and_then(|target| self.get(target)),
             UnknownModelPolicy::AcceptAny => self.all().iter().find(|m| m.spec.kind == kind).cloned(),
         };
-        if fallback.is_none() && telemetry.event("unknown_model", name) == 1 {
+        if fallback.is_none() && telemetry.event("unknown_model", name) == 1 && telemetry.may_warn() {
             tracing::warn!(
                 service = telemetry.service(),
-                model = name,
-                "request for a model this gateway does not serve"
+                model = %crate::telemetry::bounded::text(name).escape_debug(),
+                "request for a model this gateway does not serve (more such warnings within a second are not logged; /__admin/counters counts them all)"
             );
         }
         fallback

@@ -4,7 +4,8 @@
 //! request carries (missing: 400, unknown: 404). Stateless era (2026-07-28): no session; every request
 //! carries its version in `params._meta` and in the `MCP-Protocol-Version` header, which must agree.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use http::HeaderMap;
 use parking_lot::Mutex;
@@ -71,51 +72,125 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 struct Session {
     version: String,
-    created: Instant,
+    /// When it was last used, with a sequence number so equal instants still order.
+    last_used: (Instant, u64),
+    /// Used by a request since `initialize`.
+    used: bool,
 }
 
-/// Handshake sessions, bounded (the oldest is dropped past capacity).
+#[derive(Default)]
+struct Table {
+    by_id: HashMap<String, Session>,
+    /// Sessions no request has used since `initialize`, oldest first: evicted first.
+    fresh: BTreeMap<(Instant, u64), String>,
+    /// Sessions in use, least recently used first.
+    in_use: BTreeMap<(Instant, u64), String>,
+    sequence: u64,
+}
+
+impl Table {
+    fn stamp(&mut self) -> (Instant, u64) {
+        self.sequence += 1;
+        (Instant::now(), self.sequence)
+    }
+
+    fn order(&mut self, used: bool) -> &mut BTreeMap<(Instant, u64), String> {
+        if used { &mut self.in_use } else { &mut self.fresh }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Session> {
+        let session = self.by_id.remove(id)?;
+        self.order(session.used).remove(&session.last_used);
+        Some(session)
+    }
+
+    /// Drops sessions idle longer than `idle`.
+    fn expire(&mut self, idle: Duration) {
+        let now = Instant::now();
+        for used in [false, true] {
+            while let Some((&stamp, _)) = self.order(used).first_key_value() {
+                if now.saturating_duration_since(stamp.0) < idle {
+                    break;
+                }
+                if let Some(id) = self.order(used).remove(&stamp) {
+                    self.by_id.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Drops one session: the oldest never used, else the least recently used.
+    fn evict_one(&mut self) -> bool {
+        let Some((_, id)) = self.fresh.pop_first().or_else(|| self.in_use.pop_first()) else { return false };
+        self.by_id.remove(&id);
+        true
+    }
+}
+
+/// Handshake sessions, bounded: a session idle for `idle` expires, and past capacity the oldest
+/// session nobody used since `initialize` is dropped first, then the least recently used, so a
+/// flood of `initialize` calls evicts its own sessions before any a client is using. Every
+/// operation is O(log n).
 pub struct Sessions {
     capacity: usize,
-    sessions: Mutex<HashMap<String, Session>>,
+    idle: Duration,
+    table: Mutex<Table>,
 }
 
 impl Sessions {
-    /// An empty table holding at most `capacity` sessions.
-    pub fn new(capacity: usize) -> Self {
-        Sessions { capacity: capacity.max(1), sessions: Mutex::new(HashMap::new()) }
+    /// An empty table holding at most `capacity` sessions, each expiring after `idle` unused.
+    pub fn new(capacity: usize, idle: Duration) -> Self {
+        Sessions { capacity: capacity.max(1), idle, table: Mutex::new(Table::default()) }
     }
 
     /// Opens a session; returns its id.
     pub fn open(&self, version: &str) -> String {
         let id: String = format!("{:032x}", rand::rng().random::<u128>());
-        let mut sessions = self.sessions.lock();
-        if sessions.len() >= self.capacity
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.created).map(|(k, _)| k.clone())
-        {
-            sessions.remove(&oldest);
-        }
-        sessions.insert(id.clone(), Session { version: version.to_owned(), created: Instant::now() });
+        let mut table = self.table.lock();
+        table.expire(self.idle);
+        while table.by_id.len() >= self.capacity && table.evict_one() {}
+        let last_used = table.stamp();
+        table.fresh.insert(last_used, id.clone());
+        table.by_id.insert(id.clone(), Session { version: version.to_owned(), last_used, used: false });
         id
     }
 
     /// Ends a session; false when unknown.
     pub fn close(&self, id: &str) -> bool {
-        self.sessions.lock().remove(id).is_some()
+        self.table.lock().remove(id).is_some()
     }
 
     /// How many are open.
     pub fn len(&self) -> usize {
-        self.sessions.lock().len()
+        let mut table = self.table.lock();
+        table.expire(self.idle);
+        table.by_id.len()
     }
 
     /// Ends every session.
     pub fn clear(&self) {
-        self.sessions.lock().clear();
+        *self.table.lock() = Table::default();
     }
 
+    /// Whether a session is open, without marking it used (a notification is not a use).
+    pub fn contains(&self, id: &str) -> bool {
+        let mut table = self.table.lock();
+        table.expire(self.idle);
+        table.by_id.contains_key(id)
+    }
+
+    /// The session's version, marking it used; `None` when unknown or expired.
     fn version(&self, id: &str) -> Option<String> {
-        self.sessions.lock().get(id).map(|s| s.version.clone())
+        let mut table = self.table.lock();
+        table.expire(self.idle);
+        let stamp = table.stamp();
+        let session = table.by_id.get_mut(id)?;
+        let (previous, was_used) = (std::mem::replace(&mut session.last_used, stamp), session.used);
+        session.used = true;
+        let version = session.version.clone();
+        table.order(was_used).remove(&previous);
+        table.in_use.insert(stamp, id.to_owned());
+        Some(version)
     }
 }
 

@@ -63,11 +63,8 @@ pub enum Incoming {
         /// Its params (an empty object when absent).
         params: Map<String, Value>,
     },
-    /// A notification (no id).
-    Notification {
-        /// Its method.
-        method: String,
-    },
+    /// A notification (no id): acknowledged, nothing to answer.
+    Notification,
     /// A response from the client (to a server request); accepted and ignored.
     Response,
 }
@@ -113,6 +110,6 @@ pub fn parse(value: &Value) -> Result<Incoming, (Value, RpcError)> {
     };
     Ok(match id {
         Some(id) => Incoming::Request { id, method: method.to_owned(), params },
-        None => Incoming::Notification { method: method.to_owned() },
+        None => Incoming::Notification,
     })
 }

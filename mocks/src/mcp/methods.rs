@@ -1,6 +1,7 @@
 //! The JSON-RPC methods: `initialize`, `server/discover`, `ping`, `tools/list`, `tools/call`.
 //! Results carry the 2026 fields (`resultType`, `ttlMs`, `cacheScope`) only in the stateless era.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -11,6 +12,10 @@ use super::jsonrpc::{INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, SERVER_BUSY};
 use super::tools::{self, TOOLS};
 use crate::config::OverLimit;
 use crate::faults::InjectedLatency;
+
+/// Largest tree a scanning tool reads on the async worker itself (a few hundred microseconds);
+/// larger trees are scanned on a blocking thread.
+const INLINE_SCAN_BYTES: usize = 256 << 10;
 
 /// How long results may be cached (stateless era hint).
 const TTL_MS: u64 = 60_000;
@@ -40,9 +45,10 @@ fn complete(mut result: Value, modern: bool, cacheable: bool) -> Value {
     result
 }
 
-/// Runs one request method.
+/// Runs one request method. An injected latency delays every method (for `tools/call` inside its
+/// concurrency slot), so a rule that fires always adds what it says.
 pub async fn dispatch(
-    mcp: &Mcp,
+    mcp: &Arc<Mcp>,
     era: &Era,
     method: &str,
     params: &Map<String, Value>,
@@ -50,6 +56,9 @@ pub async fn dispatch(
 ) -> Result<Answer, RpcError> {
     let modern = era.is_modern();
     let plain = |result: Value| Ok(Answer { result, new_session: None });
+    if method != "tools/call" {
+        crate::faults::pause(latency.0).await;
+    }
     match method {
         "initialize" => {
             let requested = params.get("protocolVersion").and_then(Value::as_str);
@@ -90,7 +99,7 @@ pub async fn dispatch(
     }
 }
 
-async fn call(mcp: &Mcp, params: &Map<String, Value>, latency: Duration) -> Result<Value, RpcError> {
+async fn call(mcp: &Arc<Mcp>, params: &Map<String, Value>, latency: Duration) -> Result<Value, RpcError> {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err(RpcError::new(INVALID_PARAMS, "Invalid params: tools/call needs a string `name`"));
     };
@@ -126,10 +135,19 @@ async fn call(mcp: &Mcp, params: &Map<String, Value>, latency: Duration) -> Resu
         }
     };
     crate::faults::pause(latency).await;
-    let outcome = tools::run(tool, arguments, &mcp.sandbox, &mcp.pages);
+    let outcome = if tool.scans_the_tree() && mcp.sandbox.bytes() > INLINE_SCAN_BYTES {
+        // Searches, status and diffs read the whole (bounded) tree: past a small size, off the
+        // async workers, so other requests on this process do not wait for them.
+        let (owner, arguments) = (mcp.clone(), arguments.clone());
+        tokio::task::spawn_blocking(move || tools::run(tool, &arguments, &owner.sandbox, &owner.pages))
+            .await
+            .map_err(|e| RpcError::new(super::jsonrpc::INTERNAL_ERROR, format!("Internal error: {e}")))?
+    } else {
+        tools::run(tool, arguments, &mcp.sandbox, &mcp.pages)
+    };
     if let Some(violation) = &outcome.violation {
         mcp.telemetry.event("sandbox_violation", name);
-        tracing::warn!(tool = name, "{violation}");
+        tracing::warn!(tool = name, violation = %violation.escape_debug(), "sandbox escape refused");
     }
     let mut result = json!({"content": [{"type": "text", "text": outcome.text}], "isError": outcome.is_error});
     if let Some(structured) = outcome.structured {

@@ -58,8 +58,14 @@ impl Mcp {
         Ok(Arc::new(Mcp {
             telemetry: Arc::new(Telemetry::new("mcp", config.common.journal_capacity)),
             engine: Arc::new(FaultEngine::new(config.common.faults.clone(), seed)?),
-            sandbox: sandbox::default_sandbox(),
-            sessions: Sessions::new(config.session_capacity),
+            sandbox: sandbox::default_sandbox(sandbox::Limits {
+                max_file_bytes: config.max_file_bytes,
+                max_total_bytes: config.max_sandbox_bytes,
+            }),
+            sessions: Sessions::new(
+                config.session_capacity,
+                std::time::Duration::from_secs(config.session_idle_seconds),
+            ),
             slots: Arc::new(Semaphore::new(config.max_concurrent_tools)),
             pages: config.web_pages.clone(),
             config,
@@ -181,10 +187,10 @@ async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
     let (id, method, params) = match jsonrpc::parse(&value) {
         Err((id, error)) => return refuse(StatusCode::BAD_REQUEST, &id, error),
         Ok(Incoming::Response) => return StatusCode::ACCEPTED.into_response(),
-        Ok(Incoming::Notification { method }) => {
+        Ok(Incoming::Notification) => {
             let session = headers.get(era::SESSION_HEADER).and_then(|v| v.to_str().ok());
             if let Some(id) = session
-                && era::classify(&headers, &method, &Default::default(), &mcp.sessions).is_err()
+                && !mcp.sessions.contains(id)
             {
                 let error = RpcError::new(INVALID_REQUEST, format!("Session not found: {id}"));
                 return refuse(StatusCode::NOT_FOUND, &Value::Null, error);
@@ -241,6 +247,17 @@ async fn get_mcp() -> Response {
     response
 }
 
+/// Any other method on a known path: 405 in the JSON-RPC shape, with `Allow`.
+fn wrong_method(allow: &'static str) -> impl Fn(Request) -> std::future::Ready<Response> + Clone {
+    move |request: Request| {
+        let message = format!("Method Not Allowed: {} {} (allowed: {allow})", request.method(), request.uri().path());
+        let mut response =
+            refuse(StatusCode::METHOD_NOT_ALLOWED, &Value::Null, RpcError::new(INVALID_REQUEST, message));
+        response.headers_mut().insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        std::future::ready(response)
+    }
+}
+
 async fn health(State(mcp): State<Arc<Mcp>>) -> Json<Value> {
     Json(json!({"status": "ok", "service": "mcp", "tools": TOOLS.len(), "sessions": mcp.open_sessions()}))
 }
@@ -294,8 +311,8 @@ impl ServiceProtocol for McpProtocol {
 /// The MCP server's complete router.
 pub fn router(mcp: Arc<Mcp>) -> MockService {
     let api = ApiRoutes::new()
-        .route("/health", get(health))
-        .route("/mcp", post(post_mcp).delete(delete_mcp).get(get_mcp))
+        .route("/health", get(health).fallback(wrong_method("GET")))
+        .route("/mcp", post(post_mcp).delete(delete_mcp).get(get_mcp).fallback(wrong_method("POST, DELETE")))
         .with_state(mcp.clone())
         .fallback(fallback);
     let reset_target = mcp.clone();

@@ -31,6 +31,9 @@ pub enum PathError {
     /// Nothing at that path.
     #[error("no such file or directory: `{0}`")]
     NotFound(String),
+    /// The write would pass a size limit (the file's, or the whole sandbox's).
+    #[error("no space: {0}")]
+    NoSpace(String),
 }
 
 /// A commit of the simulated repository.
@@ -44,11 +47,74 @@ pub struct Commit {
     pub message: String,
 }
 
-/// The sandbox: the files as seeded (the last commit) and as they are now.
+/// The sandbox: the files as seeded (the last commit) and as they are now, within size limits.
 pub struct Sandbox {
     seeded: BTreeMap<String, Node>,
-    tree: RwLock<BTreeMap<String, Node>>,
+    tree: RwLock<Files>,
     commits: Vec<Commit>,
+    limits: Limits,
+}
+
+/// The tree and what it costs: content and path bytes plus a fixed overhead per entry, so a
+/// flood of tiny files is bounded as surely as one large one.
+struct Files {
+    nodes: BTreeMap<String, Node>,
+    bytes: usize,
+}
+
+/// Bytes counted per entry besides its path and content (the map's own bookkeeping).
+const ENTRY_OVERHEAD: usize = 64;
+
+fn entry_bytes(path: &str, node: &Node) -> usize {
+    let content = match node {
+        Node::File(text) | Node::Symlink(text) => text.len(),
+    };
+    path.len() + content + ENTRY_OVERHEAD
+}
+
+impl Files {
+    fn new(nodes: BTreeMap<String, Node>) -> Self {
+        let bytes = nodes.iter().map(|(p, n)| entry_bytes(p, n)).sum();
+        Files { nodes, bytes }
+    }
+}
+
+impl std::ops::Deref for Files {
+    type Target = BTreeMap<String, Node>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.nodes
+    }
+}
+
+/// How much the sandbox holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest file a tool may write.
+    pub max_file_bytes: usize,
+    /// Most bytes in all: contents, paths, and a small overhead per entry.
+    pub max_total_bytes: usize,
+}
+
+/// Most symlinks followed while resolving one path (Linux's ELOOP bound).
+const MAX_SYMLINKS: usize = 40;
+
+fn push_segment(resolved: &mut String, ends: &mut Vec<usize>, segment: &str) {
+    if !resolved.is_empty() {
+        resolved.push('/');
+    }
+    resolved.push_str(segment);
+    ends.push(resolved.len());
+}
+
+/// Drops the last segment; false when there was none.
+fn pop_segment(resolved: &mut String, ends: &mut Vec<usize>) -> bool {
+    if ends.pop().is_none() {
+        return false;
+    }
+    // The previous segment's end, without its separator.
+    resolved.truncate(ends.last().copied().unwrap_or(0));
+    true
 }
 
 /// Look-alikes of `.` and `/` that normalising file systems or decoders may turn into the real ones.
@@ -56,8 +122,8 @@ const LOOKALIKES: &[char] = &['\u{FF0E}', '\u{2024}', '\u{FE52}', '\u{FF0F}', '\
 
 impl Sandbox {
     /// A sandbox seeded with `files` (path -> node) and `commits` (newest first).
-    pub fn new(files: BTreeMap<String, Node>, commits: Vec<Commit>) -> Self {
-        Sandbox { tree: RwLock::new(files.clone()), seeded: files, commits }
+    pub fn new(files: BTreeMap<String, Node>, commits: Vec<Commit>, limits: Limits) -> Self {
+        Sandbox { tree: RwLock::new(Files::new(files.clone())), seeded: files, commits, limits }
     }
 
     /// Checks a path and returns it normalised (segments joined by `/`, `.` removed; `""` is the root).
@@ -94,33 +160,44 @@ impl Sandbox {
             }
         }
         let tree = self.tree.read();
-        // Follow symlinks along the way; a link may only point inside the sandbox.
-        let mut resolved: Vec<String> = Vec::new();
+        // Follow symlinks along the way; a link may only point inside the sandbox. `resolved` is the
+        // path so far and `ends` where each of its segments ends, so every step is linear in the
+        // segment, never a rejoin of the whole path.
+        let mut resolved = String::with_capacity(path.len());
+        let mut ends: Vec<usize> = Vec::with_capacity(segments.len());
+        let mut links = 0;
         for (i, segment) in segments.iter().enumerate() {
-            resolved.push((*segment).to_owned());
-            let here = resolved.join("/");
-            if let Some(Node::Symlink(target)) = tree.get(&here) {
-                if target.starts_with('/') || target.contains('\\') {
-                    return escape("symlink to an absolute path");
-                }
-                resolved.pop();
-                for part in target.split('/') {
-                    match part {
-                        "" | "." => {}
-                        ".." => {
-                            if resolved.pop().is_none() {
-                                return escape("symlink leading outside");
-                            }
+            push_segment(&mut resolved, &mut ends, segment);
+            let Some(Node::Symlink(target)) = tree.get(resolved.as_str()) else { continue };
+            links += 1;
+            if links > MAX_SYMLINKS {
+                return escape("too many symlinks");
+            }
+            if target.starts_with('/') || target.contains('\\') {
+                return escape("symlink to an absolute path");
+            }
+            pop_segment(&mut resolved, &mut ends);
+            for part in target.split('/') {
+                match part {
+                    "" | "." => {}
+                    ".." => {
+                        if !pop_segment(&mut resolved, &mut ends) {
+                            return escape("symlink leading outside");
                         }
-                        p => resolved.push(p.to_owned()),
                     }
-                }
-                if i + 1 < segments.len() && tree.get(&resolved.join("/")).is_some_and(|n| matches!(n, Node::File(_))) {
-                    return Err(PathError::NotFound(path.to_owned()));
+                    p => push_segment(&mut resolved, &mut ends, p),
                 }
             }
+            if i + 1 < segments.len() && matches!(tree.get(resolved.as_str()), Some(Node::File(_))) {
+                return Err(PathError::NotFound(path.to_owned()));
+            }
         }
-        Ok(resolved.join("/"))
+        Ok(resolved)
+    }
+
+    /// What the tree holds now, as its limit counts it.
+    pub fn bytes(&self) -> usize {
+        self.tree.read().bytes
     }
 
     /// Text of a file.
@@ -132,13 +209,31 @@ impl Sandbox {
         }
     }
 
-    /// Writes a file (creating its directories implicitly). Returns the bytes written.
+    /// Writes a file (creating its directories implicitly) within the size limits. Returns the
+    /// bytes written.
     pub fn write(&self, path: &str, content: &str) -> Result<usize, PathError> {
         let resolved = self.resolve(path)?;
         if resolved.is_empty() {
             return Err(PathError::NotFound(path.to_owned()));
         }
-        self.tree.write().insert(resolved, Node::File(content.to_owned()));
+        let Limits { max_file_bytes, max_total_bytes } = self.limits;
+        if content.len() > max_file_bytes {
+            return Err(PathError::NoSpace(format!(
+                "{} bytes is over the {max_file_bytes}-byte file limit of this sandbox",
+                content.len()
+            )));
+        }
+        let node = Node::File(content.to_owned());
+        let mut tree = self.tree.write();
+        let replaced = tree.nodes.get(&resolved).map_or(0, |old| entry_bytes(&resolved, old));
+        let total = tree.bytes - replaced + entry_bytes(&resolved, &node);
+        if total > max_total_bytes {
+            return Err(PathError::NoSpace(format!(
+                "the sandbox holds at most {max_total_bytes} bytes and this write would make it {total}; reset it first"
+            )));
+        }
+        tree.bytes = total;
+        tree.nodes.insert(resolved, node);
         Ok(content.len())
     }
 
@@ -190,7 +285,7 @@ impl Sandbox {
                 _ => {}
             }
         }
-        for path in self.seeded.keys().filter(|p| !tree.contains_key(*p)) {
+        for path in self.seeded.keys().filter(|p| !tree.contains_key(p.as_str())) {
             lines.push(format!(" D {path}"));
         }
         lines
@@ -226,12 +321,12 @@ impl Sandbox {
 
     /// Restores the seeded tree.
     pub fn reset(&self) {
-        *self.tree.write() = self.seeded.clone();
+        *self.tree.write() = Files::new(self.seeded.clone());
     }
 }
 
 /// The default sandbox: a small project with history, and one symlink pointing outside.
-pub fn default_sandbox() -> Sandbox {
+pub fn default_sandbox(limits: Limits) -> Sandbox {
     let files: BTreeMap<String, Node> = [
         ("README.md", "# demo-service\n\nA small service used by the MCP mock's sandbox.\n"),
         ("src/main.rs", "fn main() {\n    println!(\"hello from the sandbox\");\n}\n"),
@@ -251,16 +346,18 @@ pub fn default_sandbox() -> Sandbox {
     .into_iter()
     .map(|(h, a, m)| Commit { hash: h.to_owned(), author: a.to_owned(), message: m.to_owned() })
     .collect();
-    Sandbox::new(files, commits)
+    Sandbox::new(files, commits, limits)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits { max_file_bytes: 1000, max_total_bytes: 2000 };
+
     #[test]
     fn escapes_are_refused_and_inside_paths_resolve() {
-        let sandbox = default_sandbox();
+        let sandbox = default_sandbox(LIMITS);
         for path in [
             "..",
             "../etc/passwd",
@@ -286,8 +383,29 @@ mod tests {
     }
 
     #[test]
+    fn long_paths_resolve_in_linear_time() {
+        let sandbox = default_sandbox(LIMITS);
+        let deep = vec!["d"; 100_000].join("/");
+        let started = std::time::Instant::now();
+        assert!(matches!(sandbox.resolve(&deep), Ok(p) if p.len() == deep.len()));
+        // Quadratic rejoining took ~27 s for 240 KB; linear work is a few milliseconds.
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn writes_stay_within_the_limits() {
+        let sandbox = default_sandbox(LIMITS);
+        assert!(matches!(sandbox.write("big.txt", &"x".repeat(1001)), Err(PathError::NoSpace(_))));
+        sandbox.write("a.txt", &"x".repeat(900)).unwrap();
+        sandbox.write("a.txt", &"x".repeat(950)).unwrap();
+        assert!(matches!(sandbox.write("b.txt", &"x".repeat(900)), Err(PathError::NoSpace(_))), "over the total");
+        sandbox.reset();
+        sandbox.write("b.txt", &"x".repeat(900)).unwrap();
+    }
+
+    #[test]
     fn writes_show_in_status_and_diff() {
-        let sandbox = default_sandbox();
+        let sandbox = default_sandbox(LIMITS);
         sandbox.write("src/lib.rs", "changed\n").unwrap();
         sandbox.write("new.txt", "n\n").unwrap();
         assert_eq!(sandbox.status(), ["?? new.txt", " M src/lib.rs"]);

@@ -13,8 +13,15 @@ use super::sandbox::{PathError, Sandbox};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     String,
+    /// A string naming a sandbox path: at most [`MAX_PATH_BYTES`] and [`MAX_PATH_SEGMENTS`].
+    Path,
     Integer,
 }
+
+/// Longest path a tool accepts, in bytes (Linux's PATH_MAX).
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Most `/`-separated segments a path may have.
+pub const MAX_PATH_SEGMENTS: usize = 256;
 
 /// One declared parameter.
 #[derive(Debug, Clone, Copy)]
@@ -59,7 +66,7 @@ pub const TOOLS: &[ToolSpec] = &[
         name: "read_file",
         title: "Read file",
         description: "Read a text file inside the sandbox.",
-        params: &[param("path", Kind::String, true, "Path relative to the sandbox root.")],
+        params: &[param("path", Kind::Path, true, "Path relative to the sandbox root.")],
         family: Family::File,
     },
     ToolSpec {
@@ -67,7 +74,7 @@ pub const TOOLS: &[ToolSpec] = &[
         title: "Write file",
         description: "Create or overwrite a text file inside the sandbox.",
         params: &[
-            param("path", Kind::String, true, "Path relative to the sandbox root."),
+            param("path", Kind::Path, true, "Path relative to the sandbox root."),
             param("content", Kind::String, true, "The new content."),
         ],
         family: Family::File,
@@ -76,7 +83,7 @@ pub const TOOLS: &[ToolSpec] = &[
         name: "list_dir",
         title: "List directory",
         description: "List the entries of a directory inside the sandbox.",
-        params: &[param("path", Kind::String, false, "Directory relative to the sandbox root (default: the root).")],
+        params: &[param("path", Kind::Path, false, "Directory relative to the sandbox root (default: the root).")],
         family: Family::File,
     },
     ToolSpec {
@@ -85,7 +92,7 @@ pub const TOOLS: &[ToolSpec] = &[
         description: "Find lines containing a text in the sandbox's files.",
         params: &[
             param("pattern", Kind::String, true, "Text to look for."),
-            param("path", Kind::String, false, "Directory to search (default: the root)."),
+            param("path", Kind::Path, false, "Directory to search (default: the root)."),
         ],
         family: Family::File,
     },
@@ -107,7 +114,7 @@ pub const TOOLS: &[ToolSpec] = &[
         name: "git_diff",
         title: "Git diff",
         description: "Diff of uncommitted changes, optionally for one path.",
-        params: &[param("path", Kind::String, false, "Limit the diff to this path.")],
+        params: &[param("path", Kind::Path, false, "Limit the diff to this path.")],
         family: Family::Git,
     },
     ToolSpec {
@@ -120,17 +127,23 @@ pub const TOOLS: &[ToolSpec] = &[
 ];
 
 impl ToolSpec {
+    /// Whether running it reads the whole tree (searches, status, diffs): worth a blocking thread.
+    pub fn scans_the_tree(&self) -> bool {
+        matches!(self.name, "search_files" | "git_status" | "git_diff")
+    }
+
     /// The tool as `tools/list` describes it.
     pub fn describe(&self) -> Value {
         let properties: Map<String, Value> = self
             .params
             .iter()
             .map(|p| {
-                let kind = match p.kind {
-                    Kind::String => "string",
-                    Kind::Integer => "integer",
+                let schema = match p.kind {
+                    Kind::String => json!({"type": "string", "description": p.description}),
+                    Kind::Path => json!({"type": "string", "maxLength": MAX_PATH_BYTES, "description": p.description}),
+                    Kind::Integer => json!({"type": "integer", "minimum": 0, "description": p.description}),
                 };
-                (p.name.to_owned(), json!({"type": kind, "description": p.description}))
+                (p.name.to_owned(), schema)
             })
             .collect();
         let required: Vec<&str> = self.params.iter().filter(|p| p.required).map(|p| p.name).collect();
@@ -154,9 +167,23 @@ impl ToolSpec {
         for p in self.params {
             match (arguments.get(p.name), p.kind) {
                 (None, _) if p.required => return Err(invalid(format!("missing required argument `{}`", p.name))),
-                (None, _) | (Some(Value::String(_)), Kind::String) => {}
+                (Some(Value::String(path)), Kind::Path) if path.len() > MAX_PATH_BYTES => {
+                    return Err(invalid(format!(
+                        "`{}` is {} bytes; paths are at most {MAX_PATH_BYTES}",
+                        p.name,
+                        path.len()
+                    )));
+                }
+                (Some(Value::String(path)), Kind::Path) if path.split('/').count() > MAX_PATH_SEGMENTS => {
+                    return Err(invalid(format!(
+                        "`{}` has {} segments; paths have at most {MAX_PATH_SEGMENTS}",
+                        p.name,
+                        path.split('/').count()
+                    )));
+                }
+                (None, _) | (Some(Value::String(_)), Kind::String | Kind::Path) => {}
                 (Some(v), Kind::Integer) if v.is_u64() => {}
-                (Some(_), Kind::String) => return Err(invalid(format!("`{}` must be a string", p.name))),
+                (Some(_), Kind::String | Kind::Path) => return Err(invalid(format!("`{}` must be a string", p.name))),
                 (Some(_), Kind::Integer) => {
                     return Err(invalid(format!("`{}` must be a non-negative integer", p.name)));
                 }

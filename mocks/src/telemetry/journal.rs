@@ -25,8 +25,11 @@ pub struct JournalEntry {
     pub error_code: Option<String>,
     /// True when an injected fault decided the answer (error or transport fault).
     pub injected: bool,
-    /// Fault rules that fired on this request.
+    /// Fault rules that fired on this request (the first few; see `more_faults`).
     pub faults: Vec<String>,
+    /// Rules that fired beyond those named in `faults`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub more_faults: usize,
     /// Time until the response head was ready, in ms.
     pub latency_ms: f64,
 }
@@ -57,15 +60,20 @@ pub struct RequestRecord<'a> {
     pub latency_ms: f64,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Overwrites `target` with `value`, bounded (client-chosen text never grows an entry).
 fn set(target: &mut String, value: &str) {
     target.clear();
-    target.push_str(value);
+    target.push_str(&super::bounded::text(value));
 }
 
 fn set_option(target: &mut Option<String>, value: Option<&str>) {
     match (target.as_mut(), value) {
         (Some(t), Some(v)) => set(t, v),
-        (_, v) => *target = v.map(str::to_owned),
+        (_, v) => *target = v.map(|v| super::bounded::text(v).into_owned()),
     }
 }
 
@@ -82,7 +90,9 @@ impl JournalEntry {
         set_option(&mut self.error_code, record.error_code);
         self.injected = record.injected;
         self.faults.clear();
-        self.faults.extend(record.faults.iter().cloned());
+        let named = record.faults.len().min(super::bounded::MAX_RULES_PER_ENTRY);
+        self.faults.extend(record.faults[..named].iter().cloned());
+        self.more_faults = record.faults.len() - named;
         self.latency_ms = record.latency_ms;
     }
 }

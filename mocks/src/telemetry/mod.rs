@@ -4,6 +4,7 @@
 //! the three views can never disagree. Injected faults are always told apart from genuine errors.
 //! Recording is on every request's path, so it allocates nothing once a route has been seen.
 
+pub mod bounded;
 mod journal;
 mod prometheus;
 mod routes;
@@ -73,6 +74,8 @@ pub struct Telemetry {
     epoch: (Instant, u64),
     /// Journal and counters under one lock: one acquisition per recorded request.
     state: Mutex<State>,
+    /// When a warning about client input was last logged (ms on the epoch): at most one a second.
+    last_warning_ms: AtomicU64,
 }
 
 /// The counters as the admin API shows them.
@@ -115,7 +118,17 @@ impl Telemetry {
             seq: AtomicU64::new(0),
             epoch: (Instant::now(), unix_ms),
             state: Mutex::new(State::default()),
+            last_warning_ms: AtomicU64::new(0),
         }
+    }
+
+    /// Whether a warning about client input may be logged now: at most one a second per service,
+    /// so a flood of bad requests cannot flood the log.
+    pub fn may_warn(&self) -> bool {
+        let now = self.unix_ms(Instant::now());
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= 1000
+            && self.last_warning_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// Unix milliseconds at `at`, for journal stamps.
@@ -148,7 +161,16 @@ impl Telemetry {
             match outcome {
                 Some((_, n)) => *n += 1,
                 None => {
-                    stats.outcomes.insert((record.method.to_owned(), record.status, record.injected), 1);
+                    // Methods are client-chosen tokens: bounded in length and in number per route.
+                    let methods = stats.outcomes.keys().map(|(m, _, _)| m).collect::<std::collections::HashSet<_>>();
+                    let method = if methods.contains(&record.method.to_owned())
+                        || methods.len() < bounded::MAX_METHODS_PER_ROUTE
+                    {
+                        bounded::bounded(record.method, 24).into_owned()
+                    } else {
+                        bounded::OTHER_VALUES.to_owned()
+                    };
+                    *stats.outcomes.entry((method, record.status, record.injected)).or_default() += 1;
                 }
             }
             for rule in record.faults {
@@ -169,10 +191,24 @@ impl Telemetry {
         ring.next = (index + 1) % self.capacity;
     }
 
-    /// Counts a service event, e.g. (`unknown_model`, `qwen2.5-14b-instruct`). Returns the new count.
+    /// Counts a service event, e.g. (`unknown_model`, `qwen2.5-14b-instruct`). Returns the new count
+    /// of that value. Values are client-chosen: each is bounded in length, and past
+    /// [`bounded::MAX_EVENT_VALUES`] distinct values of one event the rest are counted together.
     pub fn event(&self, event: &str, value: &str) -> u64 {
+        let value = bounded::text(value);
         let mut state = self.state.lock();
-        let n = state.counters.events.entry((event.to_owned(), value.to_owned())).or_default();
+        let events = &mut state.counters.events;
+        let key = (event.to_owned(), value.into_owned());
+        if !events.contains_key(&key) {
+            let distinct =
+                events.range((event.to_owned(), String::new())..).take_while(|((e, _), _)| e == event).count();
+            if distinct >= bounded::MAX_EVENT_VALUES {
+                let n = events.entry((event.to_owned(), bounded::OTHER_VALUES.to_owned())).or_default();
+                *n += 1;
+                return *n;
+            }
+        }
+        let n = events.entry(key).or_default();
         *n += 1;
         *n
     }
