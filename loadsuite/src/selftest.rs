@@ -387,8 +387,12 @@ pub(crate) async fn install_faults(
     for service in ["gateway", "rag", "mcp"] {
         let url = format!("{}/__admin/faults", targets[service]);
         let rules: Vec<&Value> = faults.iter().filter(|(s, _)| *s == service).map(|(_, r)| r).collect();
-        let response =
-            client.put(&url).json(&rules).send().await.map_err(|e| SelftestError::Admin(url.clone(), e.to_string()))?;
+        let mut request = client.put(&url).json(&rules);
+        // The mocks' admin API may require a token (`MOCKS_ADMIN_TOKEN`): send it when set.
+        if let Ok(token) = std::env::var("MOCKS_ADMIN_TOKEN") {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| SelftestError::Admin(url.clone(), e.to_string()))?;
         if !response.status().is_success() {
             return Err(SelftestError::Admin(url, response.text().await.unwrap_or_default()));
         }

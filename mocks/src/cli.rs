@@ -79,6 +79,9 @@ pub struct CommonArgs {
     /// tokio's current-thread scheduler (cheaper per request on a single core).
     #[arg(long, env = "MOCKS_WORKER_THREADS")]
     pub worker_threads: Option<NonZeroUsize>,
+    /// Token every admin request must carry (`Authorization: Bearer`); overrides `[admin] token`.
+    #[arg(long, env = "MOCKS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// `mocks serve`.
@@ -98,6 +101,15 @@ pub struct ServeArgs {
     /// MCP server address.
     #[arg(long, default_value = "127.0.0.1:8020")]
     mcp_addr: SocketAddr,
+    /// Serve the gateway's admin API on this address instead of under its own `/__admin/`.
+    #[arg(long)]
+    gateway_admin_addr: Option<SocketAddr>,
+    /// Serve the RAG service's admin API on this address.
+    #[arg(long)]
+    rag_admin_addr: Option<SocketAddr>,
+    /// Serve the MCP server's admin API on this address.
+    #[arg(long)]
+    mcp_admin_addr: Option<SocketAddr>,
 }
 
 /// `mocks gateway` (and later the other single services).
@@ -108,12 +120,16 @@ pub struct SingleArgs {
     /// Listen address.
     #[arg(long)]
     addr: Option<SocketAddr>,
+    /// Serve the admin API on this address instead of under `/__admin/`.
+    #[arg(long)]
+    admin_addr: Option<SocketAddr>,
 }
 
 /// Parses the process arguments and runs; the whole of `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    quiet_panics();
     match run(cli) {
         Ok(code) => code,
         Err(error) => {
@@ -121,6 +137,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Panics in request handlers are answered (500 in the service's shape) and the service keeps
+/// serving; the default hook would print a backtrace for each one. This hook logs one line, at
+/// most once a second.
+fn quiet_panics() {
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if LAST.swap(now, std::sync::atomic::Ordering::Relaxed) != now {
+            tracing::error!(panic = %info.to_string().escape_debug(), "panic (in a handler it is answered 500)");
+        }
+    }));
 }
 
 fn init_logging() {
@@ -137,6 +166,9 @@ fn load(common: &CommonArgs) -> anyhow::Result<MocksConfig> {
     };
     if let Some(seed) = common.seed {
         config.seed = seed;
+    }
+    if common.admin_token.is_some() {
+        config.set_admin_token(common.admin_token.clone());
     }
     Ok(config)
 }
@@ -176,7 +208,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ServiceKind::Mcp => (kind, args.mcp_addr),
                 })
                 .collect();
-            serve(config, services, args.common.worker_threads)
+            let admin = [
+                (ServiceKind::Gateway, args.gateway_admin_addr),
+                (ServiceKind::Rag, args.rag_admin_addr),
+                (ServiceKind::Mcp, args.mcp_admin_addr),
+            ]
+            .into_iter()
+            .filter_map(|(kind, addr)| addr.map(|a| (kind, a)))
+            .collect();
+            serve(config, services, admin, args.common.worker_threads)
         }
         Command::Gateway(args) => serve_one(ServiceKind::Gateway, &args),
         Command::Rag(args) => serve_one(ServiceKind::Rag, &args),
@@ -186,7 +226,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn serve_one(kind: ServiceKind, args: &SingleArgs) -> anyhow::Result<ExitCode> {
     let config = load(&args.common)?;
-    serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))], args.common.worker_threads)
+    let admin = args.admin_addr.map(|a| vec![(kind, a)]).unwrap_or_default();
+    serve(config, vec![(kind, args.addr.unwrap_or(kind.default_addr()))], admin, args.common.worker_threads)
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {
@@ -220,11 +261,12 @@ fn check_config(file: &std::path::Path) -> ExitCode {
 fn serve(
     config: MocksConfig,
     services: Vec<(ServiceKind, SocketAddr)>,
+    admin: Vec<(ServiceKind, SocketAddr)>,
     worker_threads: Option<NonZeroUsize>,
 ) -> anyhow::Result<ExitCode> {
     let runtime = crate::runtime::build(worker_threads).context("starting the async runtime")?;
     runtime.block_on(async move {
-        let stack = Stack::start(&config, &services).await?;
+        let stack = Stack::start_with_admin(&config, &services, &admin).await?;
         let handle = tokio::runtime::Handle::current();
         tracing::info!(worker_threads = handle.metrics().num_workers(), scheduler = ?handle.runtime_flavor(), "serving");
         crate::server::shutdown_signal().await;

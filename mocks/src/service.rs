@@ -103,7 +103,33 @@ pub fn assemble(
         Some(extra) => admin.merge(extra),
         None => admin,
     };
-    MockService { admin: admin::with_fallbacks(admin), api: fault_layer.layer(api.router) }
+    MockService {
+        admin: admin::with_fallbacks(admin, common.admin.clone()),
+        api: fault_layer.layer(api.router),
+        serves: Side::Both,
+    }
+}
+
+/// Which side of a service a listener serves.
+#[derive(Clone)]
+enum Side {
+    /// The API and, under `/__admin/`, the admin API (the default).
+    Both,
+    /// The API only; admin paths answer where the admin API is (its own address).
+    Api(Router),
+    /// The admin API only; other paths answer where the API is.
+    Admin(Router),
+}
+
+/// A router answering every request with a 404 that says where to go instead.
+fn elsewhere(message: String) -> Router {
+    Router::new().fallback(move || {
+        let message = message.clone();
+        async move {
+            let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": "not_found"}});
+            (http::StatusCode::NOT_FOUND, axum::Json(body))
+        }
+    })
 }
 
 /// A whole mock service as one tower service: paths under `/__admin/` go to the admin routes,
@@ -113,6 +139,20 @@ pub fn assemble(
 pub struct MockService {
     admin: Router,
     api: FaultService<Router>,
+    serves: Side,
+}
+
+impl MockService {
+    /// The service split in two for two listeners: the API (at `api_url`) and the admin API alone
+    /// (at `admin_url`), so the admin API can live on an address clients of the API cannot reach.
+    pub fn split(self, api_url: &str, admin_url: &str) -> (MockService, MockService) {
+        let to_admin = elsewhere(format!("The admin API of this service is served on {admin_url}/__admin/."));
+        let to_api = elsewhere(format!("This address serves the admin API only; the service is on {api_url}."));
+        (
+            MockService { serves: Side::Api(to_admin), ..self.clone() },
+            MockService { serves: Side::Admin(to_api), ..self },
+        )
+    }
 }
 
 /// The prefix of every admin route.
@@ -134,10 +174,11 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let request = request.map(Body::new);
-        if request.uri().path().starts_with(ADMIN_PREFIX) {
-            Either::Right(self.admin.call(request))
-        } else {
-            Either::Left(self.api.call(request))
+        let admin = request.uri().path().starts_with(ADMIN_PREFIX);
+        match (&mut self.serves, admin) {
+            (Side::Api(elsewhere), true) | (Side::Admin(elsewhere), false) => Either::Right(elsewhere.call(request)),
+            (_, true) => Either::Right(self.admin.call(request)),
+            (_, false) => Either::Left(self.api.call(request)),
         }
     }
 }

@@ -89,9 +89,11 @@ pub struct RunningService {
     pub kind: ServiceKind,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where its admin API listens, when on its own address.
+    pub admin_addr: Option<SocketAddr>,
     /// Its state.
     pub state: ServiceState,
-    task: JoinHandle<std::io::Result<()>>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl RunningService {
@@ -159,22 +161,42 @@ fn build(kind: ServiceKind, config: &MocksConfig) -> Result<Built, StackError> {
     }
 }
 
-/// Serves one service on an already bound listener until `shutdown` is cancelled.
+/// Serves one service on an already bound listener (and its admin API on `admin`, when given)
+/// until `shutdown` is cancelled.
 pub fn spawn(
     kind: ServiceKind,
     config: &MocksConfig,
     listener: TcpListener,
+    admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<RunningService, StackError> {
     let Built { router, state, summary } = build(kind, config)?;
-    let addr = listener.local_addr().map_err(|source| StackError::Bind {
-        service: kind.name(),
-        addr: kind.default_addr(),
-        source,
-    })?;
+    let local = |l: &TcpListener| {
+        l.local_addr().map_err(|source| StackError::Bind { service: kind.name(), addr: kind.default_addr(), source })
+    };
+    let addr = local(&listener)?;
+    let admin_addr = admin.as_ref().map(local).transpose()?;
     tracing::info!(service = kind.name(), %addr, "listening; {summary}");
-    let task = tokio::spawn(crate::server::serve(listener, router, async move { shutdown.cancelled().await }));
-    Ok(RunningService { kind, addr, state, task })
+    let exposed = |a: SocketAddr| !a.ip().is_loopback();
+    if config.admin.token.is_none() && (exposed(admin_addr.unwrap_or(addr))) {
+        tracing::warn!(
+            service = kind.name(),
+            admin = %admin_addr.unwrap_or(addr),
+            "the admin API listens beyond loopback without a token: anyone who can reach it can change this service's faults; set MOCKS_ADMIN_TOKEN (or [admin] token)"
+        );
+    }
+    let stop = |shutdown: CancellationToken| async move { shutdown.cancelled().await };
+    let mut tasks = Vec::new();
+    match (admin, admin_addr) {
+        (Some(admin), Some(admin_at)) => {
+            tracing::info!(service = kind.name(), addr = %admin_at, "admin API on its own address");
+            let (api, admin_side) = router.split(&format!("http://{addr}"), &format!("http://{admin_at}"));
+            tasks.push(tokio::spawn(crate::server::serve(listener, api, stop(shutdown.clone()))));
+            tasks.push(tokio::spawn(crate::server::serve(admin, admin_side, stop(shutdown))));
+        }
+        _ => tasks.push(tokio::spawn(crate::server::serve(listener, router, stop(shutdown)))),
+    }
+    Ok(RunningService { kind, addr, admin_addr, state, tasks })
 }
 
 /// Several services started together.
@@ -187,15 +209,27 @@ pub struct Stack {
 impl Stack {
     /// Binds each `(service, address)` and starts it. Port 0 picks a free port.
     pub async fn start(config: &MocksConfig, services: &[(ServiceKind, SocketAddr)]) -> Result<Stack, StackError> {
+        Self::start_with_admin(config, services, &[]).await
+    }
+
+    /// [`Stack::start`], with the admin API of the services in `admin` on their own addresses.
+    pub async fn start_with_admin(
+        config: &MocksConfig,
+        services: &[(ServiceKind, SocketAddr)],
+        admin: &[(ServiceKind, SocketAddr)],
+    ) -> Result<Stack, StackError> {
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
+        let bind = |kind: ServiceKind, addr: SocketAddr| async move {
+            TcpListener::bind(addr).await.map_err(|source| StackError::Bind { service: kind.name(), addr, source })
+        };
         for (kind, addr) in services {
-            let listener = TcpListener::bind(addr).await.map_err(|source| StackError::Bind {
-                service: kind.name(),
-                addr: *addr,
-                source,
-            })?;
-            running.push(spawn(*kind, config, listener, shutdown.clone())?);
+            let listener = bind(*kind, *addr).await?;
+            let admin_listener = match admin.iter().find(|(k, _)| k == kind) {
+                Some((_, at)) => Some(bind(*kind, *at).await?),
+                None => None,
+            };
+            running.push(spawn(*kind, config, listener, admin_listener, shutdown.clone())?);
         }
         Ok(Stack { services: running, shutdown })
     }
@@ -214,8 +248,8 @@ impl Stack {
     /// Stops every service and waits (bounded) for them to drain.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        for service in self.services {
-            let _ = tokio::time::timeout(crate::server::SHUTDOWN_GRACE * 2, service.task).await;
+        for task in self.services.into_iter().flat_map(|s| s.tasks) {
+            let _ = tokio::time::timeout(crate::server::SHUTDOWN_GRACE * 2, task).await;
         }
     }
 }

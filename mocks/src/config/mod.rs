@@ -69,6 +69,8 @@ pub struct ServiceCommon {
     pub journal_capacity: usize,
     /// Fault rules installed at start (and restored by `/__admin/reset`).
     pub faults: Vec<FaultRuleSpec>,
+    /// Who may use the admin API (the stack's `[admin]` table, shared by every service).
+    pub admin: std::sync::Arc<AdminConfig>,
 }
 
 /// Validated RAG settings.
@@ -134,11 +136,24 @@ pub struct GatewayConfig {
     pub common: ServiceCommon,
 }
 
+/// Who may use the admin API (see `admin::guard`).
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    /// Required as `Authorization: Bearer` (or `X-Admin-Token`) when set.
+    pub token: Option<String>,
+    /// Dotted host names allowed besides IP literals and single-label names.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed besides localhost.
+    pub allowed_origins: Vec<String>,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
 pub struct MocksConfig {
     /// Seed for every random choice (content, latency samples, fault selection).
     pub seed: u64,
+    /// Who may use every service's admin API.
+    pub admin: AdminConfig,
     /// The gateway.
     pub gateway: GatewayConfig,
     /// The RAG service.
@@ -223,6 +238,12 @@ fn common(
     if max_body_bytes == 0 {
         problems.add(path(service, &["max_body_bytes"]), "must be at least 1".into());
     }
+    if !(1..=MAX_JOURNAL).contains(&journal_capacity) {
+        problems.add(path(service, &["journal_capacity"]), format!("must be between 1 and {MAX_JOURNAL}"));
+    }
+    if faults.len() > crate::faults::MAX_RULES {
+        problems.add(path(service, &["faults"]), format!("at most {} rules per service", crate::faults::MAX_RULES));
+    }
     let mut names = std::collections::HashSet::new();
     for (i, rule) in faults.iter().enumerate() {
         for problem in rule.validate() {
@@ -232,8 +253,11 @@ fn common(
             problems.add(indexed(service, "faults", i, "name"), format!("rule name `{}` is used twice", rule.name));
         }
     }
-    ServiceCommon { max_body_bytes, allow_header_faults, journal_capacity, faults }
+    ServiceCommon { max_body_bytes, allow_header_faults, journal_capacity, faults, admin: Default::default() }
 }
+
+/// The most journal entries a service keeps (each bounded in size: see `telemetry::bounded`).
+pub const MAX_JOURNAL: usize = 100_000;
 
 fn validate_gateway(g: raw::RawGateway, problems: &mut Problems<'_>) -> GatewayConfig {
     let models = match g.models {
@@ -345,11 +369,41 @@ fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
     let gateway = raw.gateway.or(defaults.gateway).expect("the default config has a gateway");
     let rag = raw.rag.or(defaults.rag).expect("the default config has a rag service");
     let mcp = raw.mcp.or(defaults.mcp).expect("the default config has an mcp server");
-    MocksConfig {
+    let admin = raw.admin.unwrap_or_default();
+    if admin.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        problems.add(
+            vec![locate::Segment::Key("admin".into()), locate::Segment::Key("token".into())],
+            "must not be empty (omit it for no token)".into(),
+        );
+    }
+    let mut config = MocksConfig {
+        admin: AdminConfig {
+            token: admin.token,
+            allowed_hosts: admin.allowed_hosts,
+            allowed_origins: admin.allowed_origins,
+        },
         seed: raw.seed.unwrap_or(42),
         gateway: validate_gateway(gateway, &mut problems),
         rag: validate_rag(rag, &mut problems),
         mcp: validate_mcp(mcp, &mut problems),
+    };
+    config.share_admin();
+    config
+}
+
+impl MocksConfig {
+    /// Sets the admin token (e.g. from `MOCKS_ADMIN_TOKEN`), for every service.
+    pub fn set_admin_token(&mut self, token: Option<String>) {
+        self.admin.token = token.filter(|t| !t.trim().is_empty());
+        self.share_admin();
+    }
+
+    /// Hands the stack's admin settings to each service.
+    fn share_admin(&mut self) {
+        let admin = std::sync::Arc::new(self.admin.clone());
+        self.gateway.common.admin = admin.clone();
+        self.rag.common.admin = admin.clone();
+        self.mcp.common.admin = admin;
     }
 }
 

@@ -19,6 +19,22 @@ pub struct RawConfig {
     pub rag: Option<RawRag>,
     /// The `[mcp]` table.
     pub mcp: Option<RawMcp>,
+    /// The `[admin]` table.
+    pub admin: Option<RawAdmin>,
+}
+
+/// The `[admin]` table: who may use the admin API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Token required on every admin request (`MOCKS_ADMIN_TOKEN` overrides it).
+    pub token: Option<String>,
+    /// Dotted host names allowed besides IP literals and single-label names.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed besides localhost.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// What the MCP server does with a tool call past its concurrency limit.

@@ -31,6 +31,9 @@ pub enum RuleError {
     /// Two rules share a name.
     #[error("two rules are named `{0}`; rule names must be unique")]
     DuplicateName(String),
+    /// More rules than a service holds.
+    #[error("{0} rules is more than the {MAX_RULES} a service holds; replace rules instead of adding more")]
+    TooMany(usize),
     /// No rule of that name is installed.
     #[error("no fault rule named `{0}`")]
     NotFound(String),
@@ -43,6 +46,24 @@ pub struct InFlight(Arc<AtomicU64>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The most fault rules one service holds: enough for a rule per endpoint and fault, few enough
+/// that installing one stays cheap and no journal entry can name thousands.
+pub const MAX_RULES: usize = 1000;
+
+/// Lets a request held by rules (latency, hang) go as soon as one of those rules is removed.
+#[derive(Debug, Clone, Default)]
+pub struct Release(Vec<tokio_util::sync::CancellationToken>);
+
+impl Release {
+    /// Completes when a rule holding the request is removed; never when none holds it.
+    pub async fn released(&self) {
+        if self.0.is_empty() {
+            return std::future::pending().await;
+        }
+        futures::future::select_all(self.0.iter().map(|t| Box::pin(t.cancelled()))).await;
     }
 }
 
@@ -62,6 +83,8 @@ pub struct FaultDecision {
     pub stream: Option<StreamFault>,
     /// In-flight markers of contention rules.
     pub in_flight: Vec<InFlight>,
+    /// Released when a rule that delays or holds the request is removed.
+    pub release: Release,
 }
 
 impl FaultDecision {
@@ -84,6 +107,8 @@ struct ActiveRule {
     fired: AtomicU64,
     in_flight: Arc<AtomicU64>,
     rng: Mutex<StdRng>,
+    /// Cancelled when the rule is removed or replaced, releasing the requests it holds.
+    removed: tokio_util::sync::CancellationToken,
 }
 
 impl ActiveRule {
@@ -103,6 +128,7 @@ impl ActiveRule {
             fired: AtomicU64::new(0),
             in_flight: Arc::new(AtomicU64::new(0)),
             rng: Mutex::new(StdRng::seed_from_u64(rule_seed)),
+            removed: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -164,7 +190,9 @@ impl ActiveRule {
                 LogNormal::new(median_ms.ln(), sigma).map(|d| d.sample(&mut *rng)).unwrap_or(median_ms)
             }
         };
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+        // Samples of a wide distribution (or contention sums) can exceed any sane value: clamp.
+        let ms = if ms.is_finite() { ms.clamp(0.0, super::spec::MAX_FAULT_MS) } else { super::spec::MAX_FAULT_MS };
+        Duration::from_secs_f64(ms / 1000.0)
     }
 }
 
@@ -280,12 +308,16 @@ impl RuleSet {
                 return true;
             }
             decision.rules.push(rule.spec.name.clone());
+            if rule.spec.latency.is_some() || matches!(rule.spec.transport, Some(TransportSpec::Hang { .. })) {
+                decision.release.0.push(rule.removed.clone());
+            }
             let mut others = 0;
             if let Some(LatencySpec::Contention { .. }) = rule.spec.latency {
                 others = rule.in_flight.fetch_add(1, Ordering::Relaxed);
                 decision.in_flight.push(InFlight(rule.in_flight.clone()));
             }
-            decision.latency += rule.sample_latency(others);
+            let most = Duration::from_secs_f64(super::spec::MAX_FAULT_MS / 1000.0);
+            decision.latency = decision.latency.saturating_add(rule.sample_latency(others)).min(most);
             if decision.error.is_none() && decision.transport.is_none() {
                 decision.error = rule.spec.error.clone();
                 decision.transport = rule.spec.transport.clone();
@@ -338,6 +370,9 @@ impl FaultEngine {
     }
 
     fn check(specs: &[FaultRuleSpec]) -> Result<(), RuleError> {
+        if specs.len() > MAX_RULES {
+            return Err(RuleError::TooMany(specs.len()));
+        }
         let mut names = std::collections::HashSet::new();
         for spec in specs {
             if let Some(problem) = spec.validate().into_iter().next() {
@@ -350,38 +385,51 @@ impl FaultEngine {
         Ok(())
     }
 
+    /// Installs `rules` as the whole table, releasing the requests held by rules that left it.
+    fn install(guard: &mut Arc<RuleTable>, rules: Vec<Arc<ActiveRule>>) {
+        let old = std::mem::replace(guard, Arc::new(RuleTable::new(rules)));
+        for gone in old.rules.iter().filter(|r| !guard.rules.iter().any(|n| Arc::ptr_eq(n, r))) {
+            gone.removed.cancel();
+        }
+    }
+
     /// Replaces every rule (all or nothing).
     pub fn replace(&self, specs: Vec<FaultRuleSpec>) -> Result<(), RuleError> {
         Self::check(&specs)?;
         let now = Instant::now();
         let rules = specs.into_iter().map(|s| Arc::new(ActiveRule::new(s, self.seed, now))).collect();
-        *self.rules.write() = Arc::new(RuleTable::new(rules));
+        Self::install(&mut self.rules.write(), rules);
         Ok(())
     }
 
-    /// Adds a rule, or replaces the rule of the same name (its counters restart).
+    /// Adds a rule, or replaces the rule of the same name (its counters restart). At most
+    /// [`MAX_RULES`] rules, so this stays cheap.
     pub fn upsert(&self, spec: FaultRuleSpec) -> Result<(), RuleError> {
         Self::check(std::slice::from_ref(&spec))?;
         let mut guard = self.rules.write();
         let mut rules: Vec<_> = guard.rules.iter().filter(|r| r.spec.name != spec.name).cloned().collect();
+        if rules.len() >= MAX_RULES {
+            return Err(RuleError::TooMany(rules.len() + 1));
+        }
         rules.push(Arc::new(ActiveRule::new(spec, self.seed, Instant::now())));
-        *guard = Arc::new(RuleTable::new(rules));
+        Self::install(&mut guard, rules);
         Ok(())
     }
 
-    /// Removes one rule by name.
+    /// Removes one rule by name (releasing the requests it holds).
     pub fn remove(&self, name: &str) -> Result<(), RuleError> {
         let mut guard = self.rules.write();
         if !guard.rules.iter().any(|r| r.spec.name == name) {
             return Err(RuleError::NotFound(name.to_owned()));
         }
-        *guard = Arc::new(RuleTable::new(guard.rules.iter().filter(|r| r.spec.name != name).cloned().collect()));
+        let rules = guard.rules.iter().filter(|r| r.spec.name != name).cloned().collect();
+        Self::install(&mut guard, rules);
         Ok(())
     }
 
-    /// Removes every rule.
+    /// Removes every rule (releasing the requests they hold).
     pub fn clear(&self) {
-        *self.rules.write() = Arc::new(RuleTable::new(Vec::new()));
+        Self::install(&mut self.rules.write(), Vec::new());
     }
 
     /// Restores the rules the engine started with.

@@ -56,9 +56,15 @@ pub trait ServiceProtocol: Send + Sync + 'static {
     }
 }
 
-/// Latency a service applies itself (see [`ServiceProtocol::latency_inside`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InjectedLatency(pub Duration);
+/// Latency a service applies itself (see [`ServiceProtocol::latency_inside`]), cut short when
+/// the rule asking for it is removed.
+#[derive(Debug, Clone, Default)]
+pub struct InjectedLatency {
+    /// How long.
+    pub duration: Duration,
+    /// Released when a rule behind it is removed.
+    pub release: super::Release,
+}
 
 /// Facts a handler attaches to its response for the journal (as a response extension).
 #[derive(Debug, Clone, Default)]
@@ -210,10 +216,22 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProjection::Pass { inner, pending } => {
-                let Ok(response) = std::task::ready!(inner.poll(cx));
-                Poll::Ready(Ok(match pending.take() {
-                    Some((entry, context, started)) => finish(&context, entry, started, response, false),
-                    None => response,
+                let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)));
+                let response = match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(Ok(response))) => Ok(response),
+                    Err(panic) => Err(panic),
+                };
+                Poll::Ready(Ok(match (pending.take(), response) {
+                    (Some((entry, context, started)), Ok(response)) => {
+                        finish(&context, entry, started, response, false)
+                    }
+                    (Some((entry, context, started)), Err(panic)) => {
+                        let response = panic_response(&context, panic);
+                        finish(&context, entry, started, response, false)
+                    }
+                    (None, Ok(response)) => response,
+                    (None, Err(panic)) => std::panic::resume_unwind(panic),
                 }))
             }
             StateProjection::Faulted { future } => future.as_mut().poll(cx).map(Ok),
@@ -241,16 +259,17 @@ where
         },
     };
     if decision.is_empty() {
-        let response = call(&mut inner, request).await;
+        let response = call(&context, &mut inner, request).await;
         return finish(&context, entry, started, response, false);
     }
     entry.faults = decision.rules.clone();
     let mut request = request;
     let handled_by_service = decision.error.is_none() && decision.transport.is_none();
     if context.protocol.latency_inside() && handled_by_service {
-        request.extensions_mut().insert(InjectedLatency(decision.latency));
+        let latency = InjectedLatency { duration: decision.latency, release: decision.release.clone() };
+        request.extensions_mut().insert(latency);
     } else {
-        super::pause(decision.latency).await;
+        super::hold(decision.latency, &decision.release).await;
     }
     if let Some(error) = &decision.error {
         let response = context.protocol.injected_error(error, &body);
@@ -261,16 +280,16 @@ where
         Some(TransportSpec::Reset) => break_connection(&context, entry, started, control, true).await,
         Some(TransportSpec::Close) => break_connection(&context, entry, started, control, false).await,
         Some(TransportSpec::Hang { max_ms }) => {
-            tokio::time::sleep(Duration::from_millis(max_ms)).await;
+            super::hold(Duration::from_millis(max_ms), &decision.release).await;
             break_connection(&context, entry, started, control, false).await
         }
         Some(TransportSpec::Truncate { after_bytes }) => {
-            let response = call(&mut inner, request).await;
+            let response = call(&context, &mut inner, request).await;
             let response = truncated(response, after_bytes).await;
             finish(&context, entry, started, response, true)
         }
         Some(TransportSpec::Dribble { chunk_bytes, interval_ms }) => {
-            let response = call(&mut inner, request).await;
+            let response = call(&context, &mut inner, request).await;
             let response = dribbled(response, chunk_bytes, Duration::from_millis(interval_ms)).await;
             finish(&context, entry, started, response, true)
         }
@@ -278,7 +297,7 @@ where
             if let Some(stream) = decision.stream.clone() {
                 request.extensions_mut().insert(stream);
             }
-            let response = call(&mut inner, request).await;
+            let response = call(&context, &mut inner, request).await;
             // Latency or stream faults only degrade a genuine answer: its status is the service's.
             let injected = decision.stream.is_some() && response.status().is_success();
             finish(&context, entry, started, response, injected)
@@ -327,14 +346,39 @@ fn merge(decision: &mut FaultDecision, extra: FaultDecision) {
     }
 }
 
-async fn call<S>(inner: &mut S, request: Request) -> Response
+async fn call<S>(context: &FaultContext, inner: &mut S, request: Request) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    match inner.call(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(inner.call(request)).catch_unwind().await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(panic) => panic_response(context, panic),
     }
+}
+
+/// A handler panicked (a bug in the mock): a 500 in the service's own error shape, logged once as
+/// one line; the request is still journaled and counted (as a genuine error), and the service
+/// keeps serving.
+fn panic_response(context: &FaultContext, panic: Box<dyn std::any::Any + Send>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    if context.telemetry.may_warn() {
+        tracing::error!(service = context.telemetry.service(), panic = %what.escape_debug(), "a handler panicked; answered 500");
+    }
+    let error = ErrorSpec {
+        status: 500,
+        code: Some("internal_error".into()),
+        message: Some(format!(
+            "The mock failed while handling this request (a bug in the mock: {what}). It keeps serving."
+        )),
+        retry_after: None,
+    };
+    context.protocol.injected_error(&error, &[])
 }
 
 /// What the layer knows of a request before it is answered (all cheap clones, no copies).

@@ -12,9 +12,12 @@ mod layer;
 mod path;
 mod spec;
 
-pub use engine::{FaultDecision, FaultEngine, RuleError, RuleSet, RuleStatus, fnv1a};
+pub use engine::{FaultDecision, FaultEngine, MAX_RULES, Release, RuleError, RuleSet, RuleStatus, fnv1a};
 pub use layer::{FaultContext, FaultFuture, FaultLayer, FaultService, InjectedLatency, ResponseNote, ServiceProtocol};
-pub use spec::{ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, StreamFault, TransportSpec, WindowSpec};
+pub use spec::{
+    ErrorSpec, FaultRuleSpec, LatencySpec, MAX_FAULT_MS, MAX_RULE_NAME, MAX_SIGMA, MatchSpec, SpecProblem, StreamFault,
+    TransportSpec, WindowSpec,
+};
 
 /// Sleeps for `duration`, returning at once for zero. (A zero `tokio::time::sleep` still waits
 /// for the next timer tick, up to 1 ms, which would cap an instant mock at a few thousand
@@ -22,5 +25,17 @@ pub use spec::{ErrorSpec, FaultRuleSpec, LatencySpec, MatchSpec, SpecProblem, St
 pub async fn pause(duration: std::time::Duration) {
     if !duration.is_zero() {
         tokio::time::sleep(duration).await;
+    }
+}
+
+/// [`pause`], cut short when a rule that asked for the pause is removed (deleting a rule releases
+/// the requests it holds).
+pub async fn hold(duration: std::time::Duration, release: &Release) {
+    if duration.is_zero() {
+        return;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(duration) => {}
+        () = release.released() => {}
     }
 }

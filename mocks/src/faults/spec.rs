@@ -229,6 +229,14 @@ pub struct SpecProblem {
     pub message: String,
 }
 
+/// The longest any fault may delay or hold a request (latency, hang, stall, time to first token,
+/// dribble interval, windows): one hour. Sums of several rules' latencies saturate at it.
+pub const MAX_FAULT_MS: f64 = 3_600_000.0;
+/// The widest lognormal spread accepted (sigma of ln(latency)): beyond it samples are meaningless.
+pub const MAX_SIGMA: f64 = 10.0;
+/// The longest rule name, in bytes.
+pub const MAX_RULE_NAME: usize = 128;
+
 impl FaultRuleSpec {
     /// Checks every field and returns all problems found (empty when the rule is valid).
     pub fn validate(&self) -> Vec<SpecProblem> {
@@ -237,6 +245,25 @@ impl FaultRuleSpec {
         if self.name.trim().is_empty() {
             bad("name", "a rule needs a non-empty name".into());
         }
+        if self.name.len() > MAX_RULE_NAME {
+            bad("name", format!("{} bytes is longer than the {MAX_RULE_NAME} a rule name may have", self.name.len()));
+        }
+        let hour = |field: &str, ms: f64, bad: &mut dyn FnMut(&str, String)| {
+            if ms > MAX_FAULT_MS {
+                bad(field, format!("{ms} ms is over the maximum of {MAX_FAULT_MS} (one hour)"));
+            }
+        };
+        if let Some(TransportSpec::Hang { max_ms }) = &self.transport {
+            hour("transport.max_ms", *max_ms as f64, &mut bad);
+        }
+        if let Some(TransportSpec::Dribble { interval_ms, .. }) = &self.transport {
+            hour("transport.interval_ms", *interval_ms as f64, &mut bad);
+        }
+        if let Some(stream) = &self.stream {
+            hour("stream.ttft_ms", stream.ttft_ms.unwrap_or(0) as f64, &mut bad);
+            hour("stream.stall_ms", stream.stall_ms.unwrap_or(0) as f64, &mut bad);
+        }
+
         if let Some(method) = &self.matcher.method
             && http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).is_err()
         {
@@ -300,7 +327,13 @@ impl FaultRuleSpec {
 impl LatencySpec {
     fn problems(&self) -> Vec<(&'static str, String)> {
         let non_negative = |field: &'static str, v: f64| {
-            (!v.is_finite() || v < 0.0).then(|| (field, format!("{v} must be a non-negative number")))
+            if !v.is_finite() || v < 0.0 {
+                Some((field, format!("{v} must be a non-negative number")))
+            } else if v > MAX_FAULT_MS {
+                Some((field, format!("{v} ms is over the maximum of {MAX_FAULT_MS} (one hour)")))
+            } else {
+                None
+            }
         };
         match *self {
             LatencySpec::Fixed { ms } => non_negative("ms", ms).into_iter().collect(),
@@ -322,9 +355,14 @@ impl LatencySpec {
                     .collect()
             }
             LatencySpec::Lognormal { median_ms, sigma } => {
-                let mut p: Vec<_> = non_negative("sigma", sigma).into_iter().collect();
+                let mut p: Vec<_> = Vec::new();
+                if !sigma.is_finite() || !(0.0..=MAX_SIGMA).contains(&sigma) {
+                    p.push(("sigma", format!("{sigma} must be between 0 and {MAX_SIGMA}")));
+                }
                 if !median_ms.is_finite() || median_ms <= 0.0 {
                     p.push(("median_ms", format!("{median_ms} must be a positive number")));
+                } else if median_ms > MAX_FAULT_MS {
+                    p.push(("median_ms", format!("{median_ms} ms is over the maximum of {MAX_FAULT_MS} (one hour)")));
                 }
                 p
             }

@@ -57,7 +57,7 @@ pub async fn dispatch(
     let modern = era.is_modern();
     let plain = |result: Value| Ok(Answer { result, new_session: None });
     if method != "tools/call" {
-        crate::faults::pause(latency.0).await;
+        crate::faults::hold(latency.duration, &latency.release).await;
     }
     match method {
         "initialize" => {
@@ -93,13 +93,13 @@ pub async fn dispatch(
             plain(complete(json!({"tools": tools}), modern, true))
         }
         "tools/call" => {
-            call(mcp, params, latency.0).await.map(|r| Answer { result: complete(r, modern, false), new_session: None })
+            call(mcp, params, &latency).await.map(|r| Answer { result: complete(r, modern, false), new_session: None })
         }
         other => Err(RpcError::new(METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }
 }
 
-async fn call(mcp: &Arc<Mcp>, params: &Map<String, Value>, latency: Duration) -> Result<Value, RpcError> {
+async fn call(mcp: &Arc<Mcp>, params: &Map<String, Value>, latency: &InjectedLatency) -> Result<Value, RpcError> {
     let Some(name) = params.get("name").and_then(Value::as_str) else {
         return Err(RpcError::new(INVALID_PARAMS, "Invalid params: tools/call needs a string `name`"));
     };
@@ -134,7 +134,7 @@ async fn call(mcp: &Arc<Mcp>, params: &Map<String, Value>, latency: Duration) ->
             }
         }
     };
-    crate::faults::pause(latency).await;
+    crate::faults::hold(latency.duration, &latency.release).await;
     let outcome = if tool.scans_the_tree() && mcp.sandbox.bytes() > INLINE_SCAN_BYTES {
         // Searches, status and diffs read the whole (bounded) tree: past a small size, off the
         // async workers, so other requests on this process do not wait for them.

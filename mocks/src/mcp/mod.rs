@@ -170,7 +170,7 @@ async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
         let error = RpcError::new(INVALID_REQUEST, "Not Acceptable: accept application/json or text/event-stream");
         return refuse(StatusCode::NOT_ACCEPTABLE, &Value::Null, error);
     };
-    let latency = request.extensions().get::<InjectedLatency>().copied().unwrap_or_default();
+    let latency = request.extensions().get::<InjectedLatency>().cloned().unwrap_or_default();
     let value = match json_value(request, mcp.config.common.max_body_bytes).await {
         Ok(value) => value,
         Err(e) => {

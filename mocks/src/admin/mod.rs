@@ -5,6 +5,8 @@
 //! its own admin routes (the gateway: `/__admin/models`) next to these. Errors use the envelope
 //! `{"error":{"message","type","param","code"}}`.
 
+pub mod guard;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -74,13 +76,15 @@ pub fn router(state: AdminState) -> Router {
 }
 
 /// Finishes a service's admin router (its own routes merged in): unknown admin paths and methods
-/// answer in the admin error envelope, like every other admin error.
-pub fn with_fallbacks(router: Router) -> Router {
+/// answer in the admin error envelope, like every other admin error, and every request passes the
+/// [`guard`] first.
+pub fn with_fallbacks(router: Router, access: Arc<crate::config::AdminConfig>) -> Router {
     router
         .fallback(|uri: http::Uri| async move { AdminError::NoRoute(uri.path().to_owned()) })
         .method_not_allowed_fallback(|method: http::Method, uri: http::Uri| async move {
             AdminError::MethodNotAllowed(method.to_string(), uri.path().to_owned())
         })
+        .layer(axum::middleware::from_fn_with_state(access, guard::guard))
 }
 
 /// `GET /metrics` for one service (mounted inside the fault layer so it can be faulted too).
