@@ -3,11 +3,14 @@
 //! [`read_body`] is the one way the mocks read a whole body (requests, and responses the fault
 //! layer degrades).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::extract::Request;
 use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_TYPE;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
 /// Why a body is not a usable JSON object.
@@ -27,6 +30,97 @@ pub enum BodyError {
     /// JSON, but not an object (carries the JSON type found).
     #[error("Invalid type for request body: expected an object, but got {0} instead.")]
     NotObject(&'static str),
+    /// The body did not arrive within the body timeout (carries it).
+    #[error("Request body not received within {0:?}: send the whole body promptly.")]
+    TimedOut(Duration),
+    /// The body was not valid HTTP framing (e.g. a malformed chunk).
+    #[error("Malformed request body: {0}.")]
+    Malformed(String),
+    /// The client went away while sending the body: nobody will read an answer.
+    #[error("The client closed the connection while sending the body.")]
+    ClientAborted,
+}
+
+impl BodyError {
+    /// The HTTP status this failure answers with (499, nginx's "client closed request", for a
+    /// client that is gone: recorded as its own outcome, never as a server error).
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            BodyError::UnsupportedMediaType(_) => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::TooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,
+            BodyError::Unparseable(_) | BodyError::NotObject(_) | BodyError::Malformed(_) => {
+                http::StatusCode::BAD_REQUEST
+            }
+            BodyError::TimedOut(_) => http::StatusCode::REQUEST_TIMEOUT,
+            BodyError::ClientAborted => CLIENT_CLOSED_REQUEST,
+        }
+    }
+}
+
+/// 499: the client closed the connection before the answer (nginx's convention).
+pub const CLIENT_CLOSED_REQUEST: http::StatusCode = match http::StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => http::StatusCode::BAD_REQUEST,
+};
+
+/// Longest wait for a whole request body, set once per process from `[server] body_timeout_seconds`
+/// (a slow body is answered 408 instead of holding its connection forever).
+static BODY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+
+/// Sets the body timeout for every service of this process.
+pub fn set_body_timeout(timeout: Duration) {
+    BODY_TIMEOUT_MS.store(timeout.as_millis().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
+}
+
+/// Why a whole body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadError {
+    /// Over the limit.
+    TooLarge,
+    /// Not there within the body timeout.
+    TimedOut(Duration),
+    /// Bad framing.
+    Malformed(String),
+    /// The client went away.
+    Aborted,
+}
+
+impl ReadError {
+    /// As a [`BodyError`], given the limit that applied.
+    pub fn into_body_error(self, limit: usize) -> BodyError {
+        match self {
+            ReadError::TooLarge => BodyError::TooLarge(limit),
+            ReadError::TimedOut(t) => BodyError::TimedOut(t),
+            ReadError::Malformed(why) => BodyError::Malformed(why),
+            ReadError::Aborted => BodyError::ClientAborted,
+        }
+    }
+
+    /// Classifies a body error: hyper's framing errors are malformed input, I/O errors a client
+    /// that went away.
+    fn of(error: &(dyn std::error::Error + 'static)) -> ReadError {
+        if error.is::<LengthLimitError>() {
+            return ReadError::TooLarge;
+        }
+        let mut source = Some(error);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return match io.kind() {
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput => {
+                        ReadError::Malformed(io.to_string())
+                    }
+                    _ => ReadError::Aborted,
+                };
+            }
+            if let Some(hyper) = e.downcast_ref::<hyper::Error>()
+                && hyper.is_parse()
+            {
+                return ReadError::Malformed(hyper.to_string());
+            }
+            source = e.source();
+        }
+        ReadError::Aborted
+    }
 }
 
 /// Whether the request says its body is JSON.
@@ -45,18 +139,27 @@ pub fn is_json(request: &Request) -> Result<(), BodyError> {
 /// that parse straight into their own types).
 pub async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, BodyError> {
     is_json(&request)?;
-    read_body(request.into_body(), limit).await.ok_or(BodyError::TooLarge(limit))
+    read_body(request.into_body(), limit).await.map_err(|e| e.into_body_error(limit))
 }
 
-/// A whole body of at most `limit` bytes (`None`: over the limit, or the client went away). A body
-/// that arrives as one frame, as every small request does, is returned as it came: no copy and
-/// none of a general collect's bookkeeping.
-pub async fn read_body(body: Body, limit: usize) -> Option<Bytes> {
+/// A whole body of at most `limit` bytes, within the body timeout. A body that arrives as one
+/// frame, as every small request does, is returned as it came: no copy and none of a general
+/// collect's bookkeeping.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ReadError> {
+    let timeout = Duration::from_millis(BODY_TIMEOUT_MS.load(Ordering::Relaxed));
+    match tokio::time::timeout(timeout, read_all(body, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(ReadError::TimedOut(timeout)),
+    }
+}
+
+async fn read_all(body: Body, limit: usize) -> Result<Bytes, ReadError> {
     let mut body = Limited::new(body, limit);
     let mut whole: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
     while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.ok()?.into_data() else { continue };
+        let frame = frame.map_err(|e| ReadError::of(e.as_ref()))?;
+        let Ok(data) = frame.into_data() else { continue };
         match (&mut joined, whole.take()) {
             (Some(buffer), _) => buffer.extend_from_slice(&data),
             (None, None) => whole = Some(data),
@@ -68,7 +171,7 @@ pub async fn read_body(body: Body, limit: usize) -> Option<Bytes> {
             }
         }
     }
-    Some(joined.map_or_else(|| whole.unwrap_or_default(), BytesMut::freeze))
+    Ok(joined.map_or_else(|| whole.unwrap_or_default(), BytesMut::freeze))
 }
 
 /// Parses bytes as any JSON value.
@@ -122,13 +225,18 @@ mod tests {
         assert_eq!(read_body(Body::from("{\"a\":1}"), 64).await.unwrap(), "{\"a\":1}");
         assert_eq!(read_body(chunked(&["{\"a\"", ":", "1}"]), 64).await.unwrap(), "{\"a\":1}");
         assert_eq!(read_body(Body::empty(), 64).await.unwrap(), "");
-        assert_eq!(read_body(chunked(&["12345", "67890"]), 8).await, None);
-        assert_eq!(read_body(Body::from("123456789"), 8).await, None);
+        assert_eq!(read_body(chunked(&["12345", "67890"]), 8).await, Err(ReadError::TooLarge));
+        assert_eq!(read_body(Body::from("123456789"), 8).await, Err(ReadError::TooLarge));
         let broken = Body::from_stream(futures::stream::iter([
             Ok(Bytes::from_static(b"{")),
             Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
         ]));
-        assert_eq!(read_body(broken, 64).await, None);
+        assert_eq!(read_body(broken, 64).await, Err(ReadError::Aborted), "a client reset is not a 413");
+        let garbled = Body::from_stream(futures::stream::iter([Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid chunk size line",
+        ))]));
+        assert!(matches!(read_body(garbled, 64).await, Err(ReadError::Malformed(_))));
     }
 
     #[test]

@@ -1,28 +1,82 @@
-//! Serving a router on a bound listener until a shutdown signal, with per-connection control.
+//! Serving a router on a bound listener until a shutdown signal, with per-connection control and
+//! limits.
 //!
-//! We run our own accept loop (hyper-util) instead of `axum::serve` for one reason: transport faults.
-//! Each connection's task carries a [`ConnectionControl`] (a task-local, so requests pay nothing
-//! for it) that the fault layer uses to reset (RST) or close (FIN) the very connection a request
-//! arrived on, which is what a crashing upstream looks like.
+//! We run our own accept loop (hyper-util) instead of `axum::serve` for two reasons. Transport
+//! faults: each connection's task carries a [`ConnectionControl`] (a task-local, so requests pay
+//! nothing for it) that the fault layer uses to reset (RST) or close (FIN) the very connection a
+//! request arrived on, which is what a crashing upstream looks like. And limits no client can
+//! exhaust: a connection cap shared by every service of the process (sized from the open-file
+//! limit; one file descriptor per connection), a header timeout that also bounds the idle wait
+//! between keep-alive requests (hyper's), and a first-byte timeout before hyper takes over (a
+//! connection that sends nothing is closed too). Connections refused at the cap and closed by a
+//! timeout are counted as events of the service (`/__admin/counters`).
 
 use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
 use futures::future::{AbortHandle, abortable};
 use http::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use parking_lot::Mutex;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
+
+use crate::telemetry::Telemetry;
+
+/// How a listener limits its connections.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Connections open at once, shared by every listener of the process.
+    pub connections: Arc<Semaphore>,
+    /// Longest wait for a request's headers, and for the next request on a kept-alive connection
+    /// (hyper's header read timeout), and for the first byte of a new connection.
+    pub header_timeout: Duration,
+    /// Where refused and timed-out connections are counted.
+    pub telemetry: Option<Arc<Telemetry>>,
+}
+
+impl ServeOptions {
+    /// Options with a cap of `max_connections` (`None`: sized from the open-file limit).
+    pub fn new(max_connections: Option<usize>, header_timeout: Duration) -> Self {
+        let cap = max_connections.unwrap_or_else(default_max_connections);
+        ServeOptions { connections: Arc::new(Semaphore::new(cap.max(1))), header_timeout, telemetry: None }
+    }
+
+    fn count(&self, event: &str, value: &str) {
+        if let Some(telemetry) = &self.telemetry {
+            telemetry.event(event, value);
+        }
+    }
+}
+
+/// File descriptors kept back from the connection cap for listeners, logs and the like.
+const FD_RESERVE: usize = 64;
+
+/// The connection cap when none is configured: the process's open-file limit (soft, from
+/// `/proc/self/limits`) less a reserve, since every connection holds one descriptor; 1,024 when
+/// the limit cannot be read.
+pub fn default_max_connections() -> usize {
+    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|text| {
+        text.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|soft| soft.parse::<usize>().ok())
+    });
+    limit.map_or(1024, |l| l.saturating_sub(FD_RESERVE).max(16))
+}
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -35,7 +89,8 @@ tokio::task_local! {
 /// A handle on the TCP connection a request arrived on.
 pub struct ConnectionControl {
     abort: AbortHandle,
-    socket: Mutex<Option<std::net::TcpStream>>,
+    /// Set by [`ConnectionControl::reset`]: the socket is closed with RST when dropped.
+    reset: Arc<AtomicBool>,
 }
 
 impl ConnectionControl {
@@ -47,24 +102,107 @@ impl ConnectionControl {
 
     /// Aborts the connection with a TCP reset (SO_LINGER 0), without answering.
     pub fn reset(&self) {
-        if let Some(socket) = self.socket.lock().take() {
-            // Linger 0 applies to the shared socket: the last close then sends RST instead of FIN.
-            let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
-        }
+        self.reset.store(true, Ordering::Relaxed);
         self.abort.abort();
     }
 
     /// Closes the connection (FIN) without answering.
     pub fn close(&self) {
-        self.socket.lock().take();
         self.abort.abort();
+    }
+}
+
+/// The accepted socket as the connection uses it: one descriptor (no duplicate), a first-byte
+/// deadline until the client sends anything, RST on drop when the fault layer asked for a reset,
+/// and the connection's place under the cap, released when it closes.
+struct GuardedStream {
+    inner: TcpStream,
+    first_byte: Option<Pin<Box<tokio::time::Sleep>>>,
+    reset: Arc<AtomicBool>,
+    _permit: OwnedSemaphorePermit,
+    /// Where an answer the client did not stay for is counted (once per connection).
+    undelivered: Option<Arc<Telemetry>>,
+}
+
+impl GuardedStream {
+    /// Counts a write the client's reset or close made fail: an answer nobody received.
+    fn note<T>(&mut self, result: Poll<std::io::Result<T>>) -> Poll<std::io::Result<T>> {
+        if let Poll::Ready(Err(e)) = &result
+            && matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+            && let Some(telemetry) = self.undelivered.take()
+        {
+            telemetry.event("answer_not_delivered", "client_gone");
+        }
+        result
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let Some(deadline) = self.first_byte.as_mut() else { return polled };
+        match polled {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                self.first_byte = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending if deadline.as_mut().poll(cx).is_ready() => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no request within the header timeout",
+            ))),
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(result)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.inner).poll_flush(cx);
+        self.note(result)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl Drop for GuardedStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::Relaxed) {
+            // Linger 0: the close that follows sends RST instead of FIN.
+            let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
+        }
     }
 }
 
 /// Serves `app` (a mock's [`crate::service::MockService`], or any axum router) on `listener` until
 /// `shutdown` completes, then drains for at most [`SHUTDOWN_GRACE`]. A panic in any handler
 /// becomes a JSON 500.
-pub async fn serve<S>(listener: TcpListener, app: S, shutdown: impl Future<Output = ()>) -> std::io::Result<()>
+pub async fn serve<S>(
+    listener: TcpListener,
+    app: S,
+    shutdown: impl Future<Output = ()>,
+    options: ServeOptions,
+) -> std::io::Result<()>
 where
     S: Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -72,7 +210,9 @@ where
     // One guard around the whole service: `Router::layer` would wrap (and clone, per request)
     // every route once more.
     let app = CatchPanicLayer::custom(JsonPanicResponse).layer(app);
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Half-close: a client that shuts its sending side after the request still gets the answer.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout).half_close(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -88,23 +228,33 @@ where
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = options.connections.clone().try_acquire_owned() else {
+            // At the cap: closed at once (not left in the backlog to hang), and counted.
+            drop(stream);
+            options.count("connection_refused", "max_connections");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let (stream, dup) = match split_handle(stream) {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::warn!(%error, "could not prepare connection");
-                continue;
-            }
+        let reset = Arc::new(AtomicBool::new(false));
+        let stream = GuardedStream {
+            inner: stream,
+            first_byte: Some(Box::pin(tokio::time::sleep(options.header_timeout))),
+            reset: reset.clone(),
+            _permit: permit,
+            undelivered: options.telemetry.clone(),
         };
         let service = TowerToHyperService::new(app.clone());
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        // Aborting drops the connection, which closes the socket (RST once linger is 0).
+        // Aborting drops the connection, which closes the socket (RST when a reset was asked).
         let (connection, abort) = abortable(graceful.watch(connection));
-        let control = Arc::new(ConnectionControl { abort, socket: Mutex::new(Some(dup)) });
-        let task_control = control.clone();
+        let control = Arc::new(ConnectionControl { abort, reset });
+        let options = options.clone();
         tokio::spawn(CONNECTION.scope(control, async move {
-            let _ = connection.await;
-            task_control.socket.lock().take();
+            if let Ok(Err(error)) = connection.await
+                && is_timeout(error.as_ref())
+            {
+                options.count("connection_closed", "timeout");
+            }
         }));
     }
     drop(listener);
@@ -129,11 +279,18 @@ impl ResponseForPanic for JsonPanicResponse {
     }
 }
 
-/// Returns the stream plus a duplicate handle of the same socket, used to reset it later.
-fn split_handle(stream: tokio::net::TcpStream) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
-    let std_stream = stream.into_std()?;
-    let dup = std_stream.try_clone()?;
-    Ok((tokio::net::TcpStream::from_std(std_stream)?, dup))
+/// Whether a connection ended on one of the timeouts (hyper's header timeout, or ours).
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout)
+            || e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// Completes on SIGTERM or Ctrl-C (what Docker and a terminal send).
@@ -175,9 +332,15 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, router, async move {
-            let _ = stopped.await;
-        }));
+        let options = ServeOptions::new(None, Duration::from_secs(10));
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            async move {
+                let _ = stopped.await;
+            },
+            options,
+        ));
         let response = reqwest::get(format!("{base}/boom")).await.unwrap();
         assert_eq!(response.status(), 500);
         assert_eq!(response.headers()["content-type"], "application/json");

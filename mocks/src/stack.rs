@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::server::ServeOptions;
 use crate::service::MockService;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -96,6 +97,17 @@ pub struct RunningService {
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
+impl ServiceState {
+    /// The service's journal and counters.
+    pub fn telemetry(&self) -> Arc<crate::telemetry::Telemetry> {
+        match self {
+            ServiceState::Gateway(g) => g.telemetry.clone(),
+            ServiceState::Rag(r) => r.telemetry.clone(),
+            ServiceState::Mcp(m) => m.telemetry.clone(),
+        }
+    }
+}
+
 impl RunningService {
     /// The gateway's state, when this is the gateway.
     pub fn gateway(&self) -> Option<Arc<Gateway>> {
@@ -169,8 +181,10 @@ pub fn spawn(
     listener: TcpListener,
     admin: Option<TcpListener>,
     shutdown: CancellationToken,
+    options: &ServeOptions,
 ) -> Result<RunningService, StackError> {
     let Built { router, state, summary } = build(kind, config)?;
+    let options = ServeOptions { telemetry: Some(state.telemetry()), ..options.clone() };
     let local = |l: &TcpListener| {
         l.local_addr().map_err(|source| StackError::Bind { service: kind.name(), addr: kind.default_addr(), source })
     };
@@ -191,10 +205,10 @@ pub fn spawn(
         (Some(admin), Some(admin_at)) => {
             tracing::info!(service = kind.name(), addr = %admin_at, "admin API on its own address");
             let (api, admin_side) = router.split(&format!("http://{addr}"), &format!("http://{admin_at}"));
-            tasks.push(tokio::spawn(crate::server::serve(listener, api, stop(shutdown.clone()))));
-            tasks.push(tokio::spawn(crate::server::serve(admin, admin_side, stop(shutdown))));
+            tasks.push(tokio::spawn(crate::server::serve(listener, api, stop(shutdown.clone()), options.clone())));
+            tasks.push(tokio::spawn(crate::server::serve(admin, admin_side, stop(shutdown), options)));
         }
-        _ => tasks.push(tokio::spawn(crate::server::serve(listener, router, stop(shutdown)))),
+        _ => tasks.push(tokio::spawn(crate::server::serve(listener, router, stop(shutdown), options))),
     }
     Ok(RunningService { kind, addr, admin_addr, state, tasks })
 }
@@ -220,6 +234,8 @@ impl Stack {
     ) -> Result<Stack, StackError> {
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
+        crate::json_body::set_body_timeout(config.server.body_timeout);
+        let options = ServeOptions::new(config.server.max_connections, config.server.header_timeout);
         let bind = |kind: ServiceKind, addr: SocketAddr| async move {
             TcpListener::bind(addr).await.map_err(|source| StackError::Bind { service: kind.name(), addr, source })
         };
@@ -229,7 +245,7 @@ impl Stack {
                 Some((_, at)) => Some(bind(*kind, *at).await?),
                 None => None,
             };
-            running.push(spawn(*kind, config, listener, admin_listener, shutdown.clone())?);
+            running.push(spawn(*kind, config, listener, admin_listener, shutdown.clone(), &options)?);
         }
         Ok(Stack { services: running, shutdown })
     }

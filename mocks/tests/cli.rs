@@ -158,3 +158,96 @@ fn worker_threads_choose_the_scheduler_and_zero_is_refused() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--worker-threads"), "{refused:?}");
 }
+
+fn soft_fd_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("Max open files")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(3).and_then(|n| n.parse().ok()))
+        .unwrap_or(1024)
+}
+
+/// Reads from `stream` until EOF, an error or `wait`; true when the server closed it.
+fn closed_within(stream: &mut std::net::TcpStream, wait: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn idle_slow_and_surplus_connections_are_closed_and_other_clients_are_still_served() {
+    use std::io::{Read, Write};
+    // Thousands of idle connections (12,000 where the open-file limit allows; the server holds one
+    // descriptor per connection, so its cap fits them) must not stop other clients.
+    let idle_count = 12_000.min(soft_fd_limit().saturating_sub(1_500));
+    let config = temp_file("limits.toml", "[server]\nheader_timeout_seconds = 2\nbody_timeout_seconds = 2\n");
+    let (mut child, _lines, _, addr) =
+        start_logged(&["gateway", "--addr", "127.0.0.1:0", "--config", config.to_str().unwrap()]);
+    let mut idle: Vec<std::net::TcpStream> =
+        (0..idle_count).filter_map(|_| std::net::TcpStream::connect(&addr).ok()).collect();
+    assert!(idle.len() >= idle_count * 9 / 10, "{} of {idle_count} connected", idle.len());
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let health = client.get(format!("http://{addr}/health")).send().unwrap();
+    assert_eq!(health.status(), 200, "served beside {} idle connections", idle.len());
+    // A slowloris header and a slow body.
+    let mut slowloris = std::net::TcpStream::connect(&addr).unwrap();
+    slowloris.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n").unwrap();
+    let mut slow_body = std::net::TcpStream::connect(&addr).unwrap();
+    slow_body
+        .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"mo")
+        .unwrap();
+    // Half-close: the whole request, then the client shuts its sending side; the answer still comes.
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+    half.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    half.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = half.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "half-closed client got: {answer:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut answer = String::new();
+    slow_body.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = slow_body.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "a slow body gets 408: {answer:?}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(closed_within(&mut slowloris, Duration::from_secs(3)), "a slowloris header is closed");
+    let closed = idle.iter_mut().take(200).map(|s| closed_within(s, Duration::from_secs(3))).filter(|c| *c).count();
+    assert_eq!(closed, 200, "idle connections are closed after the header timeout");
+    drop(idle);
+    let counters: serde_json::Value =
+        client.get(format!("http://{addr}/__admin/counters")).send().unwrap().json().unwrap();
+    let closed_by_timeout = counters["events"]["connection_closed"]["timeout"].as_u64().unwrap_or(0);
+    assert!(closed_by_timeout as usize >= idle_count * 9 / 10, "counted: {}", counters["events"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    let config = temp_file("cap.toml", "[server]\nmax_connections = 50\nheader_timeout_seconds = 30\n");
+    let (mut child, _lines, _, addr) =
+        start_logged(&["gateway", "--addr", "127.0.0.1:0", "--config", config.to_str().unwrap()]);
+    let mut held: Vec<std::net::TcpStream> = (0..50).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let mut surplus: Vec<std::net::TcpStream> = (0..20).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let refused = surplus.iter_mut().map(|s| closed_within(s, Duration::from_secs(3))).filter(|c| *c).count();
+    assert_eq!(refused, 20, "the 20 past the cap are closed");
+    drop(held.drain(..10));
+    std::thread::sleep(Duration::from_millis(200));
+    let health = reqwest::blocking::get(format!("http://{addr}/health")).unwrap();
+    assert_eq!(health.status(), 200, "freed places are used again");
+    let counters: serde_json::Value =
+        reqwest::blocking::get(format!("http://{addr}/__admin/counters")).unwrap().json().unwrap();
+    assert_eq!(counters["events"]["connection_refused"]["max_connections"], 20, "{}", counters["events"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

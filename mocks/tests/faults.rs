@@ -368,3 +368,51 @@ async fn a_rule_seed_chooses_which_requests_fire_so_runs_can_differ_and_still_re
         assert!((15..=65).contains(&fired), "about 20% of 200 fire: {fired}");
     }
 }
+
+#[tokio::test]
+async fn client_aborts_are_their_own_outcome_and_malformed_chunks_are_400() {
+    let gw = gateway_with_rule(
+        json!({"name": "slow", "match": {"path": "/health"}, "latency": {"kind": "fixed", "ms": 400}}),
+    )
+    .await;
+    let addr = gw.url.trim_start_matches("http://").to_owned();
+    let (a, b, c) = (addr.clone(), addr.clone(), addr.clone());
+    tokio::task::spawn_blocking(move || {
+        // Reset mid-body: half a body, then RST.
+        let mut mid_body = TcpStream::connect(&a).unwrap();
+        mid_body
+            .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"model\":")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        socket2::SockRef::from(&mid_body).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(mid_body);
+        // The whole request, then gone before the (delayed) answer.
+        let mut before_answer = TcpStream::connect(&b).unwrap();
+        before_answer.write_all(get_request("/health").as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        socket2::SockRef::from(&before_answer).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(before_answer);
+        // A malformed chunked body.
+        let (bytes, _) = raw_exchange(
+            &format!("http://{c}"),
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+            Duration::from_secs(3),
+        );
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let counters = gw.gateway().telemetry.counters();
+    // Reset mid-body: the request is a client abort (499), not a 413.
+    assert_eq!(counters.client_aborts, 1, "{:?}", counters.requests);
+    assert!(counters.requests.iter().all(|r| r.key.status != 413), "{:?}", counters.requests);
+    let journal = gw.gateway().telemetry.journal(100);
+    let aborted: Vec<_> = journal.iter().filter(|e| e.status == 499).collect();
+    assert_eq!(aborted.len(), 1);
+    assert_eq!(aborted[0].error_code.as_deref(), Some("client_aborted"));
+    // Reset after the request: the service answers (half-closing clients must get their answer),
+    // and every answer that could not be written is counted: that one and the 499.
+    assert_eq!(counters.events["answer_not_delivered"]["client_gone"], 2, "{:?}", counters.events);
+}

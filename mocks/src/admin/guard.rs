@@ -117,12 +117,16 @@ pub async fn guard(State(config): State<Arc<AdminConfig>>, request: Request, nex
     }
     let (parts, body) = request.into_parts();
     match crate::json_body::read_body(body, MAX_ADMIN_BODY).await {
-        Some(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        None => refuse(
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(crate::json_body::ReadError::TooLarge) => refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request_too_large",
             format!("Admin request bodies are at most {MAX_ADMIN_BODY} bytes."),
         ),
+        Err(other) => {
+            let error = other.into_body_error(MAX_ADMIN_BODY);
+            refuse(error.status(), "invalid_body", error.to_string())
+        }
     }
 }
 

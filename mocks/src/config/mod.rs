@@ -136,6 +136,18 @@ pub struct GatewayConfig {
     pub common: ServiceCommon,
 }
 
+/// How the servers of the process limit connections and slow clients.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Connections open at once across the process; `None` sizes it from the open-file limit.
+    pub max_connections: Option<usize>,
+    /// Longest wait for request headers, for the next request on a kept-alive connection, and for
+    /// a new connection's first byte.
+    pub header_timeout: std::time::Duration,
+    /// Longest wait for a whole request body (408 after it).
+    pub body_timeout: std::time::Duration,
+}
+
 /// Who may use the admin API (see `admin::guard`).
 #[derive(Debug, Clone, Default)]
 pub struct AdminConfig {
@@ -154,6 +166,8 @@ pub struct MocksConfig {
     pub seed: u64,
     /// Who may use every service's admin API.
     pub admin: AdminConfig,
+    /// Connection limits and timeouts.
+    pub server: ServerConfig,
     /// The gateway.
     pub gateway: GatewayConfig,
     /// The RAG service.
@@ -376,7 +390,31 @@ fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
             "must not be empty (omit it for no token)".into(),
         );
     }
+    let server = raw.server.unwrap_or_default();
+    for (field, seconds) in [
+        ("header_timeout_seconds", server.header_timeout_seconds),
+        ("body_timeout_seconds", server.body_timeout_seconds),
+    ] {
+        if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+            problems.add(
+                vec![locate::Segment::Key("server".into()), locate::Segment::Key(field.into())],
+                "must be between 0 and 3600 seconds".into(),
+            );
+        }
+    }
+    if server.max_connections == Some(0) {
+        problems.add(
+            vec![locate::Segment::Key("server".into()), locate::Segment::Key("max_connections".into())],
+            "must be at least 1 (omit it to size it from the open-file limit)".into(),
+        );
+    }
+    let seconds = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or(std::time::Duration::from_secs(10));
     let mut config = MocksConfig {
+        server: ServerConfig {
+            max_connections: server.max_connections,
+            header_timeout: seconds(server.header_timeout_seconds),
+            body_timeout: seconds(server.body_timeout_seconds),
+        },
         admin: AdminConfig {
             token: admin.token,
             allowed_hosts: admin.allowed_hosts,

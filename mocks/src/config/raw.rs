@@ -21,6 +21,39 @@ pub struct RawConfig {
     pub mcp: Option<RawMcp>,
     /// The `[admin]` table.
     pub admin: Option<RawAdmin>,
+    /// The `[server]` table.
+    pub server: Option<RawServer>,
+}
+
+/// The `[server]` table: connection limits and timeouts for every service of the process.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Connections open at once; sized from the open-file limit when absent.
+    pub max_connections: Option<usize>,
+    /// Longest wait for request headers (and between kept-alive requests).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: f64,
+    /// Longest wait for a whole request body.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: f64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            max_connections: None,
+            header_timeout_seconds: default_header_timeout(),
+            body_timeout_seconds: default_body_timeout(),
+        }
+    }
+}
+
+fn default_header_timeout() -> f64 {
+    10.0
+}
+fn default_body_timeout() -> f64 {
+    30.0
 }
 
 /// The `[admin]` table: who may use the admin API.

@@ -18,6 +18,7 @@ const MAX_BUFFERED: usize = 64 * 1024 * 1024;
 async fn buffered(response: Response) -> (http::response::Parts, Bytes) {
     let (mut parts, body) = response.into_parts();
     let bytes = crate::json_body::read_body(body, MAX_BUFFERED).await.unwrap_or_default();
+    // (A failed or partial service body degrades to what arrived: it is being broken anyway.)
     parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     (parts, bytes)
 }

@@ -171,9 +171,20 @@ impl<S: Clone> FaultService<S> {
 pin_project_lite::pin_project! {
     /// The future of [`FaultService`]: a pass-through of the service's own future when no fault
     /// applies, otherwise the boxed future that can delay, fail, break or degrade the answer.
+    /// Dropped before it answered (the client went away), it still records the request, as a 499.
     pub struct FaultFuture<F> {
         #[pin]
         state: State<F>,
+    }
+
+    impl<F> PinnedDrop for FaultFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            if let StateProjection::Pass { pending, .. } = this.project().state.project()
+                && let Some((entry, context, started)) = pending.take()
+            {
+                entry.record_abandoned(&context, started);
+            }
+        }
     }
 }
 
@@ -250,19 +261,20 @@ where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
     let started = Instant::now();
-    let mut entry = Pending::of(&request, &context, started);
+    // Until the request is answered, dropping this future (the client went away) records it.
+    let mut guard = Unanswered { entry: Some(Pending::of(&request, &context, started)), context: &context, started };
     let (request, body, decision) = match decided {
         Some(decision) => (request, Bytes::new(), decision),
-        None => match read_and_decide(&context, &mut entry, request).await {
+        None => match read_and_decide(&context, guard.entry(), request).await {
             Ok(read) => read,
-            Err(response) => return finish(&context, entry, started, response, false),
+            Err(response) => return finish(&context, guard.answered(), started, response, false),
         },
     };
     if decision.is_empty() {
         let response = call(&context, &mut inner, request).await;
-        return finish(&context, entry, started, response, false);
+        return finish(&context, guard.answered(), started, response, false);
     }
-    entry.faults = decision.rules.clone();
+    guard.entry().faults = decision.rules.clone();
     let mut request = request;
     let handled_by_service = decision.error.is_none() && decision.transport.is_none();
     if context.protocol.latency_inside() && handled_by_service {
@@ -273,25 +285,25 @@ where
     }
     if let Some(error) = &decision.error {
         let response = context.protocol.injected_error(error, &body);
-        return finish(&context, entry, started, response, true);
+        return finish(&context, guard.answered(), started, response, true);
     }
     let control = ConnectionControl::current();
     match decision.transport {
-        Some(TransportSpec::Reset) => break_connection(&context, entry, started, control, true).await,
-        Some(TransportSpec::Close) => break_connection(&context, entry, started, control, false).await,
+        Some(TransportSpec::Reset) => break_connection(&context, guard.answered(), started, control, true).await,
+        Some(TransportSpec::Close) => break_connection(&context, guard.answered(), started, control, false).await,
         Some(TransportSpec::Hang { max_ms }) => {
             super::hold(Duration::from_millis(max_ms), &decision.release).await;
-            break_connection(&context, entry, started, control, false).await
+            break_connection(&context, guard.answered(), started, control, false).await
         }
         Some(TransportSpec::Truncate { after_bytes }) => {
             let response = call(&context, &mut inner, request).await;
             let response = truncated(response, after_bytes).await;
-            finish(&context, entry, started, response, true)
+            finish(&context, guard.answered(), started, response, true)
         }
         Some(TransportSpec::Dribble { chunk_bytes, interval_ms }) => {
             let response = call(&context, &mut inner, request).await;
             let response = dribbled(response, chunk_bytes, Duration::from_millis(interval_ms)).await;
-            finish(&context, entry, started, response, true)
+            finish(&context, guard.answered(), started, response, true)
         }
         None => {
             if let Some(stream) = decision.stream.clone() {
@@ -300,7 +312,34 @@ where
             let response = call(&context, &mut inner, request).await;
             // Latency or stream faults only degrade a genuine answer: its status is the service's.
             let injected = decision.stream.is_some() && response.status().is_success();
-            finish(&context, entry, started, response, injected)
+            finish(&context, guard.answered(), started, response, injected)
+        }
+    }
+}
+
+/// A request not answered yet: dropped before [`Unanswered::answered`] (its future dropped because
+/// the client closed the connection), it records the request as abandoned.
+struct Unanswered<'a> {
+    entry: Option<Pending>,
+    context: &'a FaultContext,
+    started: Instant,
+}
+
+impl Unanswered<'_> {
+    fn entry(&mut self) -> &mut Pending {
+        self.entry.as_mut().expect("the request is not answered yet")
+    }
+
+    /// The request is being answered: its entry, for the record.
+    fn answered(&mut self) -> Pending {
+        self.entry.take().expect("a request is answered once")
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            entry.record_abandoned(self.context, self.started);
         }
     }
 }
@@ -313,14 +352,26 @@ async fn read_and_decide(
     request: Request,
 ) -> Result<(Request, Bytes, FaultDecision), Response> {
     let (parts, body) = request.into_parts();
-    let Some(bytes) = crate::json_body::read_body(body, context.max_body_bytes).await else {
-        let error = ErrorSpec {
-            status: 413,
-            code: Some("request_too_large".into()),
-            message: Some(format!("Request body is larger than {} bytes.", context.max_body_bytes)),
-            retry_after: None,
-        };
-        return Err(context.protocol.injected_error(&error, &[]));
+    let bytes = match crate::json_body::read_body(body, context.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(read) => {
+            let failure = read.into_body_error(context.max_body_bytes);
+            let code = match failure {
+                crate::json_body::BodyError::TooLarge(_) => "request_too_large",
+                crate::json_body::BodyError::TimedOut(_) => "request_timeout",
+                crate::json_body::BodyError::ClientAborted => "client_aborted",
+                _ => "malformed_body",
+            };
+            let error = ErrorSpec {
+                status: failure.status().as_u16(),
+                code: Some(code.into()),
+                message: Some(failure.to_string()),
+                retry_after: None,
+            };
+            let mut response = context.protocol.injected_error(&error, &[]);
+            response.extensions_mut().insert(ResponseNote { attribute: None, error_code: Some(code.into()) });
+            return Err(response);
+        }
     };
     let attribute = context.protocol.attribute(&parts, &bytes);
     let mut decision = context.engine.rules().decide(&parts.method, parts.uri.path(), attribute.as_deref());
@@ -424,6 +475,16 @@ impl Pending {
             faults: &self.faults,
             latency_ms: latency.as_secs_f64() * 1000.0,
         });
+    }
+}
+
+impl Pending {
+    /// The client went away before the answer: recorded as 499 (`client_aborted`), its own
+    /// outcome, never a server error.
+    fn record_abandoned(&self, context: &FaultContext, started: Instant) {
+        let note = ResponseNote { attribute: None, error_code: Some("client_aborted".into()) };
+        let status = crate::json_body::CLIENT_CLOSED_REQUEST.as_u16();
+        self.record(context, status, false, started.elapsed(), Some(&note));
     }
 }
 

@@ -63,5 +63,10 @@ fn api_error(error: BodyError) -> ApiError {
         ),
         BodyError::Unparseable(detail) => ApiError::unparseable(&detail),
         BodyError::NotObject(_) => ApiError::invalid(message, None, Some("invalid_type")),
+        BodyError::Malformed(_) => ApiError::invalid(message, None, Some("malformed_body")),
+        ref other @ (BodyError::TimedOut(_) | BodyError::ClientAborted) => {
+            let code = if matches!(other, BodyError::TimedOut(_)) { "request_timeout" } else { "client_aborted" };
+            ApiError::new(other.status(), "invalid_request_error", message, None, Some(code))
+        }
     }
 }

@@ -174,12 +174,8 @@ async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
     let value = match json_value(request, mcp.config.common.max_body_bytes).await {
         Ok(value) => value,
         Err(e) => {
-            let (status, code) = match e {
-                BodyError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, INVALID_REQUEST),
-                BodyError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, INVALID_REQUEST),
-                BodyError::Unparseable(_) => (StatusCode::BAD_REQUEST, PARSE_ERROR),
-                BodyError::NotObject(_) => (StatusCode::BAD_REQUEST, INVALID_REQUEST),
-            };
+            let code = if matches!(e, BodyError::Unparseable(_)) { PARSE_ERROR } else { INVALID_REQUEST };
+            let status = e.status();
             let message = if code == PARSE_ERROR { format!("Parse error: {e}") } else { e.to_string() };
             return refuse(status, &Value::Null, RpcError::new(code, message));
         }

@@ -37,14 +37,12 @@ impl RagError {
 
 impl From<BodyError> for RagError {
     fn from(error: BodyError) -> Self {
-        let status = match error {
-            BodyError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            BodyError::Unparseable(_) | BodyError::NotObject(_) => StatusCode::BAD_REQUEST,
-        };
+        let status = error.status();
         let kind = match error {
             BodyError::UnsupportedMediaType(_) => "unsupported_media_type",
             BodyError::TooLarge(_) => "request_too_large",
+            BodyError::TimedOut(_) => "request_timeout",
+            BodyError::ClientAborted => "client_aborted",
             _ => "invalid_request",
         };
         RagError::new(status, kind, error.to_string())

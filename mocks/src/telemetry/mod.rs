@@ -20,6 +20,9 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
+/// The status a request is recorded with when its client went away before the answer.
+const CLIENT_ABORTED: u16 = 499;
+
 /// Key of the per-request counter.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RequestKey {
@@ -87,8 +90,10 @@ pub struct CountersView {
     pub total_requests: u64,
     /// Requests answered (or broken) by an injected fault.
     pub injected_faults: u64,
-    /// Requests with a genuine (not injected) error status.
+    /// Requests with a genuine (not injected) error status, client aborts apart.
     pub genuine_errors: u64,
+    /// Requests whose client went away before the answer (recorded as 499 `client_aborted`).
+    pub client_aborts: u64,
     /// Requests per method, route, status and origin, sorted.
     pub requests: Vec<RequestCount>,
     /// Firings per fault rule.
@@ -251,7 +256,8 @@ impl Telemetry {
             service: self.service,
             total_requests: sum(&|_| true),
             injected_faults: sum(&|k| k.injected),
-            genuine_errors: sum(&|k| !k.injected && k.status >= 400),
+            genuine_errors: sum(&|k| !k.injected && k.status >= 400 && k.status != CLIENT_ABORTED),
+            client_aborts: sum(&|k| k.status == CLIENT_ABORTED),
             faults: c.faults.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             events,
             requests,
