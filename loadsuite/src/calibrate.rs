@@ -230,6 +230,7 @@ impl Runner<'_> {
         debug_assert!(matches!(scenario.plan, Plan::Closed { .. }));
         let mut run_options = RunOptions::new(self.options.out.join(name));
         run_options.preflight = false;
+        run_options.overwrite = true;
         run_options.seed = seed;
         let outcome = run(scenario, run_options).await?;
         install_faults(&self.client, &self.options.targets, &[]).await?;

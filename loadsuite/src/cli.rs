@@ -226,9 +226,13 @@ pub struct RunArgs {
     /// Multiply every stage duration by this factor.
     #[arg(long)]
     pub duration_scale: Option<f64>,
-    /// Results directory (default: results/<scenario>-<unix time>).
+    /// Results directory (default: results/<scenario>-<unix time>). One that already holds a
+    /// run's results is refused unless --overwrite.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the results of an earlier run in --out.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Seed for every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -547,7 +551,13 @@ fn ad_hoc(args: &RunArgs, url: &str, run_time: Duration) -> Result<Scenario, Str
     let think = match args.wait.as_deref() {
         None => Think::None,
         Some(w) => match w.split_once("..") {
-            Some((a, b)) => Think::Between { min: seconds(a)?, max: seconds(b)? },
+            Some((a, b)) => {
+                let (min, max) = (seconds(a)?, seconds(b)?);
+                if min > max {
+                    return Err(format!("--wait {w}: the minimum must not exceed the maximum (write MIN..MAX)"));
+                }
+                Think::Between { min, max }
+            }
             None => Think::Constant { seconds: seconds(w)? },
         },
     };
@@ -558,7 +568,7 @@ fn ad_hoc(args: &RunArgs, url: &str, run_time: Duration) -> Result<Scenario, Str
         expect_status: None,
     };
     let plan = match args.rate {
-        Some(rate) if rate > 0.0 => {
+        Some(rate) if rate.is_finite() && rate > 0.0 => {
             Plan::Open { stages: vec![OpenStage { rate, duration: run_time }], max_in_flight: 10_000 }
         }
         Some(_) => return Err("--rate must be positive".into()),
@@ -590,6 +600,14 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     let run_time =
         args.run_time.as_deref().map(crate::duration::parse).transpose().map_err(|e| format!("--run-time: {e}"))?;
     let timeout = crate::duration::parse(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    if timeout.is_zero() {
+        return Err("--timeout 0s would fail every request: give a positive timeout (e.g. 30s)".into());
+    }
+    if let Some(rate) = args.spawn_rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(format!("--spawn-rate {rate}: must be a positive number of users per second"));
+    }
     let drain = crate::duration::parse(&args.drain).map_err(|e| format!("--drain: {e}"))?;
     let mut scenario = match (&args.scenario, &args.url) {
         (_, Some(url)) => ad_hoc(&args, url, run_time.ok_or("ad-hoc runs need --run-time (e.g. --run-time 10s)")?)?,
@@ -609,8 +627,24 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
         }
         scenario.plan.override_users(args.users, args.spawn_rate);
     }
+    let problems = scenario.plan.problems();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
     for target in &args.targets {
         let (name, url) = target.split_once('=').ok_or_else(|| format!("--target {target}: write NAME=URL"))?;
+        // The stack's own names may be given to every scenario (the Makefile and compose do);
+        // any other name must be one of the scenario's targets.
+        let stack_name = matches!(name, "gateway" | "rag" | "mcp");
+        if !scenario.targets.contains_key(name) && !stack_name {
+            let known: Vec<&str> = scenario.targets.keys().map(String::as_str).collect();
+            return Err(format!(
+                "--target {target}: scenario `{}` has no target `{name}` (its targets: {}); a typo here would load the default URL",
+                scenario.name,
+                known.join(", ")
+            ));
+        }
+        reqwest::Url::parse(url).map_err(|e| format!("--target {target}: `{url}` is not a URL ({e})"))?;
         scenario.targets.insert(name.to_owned(), url.to_owned());
     }
     let out = args.out.clone().unwrap_or_else(|| {
@@ -619,6 +653,7 @@ fn run_command(args: RunArgs) -> Result<ExitCode, String> {
     });
     let mut options = RunOptions::new(out);
     options.seed = args.seed;
+    options.overwrite = args.overwrite;
     options.embedded = args.embedded;
     if let Some(path) = &args.mocks_config {
         options.mocks_config = Some(mocks::config::MocksConfig::load(path).map_err(|e| e.to_string())?);

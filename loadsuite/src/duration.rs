@@ -39,8 +39,17 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     to_duration(total, text)
 }
 
+/// The longest duration accepted anywhere (a run, a stage, a timeout, a think time): 30 days.
+pub const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn to_duration(seconds: f64, text: &str) -> Result<Duration, String> {
-    if seconds.is_finite() && seconds >= 0.0 { Ok(Duration::from_secs_f64(seconds)) } else { Err(bad(text)) }
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(bad(text));
+    }
+    if seconds > MAX.as_secs_f64() {
+        return Err(format!("`{text}` is longer than the 30 days any duration may be; write a shorter one (e.g. 2h)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn bad(text: &str) -> String {

@@ -232,10 +232,11 @@ pub async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> EngineReport 
     let shared = Arc::new(Shared { config, client, recorder, task_weights });
     let started = Instant::now();
     let plan = shared.config.scenario.plan.clone();
-    let (stages, peaks) = match &plan {
+    let (stages, peaks, users) = match &plan {
         Plan::Closed { stages } => run_closed(&shared, stages, started).await,
         Plan::Open { stages, max_in_flight } => run_open(&shared, stages, *max_in_flight, started).await,
     };
+    tasks::end_sessions(&shared.client, users).await;
     let classes: Vec<ClassUsage> = shared
         .config
         .scenario
@@ -313,7 +314,11 @@ async fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
     }
 }
 
-async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Instant) -> (Vec<StageTiming>, Vec<u64>) {
+async fn run_closed(
+    shared: &Arc<Shared>,
+    stages: &[ClosedStage],
+    run_start: Instant,
+) -> (Vec<StageTiming>, Vec<u64>, Vec<UserState>) {
     let classes = &shared.config.scenario.users;
     let mut counts = vec![0u64; classes.len()];
     let mut peaks = vec![0u64; classes.len()];
@@ -383,12 +388,12 @@ async fn run_closed(shared: &Arc<Shared>, stages: &[ClosedStage], run_start: Ins
     for (cancel, _) in &users {
         cancel.cancel();
     }
-    drain(set, shared.config.drain).await;
+    let states = drain(set, shared.config.drain).await;
     shared.recorder.set_users(0);
-    (timings, peaks)
+    (timings, peaks, states)
 }
 
-async fn user_loop(shared: Arc<Shared>, class: usize, mut state: UserState, cancel: CancellationToken) {
+async fn user_loop(shared: Arc<Shared>, class: usize, mut state: UserState, cancel: CancellationToken) -> UserState {
     let think = shared.config.scenario.users[class].think;
     while !cancel.is_cancelled() {
         let started = Instant::now();
@@ -398,15 +403,18 @@ async fn user_loop(shared: Arc<Shared>, class: usize, mut state: UserState, canc
             break;
         }
     }
+    state
 }
 
 /// Waits for in-flight work, at most `limit`, then aborts it; aborted requests record themselves
-/// as `unfinished` (see [`InFlight`]) before this returns.
-async fn drain(mut set: JoinSet<()>, limit: Duration) {
+/// as `unfinished` (see [`InFlight`]) before this returns. Returns what the finished tasks gave.
+async fn drain<T: 'static>(mut set: JoinSet<T>, limit: Duration) -> Vec<T> {
     let deadline = Instant::now() + limit;
+    let mut done = Vec::new();
     while !set.is_empty() {
         match tokio::time::timeout_at(deadline, set.join_next()).await {
-            Ok(Some(_)) => {}
+            Ok(Some(Ok(value))) => done.push(value),
+            Ok(Some(Err(_))) => {}
             Ok(None) => break,
             Err(_) => {
                 tracing::warn!(left = set.len(), "drain time over; recording in-flight requests as unfinished");
@@ -416,6 +424,7 @@ async fn drain(mut set: JoinSet<()>, limit: Duration) {
             }
         }
     }
+    done
 }
 
 async fn run_open(
@@ -423,7 +432,7 @@ async fn run_open(
     stages: &[OpenStage],
     max_in_flight: usize,
     run_start: Instant,
-) -> (Vec<StageTiming>, Vec<u64>) {
+) -> (Vec<StageTiming>, Vec<u64>, Vec<UserState>) {
     let classes = &shared.config.scenario.users;
     let mut picked = vec![0u64; classes.len()];
     let class_pick = WeightedIndex::new(classes.iter().map(|c| c.weight)).expect("validated: classes exist");
@@ -494,5 +503,6 @@ async fn run_open(
     }
     drain(set, shared.config.drain).await;
     shared.recorder.set_users(0);
-    (timings, picked)
+    let states = std::mem::take(&mut *pool.lock()).into_values().flatten().collect();
+    (timings, picked, states)
 }

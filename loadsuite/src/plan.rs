@@ -61,9 +61,10 @@ mod seconds {
 impl Plan {
     /// Total planned duration.
     pub fn total(&self) -> Duration {
+        let add = |sum: Duration, d: Duration| sum.saturating_add(d);
         match self {
-            Plan::Closed { stages } => stages.iter().map(|s| s.duration).sum(),
-            Plan::Open { stages, .. } => stages.iter().map(|s| s.duration).sum(),
+            Plan::Closed { stages } => stages.iter().map(|s| s.duration).fold(Duration::ZERO, add),
+            Plan::Open { stages, .. } => stages.iter().map(|s| s.duration).fold(Duration::ZERO, add),
         }
     }
 
@@ -97,6 +98,47 @@ impl Plan {
             Plan::Closed { stages } => stages.iter().map(|s| s.users).max().unwrap_or(0),
             Plan::Open { .. } => 0,
         }
+    }
+
+    /// What makes the plan unrunnable after overrides (a spawn rate of 0 or NaN, a duration past
+    /// [`crate::duration::MAX`] once scaled, ...), each as `field: problem`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let max = crate::duration::MAX;
+        if self.total() > max {
+            out.push(format!(
+                "the plan lasts {:.3e} s, over the 30 days a run may last; scale it down (--run-time, --duration-scale)",
+                self.total().as_secs_f64()
+            ));
+        }
+        match self {
+            Plan::Closed { stages } => {
+                for (i, s) in stages.iter().enumerate() {
+                    if !(s.spawn_rate.is_finite() && s.spawn_rate > 0.0) {
+                        out.push(format!(
+                            "stage {}: spawn rate {} must be a positive number of users per second",
+                            i + 1,
+                            s.spawn_rate
+                        ));
+                    }
+                }
+            }
+            Plan::Open { stages, max_in_flight } => {
+                for (i, s) in stages.iter().enumerate() {
+                    if !(s.rate.is_finite() && s.rate > 0.0) {
+                        out.push(format!(
+                            "stage {}: arrival rate {} must be a positive number per second",
+                            i + 1,
+                            s.rate
+                        ));
+                    }
+                }
+                if *max_in_flight == 0 {
+                    out.push("max_in_flight must be at least 1".into());
+                }
+            }
+        }
+        out
     }
 
     /// Closed stages whose users cannot be reached within their length at their spawn rate,

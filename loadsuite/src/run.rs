@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub drain: Duration,
     /// Cancel to stop the run early (Ctrl-C); results are still written.
     pub stop: CancellationToken,
+    /// Replace the results of an earlier run in `out` (refused otherwise).
+    pub overwrite: bool,
     /// Containers and processes whose CPU and memory are sampled during the run.
     pub watch: WatchOptions,
     /// The share of the plan to run (`--segment I/N`; the whole plan by default).
@@ -67,6 +69,7 @@ impl RunOptions {
             timeout: Duration::from_secs(30),
             drain: Duration::from_secs(10),
             stop: CancellationToken::new(),
+            overwrite: false,
             watch: WatchOptions { auto_containers: true, ..WatchOptions::default() },
             segment: Segment::WHOLE,
             start_at: None,
@@ -83,6 +86,9 @@ pub enum RunError {
     /// The embedded stack did not start.
     #[error("embedded mocks: {0}")]
     Embedded(#[from] mocks::stack::StackError),
+    /// The results directory holds an earlier run's results.
+    #[error("{0}")]
+    OutNotEmpty(String),
     /// A result file could not be written.
     #[error("cannot write results to {path}: {source}")]
     Write {
@@ -186,6 +192,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         let path = path.display().to_string();
         move |source| RunError::Write { path, source }
     };
+    output::prepare_out(&options.out, &options.prefix, options.overwrite).map_err(RunError::OutNotEmpty)?;
     std::fs::create_dir_all(&options.out).map_err(write_error(&options.out))?;
     let recorder = Arc::new(Recorder::default());
     let scenario = Arc::new(scenario);

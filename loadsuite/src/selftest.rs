@@ -439,6 +439,7 @@ async fn run_mode(
     let scenario = scenario::parse(&text, "selftest.toml", "selftest").expect("the self-test scenario is valid");
     let mut run_options = RunOptions::new(options.out.join(name));
     run_options.preflight = false;
+    run_options.overwrite = true;
     run_options.seed = seed;
     run_options.timeout = Duration::from_secs(30);
     run_options.drain = Duration::from_secs(2);

@@ -204,6 +204,26 @@ pub struct RunFile {
     /// Why resource sampling was partial, when it was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_notes: Vec<String>,
+    /// The other files of the run (its CSVs), with their size and hash: what a reader checks to
+    /// know they belong to this run.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileMark>,
+}
+
+/// A file's size and content hash (FNV-1a, 64-bit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMark {
+    /// Bytes.
+    pub bytes: u64,
+    /// FNV-1a of the content, hex.
+    pub fnv1a: String,
+}
+
+impl FileMark {
+    /// The mark of `content`.
+    pub fn of(content: &[u8]) -> Self {
+        FileMark { bytes: content.len() as u64, fnv1a: format!("{:016x}", mocks::faults::fnv1a(content)) }
+    }
 }
 
 /// Everything a run file is made of, as the engine and the run produce it.
@@ -269,6 +289,7 @@ impl RunFile {
             resources: parts.resources,
             resource_notes: parts.resource_notes,
             engine: parts.engine,
+            files: BTreeMap::new(),
         }
     }
 
@@ -339,6 +360,22 @@ pub fn read(input: &Path) -> Result<RunFile, InputError> {
     }
     let run: RunFile =
         serde_json::from_str(&text).map_err(|e| InputError::invalid(&shown, format!("damaged run.json: {e}")))?;
+    // The CSVs beside run.json must be the ones this run wrote (a crash between two runs, or a
+    // file copied in, would otherwise pass for one run).
+    if let Some(dir) = file.parent() {
+        for (name, mark) in &run.files {
+            let Ok(content) = std::fs::read(dir.join(name)) else { continue };
+            if FileMark::of(&content) != *mark {
+                return Err(InputError::invalid(
+                    &shown,
+                    format!(
+                        "{name} beside it does not belong to run {} (changed, or written by another run): the directory mixes runs; run the scenario again into an empty --out",
+                        run.run_id
+                    ),
+                ));
+            }
+        }
+    }
     for record in run.endpoints.iter().chain(&run.stage_endpoints) {
         if record.failures > record.requests {
             return Err(InputError::invalid(

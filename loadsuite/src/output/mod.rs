@@ -20,8 +20,41 @@ pub fn write_atomic(path: &Path, render: impl FnOnce(&mut dyn Write) -> std::io:
     std::fs::rename(&tmp, path)
 }
 
-/// Writes every file of a run into `out`: the four Locust CSVs (prefix `prefix`) and `run.json`.
-/// Returns `run.json`'s path, or the file that could not be written and why.
+/// The result files a run writes into its directory, besides its CSVs (`PREFIX_*.csv`).
+pub const RUN_FILES: &[&str] = &["run.json", "verdict.json", "summary.md", "junit.xml", "report.html"];
+
+/// Whether `name` is one of the files a run (with CSV prefix `prefix`) writes, or a temporary
+/// file left by an interrupted write.
+fn is_result_file(name: &str, prefix: &str) -> bool {
+    RUN_FILES.contains(&name)
+        || (name.starts_with(&format!("{prefix}_")) && name.ends_with(".csv"))
+        || name.ends_with(".tmp")
+}
+
+/// Prepares `out` for a run: refuses a directory that already holds results unless `overwrite`,
+/// in which case the earlier run's files are removed (never anything else); stray temporary files
+/// of an interrupted write are removed either way. Returns the results found, when refused.
+pub fn prepare_out(out: &Path, prefix: &str, overwrite: bool) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
+    let names: Vec<String> = entries.filter_map(Result::ok).filter_map(|e| e.file_name().into_string().ok()).collect();
+    let results: Vec<&String> = names.iter().filter(|n| is_result_file(n, prefix) && !n.ends_with(".tmp")).collect();
+    if !results.is_empty() && !overwrite {
+        return Err(format!(
+            "{} already holds the results of a run ({}); choose another --out, or --overwrite to replace them",
+            out.display(),
+            results.iter().take(3).map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    for name in names.iter().filter(|n| is_result_file(n, prefix) && (overwrite || n.ends_with(".tmp"))) {
+        let _ = std::fs::remove_file(out.join(name));
+    }
+    Ok(())
+}
+
+/// Writes every file of a run into `out`: the four Locust CSVs (prefix `prefix`), then `run.json`,
+/// which lists them with their size and hash, so a reader can tell they belong to this run (a
+/// crash between two runs' writes cannot leave a mix that passes for one run). Returns
+/// `run.json`'s path, or the file that could not be written and why.
 pub fn write_run(
     out: &Path,
     prefix: &str,
@@ -30,18 +63,24 @@ pub fn write_run(
 ) -> Result<std::path::PathBuf, (std::path::PathBuf, std::io::Error)> {
     std::fs::create_dir_all(out).map_err(|e| (out.to_owned(), e))?;
     let seconds = run.duration_s;
-    let file = |suffix: &str| out.join(format!("{prefix}_{suffix}.csv"));
-    let at = |path: std::path::PathBuf| move |e| (path, e);
-    let stats = file("stats");
-    write_atomic(&stats, |w| locust_csv::write_stats(w, snapshot, seconds)).map_err(at(stats.clone()))?;
-    let history = file("stats_history");
-    write_atomic(&history, |w| locust_csv::write_history(w, snapshot)).map_err(at(history.clone()))?;
-    let failures = file("failures");
-    write_atomic(&failures, |w| locust_csv::write_failures(w, snapshot)).map_err(at(failures.clone()))?;
-    let exceptions = file("exceptions");
-    write_atomic(&exceptions, |w| locust_csv::write_exceptions(w)).map_err(at(exceptions.clone()))?;
+    let mut run = run.clone();
+    type Render<'a> = Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a>;
+    let files: [(&str, Render<'_>); 4] = [
+        ("stats", Box::new(|w| locust_csv::write_stats(w, snapshot, seconds))),
+        ("stats_history", Box::new(|w| locust_csv::write_history(w, snapshot))),
+        ("failures", Box::new(|w| locust_csv::write_failures(w, snapshot))),
+        ("exceptions", Box::new(|w| locust_csv::write_exceptions(w))),
+    ];
+    for (suffix, render) in files {
+        let name = format!("{prefix}_{suffix}.csv");
+        let path = out.join(&name);
+        let mut bytes = Vec::new();
+        render(&mut bytes).map_err(|e| (path.clone(), e))?;
+        write_atomic(&path, |w| w.write_all(&bytes)).map_err(|e| (path.clone(), e))?;
+        run.files.insert(name, crate::formats::run::FileMark::of(&bytes));
+    }
     let run_json = out.join("run.json");
-    write_atomic(&run_json, |w| serde_json::to_writer_pretty(w, run).map_err(std::io::Error::other))
-        .map_err(at(run_json.clone()))?;
+    write_atomic(&run_json, |w| serde_json::to_writer_pretty(w, &run).map_err(std::io::Error::other))
+        .map_err(|e| (run_json.clone(), e))?;
     Ok(run_json)
 }

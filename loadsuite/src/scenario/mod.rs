@@ -189,7 +189,7 @@ pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
 
 /// Parses and validates scenario text.
 pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
-    let raw: raw::RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
+    let table: toml::Table = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
         problems: vec![Problem {
             file: file.to_owned(),
             line: e.span().map(|s| line_of(text, s.start)),
@@ -198,8 +198,15 @@ pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Scenario, Sce
         }],
     })?;
     let mut problems: Vec<(Vec<Segment>, String)> = Vec::new();
-    let scenario = validate(raw, default_name, &mut problems);
-    if problems.is_empty() {
+    let scenario = match raw::typed(table) {
+        Ok(raw) => validate(raw, default_name, &mut problems),
+        Err(type_problems) => {
+            problems = type_problems;
+            None
+        }
+    };
+    let scenario = scenario.filter(|_| problems.is_empty());
+    if let Some(scenario) = scenario {
         return Ok(scenario);
     }
     let mut located: Vec<Problem> = problems
@@ -241,7 +248,7 @@ fn substitute(text: &str, variables: &BTreeMap<String, String>) -> Result<String
     Ok(out)
 }
 
-fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<Segment>, String)>) -> Scenario {
+fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<Segment>, String)>) -> Option<Scenario> {
     let mut users = Vec::new();
     if raw.users.is_empty() {
         problems.push((vec![key("users")], "a scenario needs at least one [[users]] class".into()));
@@ -291,13 +298,13 @@ fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<S
             Plan::Closed { stages: Vec::new() }
         }
     };
-    Scenario {
+    Some(Scenario {
         name: raw.name.unwrap_or_else(|| default_name.to_owned()),
         description: raw.description.unwrap_or_default(),
         targets: raw.targets,
         users,
         plan,
-    }
+    })
 }
 
 type FieldError = (&'static str, String);
@@ -401,6 +408,11 @@ fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Re
         TaskKind::RagIndex { .. } => "/v1/index".into(),
         TaskKind::McpTool { tool, .. } => format!("tools/call {tool}"),
     });
+    if let Some(status) = task.expect_status
+        && !(100..=599).contains(&status)
+    {
+        return Err(("expect_status", format!("{status} is not an HTTP status (100..=599)")));
+    }
     Ok(Task { name, weight: task.weight, kind, expect_status: task.expect_status })
 }
 
@@ -449,6 +461,9 @@ fn validate_load(load: raw::RawLoad, problems: &mut Vec<(Vec<Segment>, String)>)
                 }
             }
             if open {
+                if load.max_in_flight == Some(0) {
+                    problems.push((at("max_in_flight"), "must be at least 1 (iterations in flight at once)".into()));
+                }
                 Plan::Open { stages: arrival, max_in_flight: load.max_in_flight.unwrap_or(1000).max(1) }
             } else {
                 Plan::Closed { stages: closed }
@@ -460,6 +475,12 @@ fn validate_load(load: raw::RawLoad, problems: &mut Vec<(Vec<Segment>, String)>)
                 0
             });
             let spawn_rate = load.spawn_rate.unwrap_or(to.max(1) as f64);
+            if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+                problems.push((at("spawn_rate"), "must be a positive number of users per second".into()));
+            }
+            if load.from.is_some_and(|from| from > to) {
+                problems.push((at("from"), format!("a spike goes up: `from` must not exceed `to` ({to})")));
+            }
             let hold = load.hold.as_deref().map(duration).transpose().unwrap_or_else(|m| {
                 problems.push((at("hold"), m));
                 None

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use mocks::config::locate::Segment;
 use serde::Deserialize;
 
 /// A whole scenario file.
@@ -149,4 +150,60 @@ pub struct RawStage {
     pub rate: Option<f64>,
     /// How long.
     pub duration: String,
+}
+
+/// Why a scenario document did not fit the types above: every piece (the top level, each user
+/// class, each task, `[load]`) is checked on its own, so each piece's first type error is reported
+/// with its field path, not only the first one of the file.
+pub fn typed(table: toml::Table) -> Result<RawScenario, Vec<(Vec<Segment>, String)>> {
+    let whole = toml::Value::Table(table.clone()).try_into::<RawScenario>();
+    let Err(first) = whole else { return whole.map_err(|_| Vec::new()) };
+    let mut problems = Vec::new();
+    let mut top = table;
+    if let Some(toml::Value::Array(users)) = top.remove("users") {
+        for (u, user) in users.into_iter().enumerate() {
+            let toml::Value::Table(mut user) = user else {
+                problems.push((vec![key("users"), Segment::Index(u)], "each [[users]] entry must be a table".into()));
+                continue;
+            };
+            if let Some(toml::Value::Array(tasks)) = user.remove("tasks") {
+                for (t, task) in tasks.into_iter().enumerate() {
+                    let at = vec![key("users"), Segment::Index(u), key("tasks"), Segment::Index(t)];
+                    check::<RawTask>(task, at, &mut problems);
+                }
+            }
+            check::<RawUser>(toml::Value::Table(user), vec![key("users"), Segment::Index(u)], &mut problems);
+        }
+    }
+    if let Some(load) = top.remove("load") {
+        check::<RawLoad>(load, vec![key("load")], &mut problems);
+    }
+    check::<RawScenario>(toml::Value::Table(top), Vec::new(), &mut problems);
+    if problems.is_empty() {
+        problems.push((Vec::new(), first.to_string().trim().to_owned()));
+    }
+    Err(problems)
+}
+
+fn key(k: &str) -> Segment {
+    Segment::Key(k.to_owned())
+}
+
+/// Deserializes one piece; on failure, records the error at `at` plus the key it names.
+fn check<T: serde::de::DeserializeOwned>(
+    value: toml::Value,
+    at: Vec<Segment>,
+    problems: &mut Vec<(Vec<Segment>, String)>,
+) {
+    if let Err(error) = value.try_into::<T>() {
+        let text = error.to_string();
+        let mut lines = text.trim().lines();
+        let message = lines.next().unwrap_or("").to_owned();
+        let mut path = at;
+        // serde names the key it failed in on a last line: "in `think.seconds`".
+        if let Some(inner) = lines.last().and_then(|l| l.strip_prefix("in `")).and_then(|l| l.strip_suffix('`')) {
+            path.extend(inner.split('.').map(key));
+        }
+        problems.push((path, message));
+    }
 }

@@ -65,24 +65,29 @@ impl Connection {
         Ok(sender)
     }
 
-    /// Sends one request; returns (status, body bytes).
+    /// Sends one request; returns the status and the answer (its first bytes kept, the rest
+    /// counted).
     pub async fn send(
         &mut self,
         authority: &str,
         request: http::Request<Full<Bytes>>,
         timeout: Duration,
-    ) -> Result<(u16, Bytes), Failure> {
+    ) -> Result<(u16, super::Kept), Failure> {
         let exchange = async {
             let sender = self.ready(authority).await?;
             let response = sender.send_request(request).await.map_err(|e| Failure::new(classify(&e), e.to_string()))?;
             let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Failure::new(FailureKind::ConnectionReset, format!("body cut: {e}")))?
-                .to_bytes();
-            Ok((status, body))
+            let mut body = response.into_body();
+            let (mut head, mut total) = (bytes::BytesMut::new(), 0u64);
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| Failure::new(classify(&e), format!("body cut: {e}")))?;
+                if let Ok(data) = frame.into_data() {
+                    total += data.len() as u64;
+                    let room = super::KEEP_BYTES.saturating_sub(head.len());
+                    head.extend_from_slice(&data[..data.len().min(room)]);
+                }
+            }
+            Ok((status, super::Kept { head: head.freeze(), total }))
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(answer)) => Ok(answer),

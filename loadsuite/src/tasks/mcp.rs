@@ -1,5 +1,5 @@
 //! MCP tool calls: each simulated user opens one session (the initialize handshake) and reuses it;
-//! a lost session (404) is opened again on the next call.
+//! a lost session (404) is opened again on the next call; the run ends it (`DELETE /mcp`).
 
 use std::time::Duration;
 
@@ -51,10 +51,10 @@ pub async fn call(
     timeout: Duration,
 ) -> Outcome {
     let session = match &user.mcp_session {
-        Some(s) => s.clone(),
+        Some((_, s)) => s.clone(),
         None => match open_session(client, url, timeout).await {
             Ok(s) => {
-                user.mcp_session = Some(s.clone());
+                user.mcp_session = Some((url.to_owned(), s.clone()));
                 s
             }
             Err(failure) => return Outcome { failure: Some(failure), ..Outcome::default() },
@@ -68,7 +68,8 @@ pub async fn call(
         .header("mcp-protocol-version", VERSION)
         .json(&body)
         .timeout(timeout);
-    let (mut outcome, parsed) = exchange(request, None).await;
+    // The whole answer is needed to read `isError`: kept up to a bound well past any tool's output.
+    let (mut outcome, parsed) = exchange(request, None, 16 << 20).await;
     if let Some(Failure { kind: FailureKind::Http { status: 404, .. }, .. }) = &outcome.failure {
         user.mcp_session = None;
     }

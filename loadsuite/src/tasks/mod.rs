@@ -21,8 +21,9 @@ pub struct UserState {
     pub id: u64,
     /// Iterations done.
     pub iteration: u64,
-    /// The MCP session this user opened (once, then reused).
-    pub mcp_session: Option<String>,
+    /// The MCP session this user opened (once, then reused): the endpoint and the session id,
+    /// ended with `DELETE` when the run ends.
+    pub mcp_session: Option<(String, String)>,
     /// The user's random source (seeded per run and user).
     pub rng: StdRng,
     /// The user's own HTTP/1.1 connection for plain HTTP tasks.
@@ -109,26 +110,55 @@ fn judge(status: u16, body: &[u8], expect: Option<u16>) -> Option<Failure> {
     Some(Failure::new(FailureKind::Http { status, code }, message))
 }
 
-/// Sends a request and judges the buffered answer.
-async fn exchange(request: reqwest::RequestBuilder, expect: Option<u16>) -> (Outcome, Option<Value>) {
+/// How much of an answer is kept to judge it (error bodies, checks); the rest is only counted, so
+/// memory does not grow with response sizes.
+pub const KEEP_BYTES: usize = 64 << 10;
+
+/// The start of an answer (at most the keep limit) and its whole size.
+pub struct Kept {
+    /// The first bytes.
+    pub head: bytes::Bytes,
+    /// Every byte received.
+    pub total: u64,
+}
+
+impl Kept {
+    /// Whether the whole answer was kept.
+    pub fn complete(&self) -> bool {
+        self.head.len() as u64 == self.total
+    }
+}
+
+/// Reads an answer, keeping at most `keep` bytes and counting the rest.
+pub(crate) async fn read_kept(mut response: reqwest::Response, keep: usize) -> Result<Kept, reqwest::Error> {
+    let mut head = bytes::BytesMut::new();
+    let mut total = 0u64;
+    while let Some(chunk) = response.chunk().await? {
+        total += chunk.len() as u64;
+        let room = keep.saturating_sub(head.len());
+        head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(Kept { head: head.freeze(), total })
+}
+
+/// Sends a request and judges the answer (its first `keep` bytes; the rest counted).
+async fn exchange(request: reqwest::RequestBuilder, expect: Option<u16>, keep: usize) -> (Outcome, Option<Value>) {
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => return (Outcome::failed(Failure::new(FailureKind::from_reqwest(&e), e.to_string())), None),
     };
     let status = response.status().as_u16();
-    let body = match response.bytes().await {
+    let body = match read_kept(response, keep).await {
         Ok(b) => b,
         Err(e) if e.is_timeout() => {
-            return (
-                Outcome::failed(Failure::new(FailureKind::Timeout, format!("timed out reading the body: {e}"))),
-                None,
-            );
+            let failure = Failure::new(FailureKind::Timeout, format!("timed out reading the body: {e}"));
+            return (Outcome::failed(failure), None);
         }
         Err(e) => return (Outcome::failed(Failure::new(FailureKind::ConnectionReset, format!("body cut: {e}"))), None),
     };
-    let failure = judge(status, &body, expect);
-    let parsed = serde_json::from_slice(&body).ok();
-    (Outcome { bytes: body.len() as u64, failure, stream: None }, parsed)
+    let failure = judge(status, &body.head, expect);
+    let parsed = if body.complete() { serde_json::from_slice(&body.head).ok() } else { None };
+    (Outcome { bytes: body.total, failure, stream: None }, parsed)
 }
 
 const WORDS: &[&str] = &[
@@ -153,6 +183,18 @@ const WORDS: &[&str] = &[
     "error",
     "budget",
 ];
+
+/// Ends the MCP sessions the users opened (`DELETE` with the session id), as a client leaving
+/// does: at most a few seconds, errors ignored (the server expires idle sessions anyway).
+pub async fn end_sessions(client: &reqwest::Client, users: Vec<UserState>) {
+    let ends = users.into_iter().filter_map(|u| u.mcp_session).map(|(url, session)| {
+        client.delete(url).header("mcp-session-id", session).timeout(Duration::from_secs(2)).send()
+    });
+    let _ = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(ends)).await;
+}
+
+/// Distinct document ids a user's `rag_index` task cycles through (times its `documents`).
+pub const RAG_INDEX_SLOTS: u64 = 20;
 
 /// Runs one task against the target at `base`.
 pub async fn execute(
@@ -189,7 +231,7 @@ pub async fn execute(
                     Err(_) => request.body(body.clone()),
                 };
             }
-            exchange(request, task.expect_status).await.0
+            exchange(request, task.expect_status, KEEP_BYTES).await.0
         }
         TaskKind::Chat { model, prompt, max_tokens, stream } => {
             openai::chat(
@@ -206,22 +248,28 @@ pub async fn execute(
         }
         TaskKind::Embeddings { model, input } => {
             let body = json!({"model": model, "input": input});
-            exchange(client.post(url("/v1/embeddings")).json(&body).timeout(timeout), task.expect_status).await.0
+            exchange(client.post(url("/v1/embeddings")).json(&body).timeout(timeout), task.expect_status, KEEP_BYTES)
+                .await
+                .0
         }
         TaskKind::RagQuery { query, top_k } => {
             let body = json!({"query": query, "top_k": top_k});
-            exchange(client.post(url("/v1/query")).json(&body).timeout(timeout), task.expect_status).await.0
+            exchange(client.post(url("/v1/query")).json(&body).timeout(timeout), task.expect_status, KEEP_BYTES).await.0
         }
         TaskKind::RagIndex { documents, words } => {
             let docs: Vec<Value> = (0..*documents)
                 .map(|k| {
                     let text: Vec<&str> = (0..*words).map(|_| WORDS[user.rng.random_range(0..WORDS.len())]).collect();
-                    json!({"id": format!("u{}-{}-{k}", user.id, user.iteration), "text": text.join(" "), "metadata": {"user": user.id}})
+                    // Ids cycle through a bounded space per user: a soak re-indexes (replaces) its
+                    // documents instead of growing the collection without end.
+                    let slot = user.iteration % RAG_INDEX_SLOTS;
+                    json!({"id": format!("u{}-{slot}-{k}", user.id), "text": text.join(" "), "metadata": {"user": user.id}})
                 })
                 .collect();
             exchange(
                 client.post(url("/v1/index")).json(&json!({"documents": docs})).timeout(timeout),
                 task.expect_status,
+                KEEP_BYTES,
             )
             .await
             .0
@@ -260,9 +308,7 @@ async fn plain_http(
         }
     };
     match user.connection.send(authority, request, timeout).await {
-        Ok((status, bytes)) => {
-            Outcome { bytes: bytes.len() as u64, failure: judge(status, &bytes, expect), stream: None }
-        }
+        Ok((status, kept)) => Outcome { bytes: kept.total, failure: judge(status, &kept.head, expect), stream: None },
         Err(failure) => Outcome::failed(failure),
     }
 }

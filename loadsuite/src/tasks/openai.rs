@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use super::{Outcome, exchange, judge};
 use crate::stats::{Failure, FailureKind, StreamSample};
 
+/// Longest SSE event read before the stream is judged broken (memory stays bounded).
+const MAX_SSE_EVENT: usize = 1 << 20;
+
 /// One chat completion.
 #[allow(clippy::too_many_arguments)]
 pub async fn chat(
@@ -23,7 +26,7 @@ pub async fn chat(
 ) -> Outcome {
     let mut body = json!({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens});
     if !stream {
-        return exchange(client.post(url).json(&body).timeout(timeout), expect).await.0;
+        return exchange(client.post(url).json(&body).timeout(timeout), expect, super::KEEP_BYTES).await.0;
     }
     body["stream"] = json!(true);
     let started = Instant::now();
@@ -43,11 +46,13 @@ pub async fn chat(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
     if !(200..300).contains(&status) || !is_sse {
-        let bytes = response.bytes().await.unwrap_or_default();
-        let failure = judge(status, &bytes, expect).or_else(|| {
+        let kept = super::read_kept(response, super::KEEP_BYTES)
+            .await
+            .unwrap_or(super::Kept { head: Default::default(), total: 0 });
+        let failure = judge(status, &kept.head, expect).or_else(|| {
             Some(Failure::new(FailureKind::Protocol, "expected text/event-stream for a streamed completion"))
         });
-        return Outcome { bytes: bytes.len() as u64, failure, stream: None };
+        return Outcome { bytes: kept.total, failure, stream: None };
     }
     let mut sample = StreamSample::default();
     let mut bytes = 0u64;
@@ -69,6 +74,13 @@ pub async fn chat(
         };
         bytes += chunk.len() as u64;
         buffer.push_str(&String::from_utf8_lossy(&chunk));
+        if buffer.len() > MAX_SSE_EVENT {
+            failure = Some(Failure::new(
+                FailureKind::Protocol,
+                format!("an SSE event longer than {MAX_SSE_EVENT} bytes (no blank line): not a chat stream"),
+            ));
+            break;
+        }
         while let Some(end) = buffer.find("\n\n") {
             let frame: String = buffer.drain(..end + 2).collect();
             for data in frame.lines().filter_map(|l| l.strip_prefix("data: ")) {

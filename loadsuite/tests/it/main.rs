@@ -7,6 +7,7 @@ mod common;
 mod engine;
 mod github;
 mod honest;
+mod limits;
 mod resources;
 mod results;
 mod segments;

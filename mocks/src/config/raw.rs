@@ -140,6 +140,12 @@ fn default_max_file() -> usize {
 fn default_max_sandbox() -> usize {
     16 << 20
 }
+fn default_max_documents() -> Option<usize> {
+    Some(10_000)
+}
+fn default_max_rag_bytes() -> Option<usize> {
+    Some(64 << 20)
+}
 fn default_sessions() -> usize {
     10_000
 }
@@ -217,9 +223,11 @@ pub struct RawRag {
     /// Words shared by consecutive chunks.
     #[serde(default = "default_chunk_overlap")]
     pub chunk_overlap: usize,
-    /// Most documents held.
+    /// Most documents held (a soak that keeps indexing must not grow the collection forever).
+    #[serde(default = "default_max_documents")]
     pub max_documents: Option<usize>,
     /// Most text bytes held.
+    #[serde(default = "default_max_rag_bytes")]
     pub max_bytes: Option<usize>,
     /// `builtin`, a directory of .md/.txt files, or a .json/.jsonl file; none when absent.
     pub seed_corpus: Option<String>,

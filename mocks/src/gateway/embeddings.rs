@@ -15,6 +15,8 @@ use super::extract::JsonObject;
 use super::model_spec::ModelKind;
 
 const KNOWN_FIELDS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
+/// Largest answer built, in bytes (estimated before building it).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Most inputs in one request, as OpenAI allows.
 const MAX_INPUTS: usize = 2048;
 
@@ -112,6 +114,22 @@ fn embed(gateway: &Arc<Gateway>, body: &Map<String, Value>) -> Result<Response, 
             ),
             Some("input"),
             Some("context_length_exceeded"),
+        ));
+    }
+    // A float renders as ~20 bytes of JSON, base64 as 4/3 of its 4 bytes: bound the answer before
+    // building it (2,048 inputs of 16,384 dimensions would be hundreds of megabytes).
+    let per_value = if base64 { 6 } else { 20 };
+    let answer_bytes = texts.len() * dimensions * per_value;
+    if answer_bytes > MAX_ANSWER_BYTES {
+        return Err(ApiError::invalid(
+            format!(
+                "The answer would be about {} MB ({} inputs x {dimensions} dimensions); this gateway answers at most {} MB per request. Send fewer inputs per request, fewer `dimensions`, or `encoding_format: \"base64\"`.",
+                answer_bytes >> 20,
+                texts.len(),
+                MAX_ANSWER_BYTES >> 20
+            ),
+            Some("input"),
+            Some("answer_too_large"),
         ));
     }
     let prompt_tokens: u64 = counts.iter().sum();

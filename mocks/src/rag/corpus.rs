@@ -74,9 +74,19 @@ pub fn load(spec: &str) -> Result<Vec<NewDocument>, CorpusError> {
     let path = Path::new(spec);
     let read_error = |source| CorpusError::Read { path: spec.to_owned(), source };
     if path.is_dir() {
+        let root = path.canonicalize().map_err(read_error)?;
         let mut entries: Vec<_> =
             std::fs::read_dir(path).map_err(read_error)?.filter_map(Result::ok).map(|e| e.path()).collect();
         entries.sort();
+        // A symlink may point anywhere on the disk: only files that resolve inside the directory
+        // are read (the mocks never read outside their config and corpus).
+        entries.retain(|file| match file.canonicalize() {
+            Ok(real) if real.starts_with(&root) => true,
+            _ => {
+                tracing::warn!(file = %file.display().to_string().escape_debug(), "seed corpus: skipped, it resolves outside the corpus directory");
+                false
+            }
+        });
         let mut documents = Vec::new();
         for file in entries.into_iter().filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("md" | "txt")))
         {
