@@ -4,7 +4,7 @@ PYTHON ?= python3
 
 .PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-segments bench-loadgen bench-deps config-check scenarios
 .PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load regress record-baseline require-stack
-.PHONY: nightly nightly-baseline bench-verdicts
+.PHONY: nightly nightly-baseline bench-verdicts soak
 
 # Load targets: RUN_TIME=30s fits each plan into that time (empty: the scenario's own length);
 # OUT=dir is the results directory; BASELINES holds one stored baseline per scenario, recorded by
@@ -87,6 +87,10 @@ bench-segments: ## one loadsuite process vs two execution segments (merged), pin
 
 bench-loadgen: bench-deps ## loadsuite beside wrk on one core each, and its memory at 1,000 / 10,000 users
 	$(PYTHON) bench/loadgen.py
+
+SOAK_TIME ?= 30m
+soak: ## a long mixed run against `mocks serve`: memory, store sizes, the mocks' own latency drift, counts (SOAK_TIME=30m)
+	SOAK_TIME=$(SOAK_TIME) $(PYTHON) bench/soak.py
 
 AA ?= 100
 POWER ?= 20

@@ -89,6 +89,21 @@ pub fn assemble(
     extra_admin: Option<Router>,
 ) -> MockService {
     let api = api.route("/metrics", get(admin::metrics).with_state(parts.telemetry.clone()));
+    // A known path asked with a method it does not serve: 405 in the service's own error shape
+    // (routes with a fallback of their own keep it).
+    let shape = parts.protocol.clone();
+    let api = api.method_not_allowed_fallback(move |method: http::Method, uri: http::Uri| {
+        let shape = shape.clone();
+        async move {
+            let error = crate::faults::ErrorSpec {
+                status: 405,
+                code: Some("method_not_allowed".into()),
+                message: Some(format!("{method} is not allowed on {}.", uri.path())),
+                retry_after: None,
+            };
+            shape.injected_error(&error, &[])
+        }
+    });
     let fault_layer = FaultLayer::new(FaultContext {
         engine: parts.engine.clone(),
         telemetry: parts.telemetry.clone(),

@@ -128,3 +128,127 @@ proptest! {
         }
     }
 }
+
+/// Every route of every mock, and the admin API, under random methods, paths, content types and
+/// bodies: nothing panics (no 5xx without a fault rule), every answer is JSON in the service's own
+/// shape, and the service still answers afterwards.
+mod every_route {
+    use std::sync::OnceLock;
+
+    use super::*;
+
+    const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "FOO"];
+    const PATHS: &[&str] = &[
+        "/health",
+        "/metrics",
+        "/v1/models",
+        "/v1/models/gpt-4o-mini",
+        "/v1/models/%2e%2e",
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/index",
+        "/v1/query",
+        "/v1/documents/doc-1",
+        "/v1/collections",
+        "/mcp",
+        "/__admin/faults",
+        "/__admin/faults/x",
+        "/__admin/journal?limit=5",
+        "/__admin/journal?limit=-1",
+        "/__admin/counters",
+        "/__admin/models",
+        "/__admin/models/gpt-4o-mini",
+        "/__admin/nope",
+        "/nope",
+        "//v1//chat/completions/",
+    ];
+    const TYPES: &[&str] =
+        &["application/json", "text/plain", "", "application/json; charset=latin1", "multipart/form-data"];
+
+    #[derive(Debug, Clone, Copy)]
+    enum Shape {
+        OpenAi,
+        Rag,
+        JsonRpc,
+    }
+
+    struct Service {
+        app: mocks::service::MockService,
+        shape: Shape,
+    }
+
+    fn services() -> &'static Vec<Service> {
+        static SERVICES: OnceLock<Vec<Service>> = OnceLock::new();
+        SERVICES.get_or_init(|| {
+            let config = MocksConfig::default();
+            vec![
+                Service { app: router(Gateway::new(config.gateway.clone(), 1).unwrap()), shape: Shape::OpenAi },
+                Service {
+                    app: mocks::rag::router(mocks::rag::Rag::new(config.rag.clone(), 1).unwrap()),
+                    shape: Shape::Rag,
+                },
+                Service {
+                    app: mocks::mcp::router(mocks::mcp::Mcp::new(config.mcp.clone(), 1).unwrap()),
+                    shape: Shape::JsonRpc,
+                },
+            ]
+        })
+    }
+
+    fn send(
+        app: &mocks::service::MockService,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<u8>) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let mut request = http::Request::builder().method(method).uri(path).header("host", "127.0.0.1");
+            if !content_type.is_empty() {
+                request = request.header("content-type", content_type);
+            }
+            let response = app.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 64 << 20).await.unwrap();
+            (status, bytes.to_vec())
+        })
+    }
+
+    fn shaped(shape: Shape, admin: bool, value: &Value) -> bool {
+        if admin {
+            return value["error"]["message"].is_string() && value["error"]["code"].is_string();
+        }
+        match shape {
+            Shape::OpenAi => value["error"]["message"].is_string() && value["error"]["type"].is_string(),
+            Shape::Rag => value["error"]["message"].is_string() && value["error"]["type"].is_string(),
+            Shape::JsonRpc => value["jsonrpc"] == "2.0" && value["error"]["code"].is_i64(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(600))]
+        #[test]
+        fn any_request_to_any_route_answers_in_the_services_shape(
+            service in 0usize..3,
+            method in prop::sample::select(METHODS),
+            path in prop::sample::select(PATHS),
+            content_type in prop::sample::select(TYPES),
+            body in body_strategy(),
+        ) {
+            let Service { app, shape } = &services()[service];
+            // Writes that would change the service for later cases are left to the admin tests.
+            let mutating_admin = path.starts_with("/__admin/") && method != "GET";
+            let body = if mutating_admin { br#"{"name": 1}"#.to_vec() } else { body };
+            let (status, bytes) = send(app, method, path, content_type, body);
+            prop_assert!(status < 500, "{method} {path}: status {status}: {}", String::from_utf8_lossy(&bytes));
+            if status >= 400 && method != "HEAD" {
+                let value: Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| TestCaseError::fail(format!("{method} {path} ({status}): not JSON ({e}): {}", String::from_utf8_lossy(&bytes))))?;
+                prop_assert!(shaped(*shape, path.starts_with("/__admin/"), &value), "{method} {path} ({status}): {value}");
+            }
+            let (health, _) = send(app, "GET", "/health", "", Vec::new());
+            prop_assert_eq!(health, 200, "still serving");
+        }
+    }
+}

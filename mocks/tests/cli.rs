@@ -251,3 +251,26 @@ fn connections_past_the_cap_are_closed_at_once_and_counted() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_flood_of_bad_names_cannot_flood_or_forge_the_log() {
+    let (mut child, lines, _, addr) = start_logged(&["gateway", "--addr", "127.0.0.1:0"]);
+    let client = reqwest::blocking::Client::new();
+    for i in 0..200 {
+        let model = format!("unknown-{i}\nINFO forged line {}", "x".repeat(5_000));
+        let status = client
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 404);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log: Vec<String> = lines.map_while(Result::ok).collect();
+    let warnings = log.iter().filter(|l| l.contains("does not serve")).count();
+    assert!((1..=3).contains(&warnings), "{warnings} warnings for 200 unknown models in about a second: {log:?}");
+    assert!(!log.iter().any(|l| l.starts_with("INFO forged")), "client text cannot start a log line");
+    assert!(log.iter().all(|l| l.len() < 2_000), "client text is cut in the log");
+}

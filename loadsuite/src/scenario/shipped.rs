@@ -11,6 +11,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("medium", include_str!("../../../scenarios/medium.toml")),
     ("heavy", include_str!("../../../scenarios/heavy.toml")),
     ("spike", include_str!("../../../scenarios/spike.toml")),
+    ("soak", include_str!("../../../scenarios/soak.toml")),
     ("stress", include_str!("../../../scenarios/stress.toml")),
     ("repro-unknown-model", include_str!("../../../scenarios/repro-unknown-model.toml")),
 ];

@@ -37,6 +37,9 @@ pub async fn retrieve(State(gateway): State<Arc<Gateway>>, Path(id): Path<String
     }
 }
 
+/// The most models a gateway serves (configured and added at run time).
+pub const MAX_MODELS: usize = 1000;
+
 /// `GET /__admin/models`: full specs.
 pub async fn admin_list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let models: Vec<ModelSpec> = gateway.registry.all().iter().map(|m| m.spec.clone()).collect();
@@ -51,7 +54,7 @@ pub async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body:
             return ApiError::invalid(
                 format!("Invalid model: {e}. Send a model object as documented in README.md."),
                 None,
-                None,
+                Some("invalid_body"),
             )
             .into_response();
         }
@@ -64,7 +67,15 @@ pub async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body:
         )
         .into_response();
     }
-    tracing::info!(model = spec.id, "model added at run time");
+    if gateway.registry.get(&spec.id).is_none() && gateway.registry.len() >= MAX_MODELS {
+        return ApiError::invalid(
+            format!("This gateway serves at most {MAX_MODELS} models; remove one first."),
+            None,
+            Some("too_many_models"),
+        )
+        .into_response();
+    }
+    tracing::info!(model = %spec.id.escape_debug(), "model added at run time");
     gateway.registry.upsert(spec.clone());
     (StatusCode::CREATED, Json(json!({"model": spec}))).into_response()
 }
@@ -72,7 +83,7 @@ pub async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body:
 /// `DELETE /__admin/models/{id}`.
 pub async fn admin_remove(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
     if gateway.registry.remove(&id) {
-        tracing::info!(model = id, "model removed at run time");
+        tracing::info!(model = %id.escape_debug(), "model removed at run time");
         StatusCode::NO_CONTENT.into_response()
     } else {
         ApiError::new(

@@ -255,7 +255,13 @@ fn wrong_method(allow: &'static str) -> impl Fn(Request) -> std::future::Ready<R
 }
 
 async fn health(State(mcp): State<Arc<Mcp>>) -> Json<Value> {
-    Json(json!({"status": "ok", "service": "mcp", "tools": TOOLS.len(), "sessions": mcp.open_sessions()}))
+    Json(json!({
+        "status": "ok",
+        "service": "mcp",
+        "tools": TOOLS.len(),
+        "sessions": mcp.open_sessions(),
+        "sandbox_bytes": mcp.sandbox.bytes(),
+    }))
 }
 
 async fn fallback(request: Request) -> Response {
