@@ -513,3 +513,21 @@ async fn client_chosen_names_are_bounded_in_counters_journal_and_metrics() {
     let (status, _) = gw.get("/health").await;
     assert_eq!(status, 200, "still serving");
 }
+
+#[tokio::test]
+async fn an_embeddings_answer_too_large_to_build_is_refused_with_its_cause() {
+    let gw = TestGateway::start().await;
+    let inputs: Vec<String> = (0..2048).map(|i| format!("text {i}")).collect();
+    let (status, _, body) =
+        gw.post("/v1/embeddings", &json!({"model": "text-embedding-3-small", "input": inputs})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "answer_too_large");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at most 16 MB"), "{body}");
+    let (status, _, _) = gw
+        .post(
+            "/v1/embeddings",
+            &json!({"model": "text-embedding-3-small", "input": inputs, "encoding_format": "base64", "dimensions": 512}),
+        )
+        .await;
+    assert_eq!(status, 200, "base64 and fewer dimensions bring the same inputs under the limit");
+}

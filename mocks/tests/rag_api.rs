@@ -259,3 +259,19 @@ async fn corpus_files_and_bad_corpora() {
     let missing = MocksConfig::from_toml("[rag]\nseed_corpus = \"/no/such/dir\"\n", "c.toml").unwrap_err();
     assert!(missing.to_string().contains("c.toml:2: rag.seed_corpus"), "{missing}");
 }
+
+#[tokio::test]
+async fn a_seed_corpus_directory_reads_only_files_inside_it() {
+    let base = std::env::temp_dir().join(format!("rag-symlink-{}", std::process::id()));
+    let (dir, outside) = (base.join("corpus"), base.join("outside"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(dir.join("inside.md"), "a document inside the corpus").unwrap();
+    std::fs::write(outside.join("secret.md"), "a secret outside the corpus").unwrap();
+    let _ = std::fs::remove_file(dir.join("leak.md"));
+    std::os::unix::fs::symlink(outside.join("secret.md"), dir.join("leak.md")).unwrap();
+    let rag = TestRag::start(&format!("seed_corpus = \"{}\"", dir.display())).await;
+    assert_eq!(rag.get("/v1/collections").await["collections"][0]["documents"], 1, "the symlink out was skipped");
+    let hits = rag.query("secret outside", 5).await;
+    assert!(hits.iter().all(|h| !h.to_string().contains("secret")), "{hits:?}");
+}

@@ -159,3 +159,25 @@ async fn a_run_ends_its_mcp_sessions_and_keeps_the_rag_collection_bounded() {
     let bound = seeded + 3 * loadsuite::tasks::RAG_INDEX_SLOTS as usize * 2;
     assert!(rag.store.stats().documents <= bound, "{} documents after many index calls", rag.store.stats().documents);
 }
+
+#[tokio::test]
+async fn a_timeout_while_reading_a_body_or_a_stream_is_a_timeout() {
+    let _serial = crate::common::SERIAL.lock().await;
+    let mocks = Mocks::start(
+        "[gateway]\n[[gateway.faults]]\nname = \"dribble\"\nmatch = { path = \"/v1/embeddings\" }\ntransport = { kind = \"dribble\", chunk_bytes = 16, interval_ms = 200 }\n[[gateway.faults]]\nname = \"stall\"\nmatch = { path = \"/v1/chat/completions\" }\nstream = { stall_at_chunk = 2, stall_ms = 5000 }\n",
+    )
+    .await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"embeddings\", model = \"text-embedding-3-small\" }}, {{ kind = \"chat\", model = \"gpt-4o-mini\", max_tokens = 8, stream = true }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 100, duration = \"1s\" }}]\n",
+        mocks.targets()
+    );
+    let scenario = loadsuite::scenario::parse(&text, "slow.toml", "slow").unwrap();
+    let mut options = loadsuite::run::RunOptions::new(temp_dir("slow-bodies"));
+    options.timeout = Duration::from_millis(800);
+    options.preflight = false;
+    let outcome = loadsuite::run::run(scenario, options).await.unwrap();
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(outcome.run_json).unwrap()).unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        run["failures"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, std::collections::BTreeSet::from(["timeout"]), "{}", run["failures"]);
+}

@@ -168,4 +168,10 @@ async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
     }
     let missing = stage.get("GET /v1/models/[id]").expect("the failing Locust task is kept");
     assert_eq!(missing.failures, missing.requests, "its 404s are counted as failures");
+    assert_eq!(
+        missing.failure_kinds.get("http_404"),
+        Some(&missing.failures),
+        "kinds from _failures.csv: {:?}",
+        missing.failure_kinds
+    );
 }
