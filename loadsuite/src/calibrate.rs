@@ -415,3 +415,16 @@ pub fn markdown(c: &Calibration) -> String {
     }
     out
 }
+
+/// Writes the study as `verdicts.md` and `verdicts.json` into `dir`; returns the Markdown and the
+/// `.md` path.
+pub fn write(result: &Calibration, dir: &Path) -> std::io::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let text = markdown(result);
+    let md = dir.join("verdicts.md");
+    crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, text.as_bytes()))?;
+    crate::output::write_atomic(&dir.join("verdicts.json"), |w| {
+        serde_json::to_writer_pretty(w, result).map_err(std::io::Error::other)
+    })?;
+    Ok((text, md))
+}

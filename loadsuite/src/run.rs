@@ -157,6 +157,32 @@ pub async fn embedded_stack(
     Ok((stack, targets))
 }
 
+/// The mocks a self-test or calibration works on: `NAME=URL` targets for all three services, or the
+/// embedded stack (also when none is given). The stack, when started, must be shut down.
+pub async fn mock_targets(
+    embedded: bool,
+    given: &[String],
+) -> Result<(Option<Stack>, BTreeMap<String, String>), String> {
+    let mut targets: BTreeMap<String, String> = BTreeMap::new();
+    for t in given {
+        let (n, u) = t.split_once('=').ok_or_else(|| format!("--target {t}: write NAME=URL"))?;
+        targets.insert(n.to_owned(), u.trim_end_matches('/').to_owned());
+    }
+    let stack = if embedded || targets.is_empty() {
+        let (stack, embedded) = embedded_stack(&MocksConfig::default()).await.map_err(|e| e.to_string())?;
+        targets.extend(embedded);
+        Some(stack)
+    } else {
+        None
+    };
+    for needed in ["gateway", "rag", "mcp"] {
+        if !targets.contains_key(needed) {
+            return Err(format!("--target {needed}=URL is missing (or use --embedded)"));
+        }
+    }
+    Ok((stack, targets))
+}
+
 /// Runs `scenario` and writes its results.
 pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
     let stack = if options.embedded {

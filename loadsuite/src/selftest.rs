@@ -583,3 +583,15 @@ pub fn matrix(outcome: &Outcome) -> String {
     }
     out
 }
+
+/// Writes the matrix as `detection-matrix.md` and `.json` into `out`; returns the Markdown and
+/// the `.md` path.
+pub fn write_matrix(outcome: &Outcome, out: &Path) -> std::io::Result<(String, PathBuf)> {
+    let table = matrix(outcome);
+    let md = out.join("detection-matrix.md");
+    crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, table.as_bytes()))?;
+    crate::output::write_atomic(&out.join("detection-matrix.json"), |w| {
+        serde_json::to_writer_pretty(w, outcome).map_err(std::io::Error::other)
+    })?;
+    Ok((table, md))
+}

@@ -3,8 +3,13 @@
 //! Validation collects every problem with its file, line and field (the same locator the mocks'
 //! config uses), and every load shape becomes one [`Plan`](crate::plan::Plan).
 
+mod adhoc;
+mod overrides;
 pub mod raw;
 mod shipped;
+
+pub use adhoc::AdHoc;
+pub use overrides::Overrides;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -152,3 +152,21 @@ pub fn build(inputs: &[&Path], options: &BuildOptions) -> Result<Baseline, Input
 pub fn write(baseline: &Baseline, out: &Path) -> std::io::Result<()> {
     crate::output::write_atomic(out, |w| serde_json::to_writer_pretty(w, baseline).map_err(std::io::Error::other))
 }
+
+/// `loadsuite baseline`: builds the baseline of `inputs`, writes it to `out`, and returns it with
+/// one line per warning it recorded.
+pub fn record(inputs: &[&Path], out: &Path, options: &BuildOptions) -> Result<(Baseline, Vec<String>), InputError> {
+    let baseline = build(inputs, options)?;
+    write(&baseline, out).map_err(|e| InputError::invalid(out.display(), format!("cannot write: {e}")))?;
+    let mut lines = Vec::new();
+    for (name, scenario) in &baseline.scenarios {
+        for w in &scenario.warnings {
+            let at = match (w.stage, &w.endpoint) {
+                (Some(stage), Some(e)) => format!(" stage {} `{e}`", stage + 1),
+                _ => String::new(),
+            };
+            lines.push(format!("baseline `{name}`{at}: {}", w.message));
+        }
+    }
+    Ok((baseline, lines))
+}

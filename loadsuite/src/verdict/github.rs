@@ -171,3 +171,29 @@ pub async fn file(api: &str, repo: &str, token: &str, issue: &IssuePayload) -> R
     let created = call(request(reqwest::Method::POST, format!("{api}/repos/{repo}/issues")).json(&body)).await?;
     Ok(Filed::Opened(created["number"].as_u64().unwrap_or(0)))
 }
+
+/// `loadsuite issue`: reads `verdict`, and prints the payload (`dry_run`) or files it with the
+/// token (`GITHUB_TOKEN`, `GITHUB_API_URL`). Returns what to tell the user.
+pub async fn issue(verdict: &std::path::Path, repo: &str, dry_run: bool) -> Result<String, IssueError> {
+    let text = std::fs::read_to_string(verdict)
+        .map_err(|e| IssueError::Verdict(format!("cannot read {}: {e}", verdict.display())))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| IssueError::Verdict(format!("{}: {e}", verdict.display())))?;
+    let Some(issue) = payload(&value).map_err(|e| IssueError::Verdict(format!("{}: {e}", verdict.display())))? else {
+        return Ok(format!("no regression in {}: nothing to file", verdict.display()));
+    };
+    if !repo.contains('/') {
+        return Err(IssueError::Verdict(format!("--repo {repo}: write OWNER/NAME")));
+    }
+    if dry_run {
+        let body = json!({"title": issue.title, "body": issue.body, "labels": issue.labels});
+        return Ok(format!("POST /repos/{repo}/issues\n{}", serde_json::to_string_pretty(&body).unwrap_or_default()));
+    }
+    let token = std::env::var("GITHUB_TOKEN")
+        .map_err(|_| IssueError::Verdict("GITHUB_TOKEN is not set: export it, or use --dry-run".into()))?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    Ok(match file(&api, repo, &token, &issue).await? {
+        Filed::Opened(n) => format!("opened issue #{n} in {repo}"),
+        Filed::Commented(n) => format!("commented on open issue #{n} in {repo} (same fingerprint)"),
+    })
+}

@@ -176,6 +176,38 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
     })
 }
 
+/// What `compare` and `report` produced: the judgement, its Markdown, and where the reports went.
+pub struct Written {
+    /// The judgement.
+    pub report: Report,
+    /// `summary.md`'s text.
+    pub markdown: String,
+    /// The directory the reports were written to.
+    pub out: std::path::PathBuf,
+}
+
+/// Judges `run` (against the baseline file at `baseline`, when given) with the thresholds file at
+/// `thresholds` (the defaults when absent), and writes the reports into `out` (the run's
+/// directory by default).
+pub fn judge_and_write(
+    baseline: Option<&Path>,
+    run: &Path,
+    thresholds: Option<&Path>,
+    out: Option<std::path::PathBuf>,
+) -> Result<Written, InputError> {
+    let thresholds = thresholds.map(load_thresholds).transpose()?.unwrap_or_default();
+    let loaded = baseline.map(crate::formats::baseline::read).transpose()?;
+    let report = judge(baseline.zip(loaded.as_ref()), run, thresholds)?;
+    let out = out.unwrap_or_else(|| {
+        if run.is_dir() { run.to_owned() } else { run.parent().map(Path::to_owned).unwrap_or_default() }
+    });
+    write_reports(&report, &out)
+        .map_err(|e| InputError::invalid(out.display(), format!("cannot write the reports: {e}")))?;
+    let mut text = Vec::new();
+    let _ = report::write_markdown(&mut text, &report);
+    Ok(Written { report, markdown: String::from_utf8_lossy(&text).into_owned(), out })
+}
+
 /// Writes `verdict.json`, `summary.md`, `junit.xml` and `report.html` into `out`.
 pub fn write_reports(report: &Report, out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;

@@ -6,12 +6,10 @@
 //! 4. the RAG container stopped mid-run: the run ends on time, RAG alone fails (connection
 //!    failures), every file is written, the verdict names RAG; restarted, the stack passes again.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use e2e::ContainerStack;
 use loadsuite::verdict::Verdict;
 use serde_json::json;

@@ -1,9 +1,7 @@
 //! The gateway through real HTTP on 127.0.0.1:0: endpoints, OpenAI's validation errors with
 //! their exact status and body, the unknown-model case, policies, dialects and rate limits.
 
-mod common;
-
-use common::{FAST_MODELS, TestGateway, chat_body};
+use crate::common::{FAST_MODELS, TestGateway, chat_body};
 use serde_json::{Value, json};
 
 fn error(status: u16, message: &str, kind: &str, param: Value, code: Value) -> (u16, Value) {

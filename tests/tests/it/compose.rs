@@ -53,6 +53,8 @@ fn id(flag: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_compose_stack_comes_up_healthy_with_its_profiles_and_loads_itself() {
+    // One container stack at a time: the tests of this binary share two cores.
+    let _serial = crate::common::SERIAL.lock().await;
     let images = Images::get().await.expect("images build");
     let results = std::env::temp_dir().join(unique("aistack-compose-results"));
     std::fs::create_dir_all(&results).unwrap();

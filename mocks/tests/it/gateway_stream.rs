@@ -1,12 +1,10 @@
 //! Streamed chat completions: SSE framing over real sockets, pacing checked in paused time, and
 //! the stream faults (slower first token, stall, cut without `[DONE]`).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::TestGateway;
 use axum::body::Body;
-use common::TestGateway;
 use futures::StreamExt;
 use http_body_util::BodyExt;
 use mocks::config::MocksConfig;

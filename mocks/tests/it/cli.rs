@@ -1,8 +1,6 @@
 //! The `mocks` binary as a user runs it: config checking, health checks, serving and stopping on
 //! SIGTERM.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -61,7 +59,7 @@ fn the_default_config_round_trips_through_config_check() {
 
 #[tokio::test]
 async fn healthcheck_exit_codes() {
-    let gw = common::TestGateway::start().await;
+    let gw = crate::common::TestGateway::start().await;
     let url = format!("{}/health", gw.url);
     let ok = tokio::process::Command::new(MOCKS).args(["healthcheck", &url]).status().await.unwrap();
     assert!(ok.success());

@@ -4,12 +4,10 @@
 //! its percentiles must be those of the union of the segments' histograms, and compared with the
 //! same plan run by one loadsuite container, the rates must agree and `compare` must pass.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{SERIAL, out_dir, read_json};
+use crate::common::{SERIAL, out_dir, read_json};
 use e2e::ContainerStack;
 use e2e::stack::run_loadsuite;
 use hdrhistogram::Histogram;
@@ -92,8 +90,8 @@ async fn three_segment_containers_merge_into_the_run_one_process_makes() {
     let ratio = rate(&run) / rate(&single);
     assert!((0.8..1.25).contains(&ratio), "merged {:.1} req/s vs one process {:.1}", rate(&run), rate(&single));
     let baseline = results.join("baseline.json");
-    common::record_baseline(&results.join("single"), &baseline);
-    let report = common::judge(&merged_dir, Some(&baseline));
+    crate::common::record_baseline(&results.join("single"), &baseline);
+    let report = crate::common::judge(&merged_dir, Some(&baseline));
     assert!(
         !matches!(report.overall, loadsuite::verdict::Verdict::Regression(_)),
         "three segments vs one process: {:?}",

@@ -2,11 +2,9 @@
 //! completion, a streamed completion, embeddings, and the unknown-model NotFoundError.
 //! Needs `pip install -r mocks/tests/python/requirements.txt` (CI's `.ci/run` does it).
 
-mod common;
-
 #[tokio::test]
 async fn official_openai_python_client_works_against_the_gateway() {
-    let gw = common::TestGateway::start().await;
+    let gw = crate::common::TestGateway::start().await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_client.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let probe =

@@ -2,14 +2,12 @@
 //! errors in the native shape, rule selection (probability, first, every, windows, attribute),
 //! latency distributions checked statistically, header faults, and admin changes under load.
 
-mod common;
-
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use crate::common::{FAST_MODELS, TestGateway, chat_body};
 use axum::body::Body;
-use common::{FAST_MODELS, TestGateway, chat_body};
 use mocks::config::MocksConfig;
 use mocks::gateway::{Gateway, router};
 use serde_json::{Value, json};

@@ -3,8 +3,6 @@
 //! its own; every fault number bounded; rules capped; deleting a rule releases the requests it
 //! holds; a panicking handler answers in the service's shape and is still journaled.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use mocks::config::MocksConfig;
