@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use tokio::time::Instant;
 
 use super::path::{Segment, compile_path, is_plain, literal_path, path_matches};
-use super::spec::{ErrorSpec, FaultRuleSpec, LatencySpec, SpecProblem, StreamFault, TransportSpec};
+use super::spec::{ErrorSpec, FaultRuleSpec, Firing, LatencySpec, SpecProblem, StreamFault, TransportSpec};
 
 /// Why a rule set was refused.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +97,7 @@ impl FaultDecision {
 /// An installed rule with its run-time state.
 struct ActiveRule {
     spec: FaultRuleSpec,
+    firing: Firing,
     method: Option<http::Method>,
     path: Option<Vec<Segment>>,
     /// The pattern as one path (`/v1/never/0`) when it has only literal segments: compared whole
@@ -112,7 +113,8 @@ struct ActiveRule {
 }
 
 impl ActiveRule {
-    fn new(spec: FaultRuleSpec, seed: u64, now: Instant) -> Self {
+    /// A rule of a `spec` that passed validation, which built its `firing`.
+    fn new(spec: FaultRuleSpec, firing: Firing, seed: u64, now: Instant) -> Self {
         let method =
             spec.matcher.method.as_ref().and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
         let path = spec.matcher.path.as_deref().map(compile_path);
@@ -120,6 +122,7 @@ impl ActiveRule {
         let rule_seed = spec.seed.unwrap_or(seed) ^ fnv1a(spec.name.as_bytes());
         ActiveRule {
             spec,
+            firing,
             method,
             path,
             literal,
@@ -157,14 +160,11 @@ impl ActiveRule {
             return false;
         }
         let active_n = n - window.after_requests.unwrap_or(0);
-        let fire = if let Some(p) = self.spec.probability {
-            self.rng.lock().random_bool(p)
-        } else if let Some(first) = self.spec.first {
-            active_n <= first
-        } else if let Some(every) = self.spec.every {
-            active_n % every == 0
-        } else {
-            true
+        let fire = match self.firing {
+            Firing::Always => true,
+            Firing::Probability(p) => self.rng.lock().random_bool(p),
+            Firing::First(first) => active_n <= first,
+            Firing::Every(every) => active_n % every == 0,
         };
         if fire {
             self.fired.fetch_add(1, Ordering::Relaxed);
@@ -369,20 +369,24 @@ impl FaultEngine {
             .collect()
     }
 
-    fn check(specs: &[FaultRuleSpec]) -> Result<(), RuleError> {
+    /// Validates `specs` as one table; returns each rule's [`Firing`], in order.
+    fn check(specs: &[FaultRuleSpec]) -> Result<Vec<Firing>, RuleError> {
         if specs.len() > MAX_RULES {
             return Err(RuleError::TooMany(specs.len()));
         }
         let mut names = std::collections::HashSet::new();
+        let mut firings = Vec::with_capacity(specs.len());
         for spec in specs {
+            let invalid = |problem| RuleError::Invalid { rule: spec.name.clone(), problem };
             if let Some(problem) = spec.validate().into_iter().next() {
-                return Err(RuleError::Invalid { rule: spec.name.clone(), problem });
+                return Err(invalid(problem));
             }
+            firings.push(spec.firing().map_err(invalid)?);
             if !names.insert(spec.name.as_str()) {
                 return Err(RuleError::DuplicateName(spec.name.clone()));
             }
         }
-        Ok(())
+        Ok(firings)
     }
 
     /// Installs `rules` as the whole table, releasing the requests held by rules that left it.
@@ -395,9 +399,10 @@ impl FaultEngine {
 
     /// Replaces every rule (all or nothing).
     pub fn replace(&self, specs: Vec<FaultRuleSpec>) -> Result<(), RuleError> {
-        Self::check(&specs)?;
+        let firings = Self::check(&specs)?;
         let now = Instant::now();
-        let rules = specs.into_iter().map(|s| Arc::new(ActiveRule::new(s, self.seed, now))).collect();
+        let rules =
+            specs.into_iter().zip(firings).map(|(s, f)| Arc::new(ActiveRule::new(s, f, self.seed, now))).collect();
         Self::install(&mut self.rules.write(), rules);
         Ok(())
     }
@@ -405,13 +410,13 @@ impl FaultEngine {
     /// Adds a rule, or replaces the rule of the same name (its counters restart). At most
     /// [`MAX_RULES`] rules, so this stays cheap.
     pub fn upsert(&self, spec: FaultRuleSpec) -> Result<(), RuleError> {
-        Self::check(std::slice::from_ref(&spec))?;
+        let firing = Self::check(std::slice::from_ref(&spec))?[0];
         let mut guard = self.rules.write();
         let mut rules: Vec<_> = guard.rules.iter().filter(|r| r.spec.name != spec.name).cloned().collect();
         if rules.len() >= MAX_RULES {
             return Err(RuleError::TooMany(rules.len() + 1));
         }
-        rules.push(Arc::new(ActiveRule::new(spec, self.seed, Instant::now())));
+        rules.push(Arc::new(ActiveRule::new(spec, firing, self.seed, Instant::now())));
         Self::install(&mut guard, rules);
         Ok(())
     }
@@ -485,7 +490,7 @@ mod tests {
                 serde_json::json!({"name": "r", "match": {"method": "POST", "path": path}, "error": {"status": 500}}),
             )
             .unwrap();
-            ActiveRule::new(spec, 1, Instant::now())
+            ActiveRule::new(spec, Firing::Always, 1, Instant::now())
         };
         let post = http::Method::POST;
         for (pattern, path, expected) in [

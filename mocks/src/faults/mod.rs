@@ -15,8 +15,8 @@ mod spec;
 pub use engine::{FaultDecision, FaultEngine, MAX_RULES, Release, RuleError, RuleSet, RuleStatus, fnv1a};
 pub use layer::{FaultContext, FaultFuture, FaultLayer, FaultService, InjectedLatency, ResponseNote, ServiceProtocol};
 pub use spec::{
-    ErrorSpec, FaultRuleSpec, LatencySpec, MAX_FAULT_MS, MAX_RULE_NAME, MAX_SIGMA, MatchSpec, SpecProblem, StreamFault,
-    TransportSpec, WindowSpec,
+    ErrorSpec, FaultRuleSpec, Firing, LatencySpec, MAX_FAULT_MS, MAX_RULE_NAME, MAX_SIGMA, MatchSpec, SpecProblem,
+    StreamFault, TransportSpec, WindowSpec,
 };
 
 /// Sleeps for `duration`, returning at once for zero. (A zero `tokio::time::sleep` still waits

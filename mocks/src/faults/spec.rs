@@ -234,10 +234,38 @@ pub struct SpecProblem {
 pub const MAX_FAULT_MS: f64 = 3_600_000.0;
 /// The widest lognormal spread accepted (sigma of ln(latency)): beyond it samples are meaningless.
 pub const MAX_SIGMA: f64 = 10.0;
+
+/// How often a rule fires among the requests its window lets through: the one of the three
+/// exclusive fields `probability`, `first`, `every` the rule gives, checked once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Firing {
+    /// Every request (none of the three is given).
+    Always,
+    /// Each request with this probability, from the rule's seeded generator.
+    Probability(f64),
+    /// The first N requests.
+    First(u64),
+    /// The Nth, 2Nth, ... request (N at least 1).
+    Every(u64),
+}
 /// The longest rule name, in bytes.
 pub const MAX_RULE_NAME: usize = 128;
 
 impl FaultRuleSpec {
+    /// The rule's [`Firing`]; an `Err` names the field that makes it ambiguous or out of range.
+    pub fn firing(&self) -> Result<Firing, SpecProblem> {
+        let problem = |field: &str, message: String| SpecProblem { field: field.to_owned(), message };
+        match (self.probability, self.first, self.every) {
+            (None, None, None) => Ok(Firing::Always),
+            (Some(p), None, None) if (0.0..=1.0).contains(&p) => Ok(Firing::Probability(p)),
+            (Some(p), None, None) => Err(problem("probability", format!("{p} is not between 0 and 1"))),
+            (None, Some(n), None) => Ok(Firing::First(n)),
+            (None, None, Some(0)) => Err(problem("every", "must be at least 1".into())),
+            (None, None, Some(n)) => Ok(Firing::Every(n)),
+            _ => Err(problem("probability", "use only one of `probability`, `first`, `every`".into())),
+        }
+    }
+
     /// Checks every field and returns all problems found (empty when the rule is valid).
     pub fn validate(&self) -> Vec<SpecProblem> {
         let mut problems = Vec::new();
@@ -274,17 +302,8 @@ impl FaultRuleSpec {
         {
             bad("match.path", format!("`{path}` must start with `/`"));
         }
-        if let Some(p) = self.probability
-            && !(0.0..=1.0).contains(&p)
-        {
-            bad("probability", format!("{p} is not between 0 and 1"));
-        }
-        let selectors = [self.probability.is_some(), self.first.is_some(), self.every.is_some()];
-        if selectors.iter().filter(|s| **s).count() > 1 {
-            bad("probability", "use only one of `probability`, `first`, `every`".into());
-        }
-        if self.every == Some(0) {
-            bad("every", "must be at least 1".into());
+        if let Err(problem) = self.firing() {
+            bad(&problem.field, problem.message);
         }
         for (field, value) in
             [("window.after_seconds", self.window.after_seconds), ("window.until_seconds", self.window.until_seconds)]

@@ -199,8 +199,15 @@ async fn post_mcp(State(mcp): State<Arc<Mcp>>, request: Request) -> Response {
         Ok(era) => era,
         Err((status, error)) => return refuse(status, &id, error),
     };
-    let outcome = methods::dispatch(&mcp, &era, &method, &params, latency).await;
     let modern = era.is_modern() || method == "server/discover";
+    let outcome = match methods::Method::parse(&method, params) {
+        Ok(parsed) => parsed.execute(&mcp, &era, latency).await,
+        Err(invalid) => {
+            // A fired latency rule adds its delay to every answer, a refusal of the params too.
+            crate::faults::hold(latency.duration, &latency.release).await;
+            Err(invalid)
+        }
+    };
     match outcome {
         Ok(methods::Answer { result, new_session }) => {
             answer(StatusCode::OK, jsonrpc::result_message(&id, result), format, new_session.as_deref(), None)
