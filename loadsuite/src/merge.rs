@@ -322,6 +322,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
         started_at: runs.iter().map(|(_, r)| r.started_at).fold(f64::INFINITY, f64::min),
         seed: first.seed,
         cpu,
+        lag: crate::monitor::busiest(runs.iter().map(|(_, r)| r.generator_lag.as_slice())),
         segment: None,
         segments,
         resources,

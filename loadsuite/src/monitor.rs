@@ -1,5 +1,6 @@
-//! Watches the generator's own CPU: when it is saturated its latencies include its own queueing
-//! (the mistake Locust users make without knowing), so the run says so.
+//! Watches the generator's own health: its CPU (when it is saturated its latencies include its own
+//! queueing, the mistake Locust users make without knowing, so the run says so) and how late its
+//! timers fire (the machine's busyness, which the verdict weighs against the baseline's).
 
 use std::time::Instant;
 
@@ -58,5 +59,102 @@ impl CpuMonitor {
             self.report.saturated = true;
         }
         Some(fraction)
+    }
+}
+
+/// How often the lag probe sets its timer.
+const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How late the generator's timers fired during one stage: the wait for a CPU that every request
+/// timed in that stage may also include. It measures the machine as well as the generator (other
+/// processes competing for the cores delay it), so a run whose lag rose over its baseline's ran on
+/// a busier machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageLag {
+    /// Stage index.
+    pub stage: usize,
+    /// Timer wake-ups measured.
+    pub samples: u64,
+    /// Median lateness, ms.
+    pub p50_ms: f64,
+    /// 99th percentile of lateness, ms.
+    pub p99_ms: f64,
+    /// Latest wake-up, ms.
+    pub max_ms: f64,
+}
+
+impl StageLag {
+    /// The busier of two measurements of one stage (segments of one run, or runs of a baseline).
+    pub fn busier(self, other: StageLag) -> StageLag {
+        if other.p99_ms > self.p99_ms { other } else { self }
+    }
+}
+
+/// Sets a timer every [`LAG_TICK`] until `stop`, recording how late each fired in the stage the
+/// recorder is in; returns one [`StageLag`] per stage seen.
+pub async fn probe_lag(
+    recorder: std::sync::Arc<crate::stats::Recorder>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<StageLag> {
+    let mut per_stage: Vec<hdrhistogram::Histogram<u64>> = Vec::new();
+    loop {
+        let due = tokio::time::Instant::now() + LAG_TICK;
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            () = stop.cancelled() => break,
+        }
+        let late = tokio::time::Instant::now().saturating_duration_since(due).as_micros() as u64;
+        let stage = recorder.stage();
+        while per_stage.len() <= stage {
+            per_stage.push(crate::stats::histogram());
+        }
+        per_stage[stage].saturating_record(late.max(1));
+    }
+    let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    per_stage
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(stage, h)| StageLag {
+            stage,
+            samples: h.len(),
+            p50_ms: ms(h, 0.5),
+            p99_ms: ms(h, 0.99),
+            max_ms: h.max() as f64 / 1000.0,
+        })
+        .collect()
+}
+
+/// Per stage, the busiest of several measurements (the segments of a merged run, or the runs of a
+/// baseline): a verdict weighs a run against the worst its baseline saw, never the best.
+pub fn busiest<'a>(measurements: impl IntoIterator<Item = &'a [StageLag]>) -> Vec<StageLag> {
+    let mut by_stage: std::collections::BTreeMap<usize, StageLag> = std::collections::BTreeMap::new();
+    for lag in measurements.into_iter().flatten() {
+        by_stage.entry(lag.stage).and_modify(|seen| *seen = seen.busier(*lag)).or_insert(*lag);
+    }
+    by_stage.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_blocked_runtime_shows_as_late_timers_in_its_stage() {
+        let recorder = std::sync::Arc::new(crate::stats::Recorder::default());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let probe = tokio::spawn(probe_lag(recorder.clone(), stop.clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        recorder.set_stage(1);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // Hold the only worker thread: the probe's next timer fires at least this late.
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        stop.cancel();
+        let lags = probe.await.unwrap();
+        assert_eq!(lags.iter().map(|l| l.stage).collect::<Vec<_>>(), vec![0, 1]);
+        assert!(lags[0].max_ms < 40.0, "{lags:?}");
+        assert!(lags[1].max_ms >= 40.0, "{lags:?}");
+        assert_eq!(busiest([&lags[..1], &lags[1..]]), lags, "busiest keeps each stage");
     }
 }

@@ -239,6 +239,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     }
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
+    let lag = tokio::spawn(crate::monitor::probe_lag(recorder.clone(), ticker_stop.clone()));
     let resource_notes = sampler.notes.clone();
     let sampler = (!sampler.is_empty()).then(|| tokio::spawn(sampler.run(Duration::from_secs(1), ticker_stop.clone())));
     let report = engine::run(
@@ -255,6 +256,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     .await;
     ticker_stop.cancel();
     let cpu = ticker.await.unwrap_or_default();
+    let lag = lag.await.unwrap_or_default();
     let steady_from_s = report.stages.last().map_or(0.0, |s| s.started_s);
     let resources = match sampler {
         Some(task) => task.await.map(|s| s.finish(steady_from_s)).unwrap_or_default(),
@@ -282,6 +284,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         started_at,
         seed: options.seed,
         cpu,
+        lag,
         segment: (!options.segment.is_whole()).then_some(options.segment),
         segments: Vec::new(),
         resources,
@@ -301,6 +304,15 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     if saturated {
         summary.push_str("\nWARNING: the generator's CPU was saturated; latencies include its own queueing. Use fewer users per process or more processes.\n");
     }
+    if let Some(late) =
+        run_file.generator_lag.iter().filter(|l| l.p99_ms >= BUSY_LAG_MS).max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))
+    {
+        summary.push_str(&format!(
+            "\nNOTE: the generator's timers fired up to {:.1} ms late (p99, stage {}): the machine was busy, and latencies include that wait. `compare` weighs it against the baseline's.\n",
+            late.p99_ms,
+            late.stage + 1
+        ));
+    }
     let aggregate = snapshot.aggregate();
     Ok(RunOutcome {
         out: out.clone(),
@@ -314,6 +326,9 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         schedule: snapshot.schedule,
     })
 }
+
+/// Timer lateness (p99, ms) from which the run's summary says the machine was busy.
+const BUSY_LAG_MS: f64 = 10.0;
 
 /// Sleeps until `start_at` (unless stopped first), so every segment starts its stages at one
 /// shared instant and their time series line up.

@@ -180,6 +180,10 @@ pub struct ScenarioBaseline {
     pub run_ids: Vec<String>,
     /// Its measurements.
     pub stages: StageMeasures,
+    /// Per stage, the latest the generator's timers fired in any of its runs: how busy the machine
+    /// was when it was recorded (absent for Locust CSVs and baselines recorded before it existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generator_lag: Vec<crate::monitor::StageLag>,
     /// What it was warned about when recorded.
     #[serde(default)]
     pub warnings: Vec<BaselineWarning>,

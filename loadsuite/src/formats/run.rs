@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::InputError;
 use super::histogram::{decode, encode, quantile_map};
 use crate::engine::EngineReport;
-use crate::monitor::CpuReport;
+use crate::monitor::{CpuReport, StageLag};
 use crate::plan::Plan;
 use crate::resources::ResourceSeries;
 use crate::segment::Segment;
@@ -198,6 +198,9 @@ pub struct RunFile {
     pub time_series: Vec<SecondRow>,
     /// The generator's own CPU.
     pub generator_cpu: CpuReport,
+    /// How late the generator's timers fired, per stage (a busier machine fires them later).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generator_lag: Vec<StageLag>,
     /// CPU and memory of the watched containers and processes (see `resources`).
     #[serde(default)]
     pub resources: Vec<ResourceSeries>,
@@ -246,6 +249,8 @@ pub struct RunParts<'a> {
     pub seed: u64,
     /// The generator's own CPU.
     pub cpu: CpuReport,
+    /// How late the generator's timers fired, per stage.
+    pub lag: Vec<StageLag>,
     /// The share of the plan, for a segment run.
     pub segment: Option<Segment>,
     /// The segments of a merged run.
@@ -286,6 +291,7 @@ impl RunFile {
             targets: parts.targets,
             plan: parts.plan,
             generator_cpu: parts.cpu,
+            generator_lag: parts.lag,
             resources: parts.resources,
             resource_notes: parts.resource_notes,
             engine: parts.engine,

@@ -10,6 +10,9 @@ use std::path::Path;
 /// Writes a file atomically: `render` fills a temporary file that is then renamed into place.
 pub fn write_atomic(path: &Path, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
     {
         let file = std::fs::File::create(&tmp)?;
         let mut writer = std::io::BufWriter::new(file);

@@ -67,6 +67,7 @@ fn add_run(
     }
     target.runs += 1;
     target.run_ids.extend(run.run_id.clone());
+    target.generator_lag = crate::monitor::busiest([target.generator_lag.as_slice(), run.lag.as_slice()]);
     for (stage, endpoints) in run.stages {
         let into = target.stages.entry(stage).or_default();
         for (k, m) in endpoints {

@@ -9,6 +9,7 @@ use crate::engine::RunWarning;
 use crate::formats::InputError;
 use crate::formats::baseline::{EndpointMeasure, RunFigures, StageMeasures, key};
 use crate::formats::run::RunFile;
+use crate::monitor::StageLag;
 use crate::plan::Plan;
 use crate::resources::ResourceSeries;
 use crate::stats::Schedule;
@@ -36,6 +37,8 @@ pub struct RunMeasures {
     pub resources: Vec<ResourceSeries>,
     /// Whether latencies come with histograms (runs) or as rounded percentiles (Locust).
     pub has_histograms: bool,
+    /// How late the generator's timers fired, per stage (empty for Locust CSVs).
+    pub lag: Vec<StageLag>,
 }
 
 /// Reads a results directory, a `run.json` or a Locust `_stats.csv`.
@@ -83,6 +86,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
         warnings: run.engine.warnings,
         resources,
         has_histograms: true,
+        lag: run.generator_lag,
     }
 }
 
@@ -237,6 +241,7 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
         warnings: Vec::new(),
         resources: Vec::new(),
         has_histograms: false,
+        lag: Vec::new(),
     })
 }
 

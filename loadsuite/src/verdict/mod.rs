@@ -5,6 +5,7 @@
 //! (against the baseline at the same load) and targets (SLOs, load degradation).
 
 pub mod baseline;
+pub mod busy;
 pub mod compare;
 pub mod completeness;
 pub mod diagnosis;
@@ -80,7 +81,8 @@ impl Judging<'_> {
                     Verdict::Inconclusive,
                 )),
                 (Ok(()), Some(b)) => {
-                    let (found, could) = compare::regression(b, current, t, self.budget, self.run.open_model);
+                    let (mut found, could) = compare::regression(b, current, t, self.budget, self.run.open_model);
+                    busy::discount(&mut found, stage, b, current, (&scenario.generator_lag, &self.run.lag));
                     checks.extend(found);
                     detectable = could;
                 }

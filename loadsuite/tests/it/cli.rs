@@ -53,6 +53,7 @@ fn invalid_scenarios_name_file_line_and_field() {
 
 #[test]
 fn preflight_refuses_the_unknown_model_and_no_preflight_reproduces_the_failure() {
+    let _load = crate::common::QUIET.blocking_read();
     let refused = Command::new(LOADSUITE)
         .args(["run", "repro-unknown-model", "--embedded", "--run-time", "2s", "--quiet", "--out"])
         .arg(out_dir("refused"))
@@ -108,6 +109,7 @@ fn preflight_refuses_the_unknown_model_and_no_preflight_reproduces_the_failure()
 
 #[test]
 fn ad_hoc_url_mode() {
+    let _load = crate::common::QUIET.blocking_read();
     let out = out_dir("adhoc");
     let stack_run = Command::new(LOADSUITE)
         .args([
@@ -136,6 +138,7 @@ fn ad_hoc_url_mode() {
 
 #[test]
 fn sigint_mid_run_stops_and_writes_every_file() {
+    let _load = crate::common::QUIET.blocking_read();
     let out = out_dir("sigint");
     let child = Command::new(LOADSUITE)
         .args(["run", "light", "--embedded", "--run-time", "60s", "--quiet", "--out"])

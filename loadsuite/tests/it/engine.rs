@@ -7,7 +7,7 @@ const FAST: &str = "[gateway]\n[[gateway.models]]\nid = \"fast\"\nkind = \"chat\
 
 #[tokio::test]
 async fn stages_reach_their_user_counts_at_the_spawn_rate() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(FAST).await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 4, spawn_rate = 20, duration = \"1s\" }}, {{ users = 12, spawn_rate = 8, duration = \"3s\" }}, {{ users = 2, spawn_rate = 100, duration = \"0.5s\" }}]\n",
@@ -34,7 +34,7 @@ async fn stages_reach_their_user_counts_at_the_spawn_rate() {
 
 #[tokio::test]
 async fn task_weights_hold_within_tolerance() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(FAST).await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\", weight = 3 }}, {{ kind = \"http\", path = \"/v1/models\", weight = 1 }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 4, duration = \"1.5s\" }}]\n",
@@ -53,7 +53,7 @@ async fn task_weights_hold_within_tolerance() {
 
 #[tokio::test]
 async fn think_time_is_respected() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(FAST).await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.25 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 100, duration = \"2s\" }}]\n",
@@ -66,7 +66,7 @@ async fn think_time_is_respected() {
 
 #[tokio::test]
 async fn arrival_rate_reaches_its_target_within_two_percent() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(FAST).await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/v1/models\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 200\nstages = [{{ rate = 200, duration = \"3s\" }}]\n",
@@ -88,7 +88,7 @@ async fn arrival_rate_reaches_its_target_within_two_percent() {
 
 #[tokio::test]
 async fn a_slow_target_shows_dropped_and_late_iterations() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(&format!(
         "{FAST}\n[[gateway.faults]]\nname = \"slow\"\nmatch = {{ path = \"/health\" }}\nlatency = {{ kind = \"fixed\", ms = 300 }}\n"
     ))
@@ -108,7 +108,7 @@ async fn a_slow_target_shows_dropped_and_late_iterations() {
 
 #[tokio::test]
 async fn a_fixed_injected_latency_is_measured_within_a_millisecond() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(&format!(
         "{FAST}\n[[gateway.faults]]\nname = \"fifty\"\nmatch = {{ path = \"/health\" }}\nlatency = {{ kind = \"fixed\", ms = 50 }}\n"
     ))
@@ -141,7 +141,7 @@ async fn a_fixed_injected_latency_is_measured_within_a_millisecond() {
 
 #[tokio::test]
 async fn a_one_second_stall_shows_in_the_arrival_rate_p99() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(&format!(
         "{FAST}\n[[gateway.faults]]\nname = \"stall\"\nmatch = {{ path = \"/health\" }}\nwindow = {{ after_seconds = 0.5, until_seconds = 0.6 }}\nlatency = {{ kind = \"fixed\", ms = 1000 }}\n"
     ))
@@ -158,7 +158,7 @@ async fn a_one_second_stall_shows_in_the_arrival_rate_p99() {
 
 #[tokio::test]
 async fn streamed_chat_metrics_match_the_mock_configuration() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(
         "[gateway]\n[[gateway.models]]\nid = \"paced\"\nkind = \"chat\"\nttft_ms = 200\ntokens_per_second = 50.0\n",
     )

@@ -59,6 +59,7 @@ fn black_hole() -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn a_hung_target_counts_every_sent_request_as_failed_and_exits_1() {
+    let _load = crate::common::QUIET.blocking_read();
     let (url, seen) = black_hole();
     let out = temp_dir("hung");
     let output = loadsuite(&[
@@ -94,6 +95,7 @@ fn a_hung_target_counts_every_sent_request_as_failed_and_exits_1() {
 
 #[test]
 fn a_run_with_no_request_exits_3_and_its_report_is_not_a_pass() {
+    let _load = crate::common::QUIET.blocking_read();
     let out = temp_dir("no-requests");
     let output =
         loadsuite(&["run", "light", "--embedded", "--users", "0", "--run-time", "1s", "--quiet", "--out", path(&out)]);
@@ -106,6 +108,7 @@ fn a_run_with_no_request_exits_3_and_its_report_is_not_a_pass() {
 
 #[test]
 fn a_class_without_users_is_warned_about_recorded_and_never_passes() {
+    let _load = crate::common::QUIET.blocking_read();
     let out = temp_dir("idle-class");
     let output = loadsuite(&[
         "run",
@@ -137,6 +140,7 @@ fn a_class_without_users_is_warned_about_recorded_and_never_passes() {
 
 #[test]
 fn run_time_scales_spawn_rates_so_every_stage_reaches_its_users() {
+    let _load = crate::common::QUIET.blocking_read();
     let out = temp_dir("scaled");
     let output =
         loadsuite(&["run", "api-progressive", "--embedded", "--run-time", "6s", "--quiet", "--out", path(&out)]);
@@ -153,6 +157,7 @@ fn run_time_scales_spawn_rates_so_every_stage_reaches_its_users() {
 
 #[test]
 fn a_stage_that_cannot_reach_its_users_is_warned_about_before_and_after() {
+    let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("unreachable");
     std::fs::create_dir_all(&dir).unwrap();
     let scenario = dir.join("slow-ramp.toml");
@@ -196,6 +201,7 @@ fn gateway_scenario(dir: &Path, name: &str, with_chat: bool) -> PathBuf {
 
 #[test]
 fn a_baselined_endpoint_missing_from_the_run_is_a_regression_that_names_it() {
+    let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("missing-endpoint");
     let full = gateway_scenario(&dir, "full", true);
     let without = gateway_scenario(&dir, "without", false);
@@ -229,6 +235,7 @@ fn a_baselined_endpoint_missing_from_the_run_is_a_regression_that_names_it() {
 
 #[test]
 fn report_without_a_baseline_passes_a_healthy_run_on_its_targets() {
+    let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("healthy-report");
     let scenario = gateway_scenario(&dir, "healthy", true);
     let run = dir.join("run");
@@ -250,6 +257,7 @@ fn report_without_a_baseline_passes_a_healthy_run_on_its_targets() {
 
 #[test]
 fn baseline_refuses_a_broken_endpoint_unless_told_and_records_its_warnings() {
+    let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("bless");
     let out = dir.join("repro");
     let run = run_into("repro-unknown-model", &out, &["--no-preflight", "--run-time", "2s"]);
@@ -300,6 +308,7 @@ fn render(page: &Path) -> String {
 
 #[test]
 fn the_html_report_renders_with_successful_latency_apart_from_failed() {
+    let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("html-report");
     let out = dir.join("repro");
     let run = run_into("repro-unknown-model", &out, &["--no-preflight", "--run-time", "2s"]);

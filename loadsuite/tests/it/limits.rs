@@ -144,7 +144,7 @@ async fn large_answers_are_counted_not_held() {
 
 #[tokio::test]
 async fn a_run_ends_its_mcp_sessions_and_keeps_the_rag_collection_bounded() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start("").await;
     let text = format!(
         "{}\n[[users]]\nname = \"m\"\ntarget = \"mcp\"\ntasks = [{{ kind = \"mcp_tool\", tool = \"git_status\" }}]\n[[users]]\nname = \"r\"\ntarget = \"rag\"\ntasks = [{{ kind = \"rag_index\", documents = 2, words = 10 }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 6, spawn_rate = 100, duration = \"2s\" }}]\n",
@@ -162,7 +162,7 @@ async fn a_run_ends_its_mcp_sessions_and_keeps_the_rag_collection_bounded() {
 
 #[tokio::test]
 async fn a_timeout_while_reading_a_body_or_a_stream_is_a_timeout() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(
         "[gateway]\n[[gateway.faults]]\nname = \"dribble\"\nmatch = { path = \"/v1/embeddings\" }\ntransport = { kind = \"dribble\", chunk_bytes = 16, interval_ms = 200 }\n[[gateway.faults]]\nname = \"stall\"\nmatch = { path = \"/v1/chat/completions\" }\nstream = { stall_at_chunk = 2, stall_ms = 5000 }\n",
     )

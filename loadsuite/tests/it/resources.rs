@@ -27,6 +27,7 @@ impl Drop for Killed {
 
 #[test]
 fn a_growing_process_is_called_out_as_a_leak_and_a_steady_one_is_not() {
+    let _load = crate::common::QUIET.blocking_read();
     let growing = Killed(python(2, 30));
     let steady = Killed(python(0, 30));
     let out = std::env::temp_dir().join(format!("loadsuite-resources-{}", std::process::id()));

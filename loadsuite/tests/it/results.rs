@@ -19,6 +19,7 @@ fn first_line(path: &std::path::Path) -> String {
 
 #[tokio::test]
 async fn csv_headers_equal_a_real_locust_runs() {
+    let _load = crate::common::QUIET.read().await;
     let mocks = Mocks::start("").await;
     let dir = temp_dir("locust");
     crate::common::run_locust(&mocks.url(ServiceKind::Gateway), &dir).await;
@@ -48,6 +49,7 @@ fn csv_counts(path: &std::path::Path) -> Vec<(String, String, u64, u64)> {
 
 #[tokio::test]
 async fn csv_counts_equal_what_the_mocks_saw() {
+    let _load = crate::common::QUIET.read().await;
     let mocks = Mocks::start("").await;
     let text = scenario::shipped("baseline")
         .unwrap()
@@ -90,6 +92,7 @@ async fn csv_counts_equal_what_the_mocks_saw() {
 
 #[tokio::test]
 async fn an_interrupted_run_still_writes_complete_files() {
+    let _load = crate::common::QUIET.read().await;
     let mocks = Mocks::start("").await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 5, duration = \"60s\" }}]\n",

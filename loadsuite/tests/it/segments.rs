@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use crate::common::{Mocks, SERIAL, temp_dir};
+use crate::common::{Mocks, QUIET, temp_dir};
 use hdrhistogram::Histogram;
 use loadsuite::formats::histogram::decode;
 use loadsuite::run::{RunOptions, run};
@@ -44,7 +44,7 @@ async fn run_segments(text: &str, dir: &std::path::Path) -> Vec<std::path::PathB
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_segments_merge_into_exactly_the_sum_of_their_parts() {
-    let _serial = SERIAL.lock().await;
+    let _serial = QUIET.write().await;
     let mocks = Mocks::start("").await;
     let text = scenario_text(&mocks.targets());
     let dir = temp_dir("segments");

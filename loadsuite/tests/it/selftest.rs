@@ -9,6 +9,7 @@ const LOADSUITE: &str = env!("CARGO_BIN_EXE_loadsuite");
 
 #[test]
 fn selftest_detects_every_failure_mode_and_no_false_alarm() {
+    let _quiet = crate::common::QUIET.blocking_write();
     let out = std::env::temp_dir().join(format!("loadsuite-selftest-{}", std::process::id()));
     let output = Command::new(LOADSUITE).args(["selftest", "--embedded", "--out"]).arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -59,6 +60,7 @@ fn repro_lists_the_catalog() {
 
 #[test]
 fn calibrate_measures_false_alarms_and_power_and_writes_them() {
+    let _quiet = crate::common::QUIET.blocking_write();
     let out = std::env::temp_dir().join(format!("loadsuite-calibrate-{}", std::process::id()));
     let output = Command::new(LOADSUITE)
         .args(["calibrate", "--embedded", "--aa", "2", "--power", "1", "--run-time", "3s", "--users", "60", "--out"])

@@ -37,7 +37,7 @@ fn endpoint<'a>(report: &'a verdict::Report, name: &str) -> &'a verdict::model::
 
 #[tokio::test]
 async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let normal = Mocks::start(&rule(10.0)).await;
     let base = run_dir(&normal, "aa-base", 4, "2s").await;
     // A/A, repeated: with both a 50% threshold and p < 0.01 required, a false alarm needs both by chance.
@@ -66,7 +66,7 @@ async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
 
 #[tokio::test]
 async fn error_rate_rise_is_flagged_by_the_count_test() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let errors = |p: f64| {
         format!(
             "[gateway]\n[[gateway.faults]]\nname = \"err\"\nprobability = {p}\nmatch = {{ path = \"/v1/models\" }}\nerror = {{ status = 503 }}\n"
@@ -85,6 +85,7 @@ async fn error_rate_rise_is_flagged_by_the_count_test() {
 
 #[tokio::test]
 async fn tiny_baselines_are_inconclusive_never_pass() {
+    let _load = crate::common::QUIET.read().await;
     let mocks = Mocks::start("").await;
     let text = format!(
         "name = \"tiny\"\n{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 1 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 3, spawn_rate = 100, duration = \"0.5s\" }}]\n",
@@ -100,6 +101,7 @@ async fn tiny_baselines_are_inconclusive_never_pass() {
 
 #[tokio::test]
 async fn a_total_failure_is_critical_with_the_model_diagnosis() {
+    let _load = crate::common::QUIET.read().await;
     let mocks = Mocks::start("").await;
     let text = format!(
         "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.01 }}\ntasks = [{{ kind = \"chat\", model = \"qwen2.5-14b-instruct\", max_tokens = 8 }}, {{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 100, duration = \"1s\" }}]\n",
@@ -141,7 +143,7 @@ async fn a_total_failure_is_critical_with_the_model_diagnosis() {
 
 #[tokio::test]
 async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
-    let _serial = crate::common::SERIAL.lock().await;
+    let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start("").await;
     let run = run_dir(&mocks, "from-run", 2, "1s").await;
     let from_run = baseline::build(&[&run], &baseline::BuildOptions::default()).unwrap();
@@ -174,4 +176,66 @@ async fn baselines_from_run_json_and_from_a_locust_csv_keep_the_counts() {
         "kinds from _failures.csv: {:?}",
         missing.failure_kinds
     );
+}
+
+/// Sets every stage's recorded timer lateness (p99) in a run's `run.json` to `ms`: how busy the
+/// machine was.
+fn lateness(run: &Path, ms: f64) {
+    let path = run.join("run.json");
+    let mut file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let lags = file["generator_lag"].as_array_mut().expect("every run records its timers' lateness");
+    assert!(!lags.is_empty());
+    for lag in lags {
+        lag["p99_ms"] = ms.into();
+    }
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+}
+
+fn cli_compare(baseline: &Path, run: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadsuite"))
+        .args(["compare", "--baseline"])
+        .arg(baseline)
+        .arg("--run")
+        .arg(run)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+    )
+}
+
+#[tokio::test]
+async fn a_rise_a_busier_machine_explains_is_inconclusive_and_a_larger_one_stands() {
+    let _serial = crate::common::QUIET.write().await;
+    let normal = Mocks::start(&rule(10.0)).await;
+    let base = run_dir(&normal, "busy-base", 4, "2s").await;
+    let file = temp_dir("busy").join("baseline.json");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_loadsuite"))
+        .args(["baseline", "--from"])
+        .arg(&base)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let recorded: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let quiet = recorded["scenarios"]["gate"]["generator_lag"][0]["p99_ms"].as_f64().expect("the baseline keeps it");
+    // +10 ms on the median of /health: about +14 ms on its p95.
+    let slow = Mocks::start(&rule(20.0)).await;
+    let slower = run_dir(&slow, "busy-slow", 4, "2s").await;
+    lateness(&slower, quiet);
+    let (code, said) = cli_compare(&file, &slower);
+    assert_eq!(code, 1, "on an equally quiet machine the rise is a regression: {said}");
+
+    // The same run, had the machine been busier by 2 ms (p99): it explains at most 8 ms, so it stands.
+    lateness(&slower, quiet + 2.0);
+    let (code, said) = cli_compare(&file, &slower);
+    assert_eq!(code, 1, "a rise larger than the machine explains stands: {said}");
+    // Busier by 20 ms: up to 80 ms explained, so the verdict cannot tell, and says why.
+    lateness(&slower, quiet + 20.0);
+    let (code, said) = cli_compare(&file, &slower);
+    assert_eq!(code, 3, "a rise the busier machine explains is inconclusive: {said}");
+    assert!(said.contains("the machine was busier") && said.contains("Rerun on a quieter machine"), "{said}");
+    assert!(!said.contains("regression"), "{said}");
 }

@@ -82,7 +82,7 @@ fn compare_step(out: &Path, profile: &str) -> (i32, String) {
 
 #[test]
 fn the_nightly_compare_step_passes_a_clean_night_and_files_a_slow_gateway() {
-    let _serial = crate::common::SERIAL.blocking_lock();
+    let _serial = crate::common::QUIET.blocking_write();
     let out = temp_dir("nightly");
     std::fs::create_dir_all(&out).unwrap();
     let (exit, said) = compare_step(&out, "none");

@@ -10,8 +10,10 @@ use mocks::config::MocksConfig;
 use mocks::stack::{ServiceKind, Stack};
 use serde_json::Value;
 
-/// Held by tests whose measurements other tests' load would disturb (timing, A/A comparisons).
-pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The machine, shared between the tests of this binary. Tests whose verdicts other tests' load
+/// would disturb (timing, A/A comparisons, a clean night that must pass) hold it exclusively
+/// (`write`); tests that only generate load share it (`read`), so they never overlap the former.
+pub static QUIET: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 pub struct Mocks {
     pub stack: Stack,

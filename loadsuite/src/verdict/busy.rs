@@ -1,0 +1,50 @@
+//! A busier machine is not a slower service. The generator measures how late its own timers fire
+//! in every stage ([`StageLag`]); when a stage's lateness rose over what the baseline's runs saw,
+//! every request of the stage may have waited that much longer for a CPU, several times over (the
+//! send, the server's read and answer, the receive). A latency regression the added wait can
+//! explain is inconclusive, with the figures: it says "rerun on a quieter machine", never "the
+//! service got slower". Regressions larger than that, and every error-rate check, stand.
+
+use super::model::{Check, CheckKind, Verdict};
+use crate::formats::baseline::EndpointMeasure;
+use crate::monitor::StageLag;
+
+/// How many waits for a CPU one request's latency can include: a p95 rise up to this many times
+/// the rise of the timers' p99 lateness can come from the machine alone.
+pub const WAITS_PER_REQUEST: f64 = 4.0;
+
+/// Smallest rise of the timers' p99 lateness that counts as a busier machine (the timer wheel's
+/// own resolution is 1 ms).
+pub const MIN_LAG_RISE_MS: f64 = 1.0;
+
+/// How much later the stage's timers fired in the run than in the baseline (p99, ms), when that is
+/// a busier machine at all.
+pub fn lag_rise(stage: usize, baseline: &[StageLag], run: &[StageLag]) -> Option<(f64, StageLag, StageLag)> {
+    let base = baseline.iter().find(|l| l.stage == stage)?;
+    let now = run.iter().find(|l| l.stage == stage)?;
+    let rise = now.p99_ms - base.p99_ms;
+    (rise >= MIN_LAG_RISE_MS).then_some((rise, *base, *now))
+}
+
+/// Turns a latency regression the busier machine can explain into inconclusive, saying why.
+pub fn discount(
+    checks: &mut [Check],
+    stage: usize,
+    base: &EndpointMeasure,
+    current: &EndpointMeasure,
+    lags: (&[StageLag], &[StageLag]),
+) {
+    let Some((rise, then, now)) = lag_rise(stage, lags.0, lags.1) else { return };
+    let (Some(was), Some(is)) = (base.percentile("p95", 0.95), current.percentile("p95", 0.95)) else { return };
+    let p95_rise = is - was;
+    let explained = WAITS_PER_REQUEST * rise;
+    for check in checks.iter_mut().filter(|c| c.kind == CheckKind::LatencyP95 && c.verdict.fails()) {
+        if p95_rise <= explained {
+            check.verdict = Verdict::Inconclusive;
+            check.detail = format!(
+                "{}; but the machine was busier than when the baseline was recorded (the generator's timers fired late by p99 {:.1} ms, against {:.1} ms), which can add up to {explained:.0} ms to a request's p95: a rise of {p95_rise:.0} ms cannot be told apart from it. Rerun on a quieter machine",
+                check.detail, now.p99_ms, then.p99_ms
+            );
+        }
+    }
+}
