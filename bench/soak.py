@@ -118,9 +118,8 @@ def main():
     # against requests the mocks answered, route by route.
     sent_by_route = {}
     for e in run["endpoints"]:
-        method, name = e["name"].split(" ", 1) if " " in e["name"] else ("", e["name"])
-        route = name.split(" ")[0]
-        if method == "POST" and route in COMPARED:
+        route = e["name"].split(" ")[0]
+        if e["method"] == "POST" and route in COMPARED:
             sent_by_route[route] = sent_by_route.get(route, 0) + e["requests"]
     seen_by_route = {}
     for view in counters_at_end.values():

@@ -43,10 +43,21 @@ fn classify(error: &hyper::Error) -> FailureKind {
     }
 }
 
+/// A copy of a request (method, URI, version, headers and body) to send again.
+fn copy(request: &http::Request<Full<Bytes>>) -> http::Request<Full<Bytes>> {
+    let mut copy = http::Request::new(request.body().clone());
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    copy
+}
+
 impl Connection {
-    async fn ready(&mut self, authority: &str) -> Result<&mut SendRequest<Full<Bytes>>, Failure> {
-        let usable = self.authority == authority && self.sender.as_ref().is_some_and(|s| !s.is_closed());
-        if !usable {
+    /// The connection to `authority`, ready for a request, and whether it is one used before.
+    async fn ready(&mut self, authority: &str) -> Result<(&mut SendRequest<Full<Bytes>>, bool), Failure> {
+        let reused = self.authority == authority && self.sender.as_ref().is_some_and(|s| !s.is_closed());
+        if !reused {
             let stream = tokio::net::TcpStream::connect(authority)
                 .await
                 .map_err(|e| Failure::new(transport(&e), e.to_string()))?;
@@ -62,7 +73,36 @@ impl Connection {
         }
         let sender = self.sender.as_mut().expect("set above");
         sender.ready().await.map_err(|e| Failure::new(FailureKind::ConnectionReset, e.to_string()))?;
-        Ok(sender)
+        Ok((sender, reused))
+    }
+
+    /// Sends `request`. A server may close an idle keep-alive connection just as it is reused;
+    /// then, as HTTP clients do (RFC 9110 9.2.2), the request goes once more on a fresh connection
+    /// when hyper hands it back unsent, or when it is idempotent (GET, HEAD, PUT, DELETE, OPTIONS)
+    /// and the reused connection closed before any answer. A POST that may have reached the server
+    /// is never sent twice.
+    async fn exchange(
+        &mut self,
+        authority: &str,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, Failure> {
+        let (sender, reused) = self.ready(authority).await?;
+        let again = (reused && request.method().is_idempotent()).then(|| copy(&request));
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(response),
+            Err(mut error) => {
+                let kind = classify(error.error());
+                let retry = match (error.take_message(), again) {
+                    (Some(unsent), _) if reused => Some(unsent),
+                    (_, Some(copy)) if kind == FailureKind::ConnectionReset => Some(copy),
+                    _ => None,
+                };
+                let Some(request) = retry else { return Err(Failure::new(kind, error.error().to_string())) };
+                self.sender = None;
+                let (sender, _) = self.ready(authority).await?;
+                sender.send_request(request).await.map_err(|e| Failure::new(classify(&e), e.to_string()))
+            }
+        }
     }
 
     /// Sends one request; returns the status and the answer (its first bytes kept, the rest
@@ -74,8 +114,7 @@ impl Connection {
         timeout: Duration,
     ) -> Result<(u16, super::Kept), Failure> {
         let exchange = async {
-            let sender = self.ready(authority).await?;
-            let response = sender.send_request(request).await.map_err(|e| Failure::new(classify(&e), e.to_string()))?;
+            let response = self.exchange(authority, request).await?;
             let status = response.status().as_u16();
             let mut body = response.into_body();
             let (mut head, mut total) = (bytes::BytesMut::new(), 0u64);

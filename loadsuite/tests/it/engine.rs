@@ -177,3 +177,19 @@ async fn streamed_chat_metrics_match_the_mock_configuration() {
     let itl = row["inter_token_ms"]["p50"].as_f64().unwrap();
     assert!((itl - 20.0).abs() <= 2.0, "inter-token {itl} ms, configured 20");
 }
+
+#[tokio::test]
+async fn a_keep_alive_connection_the_server_closes_as_it_is_reused_is_no_failure() {
+    let _load = crate::common::QUIET.read().await;
+    // The server closes idle connections after 0.2 s; users come back after 0.15-0.25 s, so many
+    // reuses race the server's close. Requests hyper hands back unsent go again on a new connection.
+    let mocks = Mocks::start("[server]\nheader_timeout_seconds = 0.2\n").await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"between\", min = 0.15, max = 0.25 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 8, spawn_rate = 100, duration = \"4s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "keepalive-race").await;
+    let health = endpoint(&run, "/health");
+    assert!(health["requests"].as_u64().unwrap() > 80, "{health}");
+    assert_eq!(health["failures"], 0, "{}", run["failures"]);
+}
