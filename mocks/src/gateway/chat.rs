@@ -13,8 +13,10 @@ use super::completion_json::{CompletionHead, completion_json};
 use super::errors::ApiError;
 use super::extract::{JsonBytes, JsonObject};
 use super::model_spec::ModelKind;
-use super::stream::{StreamPlan, stream_response};
+use super::shaped;
+use super::stream::{Piece, StreamPlan, stream_response};
 use super::text::CompletionText;
+use super::tools::Shaping;
 use super::wire::{Usage, bytes_response};
 use super::{Gateway, unix_now};
 use crate::faults::StreamFault;
@@ -76,6 +78,8 @@ pub struct ChatRequest {
     pub n: u64,
     /// Hash of everything that determines the answer.
     pub fingerprint: u64,
+    /// Tools and response format, when the request asks for more than words.
+    pub shaping: Option<Box<Shaping>>,
 }
 
 /// The `model` field, shared with embeddings.
@@ -184,6 +188,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         Some(other) => return Err(ApiError::wrong_type("messages", "an array", other)),
     };
     let contents = messages.iter().enumerate().map(|(i, m)| message_text(i, m)).collect::<Result<Vec<_>, _>>()?;
+    let shaping = Shaping::parse(body, messages)?.map(Box::new);
     let prompt_tokens = super::text::prompt_tokens(contents.iter().map(String::as_str));
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
@@ -240,10 +245,15 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             None => return Err(ApiError::wrong_type("temperature", "a number", t)),
         }
     }
-    let fingerprint =
+    let mut fingerprint =
         fingerprint(seed, &model, &body.get("messages"), max_tokens, n, &body.get("seed"), &body.get("temperature"))
             .ok_or_else(|| ApiError::unparseable("the request could not be hashed"))?;
-    Ok(ChatRequest { model, prompt_tokens, stream, include_usage, max_tokens, n, fingerprint })
+    if shaping.is_some() {
+        // Tools and formats shape the answer too: mix them in (plain requests hash as before).
+        let shape = (body.get("tools"), body.get("tool_choice"), body.get("response_format"));
+        fingerprint ^= crate::faults::fnv1a(serde_json::to_string(&shape).unwrap_or_default().as_bytes());
+    }
+    Ok(ChatRequest { model, prompt_tokens, stream, include_usage, max_tokens, n, fingerprint, shaping })
 }
 
 /// The hash of everything that determines an answer, mixed with the gateway's seed. Both parsers
@@ -354,12 +364,48 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     let answered_model = if served.answers_to(&request.model) { spec.id.as_str() } else { request.model.as_str() };
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
+    if let Some(shaping) = &request.shaping {
+        let answers = (0..request.n)
+            .map(|index| {
+                shaped::answer(shaping, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if request.stream {
+            let answer = &answers[0];
+            let plan = StreamPlan {
+                id: completion_id(request.fingerprint),
+                model: answered_model.to_owned(),
+                pieces: answer.pieces(),
+                finish_reason: answer.finish_reason,
+                completion_tokens: answer.tokens,
+                include_usage: request.include_usage,
+                prompt_tokens,
+                ttft,
+                tokens_per_second,
+                jitter: gateway.config.stream_jitter,
+                fault,
+                seed: request.fingerprint,
+            };
+            let mut response = stream_response(plan, admission.permit);
+            admission.headers.write(response.headers_mut());
+            return Ok(response);
+        }
+        let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
+        crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
+        drop(admission.permit);
+        let id = completion_id(request.fingerprint);
+        let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers);
+        let headers = admission.headers.json_answer(body.len());
+        return Ok(bytes_response(body, headers));
+    }
     if request.stream {
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
+        let completion_tokens = words.len() as u64;
         let plan = StreamPlan {
             id: completion_id(request.fingerprint),
             model: answered_model.to_owned(),
-            words,
+            pieces: Piece::words(words),
+            completion_tokens,
             finish_reason: if cut { "length" } else { "stop" },
             include_usage: request.include_usage,
             prompt_tokens,
@@ -378,12 +424,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         .map(|index| CompletionText::new(request.fingerprint.wrapping_add(index), request.max_tokens))
         .collect();
     let completion_tokens = texts.iter().map(|t| t.len() as u64).sum::<u64>();
-    let generation = if tokens_per_second > 0.0 {
-        Duration::from_secs_f64(completion_tokens as f64 / tokens_per_second)
-    } else {
-        Duration::ZERO
-    };
-    crate::faults::pause(ttft + generation).await;
+    crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
     drop(admission.permit);
     let head = CompletionHead {
         fingerprint: request.fingerprint,
@@ -394,6 +435,11 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     let body = completion_json(&head, texts);
     let headers = admission.headers.json_answer(body.len());
     Ok(bytes_response(body, headers))
+}
+
+/// How long generating `tokens` takes at `tokens_per_second` (0: instant).
+fn generation_time(tokens: u64, tokens_per_second: f64) -> Duration {
+    if tokens_per_second > 0.0 { Duration::from_secs_f64(tokens as f64 / tokens_per_second) } else { Duration::ZERO }
 }
 
 #[cfg(test)]

@@ -60,7 +60,8 @@ pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
     if body.model.trim().is_empty() || body.messages.is_empty() {
         return None;
     }
-    if !body.messages.iter().all(|m| ROLES.contains(&m.role.as_ref())) {
+    // A `tool` message belongs to the tool-call bookkeeping the general validator checks.
+    if !body.messages.iter().all(|m| m.role != "tool" && ROLES.contains(&m.role.as_ref())) {
         return None;
     }
     let stream = body.stream.unwrap_or(false);
@@ -88,6 +89,7 @@ pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
         max_tokens,
         n,
         fingerprint,
+        shaping: None,
     })
 }
 
@@ -129,6 +131,7 @@ mod tests {
             json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi", "name": "bob"}]}),
             json!({"model": "m", "messages": [{"role": "robot", "content": "hi"}]}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}, {"role": "tool", "content": "1"}]}),
             json!({"model": " ", "messages": [{"role": "user", "content": "hi"}]}),
             json!({"model": "m", "messages": []}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}),
@@ -161,7 +164,7 @@ mod tests {
         #[test]
         fn the_plain_parser_never_disagrees(
             model in prop_oneof![Just(json!("m")), scalar()],
-            roles in proptest::collection::vec(prop_oneof![Just("user"), Just("assistant"), Just("robot")], 0..3),
+            roles in proptest::collection::vec(prop_oneof![Just("user"), Just("assistant"), Just("tool"), Just("robot")], 0..3),
             content in prop_oneof![Just(json!("some words here")), scalar()],
             fields in proptest::collection::btree_map(
                 prop_oneof![Just("stream"), Just("max_tokens"), Just("max_completion_tokens"), Just("n"),

@@ -101,7 +101,7 @@ mod tests {
                 .enumerate()
                 .map(|(index, (content, cut))| Choice {
                     index: index as u64,
-                    message: Message { role: "assistant", content, refusal: None },
+                    message: Message { role: "assistant", content: Some(content), refusal: None, tool_calls: None },
                     logprobs: None,
                     finish_reason: if *cut { "length" } else { "stop" },
                 })

@@ -14,8 +14,11 @@ mod model_spec;
 mod models_api;
 mod ratelimit;
 mod registry;
+mod schema_value;
+mod shaped;
 mod stream;
 mod text;
+mod tools;
 mod wire;
 
 pub use errors::ApiError;

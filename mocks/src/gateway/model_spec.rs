@@ -30,6 +30,26 @@ pub struct RateLimitSpec {
     pub concurrent: Option<u32>,
 }
 
+/// How a chat model uses the tools a request declares (seeded per request, so deterministic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToolPolicy {
+    /// With `tool_choice: "auto"`: the chance that the model calls tools rather than answering in
+    /// words, at each step of the loop.
+    pub call_probability: f64,
+    /// Rounds of tool calls (since the last user message) after which an `auto` model answers in
+    /// words: 1 means one round of calls, then the answer.
+    pub max_rounds: u32,
+    /// Most calls in one answer when `parallel_tool_calls` allows several (distinct tools).
+    pub parallel_calls: u32,
+}
+
+impl Default for ToolPolicy {
+    fn default() -> Self {
+        ToolPolicy { call_probability: 1.0, max_rounds: 1, parallel_calls: 1 }
+    }
+}
+
 /// One served model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +85,13 @@ pub struct ModelSpec {
     /// Rate limits.
     #[serde(default, skip_serializing_if = "is_default")]
     pub rate_limit: RateLimitSpec,
+    /// How it uses declared tools (chat models).
+    #[serde(default, skip_serializing_if = "is_default_policy")]
+    pub tools: ToolPolicy,
+}
+
+fn is_default_policy(p: &ToolPolicy) -> bool {
+    *p == ToolPolicy::default()
 }
 
 fn is_default(r: &RateLimitSpec) -> bool {
@@ -108,6 +135,15 @@ impl ModelSpec {
             }
             (ModelKind::Chat, Some(_)) => p.push(("dimensions", "only embedding models have `dimensions`".to_owned())),
             _ => {}
+        }
+        if !(0.0..=1.0).contains(&self.tools.call_probability) {
+            p.push(("tools.call_probability", "must be between 0 and 1".to_owned()));
+        }
+        if !(1..=16).contains(&self.tools.parallel_calls) {
+            p.push(("tools.parallel_calls", "must be between 1 and 16".to_owned()));
+        }
+        if self.tools.max_rounds > 100 {
+            p.push(("tools.max_rounds", "must be at most 100".to_owned()));
         }
         if self.rate_limit.concurrent == Some(0) {
             p.push(("rate_limit.concurrent", "must be at least 1 (omit it for no limit)".to_owned()));

@@ -1,6 +1,7 @@
 //! Streamed chat completions: Server-Sent Events in OpenAI's chunk format, paced by the model's
 //! time to first token and tokens/s, and degradable by stream faults (slower, stalled, cut).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::unix_now;
-use super::wire::{Chunk, ChunkChoice, Delta, Usage};
+use super::wire::{Chunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage};
 use crate::faults::StreamFault;
 
 /// Default pause of a stall when the rule gives no length.
@@ -24,10 +25,12 @@ pub struct StreamPlan {
     pub id: String,
     /// Model name in every chunk.
     pub model: String,
-    /// The content, one word (one token) per chunk.
-    pub words: Vec<&'static str>,
-    /// `stop` or `length`.
+    /// The content, one piece (one token) per chunk.
+    pub pieces: Vec<Piece>,
+    /// `stop`, `length` or `tool_calls`.
     pub finish_reason: &'static str,
+    /// Completion tokens, for the usage chunk.
+    pub completion_tokens: u64,
     /// Send the usage chunk at the end.
     pub include_usage: bool,
     /// For the usage chunk.
@@ -42,6 +45,70 @@ pub struct StreamPlan {
     pub fault: StreamFault,
     /// Seed for jitter.
     pub seed: u64,
+}
+
+/// One paced piece of a stream: one chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Piece {
+    /// A piece of the message's text.
+    Text(Cow<'static, str>),
+    /// A tool call begins: its id and name (its arguments follow).
+    CallStart {
+        /// Which call of the answer.
+        index: u32,
+        /// `call_...`.
+        id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// A piece of a call's arguments.
+    CallArgs {
+        /// Which call of the answer.
+        index: u32,
+        /// The piece.
+        text: String,
+    },
+}
+
+impl Piece {
+    /// Generated words as text pieces, spaced as the whole text is.
+    pub fn words(words: Vec<&'static str>) -> Vec<Piece> {
+        words
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| Piece::Text(if i == 0 { Cow::Borrowed(w) } else { Cow::Owned(format!(" {w}")) }))
+            .collect()
+    }
+
+    /// A text cut into pieces of [`super::text::CHARS_PER_TOKEN`] characters.
+    pub fn split(text: &str) -> Vec<String> {
+        let chars: Vec<char> = text.chars().collect();
+        chars.chunks(super::text::CHARS_PER_TOKEN).map(|c| c.iter().collect()).collect()
+    }
+
+    fn delta(&self) -> Delta<'_> {
+        match self {
+            Piece::Text(text) => Delta { content: Some(text.as_ref()), ..Delta::default() },
+            Piece::CallStart { index, id, name } => Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: *index,
+                    id: Some(id.as_str()),
+                    kind: Some("function"),
+                    function: FunctionDelta { name: Some(name.as_str()), arguments: "" },
+                }]),
+                ..Delta::default()
+            },
+            Piece::CallArgs { index, text } => Delta {
+                tool_calls: Some(vec![ToolCallDelta {
+                    index: *index,
+                    id: None,
+                    kind: None,
+                    function: FunctionDelta { name: None, arguments: text.as_str() },
+                }]),
+                ..Delta::default()
+            },
+        }
+    }
 }
 
 fn frame(value: &impl serde::Serialize) -> Bytes {
@@ -101,11 +168,14 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         };
     }
     crate::faults::pause(plan.ttft).await;
-    let opening = Delta { role: Some("assistant"), content: Some(""), refusal: Some(None) };
+    // A text answer opens with empty content; a tool-call answer with none.
+    let calls = matches!(plan.pieces.first(), Some(Piece::CallStart { .. }));
+    let opening =
+        Delta { role: Some("assistant"), content: (!calls).then_some(""), refusal: Some(None), tool_calls: None };
     send!(frame(&plan.chunk(created, opening, None)));
     // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate.
     let mut due = tokio::time::Instant::now();
-    for (index, word) in plan.words.iter().enumerate() {
+    for (index, piece) in plan.pieces.iter().enumerate() {
         let index = index as u32;
         if plan.fault.cut_after_chunks == Some(index) {
             return cut(&sender).await;
@@ -120,17 +190,16 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
             tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
             due = tokio::time::Instant::now();
         }
-        let text = if index == 0 { (*word).to_owned() } else { format!(" {word}") };
-        send!(frame(&plan.chunk(created, Delta { content: Some(&text), ..Delta::default() }, None)));
+        send!(frame(&plan.chunk(created, piece.delta(), None)));
     }
-    if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= plan.words.len()) {
+    if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= plan.pieces.len()) {
         return cut(&sender).await;
     }
     send!(frame(&plan.chunk(created, Delta::default(), Some(plan.finish_reason))));
     if plan.include_usage {
         let mut last = plan.chunk(created, Delta::default(), None);
         last.choices.clear();
-        last.usage = Some(Some(Usage::new(plan.prompt_tokens, plan.words.len() as u64)));
+        last.usage = Some(Some(Usage::new(plan.prompt_tokens, plan.completion_tokens)));
         send!(frame(&last));
     }
     send!(Bytes::from_static(b"data: [DONE]\n\n"));

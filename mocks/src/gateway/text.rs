@@ -16,6 +16,15 @@ const VOCAB: &[&str] = &[
     "get", "put", "map",
 ];
 
+/// Characters per token of text that is not generated words (JSON arguments and structured
+/// outputs): streamed in pieces of this many characters, counted the same way.
+pub const CHARS_PER_TOKEN: usize = 4;
+
+/// Tokens of a JSON text (arguments, structured output): one per [`CHARS_PER_TOKEN`] characters.
+pub fn json_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(CHARS_PER_TOKEN as u64)
+}
+
 /// Tokens in a text under the mock's counting rule.
 pub fn count_tokens(text: &str) -> u64 {
     text.split_whitespace().map(|w| (w.chars().count() as u64).div_ceil(4).max(1)).sum()

@@ -1,7 +1,8 @@
 //! Response bodies of the OpenAI API as typed, borrowing structs: serialized straight to bytes
 //! (building `serde_json::Value` trees for every answer was a measurable share of the
-//! benchmark), and the field order matches OpenAI's. Stream chunks are serialized from these; the
-//! non-streamed completion is written directly by `completion_json` and held to them by a test.
+//! benchmark), and the field order matches OpenAI's. Stream chunks and shaped answers (tool calls,
+//! structured outputs) are serialized from these; the plain non-streamed completion is written
+//! directly by `completion_json` and held to them by a test.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -26,21 +27,43 @@ impl Usage {
     }
 }
 
-/// An assistant message (the completion body's reference shape: `completion_json` writes it
-/// directly, and a test holds it to these structs).
-#[cfg(test)]
+/// An assistant message. Plain word answers are written directly by `completion_json` (a test
+/// holds it to these structs); tool calls and structured outputs are serialized from them.
 #[derive(Debug, Serialize)]
 pub struct Message<'a> {
     /// Always `assistant`.
     pub role: &'static str,
-    /// The text.
-    pub content: &'a str,
+    /// The text (null when the model calls tools).
+    pub content: Option<&'a str>,
     /// Always null.
     pub refusal: Option<&'a str>,
+    /// The calls, when the model calls tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall<'a>>>,
+}
+
+/// One call of a function tool (`ChatCompletionMessageToolCall`).
+#[derive(Debug, Serialize)]
+pub struct ToolCall<'a> {
+    /// `call_...`.
+    pub id: &'a str,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// What is called, with what.
+    pub function: FunctionCall<'a>,
+}
+
+/// The function of a tool call.
+#[derive(Debug, Serialize)]
+pub struct FunctionCall<'a> {
+    /// The tool's name.
+    pub name: &'a str,
+    /// The arguments, as a JSON string.
+    pub arguments: &'a str,
 }
 
 /// One choice of a completion.
-#[cfg(test)]
 #[derive(Debug, Serialize)]
 pub struct Choice<'a> {
     /// Position.
@@ -49,12 +72,11 @@ pub struct Choice<'a> {
     pub message: Message<'a>,
     /// Always null.
     pub logprobs: Option<()>,
-    /// `stop` or `length`.
+    /// `stop`, `length` or `tool_calls`.
     pub finish_reason: &'static str,
 }
 
 /// A whole (non-streamed) chat completion.
-#[cfg(test)]
 #[derive(Debug, Serialize)]
 pub struct ChatCompletion<'a> {
     /// `chatcmpl-...`.
@@ -73,6 +95,32 @@ pub struct ChatCompletion<'a> {
     pub system_fingerprint: &'static str,
 }
 
+/// A tool call inside a stream delta: the first delta of a call carries its id, type and name;
+/// later ones only pieces of the arguments.
+#[derive(Debug, Serialize)]
+pub struct ToolCallDelta<'a> {
+    /// Which call of the answer.
+    pub index: u32,
+    /// `call_...`, on the first delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<&'a str>,
+    /// `function`, on the first delta.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
+    /// The name (first delta) and a piece of the arguments.
+    pub function: FunctionDelta<'a>,
+}
+
+/// The function part of a [`ToolCallDelta`].
+#[derive(Debug, Serialize)]
+pub struct FunctionDelta<'a> {
+    /// The tool's name, on the first delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    /// A piece of the arguments (empty on the first delta).
+    pub arguments: &'a str,
+}
+
 /// The `delta` of a stream chunk.
 #[derive(Debug, Default, Serialize)]
 pub struct Delta<'a> {
@@ -85,6 +133,9 @@ pub struct Delta<'a> {
     /// Null on the first chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Option<&'a str>>,
+    /// Tool-call pieces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 /// One choice of a stream chunk.

@@ -9,6 +9,7 @@ mod common;
 mod faults;
 mod gateway_api;
 mod gateway_stream;
+mod gateway_tools;
 mod mcp_protocol;
 mod mcp_python;
 mod openai_python;

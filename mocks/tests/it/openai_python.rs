@@ -1,5 +1,6 @@
 //! The official `openai` Python client against the gateway on a real socket: list models, a
-//! completion, a streamed completion, embeddings, and the unknown-model NotFoundError.
+//! completion, a streamed completion, embeddings, and the unknown-model NotFoundError; a tool-calling
+//! loop, streamed tool calls, `parse()` with a pydantic model, and the 400s around tools.
 //! Needs `pip install -r mocks/tests/python/requirements.txt` (CI's `.ci/run` does it).
 
 #[tokio::test]
@@ -21,4 +22,16 @@ async fn official_openai_python_client_works_against_the_gateway() {
     assert!(stdout.contains("all checks passed"), "{stdout}");
     let (_, counters) = gw.get("/__admin/counters").await;
     assert_eq!(counters["events"]["unknown_model"]["qwen2.5-14b-instruct"], 1, "the gateway saw the call");
+}
+
+#[tokio::test]
+async fn the_official_client_runs_a_tool_loop_and_parses_structured_outputs() {
+    let gw = crate::common::TestGateway::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openai_tools.py");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let output = tokio::process::Command::new(&python).arg(script).arg(&gw.url).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("ok parse() returns the model"), "{stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
 }

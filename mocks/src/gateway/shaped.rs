@@ -1,0 +1,186 @@
+//! Answers beyond plain words: tool calls and structured outputs. Whether the model calls tools,
+//! which and how many, and every generated value are drawn from the request's fingerprint under
+//! the model's [`ToolPolicy`], so the same request always gets the same answer.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::errors::ApiError;
+use super::model_spec::ToolPolicy;
+use super::schema_value::{SchemaProblem, value_for};
+use super::stream::Piece;
+use super::text::{CHARS_PER_TOKEN, CompletionText, json_tokens};
+use super::tools::{ResponseFormat, Shaping, ToolChoice};
+use super::wire::{ChatCompletion, Choice, FunctionCall, Message, ToolCall, Usage};
+
+/// A tool call the model makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCall {
+    /// `call_...`.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, a JSON object as a string, valid against the tool's parameters.
+    pub arguments: String,
+}
+
+/// What a worded answer says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// Nothing (the model calls tools).
+    None,
+    /// Generated words.
+    Words(Vec<&'static str>),
+    /// A JSON text (structured output).
+    Json(String),
+}
+
+/// One choice's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChoiceAnswer {
+    /// Its text.
+    pub content: Content,
+    /// Its tool calls (empty for a worded answer).
+    pub calls: Vec<PlannedCall>,
+    /// `stop`, `length` or `tool_calls`.
+    pub finish_reason: &'static str,
+    /// Completion tokens it counts.
+    pub tokens: u64,
+}
+
+fn unanswerable(p: SchemaProblem) -> ApiError {
+    ApiError::invalid(format!("The schema cannot be answered: {p}."), None, Some("invalid_json_schema"))
+}
+
+/// The answer of one choice drawn from `seed`.
+pub fn answer(
+    shaping: &Shaping,
+    policy: &ToolPolicy,
+    seed: u64,
+    max_tokens: Option<u64>,
+) -> Result<ChoiceAnswer, ApiError> {
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x7001_5eed);
+    let call = !shaping.tools.is_empty()
+        && match &shaping.choice {
+            ToolChoice::None => false,
+            ToolChoice::Required | ToolChoice::Named(_) => true,
+            ToolChoice::Auto => shaping.rounds < policy.max_rounds && rng.random_bool(policy.call_probability),
+        };
+    if call {
+        let chosen: Vec<usize> = match &shaping.choice {
+            ToolChoice::Named(name) => shaping.tools.iter().position(|t| &t.name == name).into_iter().collect(),
+            _ => {
+                let most = if shaping.parallel { (policy.parallel_calls as usize).min(shaping.tools.len()) } else { 1 };
+                let count = rng.random_range(1..=most.max(1));
+                rand::seq::index::sample(&mut rng, shaping.tools.len(), count).into_vec()
+            }
+        };
+        let calls = chosen
+            .into_iter()
+            .enumerate()
+            .map(|(i, tool)| {
+                let tool = &shaping.tools[tool];
+                let arguments = value_for(&tool.parameters, seed.wrapping_add(i as u64 + 1)).map_err(unanswerable)?;
+                Ok(PlannedCall {
+                    id: format!("call_{:016x}{:08x}", seed, i),
+                    name: tool.name.clone(),
+                    arguments: arguments.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let tokens = calls.iter().map(|c| json_tokens(&c.arguments)).sum();
+        return Ok(ChoiceAnswer { content: Content::None, calls, finish_reason: "tool_calls", tokens });
+    }
+    let json = match &shaping.format {
+        ResponseFormat::Text => {
+            let text = CompletionText::new(seed, max_tokens);
+            let (tokens, cut) = (text.len() as u64, text.cut());
+            return Ok(ChoiceAnswer {
+                content: Content::Words(text.words().collect()),
+                calls: Vec::new(),
+                finish_reason: if cut { "length" } else { "stop" },
+                tokens,
+            });
+        }
+        ResponseFormat::JsonObject => {
+            let words: Vec<&str> = CompletionText::new(seed, Some(12)).words().collect();
+            serde_json::json!({ "answer": words.join(" ") }).to_string()
+        }
+        ResponseFormat::JsonSchema { schema, .. } => value_for(schema, seed).map_err(unanswerable)?.to_string(),
+    };
+    // Cut at max_tokens as a model would: mid-JSON, with `length`.
+    let tokens = json_tokens(&json);
+    match max_tokens.filter(|max| *max < tokens) {
+        Some(max) => Ok(ChoiceAnswer {
+            content: Content::Json(json.chars().take(max as usize * CHARS_PER_TOKEN).collect()),
+            calls: Vec::new(),
+            finish_reason: "length",
+            tokens: max,
+        }),
+        None => Ok(ChoiceAnswer { content: Content::Json(json), calls: Vec::new(), finish_reason: "stop", tokens }),
+    }
+}
+
+impl ChoiceAnswer {
+    /// The pieces a stream plays, one chunk each.
+    pub fn pieces(&self) -> Vec<Piece> {
+        let mut pieces = match &self.content {
+            Content::None => Vec::new(),
+            Content::Words(words) => Piece::words(words.clone()),
+            Content::Json(json) => Piece::split(json).into_iter().map(|p| Piece::Text(p.into())).collect(),
+        };
+        for (index, call) in self.calls.iter().enumerate() {
+            let index = index as u32;
+            pieces.push(Piece::CallStart { index, id: call.id.clone(), name: call.name.clone() });
+            pieces.extend(Piece::split(&call.arguments).into_iter().map(|text| Piece::CallArgs { index, text }));
+        }
+        pieces
+    }
+}
+
+/// The non-streamed completion of shaped answers, as JSON bytes.
+pub fn completion_body(id: &str, created: u64, model: &str, prompt_tokens: u64, answers: &[ChoiceAnswer]) -> Vec<u8> {
+    let texts: Vec<Option<String>> = answers
+        .iter()
+        .map(|a| match &a.content {
+            Content::None => None,
+            Content::Words(words) => Some(words.join(" ")),
+            Content::Json(json) => Some(json.clone()),
+        })
+        .collect();
+    let choices = answers
+        .iter()
+        .zip(&texts)
+        .enumerate()
+        .map(|(index, (a, text))| Choice {
+            index: index as u64,
+            message: Message {
+                role: "assistant",
+                content: text.as_deref(),
+                refusal: None,
+                tool_calls: (!a.calls.is_empty()).then(|| {
+                    a.calls
+                        .iter()
+                        .map(|c| ToolCall {
+                            id: &c.id,
+                            kind: "function",
+                            function: FunctionCall { name: &c.name, arguments: &c.arguments },
+                        })
+                        .collect()
+                }),
+            },
+            logprobs: None,
+            finish_reason: a.finish_reason,
+        })
+        .collect();
+    let completion = ChatCompletion {
+        id,
+        object: "chat.completion",
+        created,
+        model,
+        choices,
+        usage: Usage::new(prompt_tokens, answers.iter().map(|a| a.tokens).sum()),
+        system_fingerprint: "fp_mock",
+    };
+    serde_json::to_vec(&completion).expect("a completion serializes")
+}
