@@ -57,7 +57,12 @@ const KNOWN_FIELDS: &[&str] = &[
     "safety_identifier",
     "prompt_cache_key",
     "verbosity",
+    "moderation",
+    "prompt_cache_options",
+    "prompt_cache_retention",
 ];
+/// Most choices one request may ask for (the spec's bound on `n`).
+pub(super) const MAX_CHOICES: u64 = 128;
 /// Message roles OpenAI accepts.
 pub(super) const ROLES: &[&str] = &["system", "assistant", "user", "function", "tool", "developer"];
 
@@ -218,11 +223,13 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         None => positive_int(body, "max_tokens")?,
     };
     let n = positive_int(body, "n")?.unwrap_or(1);
-    if n > 8 {
+    if n > MAX_CHOICES {
         return Err(ApiError::invalid(
-            format!("Invalid 'n': {n} is above the mock's limit of 8."),
+            format!(
+                "Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}, but got {n} instead."
+            ),
             Some("n"),
-            Some("invalid_value"),
+            Some("integer_above_max_value"),
         ));
     }
     if stream && n > 1 {
@@ -232,19 +239,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             Some("unsupported_value"),
         ));
     }
-    if let Some(t) = body.get("temperature").filter(|t| !t.is_null()) {
-        match t.as_f64() {
-            Some(v) if (0.0..=2.0).contains(&v) => {}
-            Some(v) => {
-                return Err(ApiError::invalid(
-                    format!("Invalid 'temperature': {v} is not between 0 and 2."),
-                    Some("temperature"),
-                    Some("invalid_value"),
-                ));
-            }
-            None => return Err(ApiError::wrong_type("temperature", "a number", t)),
-        }
-    }
+    super::chat_bounds::check(body)?;
     let mut fingerprint =
         fingerprint(seed, &model, &body.get("messages"), max_tokens, n, &body.get("seed"), &body.get("temperature"))
             .ok_or_else(|| ApiError::unparseable("the request could not be hashed"))?;

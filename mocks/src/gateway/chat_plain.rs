@@ -30,16 +30,26 @@ struct PlainChat<'a> {
     n: Option<u64>,
     temperature: Option<Number>,
     seed: Option<Number>,
-    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
-    top_p: Option<IgnoredAny>,
+    top_p: Option<Number>,
     #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
     user: Option<IgnoredAny>,
-    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
-    stop: Option<IgnoredAny>,
-    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
-    presence_penalty: Option<IgnoredAny>,
-    #[expect(dead_code, reason = "accepted and ignored, as the general validator does")]
-    frequency_penalty: Option<IgnoredAny>,
+    stop: Option<PlainStop>,
+    presence_penalty: Option<Number>,
+    frequency_penalty: Option<Number>,
+}
+
+/// `stop`: one string or a list (only its length is checked).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PlainStop {
+    #[expect(dead_code, reason = "only its presence matters")]
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Whether `value` lies within `low..=high`, as the spec's bounds in `chat_bounds` require.
+fn within(value: &Option<Number>, low: f64, high: f64) -> bool {
+    value.as_ref().is_none_or(|n| n.as_f64().is_some_and(|v| (low..=high).contains(&v)))
 }
 
 /// A text message. Field order is the general path's (sorted keys), so both hash the same bytes.
@@ -71,12 +81,16 @@ pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
     }
     let max_tokens = body.max_completion_tokens.or(body.max_tokens);
     let n = body.n.unwrap_or(1);
-    if n > 8 || (stream && n > 1) {
+    if n > super::chat::MAX_CHOICES || (stream && n > 1) {
         return None;
     }
-    if let Some(t) = &body.temperature
-        && !t.as_f64().is_some_and(|v| (0.0..=2.0).contains(&v))
-    {
+    let bounded = within(&body.temperature, 0.0, 2.0)
+        && within(&body.top_p, 0.0, 1.0)
+        && within(&body.presence_penalty, -2.0, 2.0)
+        && within(&body.frequency_penalty, -2.0, 2.0)
+        && body.seed.as_ref().is_none_or(|s| s.is_i64())
+        && !matches!(&body.stop, Some(PlainStop::Many(stops)) if stops.len() > 4);
+    if !bounded {
         return None;
     }
     let prompt_tokens = super::text::prompt_tokens(body.messages.iter().map(|m| m.content.as_ref()));
@@ -135,9 +149,13 @@ mod tests {
             json!({"model": " ", "messages": [{"role": "user", "content": "hi"}]}),
             json!({"model": "m", "messages": []}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}),
-            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 9}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 129}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2, "stream": true}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 3}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_p": 1.5}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "presence_penalty": -3}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "seed": 1.5}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stop": ["a", "b", "c", "d", "e"]}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": []}),
             json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "bogus": 1}),
@@ -168,7 +186,8 @@ mod tests {
             content in prop_oneof![Just(json!("some words here")), scalar()],
             fields in proptest::collection::btree_map(
                 prop_oneof![Just("stream"), Just("max_tokens"), Just("max_completion_tokens"), Just("n"),
-                            Just("temperature"), Just("seed"), Just("top_p"), Just("user")],
+                            Just("temperature"), Just("seed"), Just("top_p"), Just("user"), Just("presence_penalty"),
+                            Just("frequency_penalty"), Just("stop")],
                 scalar(), 0..4),
         ) {
             let messages: Vec<Value> = roles.iter().map(|r| json!({"role": r, "content": content})).collect();

@@ -5,6 +5,7 @@
 //! shared [`crate::faults`], [`crate::telemetry`] and [`crate::admin`] modules.
 
 mod chat;
+mod chat_bounds;
 mod chat_plain;
 mod completion_json;
 mod embeddings;

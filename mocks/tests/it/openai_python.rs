@@ -35,3 +35,20 @@ async fn the_official_client_runs_a_tool_loop_and_parses_structured_outputs() {
     assert!(stdout.contains("ok parse() returns the model"), "{stdout}");
     assert!(stdout.contains("all checks passed"), "{stdout}");
 }
+
+#[tokio::test]
+async fn every_answer_conforms_to_openais_published_spec() {
+    let gw = crate::common::TestGateway::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/openapi_conformance.py");
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/openai/openapi.yaml");
+    assert!(
+        std::path::Path::new(spec).exists(),
+        "OpenAI's OpenAPI document is expected at {spec} (../shared beside the checkout)"
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let output = tokio::process::Command::new(&python).arg(script).arg(&gw.url).arg(spec).output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("request fields of the spec are recognised"), "{stdout}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
