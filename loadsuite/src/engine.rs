@@ -160,11 +160,23 @@ impl Shared {
             stage: self.recorder.stage(),
             done: false,
         };
-        let outcome = tasks::execute(task, self.base(class), &self.client, state, self.config.timeout).await;
+        let targets = &self.config.scenario.targets;
+        let outcome = tasks::execute(task, self.base(class), targets, &self.client, state, self.config.timeout).await;
         in_flight.done = true;
         let latency = started.elapsed();
+        let method = task.kind.method();
+        for step in outcome.steps {
+            self.recorder.record(Sample {
+                method,
+                name: &step.name,
+                latency: step.latency,
+                bytes: step.outcome.bytes,
+                failure: step.outcome.failure,
+                stream: step.outcome.stream,
+            });
+        }
         self.recorder.record(Sample {
-            method: task.kind.method(),
+            method,
             name: &task.name,
             latency,
             bytes: outcome.bytes,

@@ -121,6 +121,26 @@ pub enum TaskKind {
         /// Arguments.
         arguments: Value,
     },
+    /// One user turn of a tool-using agent: optional retrieval, then model calls with the MCP
+    /// target's tools until the model answers in words (see `tasks::agent`).
+    Agent {
+        /// Model.
+        model: String,
+        /// The user's question.
+        prompt: String,
+        /// max_tokens of each model call.
+        max_tokens: u64,
+        /// The target whose MCP tools the model gets.
+        mcp_target: String,
+        /// The target to retrieve context from first.
+        rag_target: Option<String>,
+        /// Results retrieved.
+        top_k: u64,
+        /// Most model calls in one turn.
+        max_steps: u32,
+        /// The MCP tools offered (empty: all).
+        tools: Vec<String>,
+    },
 }
 
 impl TaskKind {
@@ -129,6 +149,7 @@ impl TaskKind {
         match self {
             TaskKind::Http { method, .. } => method.as_str(),
             TaskKind::McpTool { .. } => "MCP",
+            TaskKind::Agent { .. } => "AGENT",
             _ => "POST",
         }
     }
@@ -286,7 +307,7 @@ fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<S
         }
         let mut tasks = Vec::new();
         for (t, task) in user.tasks.into_iter().enumerate() {
-            match validate_task(task, &raw.variables) {
+            match validate_task(task, &raw.variables, &raw.targets) {
                 Ok(task) => tasks.push(task),
                 Err((field, message)) => problems.push((task_path(u, t, field), message)),
             }
@@ -318,7 +339,11 @@ fn required<T>(value: Option<T>, field: &'static str, kind: &str) -> Result<T, F
     value.ok_or_else(|| (field, format!("a `{kind}` task needs `{field}`")))
 }
 
-fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Result<Task, FieldError> {
+fn validate_task(
+    task: raw::RawTask,
+    variables: &BTreeMap<String, String>,
+    targets: &BTreeMap<String, String>,
+) -> Result<Task, FieldError> {
     let sub = |field: &'static str, value: String| substitute(&value, variables).map_err(|m| (field, m));
     let kind_name = task.kind.clone();
     let allowed: &[&str] = match kind_name.as_str() {
@@ -328,10 +353,11 @@ fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Re
         "rag_query" => &["query", "top_k"],
         "rag_index" => &["documents", "words"],
         "mcp_tool" => &["tool", "arguments"],
+        "agent" => &["model", "prompt", "max_tokens", "mcp_target", "rag_target", "top_k", "max_steps", "tools"],
         other => {
             return Err((
                 "kind",
-                format!("unknown kind `{other}`; use http, chat, embeddings, rag_query, rag_index or mcp_tool"),
+                format!("unknown kind `{other}`; use http, chat, embeddings, rag_query, rag_index, mcp_tool or agent"),
             ));
         }
     };
@@ -351,6 +377,10 @@ fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Re
         ("words", task.words.is_some()),
         ("tool", task.tool.is_some()),
         ("arguments", task.arguments.is_some()),
+        ("mcp_target", task.mcp_target.is_some()),
+        ("rag_target", task.rag_target.is_some()),
+        ("max_steps", task.max_steps.is_some()),
+        ("tools", task.tools.is_some()),
     ];
     if let Some((field, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
         return Err((
@@ -396,6 +426,33 @@ fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Re
         "rag_index" => {
             TaskKind::RagIndex { documents: task.documents.unwrap_or(1).max(1), words: task.words.unwrap_or(60).max(1) }
         }
+        "agent" => {
+            let mcp_target = task.mcp_target.unwrap_or_else(|| "mcp".into());
+            for (field, name) in [("mcp_target", Some(&mcp_target)), ("rag_target", task.rag_target.as_ref())] {
+                if let Some(name) = name
+                    && !targets.contains_key(name)
+                {
+                    return Err((field, format!("unknown target `{name}`; define it under [targets]")));
+                }
+            }
+            let max_steps = task.max_steps.unwrap_or(5);
+            if !(1..=50).contains(&max_steps) {
+                return Err(("max_steps", format!("{max_steps}: give 1 to 50 model calls per turn")));
+            }
+            TaskKind::Agent {
+                model: sub("model", required(task.model, "model", "agent")?)?,
+                prompt: sub(
+                    "prompt",
+                    task.prompt.unwrap_or_else(|| "Check the repository and summarise its state.".into()),
+                )?,
+                max_tokens: task.max_tokens.unwrap_or(64),
+                mcp_target,
+                rag_target: task.rag_target,
+                top_k: task.top_k.unwrap_or(3),
+                max_steps,
+                tools: task.tools.unwrap_or_default(),
+            }
+        }
         _ => {
             let arguments = task
                 .arguments
@@ -412,6 +469,7 @@ fn validate_task(task: raw::RawTask, variables: &BTreeMap<String, String>) -> Re
         TaskKind::RagQuery { .. } => "/v1/query".into(),
         TaskKind::RagIndex { .. } => "/v1/index".into(),
         TaskKind::McpTool { tool, .. } => format!("tools/call {tool}"),
+        TaskKind::Agent { .. } => "turn".into(),
     });
     if let Some(status) = task.expect_status
         && !(100..=599).contains(&status)

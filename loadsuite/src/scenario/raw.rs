@@ -82,7 +82,7 @@ pub struct RawTask {
     /// Relative frequency.
     #[serde(default = "one")]
     pub weight: u32,
-    /// http | chat | embeddings | rag_query | rag_index | mcp_tool.
+    /// http | chat | embeddings | rag_query | rag_index | mcp_tool | agent.
     pub kind: String,
     /// http: method.
     pub method: Option<String>,
@@ -116,6 +116,14 @@ pub struct RawTask {
     pub tool: Option<String>,
     /// mcp_tool: arguments.
     pub arguments: Option<toml::Table>,
+    /// agent: the MCP target whose tools the model gets (default `mcp`).
+    pub mcp_target: Option<String>,
+    /// agent: the RAG target to retrieve context from first (none: no retrieval).
+    pub rag_target: Option<String>,
+    /// agent: most model calls in one turn (default 5).
+    pub max_steps: Option<u32>,
+    /// agent: the MCP tools offered to the model (default: every tool listed).
+    pub tools: Option<Vec<String>>,
 }
 
 /// The load shape.

@@ -12,6 +12,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("heavy", include_str!("../../../scenarios/heavy.toml")),
     ("spike", include_str!("../../../scenarios/spike.toml")),
     ("soak", include_str!("../../../scenarios/soak.toml")),
+    ("agent", include_str!("../../../scenarios/agent.toml")),
     ("stress", include_str!("../../../scenarios/stress.toml")),
     ("repro-unknown-model", include_str!("../../../scenarios/repro-unknown-model.toml")),
 ];

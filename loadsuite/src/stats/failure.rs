@@ -28,6 +28,12 @@ pub enum FailureKind {
     StreamCut,
     /// An MCP tool ran and reported failure (`isError: true`).
     ToolError,
+    /// An agent's model passed tool arguments that are not a JSON object.
+    InvalidToolArguments,
+    /// An agent's model called a tool it was not offered.
+    UnknownTool,
+    /// An agent's model still called tools after the turn's most model calls.
+    MaxStepsExceeded,
     /// Still in flight when the run ended (or was interrupted) and the drain time ran out: the
     /// target never answered in time, so the request failed; its latency is how long it waited.
     Unfinished,
@@ -46,6 +52,9 @@ impl FailureKind {
             FailureKind::Protocol => "protocol_error".into(),
             FailureKind::StreamCut => "stream_cut".into(),
             FailureKind::ToolError => "tool_error".into(),
+            FailureKind::InvalidToolArguments => "invalid_tool_arguments".into(),
+            FailureKind::UnknownTool => "unknown_tool".into(),
+            FailureKind::MaxStepsExceeded => "max_steps_exceeded".into(),
             FailureKind::Unfinished => "unfinished".into(),
         }
     }

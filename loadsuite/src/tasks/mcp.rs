@@ -41,15 +41,16 @@ async fn open_session(client: &reqwest::Client, url: &str, timeout: Duration) ->
     Ok(session)
 }
 
-/// One `tools/call` in the user's session.
-pub async fn call(
+/// One JSON-RPC request in the user's session (opened on first use, opened again after a 404);
+/// a JSON-RPC error answer is a failure. Returns the outcome and the parsed answer.
+async fn rpc(
     client: &reqwest::Client,
     url: &str,
     user: &mut UserState,
-    tool: &str,
-    arguments: &Value,
+    method: &str,
+    params: Value,
     timeout: Duration,
-) -> Outcome {
+) -> (Outcome, Option<Value>) {
     let session = match &user.mcp_session {
         Some((_, s)) => s.clone(),
         None => match open_session(client, url, timeout).await {
@@ -57,10 +58,10 @@ pub async fn call(
                 user.mcp_session = Some((url.to_owned(), s.clone()));
                 s
             }
-            Err(failure) => return Outcome { failure: Some(failure), ..Outcome::default() },
+            Err(failure) => return (Outcome { failure: Some(failure), ..Outcome::default() }, None),
         },
     };
-    let body = json!({"jsonrpc": "2.0", "id": user.iteration, "method": "tools/call", "params": {"name": tool, "arguments": arguments}});
+    let body = json!({"jsonrpc": "2.0", "id": user.iteration, "method": method, "params": params});
     let request = client
         .post(url)
         .header("accept", "application/json, text/event-stream")
@@ -74,15 +75,58 @@ pub async fn call(
         user.mcp_session = None;
     }
     if outcome.failure.is_none()
-        && let Some(value) = parsed
+        && let Some(value) = &parsed
+        && value.get("error").is_some()
     {
-        if value.get("error").is_some() {
-            let (code, message) = error_details(&value);
-            outcome.failure = Some(Failure::new(FailureKind::Http { status: 200, code }, message.unwrap_or_default()));
-        } else if value["result"]["isError"] == json!(true) {
-            let text = value["result"]["content"][0]["text"].as_str().unwrap_or("tool failed").to_owned();
-            outcome.failure = Some(Failure::new(FailureKind::ToolError, text));
-        }
+        let (code, message) = error_details(value);
+        outcome.failure = Some(Failure::new(FailureKind::Http { status: 200, code }, message.unwrap_or_default()));
     }
-    outcome
+    (outcome, parsed)
+}
+
+/// One `tools/call` in the user's session; a tool reporting `isError` is a failure. Returns the
+/// outcome and the text of the tool's answer.
+pub async fn call_tool(
+    client: &reqwest::Client,
+    url: &str,
+    user: &mut UserState,
+    tool: &str,
+    arguments: &Value,
+    timeout: Duration,
+) -> (Outcome, String) {
+    let (mut outcome, parsed) =
+        rpc(client, url, user, "tools/call", json!({"name": tool, "arguments": arguments}), timeout).await;
+    let text = parsed.as_ref().and_then(|v| v["result"]["content"][0]["text"].as_str()).unwrap_or_default().to_owned();
+    if outcome.failure.is_none() && parsed.as_ref().is_some_and(|v| v["result"]["isError"] == json!(true)) {
+        let message = if text.is_empty() { "tool failed".to_owned() } else { text.clone() };
+        outcome.failure = Some(Failure::new(FailureKind::ToolError, message));
+    }
+    (outcome, text)
+}
+
+/// One `tools/call` in the user's session (the `mcp_tool` task).
+pub async fn call(
+    client: &reqwest::Client,
+    url: &str,
+    user: &mut UserState,
+    tool: &str,
+    arguments: &Value,
+    timeout: Duration,
+) -> Outcome {
+    call_tool(client, url, user, tool, arguments, timeout).await.0
+}
+
+/// `tools/list` in the user's session: the declared tools (`name`, `description`, `inputSchema`).
+pub async fn list_tools(
+    client: &reqwest::Client,
+    url: &str,
+    user: &mut UserState,
+    timeout: Duration,
+) -> (Outcome, Vec<Value>) {
+    let (mut outcome, parsed) = rpc(client, url, user, "tools/list", json!({}), timeout).await;
+    let tools = parsed.as_ref().and_then(|v| v["result"]["tools"].as_array()).cloned().unwrap_or_default();
+    if outcome.failure.is_none() && tools.is_empty() {
+        outcome.failure = Some(Failure::new(FailureKind::Protocol, "tools/list returned no tools"));
+    }
+    (outcome, tools)
 }

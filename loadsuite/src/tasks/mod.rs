@@ -2,6 +2,7 @@
 //! engine only calls [`execute`]; everything a protocol needs (OpenAI streams, RAG documents, MCP
 //! sessions) lives here, not in the engine.
 
+mod agent;
 mod http1;
 mod mcp;
 mod openai;
@@ -28,6 +29,8 @@ pub struct UserState {
     pub rng: StdRng,
     /// The user's own HTTP/1.1 connection for plain HTTP tasks.
     pub connection: http1::Connection,
+    /// The function tools an `agent` task got from its MCP endpoint (listed once per session).
+    pub agent_tools: Option<(String, Vec<Value>)>,
 }
 
 impl UserState {
@@ -39,6 +42,19 @@ impl UserState {
             mcp_session: None,
             rng: StdRng::seed_from_u64(seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             connection: http1::Connection::default(),
+            agent_tools: None,
+        }
+    }
+
+    /// A helper for one of several parallel calls in `user`'s MCP session (its `i`-th).
+    fn sharing_session(user: &UserState, i: u64) -> Self {
+        UserState {
+            id: user.id,
+            iteration: user.iteration.wrapping_mul(1000).wrapping_add(i),
+            mcp_session: user.mcp_session.clone(),
+            rng: StdRng::seed_from_u64(user.id ^ i),
+            connection: http1::Connection::default(),
+            agent_tools: None,
         }
     }
 }
@@ -52,6 +68,20 @@ pub struct Outcome {
     pub failure: Option<Failure>,
     /// Stream measurements (streamed chat).
     pub stream: Option<StreamSample>,
+    /// Steps of a task made of several requests (an agent turn), each recorded as its own row.
+    pub steps: Vec<Step>,
+}
+
+/// One request inside a task made of several, recorded as its own row (`METHOD name`, with the
+/// task's method).
+#[derive(Debug)]
+pub struct Step {
+    /// Row name.
+    pub name: String,
+    /// How long it took.
+    pub latency: Duration,
+    /// What it got.
+    pub outcome: Outcome,
 }
 
 impl Outcome {
@@ -158,7 +188,7 @@ async fn exchange(request: reqwest::RequestBuilder, expect: Option<u16>, keep: u
     };
     let failure = judge(status, &body.head, expect);
     let parsed = if body.complete() { serde_json::from_slice(&body.head).ok() } else { None };
-    (Outcome { bytes: body.total, failure, stream: None }, parsed)
+    (Outcome { bytes: body.total, failure, ..Outcome::default() }, parsed)
 }
 
 const WORDS: &[&str] = &[
@@ -196,10 +226,12 @@ pub async fn end_sessions(client: &reqwest::Client, users: Vec<UserState>) {
 /// Distinct document ids a user's `rag_index` task cycles through (times its `documents`).
 pub const RAG_INDEX_SLOTS: u64 = 20;
 
-/// Runs one task against the target at `base`.
+/// Runs one task against the target at `base` (tasks that use several services, such as an agent
+/// turn, find the others by name in `targets`).
 pub async fn execute(
     task: &Task,
     base: &str,
+    targets: &std::collections::BTreeMap<String, String>,
     client: &reqwest::Client,
     user: &mut UserState,
     timeout: Duration,
@@ -275,6 +307,22 @@ pub async fn execute(
             .0
         }
         TaskKind::McpTool { tool, arguments } => mcp::call(client, &url("/mcp"), user, tool, arguments, timeout).await,
+        TaskKind::Agent { model, prompt, max_tokens, mcp_target, rag_target, top_k, max_steps, tools } => {
+            let target = |name: &str| targets.get(name).map_or("", String::as_str).trim_end_matches('/').to_owned();
+            let turn = agent::AgentTurn {
+                chat_url: url("/v1/chat/completions"),
+                mcp_url: format!("{}/mcp", target(mcp_target)),
+                query_url: rag_target.as_ref().map(|r| format!("{}/v1/query", target(r))),
+                model,
+                prompt,
+                max_tokens: *max_tokens,
+                top_k: *top_k,
+                max_steps: *max_steps,
+                tools,
+                timeout,
+            };
+            agent::turn(client, user, &turn).await
+        }
     }
 }
 
@@ -308,7 +356,9 @@ async fn plain_http(
         }
     };
     match user.connection.send(authority, request, timeout).await {
-        Ok((status, kept)) => Outcome { bytes: kept.total, failure: judge(status, &kept.head, expect), stream: None },
+        Ok((status, kept)) => {
+            Outcome { bytes: kept.total, failure: judge(status, &kept.head, expect), ..Outcome::default() }
+        }
         Err(failure) => Outcome::failed(failure),
     }
 }

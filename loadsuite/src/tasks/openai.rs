@@ -52,7 +52,7 @@ pub async fn chat(
         let failure = judge(status, &kept.head, expect).or_else(|| {
             Some(Failure::new(FailureKind::Protocol, "expected text/event-stream for a streamed completion"))
         });
-        return Outcome { bytes: kept.total, failure, stream: None };
+        return Outcome { bytes: kept.total, failure, ..Outcome::default() };
     }
     let mut sample = StreamSample::default();
     let mut bytes = 0u64;
@@ -122,5 +122,5 @@ pub async fn chat(
     {
         sample.tokens_per_second = (tokens - 1) as f64 / (last - first).as_secs_f64().max(1e-6);
     }
-    Outcome { bytes, failure, stream: Some(sample) }
+    Outcome { bytes, failure, stream: Some(sample), ..Outcome::default() }
 }

@@ -33,6 +33,7 @@ fn lists_shipped_scenarios() {
         "spike",
         "stress",
         "repro-unknown-model",
+        "agent",
     ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }

@@ -2,6 +2,7 @@
 //! of once per file): the engine, result files, verdicts, the CLI, segments, the self-test and the
 //! nightly workflow, against the in-process mocks on port 0.
 
+mod agent;
 mod cli;
 mod common;
 mod engine;

@@ -1,0 +1,181 @@
+//! The `agent` task: one iteration is one user turn of a tool-using agent, measured end to end and
+//! step by step. Optionally the question retrieves context first (`rag_query`, the top results
+//! go into the prompt); the tools come from the MCP target's `tools/list` (once per user session,
+//! as agent hosts do) as function tools; then the model is asked with those tools, every
+//! `tool_calls` entry runs as an MCP `tools/call` (in parallel when the model asked for several),
+//! the results go back as `tool` messages, and the loop goes on until the model answers in words
+//! or `max_steps` model calls were made.
+//!
+//! Each step is its own statistics row (`AGENT retrieve`, `AGENT tools/list`, `AGENT llm`,
+//! `AGENT tool NAME`); the turn (`AGENT turn` by default) fails when a step fails, with that step's
+//! failure kind and the step named in the message, or as `invalid_tool_arguments` (the model's
+//! arguments are not a JSON object), `unknown_tool` (a tool it was not offered) or
+//! `max_steps_exceeded`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{Outcome, Step, UserState, exchange, mcp};
+use crate::stats::{Failure, FailureKind};
+
+/// What an agent turn needs besides the user.
+pub struct AgentTurn<'a> {
+    /// The gateway's chat completions URL.
+    pub chat_url: String,
+    /// The MCP endpoint URL.
+    pub mcp_url: String,
+    /// The RAG query URL, when the turn retrieves first.
+    pub query_url: Option<String>,
+    /// Model.
+    pub model: &'a str,
+    /// The user's question.
+    pub prompt: &'a str,
+    /// max_tokens of each model call.
+    pub max_tokens: u64,
+    /// Results retrieved.
+    pub top_k: u64,
+    /// Most model calls in one turn.
+    pub max_steps: u32,
+    /// The MCP tools offered to the model (all when empty).
+    pub tools: &'a [String],
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Records one step and turns its failure into the turn's, naming the step.
+fn step(outcome: &mut Outcome, name: String, latency: Duration, result: Outcome) -> Result<(), Failure> {
+    let failure = result.failure.clone();
+    outcome.bytes += result.bytes;
+    outcome.steps.push(Step { name: name.clone(), latency, outcome: result });
+    match failure {
+        Some(f) => Err(Failure::new(f.kind, format!("{name}: {}", f.message))),
+        None => Ok(()),
+    }
+}
+
+/// MCP tools as function tools of the chat API.
+fn function_tools(tools: &[Value], offered: &[String]) -> Vec<Value> {
+    tools
+        .iter()
+        .filter(|t| offered.is_empty() || t["name"].as_str().is_some_and(|n| offered.iter().any(|o| o == n)))
+        .map(|t| {
+            json!({"type": "function", "function": {
+                "name": t["name"],
+                "description": t["description"],
+                "parameters": t.get("inputSchema").cloned().unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            }})
+        })
+        .collect()
+}
+
+/// Runs one turn.
+pub async fn turn(client: &reqwest::Client, user: &mut UserState, agent: &AgentTurn<'_>) -> Outcome {
+    let mut outcome = Outcome::default();
+    if let Err(failure) = run(client, user, agent, &mut outcome).await {
+        outcome.failure = Some(failure);
+    }
+    outcome
+}
+
+async fn run(
+    client: &reqwest::Client,
+    user: &mut UserState,
+    agent: &AgentTurn<'_>,
+    outcome: &mut Outcome,
+) -> Result<(), Failure> {
+    let mut prompt = agent.prompt.to_owned();
+    if let Some(url) = &agent.query_url {
+        let started = Instant::now();
+        let request =
+            client.post(url).json(&json!({"query": agent.prompt, "top_k": agent.top_k})).timeout(agent.timeout);
+        let (result, answer) = exchange(request, None, super::KEEP_BYTES).await;
+        step(outcome, "retrieve".into(), started.elapsed(), result)?;
+        let context: Vec<&str> = answer
+            .as_ref()
+            .and_then(|a| a["results"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["text"].as_str())
+            .collect();
+        prompt = format!("Context:\n{}\n\nQuestion: {prompt}", context.join("\n"));
+    }
+    let tools = match &user.agent_tools {
+        Some((url, tools)) if url == &agent.mcp_url => tools.clone(),
+        _ => {
+            let started = Instant::now();
+            let (result, listed) = mcp::list_tools(client, &agent.mcp_url, user, agent.timeout).await;
+            step(outcome, "tools/list".into(), started.elapsed(), result)?;
+            let tools = function_tools(&listed, agent.tools);
+            if tools.is_empty() {
+                return Err(Failure::new(
+                    FailureKind::UnknownTool,
+                    format!("none of the tools {:?} is among those the MCP server lists", agent.tools),
+                ));
+            }
+            user.agent_tools = Some((agent.mcp_url.clone(), tools.clone()));
+            tools
+        }
+    };
+    let offered: Vec<&str> = tools.iter().filter_map(|t| t["function"]["name"].as_str()).collect();
+    let mut messages = vec![json!({"role": "user", "content": prompt})];
+    for _ in 0..agent.max_steps {
+        let body = json!({"model": agent.model, "messages": messages, "tools": tools, "max_tokens": agent.max_tokens});
+        let started = Instant::now();
+        let (result, answer) =
+            exchange(client.post(&agent.chat_url).json(&body).timeout(agent.timeout), None, super::KEEP_BYTES).await;
+        step(outcome, "llm".into(), started.elapsed(), result)?;
+        let message = answer.as_ref().map(|a| a["choices"][0]["message"].clone()).unwrap_or(Value::Null);
+        let calls = message["tool_calls"].as_array().cloned().unwrap_or_default();
+        if calls.is_empty() {
+            return if message["content"].is_string() {
+                Ok(())
+            } else {
+                Err(Failure::new(FailureKind::Protocol, "llm: the answer has neither tool calls nor content"))
+            };
+        }
+        let mut planned = Vec::with_capacity(calls.len());
+        for call in &calls {
+            let name = call["function"]["name"].as_str().unwrap_or_default().to_owned();
+            if !offered.contains(&name.as_str()) {
+                return Err(Failure::new(
+                    FailureKind::UnknownTool,
+                    format!("llm: called `{name}`, which it was not offered"),
+                ));
+            }
+            let arguments: Value = match call["function"]["arguments"].as_str().map(serde_json::from_str) {
+                Some(Ok(v @ Value::Object(_))) => v,
+                _ => {
+                    return Err(Failure::new(
+                        FailureKind::InvalidToolArguments,
+                        format!(
+                            "llm: the arguments of `{name}` are not a JSON object: {}",
+                            call["function"]["arguments"]
+                        ),
+                    ));
+                }
+            };
+            planned.push((call["id"].clone(), name, arguments));
+        }
+        messages.push(message);
+        // Several calls run in parallel, each on a clone of the session (they share its id).
+        let runs = planned.iter().enumerate().map(|(i, (_, name, arguments))| {
+            let mut caller = UserState::sharing_session(user, i as u64);
+            async move {
+                let started = Instant::now();
+                let (result, text) =
+                    mcp::call_tool(client, &agent.mcp_url, &mut caller, name, arguments, agent.timeout).await;
+                (started.elapsed(), result, text)
+            }
+        });
+        let results = futures::future::join_all(runs).await;
+        for ((id, name, _), (latency, result, text)) in planned.iter().zip(results) {
+            step(outcome, format!("tool {name}"), latency, result)?;
+            messages.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
+        }
+    }
+    Err(Failure::new(
+        FailureKind::MaxStepsExceeded,
+        format!("the model still called tools after {} model calls", agent.max_steps),
+    ))
+}

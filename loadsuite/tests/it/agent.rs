@@ -1,0 +1,102 @@
+//! Agent turns through the CLI on the embedded mocks: the shipped `agent` scenario measures each
+//! turn and each of its steps (retrieval, the tool list once per session, every model call, every
+//! tool call) as rows; a failing tool fails the turn with the tool's failure, named; a model that
+//! never stops calling tools fails the turn as `max_steps_exceeded`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::common::temp_dir;
+
+fn run_agent(scenario: &str, out: &Path, extra: &[&str]) -> (i32, Value, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_loadsuite"))
+        .args(["run", scenario, "--embedded", "--quiet", "--run-time", "3s", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap_or_else(|e| panic!("{e}: {said}")))
+            .unwrap();
+    (output.status.code().unwrap(), run, said)
+}
+
+fn row<'a>(run: &'a Value, name: &str) -> &'a Value {
+    run["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["method"] == "AGENT" && e["name"] == name)
+        .unwrap_or_else(|| panic!("no AGENT {name} row: {}", run["endpoints"]))
+}
+
+fn count(run: &Value, name: &str, field: &str) -> u64 {
+    row(run, name)[field].as_u64().unwrap()
+}
+
+#[test]
+fn an_agent_turn_is_measured_end_to_end_and_step_by_step() {
+    let _load = crate::common::QUIET.blocking_read();
+    let out = temp_dir("agent-turns");
+    let (code, run, said) = run_agent("agent", &out, &[]);
+    assert_eq!(code, 0, "{said}");
+    let turns = count(&run, "turn", "requests");
+    assert!(turns >= 5, "{said}");
+    assert_eq!(count(&run, "turn", "failures"), 0, "{said}");
+    // The mock model calls a tool once, then answers in words: two model calls a turn.
+    assert_eq!(count(&run, "llm", "requests"), 2 * turns, "{said}");
+    assert_eq!(count(&run, "retrieve", "requests"), turns);
+    let tool_calls: u64 = run["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"].as_str().unwrap().starts_with("tool "))
+        .map(|e| e["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(tool_calls, turns, "one tool call a turn: {said}");
+    let users = run["engine"]["stages"].as_array().unwrap().iter().map(|s| s["peak"].as_u64().unwrap()).max().unwrap();
+    assert!(count(&run, "tools/list", "requests") <= users, "the tool list is asked once per user session: {said}");
+    let turn_p50 = row(&run, "turn")["latency_ms"]["p50"].as_f64().unwrap();
+    let llm_p50 = row(&run, "llm")["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(turn_p50 > 2.0 * llm_p50 * 0.9, "a turn takes at least its two model calls: {turn_p50} vs {llm_p50}");
+}
+
+#[test]
+fn a_failing_step_fails_the_turn_and_is_named() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = temp_dir("agent-faults");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mocks = dir.join("mocks.toml");
+    std::fs::write(
+        &mocks,
+        "seed = 1\n[[mcp.faults]]\nname = \"broken-git\"\nmatch = { attribute = \"git_status\" }\nerror = { status = 500 }\n\n[gateway]\n[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"looper\"\nkind = \"chat\"\ntools = { max_rounds = 100 }\n",
+    )
+    .unwrap();
+    let scenario = |name: &str, model: &str, tools: &str, steps: u32| {
+        let file = dir.join(format!("{name}.toml"));
+        std::fs::write(&file, format!(
+            "name = \"{name}\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"a\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"agent\", model = \"{model}\", tools = [{tools}], max_steps = {steps} }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 10, duration = \"3s\" }}]\n"
+        )).unwrap();
+        file
+    };
+    let mocks_arg = ["--mocks-config", mocks.to_str().unwrap()];
+
+    let broken = scenario("broken", "gpt-4o-mini", "\"git_status\"", 4);
+    let (code, run, said) = run_agent(broken.to_str().unwrap(), &dir.join("broken-run"), &mocks_arg);
+    assert_eq!(code, 1, "{said}");
+    assert_eq!(count(&run, "turn", "failures"), count(&run, "turn", "requests"), "{said}");
+    assert_eq!(count(&run, "tool git_status", "failures"), count(&run, "tool git_status", "requests"));
+    let failure = run["failures"].as_array().unwrap().iter().find(|f| f["name"] == "turn").unwrap();
+    assert!(failure["message"].as_str().unwrap().starts_with("tool git_status: "), "{failure}");
+    assert_eq!(count(&run, "llm", "failures"), 0, "the model did its part");
+
+    let looping = scenario("looping", "looper", "\"git_log\"", 3);
+    let (code, run, said) = run_agent(looping.to_str().unwrap(), &dir.join("looping-run"), &mocks_arg);
+    assert_eq!(code, 1, "{said}");
+    let failure = run["failures"].as_array().unwrap().iter().find(|f| f["name"] == "turn").unwrap();
+    assert_eq!(failure["kind"], "max_steps_exceeded", "{failure}");
+    assert_eq!(count(&run, "llm", "requests"), 3 * count(&run, "turn", "requests"), "{said}");
+}
