@@ -292,6 +292,11 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     });
     let run_json_path = output::write_run(out, &options.prefix, &snapshot, &run_file)
         .map_err(|(path, source)| RunError::Write { path: path.display().to_string(), source })?;
+    // Every run leaves its report beside its CSVs, judged on the default targets; `compare` and
+    // `report` write it again with a baseline or a thresholds file.
+    if let Err(error) = crate::verdict::judge_and_write(None, &run_json_path, None, Some(out.clone())) {
+        eprintln!("loadsuite: warning: the run's report could not be written: {error}");
+    }
     let mut table = Vec::new();
     let _ = summary::write(&mut table, &snapshot, seconds);
     let mut summary = String::from_utf8_lossy(&table).into_owned();

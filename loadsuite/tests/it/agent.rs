@@ -1,7 +1,8 @@
 //! Agent turns through the CLI on the embedded mocks: the shipped `agent` scenario measures each
 //! turn and each of its steps (retrieval, the tool list once per session, every model call, every
 //! tool call) as rows; a failing tool fails the turn with the tool's failure, named; a model that
-//! never stops calling tools fails the turn as `max_steps_exceeded`.
+//! never stops calling tools fails the turn as `max_steps_exceeded`; arguments cut short and a tool
+//! never declared (the gateway's agent faults) fail it as `invalid_tool_arguments` / `unknown_tool`.
 
 use std::path::Path;
 use std::process::Command;
@@ -62,6 +63,12 @@ fn an_agent_turn_is_measured_end_to_end_and_step_by_step() {
     let turn_p50 = row(&run, "turn")["latency_ms"]["p50"].as_f64().unwrap();
     let llm_p50 = row(&run, "llm")["latency_ms"]["p50"].as_f64().unwrap();
     assert!(turn_p50 > 2.0 * llm_p50 * 0.9, "a turn takes at least its two model calls: {turn_p50} vs {llm_p50}");
+    // Every run leaves its report beside its CSVs, the agent's rows in it.
+    for file in ["report.html", "summary.md", "verdict.json", "junit.xml"] {
+        assert!(out.join(file).exists(), "{file} is written by the run itself");
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("`AGENT turn`") && summary.contains("`AGENT llm`"), "{summary}");
 }
 
 #[test]
@@ -72,7 +79,7 @@ fn a_failing_step_fails_the_turn_and_is_named() {
     let mocks = dir.join("mocks.toml");
     std::fs::write(
         &mocks,
-        "seed = 1\n[[mcp.faults]]\nname = \"broken-git\"\nmatch = { attribute = \"git_status\" }\nerror = { status = 500 }\n\n[gateway]\n[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"looper\"\nkind = \"chat\"\ntools = { max_rounds = 100 }\n",
+        "seed = 1\n[[mcp.faults]]\nname = \"broken-git\"\nmatch = { attribute = \"git_status\" }\nerror = { status = 500 }\n\n[gateway]\n[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"looper\"\nkind = \"chat\"\ntools = { max_rounds = 100 }\n[[gateway.models]]\nid = \"sloppy\"\nkind = \"chat\"\ntools = { invalid_arguments = 1.0 }\n[[gateway.models]]\nid = \"lost\"\nkind = \"chat\"\ntools = { unknown_tool = 1.0 }\n",
     )
     .unwrap();
     let scenario = |name: &str, model: &str, tools: &str, steps: u32| {
@@ -99,4 +106,13 @@ fn a_failing_step_fails_the_turn_and_is_named() {
     let failure = run["failures"].as_array().unwrap().iter().find(|f| f["name"] == "turn").unwrap();
     assert_eq!(failure["kind"], "max_steps_exceeded", "{failure}");
     assert_eq!(count(&run, "llm", "requests"), 3 * count(&run, "turn", "requests"), "{said}");
+
+    for (model, kind) in [("sloppy", "invalid_tool_arguments"), ("lost", "unknown_tool")] {
+        let file = scenario(model, model, "\"git_log\"", 3);
+        let (code, run, said) = run_agent(file.to_str().unwrap(), &dir.join(format!("{model}-run")), &mocks_arg);
+        assert_eq!(code, 1, "{said}");
+        let failure = run["failures"].as_array().unwrap().iter().find(|f| f["name"] == "turn").unwrap();
+        assert_eq!(failure["kind"], kind, "{failure}");
+        assert_eq!(count(&run, "turn", "failures"), count(&run, "turn", "requests"), "{said}");
+    }
 }

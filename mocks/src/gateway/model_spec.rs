@@ -42,11 +42,22 @@ pub struct ToolPolicy {
     pub max_rounds: u32,
     /// Most calls in one answer when `parallel_tool_calls` allows several (distinct tools).
     pub parallel_calls: u32,
+    /// Agent fault: the chance that a call's arguments are cut short (not valid JSON), as a model
+    /// that runs out of tokens or loses track sends them.
+    pub invalid_arguments: f64,
+    /// Agent fault: the chance that a call names a tool that was not declared.
+    pub unknown_tool: f64,
 }
 
 impl Default for ToolPolicy {
     fn default() -> Self {
-        ToolPolicy { call_probability: 1.0, max_rounds: 1, parallel_calls: 1 }
+        ToolPolicy {
+            call_probability: 1.0,
+            max_rounds: 1,
+            parallel_calls: 1,
+            invalid_arguments: 0.0,
+            unknown_tool: 0.0,
+        }
     }
 }
 
@@ -136,8 +147,14 @@ impl ModelSpec {
             (ModelKind::Chat, Some(_)) => p.push(("dimensions", "only embedding models have `dimensions`".to_owned())),
             _ => {}
         }
-        if !(0.0..=1.0).contains(&self.tools.call_probability) {
-            p.push(("tools.call_probability", "must be between 0 and 1".to_owned()));
+        for (field, chance) in [
+            ("tools.call_probability", self.tools.call_probability),
+            ("tools.invalid_arguments", self.tools.invalid_arguments),
+            ("tools.unknown_tool", self.tools.unknown_tool),
+        ] {
+            if !(0.0..=1.0).contains(&chance) {
+                p.push((field, "must be between 0 and 1".to_owned()));
+            }
         }
         if !(1..=16).contains(&self.tools.parallel_calls) {
             p.push(("tools.parallel_calls", "must be between 1 and 16".to_owned()));

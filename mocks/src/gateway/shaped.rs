@@ -80,12 +80,18 @@ pub fn answer(
             .enumerate()
             .map(|(i, tool)| {
                 let tool = &shaping.tools[tool];
-                let arguments = value_for(&tool.parameters, seed.wrapping_add(i as u64 + 1)).map_err(unanswerable)?;
-                Ok(PlannedCall {
-                    id: format!("call_{:016x}{:08x}", seed, i),
-                    name: tool.name.clone(),
-                    arguments: arguments.to_string(),
-                })
+                let arguments =
+                    value_for(&tool.parameters, seed.wrapping_add(i as u64 + 1)).map_err(unanswerable)?.to_string();
+                // Agent faults, drawn per call: arguments cut short, a tool never declared.
+                let (broken, lost): (f64, f64) = (rng.random(), rng.random());
+                let arguments = if broken < policy.invalid_arguments {
+                    arguments.chars().take(arguments.chars().count() / 2).collect()
+                } else {
+                    arguments
+                };
+                let name =
+                    if lost < policy.unknown_tool { format!("{}_undeclared", tool.name) } else { tool.name.clone() };
+                Ok(PlannedCall { id: format!("call_{:016x}{:08x}", seed, i), name, arguments })
             })
             .collect::<Result<Vec<_>, ApiError>>()?;
         let tokens = calls.iter().map(|c| json_tokens(&c.arguments)).sum();

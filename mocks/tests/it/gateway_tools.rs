@@ -51,6 +51,16 @@ tools = { call_probability = 0.0 }
 id = "sometimes"
 kind = "chat"
 tools = { call_probability = 0.5 }
+
+[[gateway.models]]
+id = "sloppy"
+kind = "chat"
+tools = { invalid_arguments = 1.0 }
+
+[[gateway.models]]
+id = "lost"
+kind = "chat"
+tools = { unknown_tool = 1.0 }
 "#;
 
 #[tokio::test]
@@ -109,6 +119,20 @@ async fn the_tool_policy_decides_calls_rounds_and_parallelism() {
         called += usize::from(!calls(&answer).is_empty());
     }
     assert!((8..=32).contains(&called), "about half call tools: {called} of 40");
+}
+
+#[tokio::test]
+async fn agent_faults_break_arguments_or_name_an_undeclared_tool() {
+    let gw = TestGateway::with_toml(MODELS).await;
+    let (status, sloppy) = gw.chat(ask("sloppy", "look around", json!({"tool_choice": "required"}))).await;
+    assert_eq!(status, 200, "{sloppy}");
+    let arguments = sloppy["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+    assert!(serde_json::from_str::<Value>(arguments).is_err(), "cut short: {arguments}");
+    let (_, lost) = gw.chat(ask("lost", "look around", json!({"tool_choice": "required"}))).await;
+    let name = lost["choices"][0]["message"]["tool_calls"][0]["function"]["name"].as_str().unwrap();
+    assert!(name.ends_with("_undeclared"), "{lost}");
+    let arguments = lost["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
+    assert!(serde_json::from_str::<Value>(arguments).is_ok(), "only the name is wrong: {arguments}");
 }
 
 #[tokio::test]
