@@ -55,6 +55,67 @@ pub struct Thresholds {
     pub throughput_drop: f64,
     /// Dropped or late arrival-rate iterations (fraction of the scheduled) that fail the run.
     pub max_missed_iterations: f64,
+    /// Targets of particular endpoints and stages (`[[targets]]`), over the global ones; the
+    /// last that matches a row sets each value it gives.
+    pub targets: Vec<EndpointTarget>,
+}
+
+/// Targets for the endpoints a pattern names, optionally only at some stages: "query p95 under
+/// 3 s while the API's is 2 s", "success above 99% at 10 users, 95% at 100".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointTarget {
+    /// The endpoint as reports name it (`POST /v1/query`, `MCP tools/call read_file`), `*`
+    /// standing for any run of characters (`AGENT *`, `*/v1/query`).
+    pub endpoint: String,
+    /// Stage numbers (1-based, as reports show them); every stage when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<usize>,
+    /// p95 target, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    /// p99 target, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+    /// Error-rate target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_rate: Option<f64>,
+    /// Success-rate target (another way to give the error rate: `1 - max_error_rate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_success_rate: Option<f64>,
+}
+
+/// The targets that apply to one row, and where each came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowTargets {
+    /// p95 target, ms.
+    pub p95_ms: f64,
+    /// p99 target, ms, when one was set.
+    pub p99_ms: Option<f64>,
+    /// Error-rate target.
+    pub max_error_rate: f64,
+    /// `[[targets]] endpoint` patterns that set any of them (empty: the global targets).
+    pub from: Vec<String>,
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for part in &parts[1..parts.len() - 1] {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 impl Default for Thresholds {
@@ -73,6 +134,7 @@ impl Default for Thresholds {
             critical_error_rate: 0.5,
             throughput_drop: 0.3,
             max_missed_iterations: 0.01,
+            targets: Vec::new(),
         }
     }
 }
@@ -113,7 +175,50 @@ impl Thresholds {
                 out.push(format!("p95_degradation[{i}] = {d}: must be 0 or more"));
             }
         }
+        for (i, target) in self.targets.iter().enumerate() {
+            let at = |field: &str| format!("targets[{i}].{field}");
+            if target.endpoint.trim().is_empty() {
+                out.push(format!("{}: name an endpoint (`POST /v1/query`, `AGENT *`)", at("endpoint")));
+            }
+            for (field, value) in [("p95_ms", target.p95_ms), ("p99_ms", target.p99_ms)] {
+                if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                    out.push(format!("{} = {v}: must be a positive number of milliseconds", at(field)));
+                }
+            }
+            for (field, value) in
+                [("max_error_rate", target.max_error_rate), ("min_success_rate", target.min_success_rate)]
+            {
+                if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                    out.push(format!("{} = {v}: must be a fraction between 0 and 1", at(field)));
+                }
+            }
+            if target.max_error_rate.is_some() && target.min_success_rate.is_some() {
+                out.push(format!("targets[{i}]: give max_error_rate or min_success_rate, not both"));
+            }
+            if target.stages.contains(&0) {
+                out.push(format!("{}: stages are numbered from 1, as reports show them", at("stages")));
+            }
+        }
         out
+    }
+
+    /// The targets of the row `endpoint` in stage `stage` (0-based): the global ones, overridden
+    /// by every `[[targets]]` entry that matches, in order.
+    pub fn for_row(&self, stage: usize, endpoint: &str) -> RowTargets {
+        let mut row =
+            RowTargets { p95_ms: self.p95_ms, p99_ms: None, max_error_rate: self.max_error_rate, from: Vec::new() };
+        for target in &self.targets {
+            let stage_ok = target.stages.is_empty() || target.stages.contains(&(stage + 1));
+            if !(stage_ok && glob(&target.endpoint, endpoint)) {
+                continue;
+            }
+            row.p95_ms = target.p95_ms.unwrap_or(row.p95_ms);
+            row.p99_ms = target.p99_ms.or(row.p99_ms);
+            row.max_error_rate =
+                target.max_error_rate.or(target.min_success_rate.map(|s| 1.0 - s)).unwrap_or(row.max_error_rate);
+            row.from.push(target.endpoint.clone());
+        }
+        row
     }
 
     /// The load-degradation allowance of stage `index`.
@@ -306,4 +411,43 @@ pub fn regression(
     };
     checks.extend(throughput(base, current, t, open_model));
     (checks, Detectable { p95_rise, error_rate_rise: error_rise })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_any_run_of_characters() {
+        assert!(glob("POST /v1/query", "POST /v1/query"));
+        assert!(!glob("POST /v1/query", "POST /v1/query2"));
+        assert!(glob("AGENT *", "AGENT tool git_status"));
+        assert!(glob("*query*", "POST /v1/query"));
+        assert!(glob("POST */chat/*", "POST /v1/chat/completions (stream)"));
+        assert!(!glob("GET *", "POST /v1/query"));
+        assert!(glob("*", ""));
+        assert!(!glob("a*a", "a"));
+    }
+
+    #[test]
+    fn later_targets_override_earlier_ones_value_by_value() {
+        let t = Thresholds {
+            targets: vec![
+                EndpointTarget { endpoint: "POST *".into(), p95_ms: Some(3000.0), ..EndpointTarget::default() },
+                EndpointTarget {
+                    endpoint: "POST /v1/query".into(),
+                    stages: vec![3],
+                    min_success_rate: Some(0.95),
+                    ..EndpointTarget::default()
+                },
+            ],
+            ..Thresholds::default()
+        };
+        let early = t.for_row(0, "POST /v1/query");
+        assert_eq!((early.p95_ms, early.max_error_rate), (3000.0, 0.01));
+        let late = t.for_row(2, "POST /v1/query");
+        assert!((late.max_error_rate - 0.05).abs() < 1e-12 && late.p95_ms == 3000.0);
+        assert_eq!(late.from, ["POST *", "POST /v1/query"]);
+        assert_eq!(t.for_row(0, "GET /health").from, Vec::<String>::new());
+    }
 }

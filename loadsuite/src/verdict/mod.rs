@@ -88,8 +88,10 @@ impl Judging<'_> {
                 }
             }
         }
-        checks.extend(targets::p95(current, t, self.target_z));
-        checks.extend(targets::error_rate(current, t, self.target_z));
+        let row_targets = t.for_row(stage, key);
+        checks.extend(targets::p95(current, &row_targets, self.target_z));
+        checks.extend(targets::p99(current, &row_targets, self.target_z));
+        checks.extend(targets::error_rate(current, &row_targets, self.target_z));
         if let Some(reference) = self.unloaded.and_then(|u| u.get(key)) {
             checks.extend(targets::load_degradation(stage, current, reference, t, self.target_z));
         }

@@ -84,6 +84,8 @@ pub enum CheckKind {
     Throughput,
     /// Absolute target: p95 under the SLO.
     TargetP95,
+    /// Absolute target: p99 under the SLO (set per endpoint).
+    TargetP99,
     /// Absolute target: error rate under the SLO.
     TargetErrorRate,
     /// Capacity: p95 at this load level within its allowance over the unloaded p95.
@@ -106,6 +108,7 @@ impl CheckKind {
             CheckKind::LatencyP95 => "p95 not slower than the baseline's",
             CheckKind::Throughput => "throughput not dropped",
             CheckKind::TargetP95 => "p95 target",
+            CheckKind::TargetP99 => "p99 target",
             CheckKind::TargetErrorRate => "error-rate target",
             CheckKind::LoadDegradation => "p95 degradation under load",
         }

@@ -1,11 +1,12 @@
-//! Targets: absolute SLOs (p95 under `p95_ms`, error rate under `max_error_rate`) and the
+//! Targets: absolute SLOs (p95 under `p95_ms`, error rate under `max_error_rate`, both and a p99
+//! settable per endpoint and stage through `[[targets]]`) and the
 //! load-degradation allowance (p95 at each load level within its allowance over the unloaded p95).
 //! Each is judged with a confidence bound: **met** when the bound shows it, **missed** when the
 //! bound shows that (a failed pipeline, but not a "regression": nothing is compared with a
 //! baseline), **not demonstrable** otherwise: a pass when the estimate is within the target, and
 //! inconclusive when only the estimate is over it.
 
-use super::compare::Thresholds;
+use super::compare::{RowTargets, Thresholds};
 use super::model::{Check, CheckKind, Severity, TargetStatus, Verdict};
 use super::tests_stat::{quantile_interval, wilson};
 use crate::formats::baseline::EndpointMeasure;
@@ -38,32 +39,48 @@ fn describe(status: TargetStatus) -> &'static str {
     }
 }
 
+/// Where a row's targets came from, for the check's detail.
+fn source(t: &RowTargets) -> String {
+    if t.from.is_empty() { String::new() } else { format!(" (set by [[targets]] `{}`)", t.from.join("`, `")) }
+}
+
 /// The p95 target, on successful requests; `None` when nothing succeeded (the failure checks
 /// speak for that endpoint).
-pub fn p95(current: &EndpointMeasure, t: &Thresholds, z: f64) -> Option<Check> {
+pub fn p95(current: &EndpointMeasure, t: &RowTargets, z: f64) -> Option<Check> {
+    quantile_target(current, 0.95, t.p95_ms, t, z)
+}
+
+/// The p99 target, when one was set for the row.
+pub fn p99(current: &EndpointMeasure, t: &RowTargets, z: f64) -> Option<Check> {
+    quantile_target(current, 0.99, t.p99_ms?, t, z)
+}
+
+fn quantile_target(current: &EndpointMeasure, q: f64, target: f64, t: &RowTargets, z: f64) -> Option<Check> {
+    let name = if q >= 0.99 { "p99" } else { "p95" };
     let (estimate, lower, upper) = match current.decoded() {
         Some(h) if !h.is_empty() => {
-            let (lo, hi) = quantile_interval(&h, 0.95, z)?;
-            (h.value_at_quantile(0.95) as f64 / 1000.0, lo, hi)
+            let (lo, hi) = quantile_interval(&h, q, z)?;
+            (h.value_at_quantile(q) as f64 / 1000.0, lo, hi)
         }
         Some(_) => return None,
-        // A Locust CSV: its rounded p95 is all there is.
+        // A Locust CSV: its rounded percentile is all there is.
         None => {
-            let p = current.percentile("p95", 0.95)?;
+            let p = current.percentile(name, q)?;
             (p, p, p)
         }
     };
-    let s = status(lower, upper, t.p95_ms);
+    let s = status(lower, upper, target);
     let detail = format!(
-        "p95 {estimate:.1} ms, interval [{lower:.1}, {upper:.1}] ms, target < {:.0} ms: {}",
-        t.p95_ms,
+        "{name} {estimate:.1} ms, interval [{lower:.1}, {upper:.1}] ms, target < {target:.0} ms{}: {}",
+        source(t),
         describe(s)
     );
-    Some(Check::target(CheckKind::TargetP95, detail, verdict_of(s, estimate < t.p95_ms), s))
+    let kind = if q >= 0.99 { CheckKind::TargetP99 } else { CheckKind::TargetP95 };
+    Some(Check::target(kind, detail, verdict_of(s, estimate < target), s))
 }
 
 /// The error-rate target.
-pub fn error_rate(current: &EndpointMeasure, t: &Thresholds, z: f64) -> Option<Check> {
+pub fn error_rate(current: &EndpointMeasure, t: &RowTargets, z: f64) -> Option<Check> {
     if current.requests == 0 {
         return None;
     }
@@ -71,7 +88,7 @@ pub fn error_rate(current: &EndpointMeasure, t: &Thresholds, z: f64) -> Option<C
     let (lower, upper) = wilson(current.failures, current.requests, z);
     let s = status(lower, upper, t.max_error_rate);
     let detail = format!(
-        "{:.2}% of {} ({} failed), interval [{:.2}%, {:.2}%], target < {:.2}% (success > {:.2}%): {}",
+        "{:.2}% of {} ({} failed), interval [{:.2}%, {:.2}%], target < {:.2}% (success > {:.2}%){}: {}",
         rate * 100.0,
         current.requests,
         current.failures,
@@ -79,6 +96,7 @@ pub fn error_rate(current: &EndpointMeasure, t: &Thresholds, z: f64) -> Option<C
         upper * 100.0,
         t.max_error_rate * 100.0,
         (1.0 - t.max_error_rate) * 100.0,
+        source(t),
         describe(s)
     );
     Some(Check::target(CheckKind::TargetErrorRate, detail, verdict_of(s, rate < t.max_error_rate), s))

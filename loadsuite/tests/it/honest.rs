@@ -256,6 +256,53 @@ fn report_without_a_baseline_passes_a_healthy_run_on_its_targets() {
 }
 
 #[test]
+fn per_endpoint_targets_apply_to_the_rows_they_name_and_say_so() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = temp_dir("endpoint-targets");
+    let scenario = gateway_scenario(&dir, "targets", true);
+    let run = dir.join("run");
+    assert!(run_into(path(&scenario), &run, &[]).status.success());
+    let thresholds = dir.join("t.toml");
+    // /health must answer within 1 microsecond (it cannot); chat keeps the global 2 s p95 and gets
+    // a generous p99; a pattern for stage 2 (which this run has not) changes nothing.
+    std::fs::write(
+        &thresholds,
+        "[[targets]]\nendpoint = \"GET /health\"\np95_ms = 0.001\n\n[[targets]]\nendpoint = \"POST */chat/*\"\np99_ms = 60000\nmin_success_rate = 0.9\n\n[[targets]]\nendpoint = \"*\"\nstages = [2]\np95_ms = 0.001\n",
+    )
+    .unwrap();
+    let report = loadsuite(&["report", path(&run), "--thresholds", path(&thresholds)]);
+    assert_eq!(report.status.code(), Some(1), "the health target is missed: {}", text(&report));
+    let verdict = read(&run.join("verdict.json"));
+    let checks = |endpoint: &str| -> Vec<Value> {
+        verdict["endpoints"].as_array().unwrap().iter().find(|e| e["endpoint"] == endpoint).unwrap()["checks"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let health = checks("GET /health");
+    let p95 = health.iter().find(|c| c["kind"] == "target_p95").unwrap();
+    assert_eq!(p95["target"], "missed", "{p95}");
+    assert!(p95["detail"].as_str().unwrap().contains("set by [[targets]] `GET /health`"), "{p95}");
+    let chat = checks("POST /v1/chat/completions");
+    let p99 = chat.iter().find(|c| c["kind"] == "target_p99").expect("the chat row has its p99 target");
+    assert_eq!(p99["target"], "met", "{p99}");
+    let errors = chat.iter().find(|c| c["kind"] == "target_error_rate").unwrap();
+    assert!(errors["detail"].as_str().unwrap().contains("success > 90.00%"), "{errors}");
+    assert!(health.iter().all(|c| c["kind"] != "target_p99"), "no p99 target where none was set");
+
+    std::fs::write(
+        &thresholds,
+        "[[targets]]\nendpoint = \"\"\nstages = [0]\nmax_error_rate = 2\nmin_success_rate = 0.5\n",
+    )
+    .unwrap();
+    let refused = loadsuite(&["report", path(&run), "--thresholds", path(&thresholds)]);
+    assert_eq!(refused.status.code(), Some(2));
+    for problem in ["targets[0].endpoint", "targets[0].max_error_rate = 2", "not both", "numbered from 1"] {
+        assert!(text(&refused).contains(problem), "{problem}: {}", text(&refused));
+    }
+}
+
+#[test]
 fn baseline_refuses_a_broken_endpoint_unless_told_and_records_its_warnings() {
     let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("bless");
