@@ -127,7 +127,7 @@ pub struct EngineReport {
 
 struct Shared {
     config: EngineConfig,
-    client: reqwest::Client,
+    client: tasks::Http,
     recorder: Arc<Recorder>,
     task_weights: Vec<WeightedIndex<u32>>,
 }
@@ -241,6 +241,7 @@ pub async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> EngineReport 
         .map(|u| WeightedIndex::new(u.tasks.iter().map(|t| t.weight)).expect("validated: tasks exist with weight >= 1"))
         .collect();
     let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client builds");
+    let client = tasks::Http::new(client, &config.scenario.targets, &config.scenario.api_keys);
     let shared = Arc::new(Shared { config, client, recorder, task_weights });
     let started = Instant::now();
     let plan = shared.config.scenario.plan.clone();

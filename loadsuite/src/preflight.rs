@@ -35,6 +35,18 @@ pub enum PreflightError {
         /// Status.
         status: u16,
     },
+    /// The gateway refused the request for want of a (valid) API key.
+    #[error("preflight: target `{target}` ({url}/v1/models) answered {status}: {}", if *given { "it refused the API key of [api_keys]; check it" } else { "it needs an API key; set it under [api_keys] (e.g. `gateway = \"env:OPENAI_API_KEY\"`)" })]
+    Refused {
+        /// Target name.
+        target: String,
+        /// Its URL.
+        url: String,
+        /// Status.
+        status: u16,
+        /// Whether the scenario gave a key.
+        given: bool,
+    },
     /// A task asks for a model the gateway does not serve.
     #[error("preflight: the scenario asks for model `{model}`, which the gateway at {url} does not serve (it serves: {}). Fix the model in the scenario, or run with --no-preflight to reproduce the failure on purpose.", served.join(", "))]
     UnknownModel {
@@ -76,15 +88,21 @@ pub async fn check(scenario: &Scenario, client: &reqwest::Client) -> Result<(), 
             });
         }
         let Some(wanted) = models.get(target) else { continue };
-        let list: Value = client
-            .get(format!("{url}/v1/models"))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(unreachable)?
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let mut listing = client.get(format!("{url}/v1/models"));
+        if let Some(key) = scenario.api_keys.get(target) {
+            listing = listing.bearer_auth(key);
+        }
+        let answer = listing.timeout(Duration::from_secs(5)).send().await.map_err(unreachable)?;
+        if matches!(answer.status().as_u16(), 401 | 403) {
+            let given = scenario.api_keys.contains_key(target);
+            return Err(PreflightError::Refused {
+                target: target.to_string(),
+                url,
+                status: answer.status().as_u16(),
+                given,
+            });
+        }
+        let list: Value = answer.json().await.unwrap_or(Value::Null);
         let served: Vec<String> =
             list["data"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
         if let Some(missing) = wanted.iter().find(|m| !served.iter().any(|s| s == *m)) {

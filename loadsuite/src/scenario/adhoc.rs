@@ -88,6 +88,7 @@ impl Scenario {
             name: "adhoc".into(),
             description: format!("{} {}", a.method, a.url),
             targets: BTreeMap::from([("url".to_owned(), base)]),
+            api_keys: BTreeMap::new(),
             users: vec![UserClass { name: "adhoc".into(), weight: 1, target: "url".into(), think, tasks: vec![task] }],
             plan,
         })

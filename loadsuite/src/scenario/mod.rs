@@ -192,6 +192,8 @@ pub struct Scenario {
     pub description: String,
     /// Target name -> base URL.
     pub targets: BTreeMap<String, String>,
+    /// Target name -> the API key its requests carry (`Authorization: Bearer`).
+    pub api_keys: BTreeMap<String, String>,
     /// User classes.
     pub users: Vec<UserClass>,
     /// The load plan.
@@ -285,6 +287,25 @@ fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<S
                 .push((vec![key("targets"), key(url_name)], format!("`{url}` must start with http:// or https://")));
         }
     }
+    let mut api_keys = BTreeMap::new();
+    for (target, value) in &raw.api_keys {
+        let at = vec![key("api_keys"), key(target)];
+        if !raw.targets.contains_key(target) {
+            problems.push((at, format!("unknown target `{target}`; define it under [targets]")));
+            continue;
+        }
+        match value.strip_prefix("env:") {
+            Some(name) => match std::env::var(name) {
+                Ok(key) if !key.trim().is_empty() => {
+                    api_keys.insert(target.clone(), key.trim().to_owned());
+                }
+                _ => problems.push((at, format!("the environment variable `{name}` is not set (or empty); export it"))),
+            },
+            None => {
+                api_keys.insert(target.clone(), value.clone());
+            }
+        }
+    }
     for (u, user) in raw.users.into_iter().enumerate() {
         let at = |field: &str| vec![key("users"), Segment::Index(u), key(field)];
         if !raw.targets.contains_key(&user.target) {
@@ -328,6 +349,7 @@ fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<S
         name: raw.name.unwrap_or_else(|| default_name.to_owned()),
         description: raw.description.unwrap_or_default(),
         targets: raw.targets,
+        api_keys,
         users,
         plan,
     })

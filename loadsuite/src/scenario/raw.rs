@@ -19,6 +19,10 @@ pub struct RawScenario {
     /// Values substituted for `${name}` in task fields.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// Target name -> API key sent as `Authorization: Bearer` (`env:NAME` reads it from the
+    /// environment).
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, String>,
     /// User classes.
     #[serde(default)]
     pub users: Vec<RawUser>,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Outcome, Step, UserState, exchange, mcp};
+use super::{Http, Outcome, Step, UserState, exchange, mcp};
 use crate::stats::{Failure, FailureKind};
 
 /// What an agent turn needs besides the user.
@@ -70,7 +70,7 @@ fn function_tools(tools: &[Value], offered: &[String]) -> Vec<Value> {
 }
 
 /// Runs one turn.
-pub async fn turn(client: &reqwest::Client, user: &mut UserState, agent: &AgentTurn<'_>) -> Outcome {
+pub async fn turn(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>) -> Outcome {
     let mut outcome = Outcome::default();
     if let Err(failure) = run(client, user, agent, &mut outcome).await {
         outcome.failure = Some(failure);
@@ -78,12 +78,7 @@ pub async fn turn(client: &reqwest::Client, user: &mut UserState, agent: &AgentT
     outcome
 }
 
-async fn run(
-    client: &reqwest::Client,
-    user: &mut UserState,
-    agent: &AgentTurn<'_>,
-    outcome: &mut Outcome,
-) -> Result<(), Failure> {
+async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome: &mut Outcome) -> Result<(), Failure> {
     let mut prompt = agent.prompt.to_owned();
     if let Some(url) = &agent.query_url {
         let started = Instant::now();

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Outcome, UserState, error_details, exchange};
+use super::{Http, Outcome, UserState, error_details, exchange};
 use crate::stats::{Failure, FailureKind};
 
 const VERSION: &str = "2025-11-25";
 
-async fn open_session(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<String, Failure> {
+async fn open_session(client: &Http, url: &str, timeout: Duration) -> Result<String, Failure> {
     let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "loadsuite", "version": env!("CARGO_PKG_VERSION")}}});
     let response = client
@@ -44,7 +44,7 @@ async fn open_session(client: &reqwest::Client, url: &str, timeout: Duration) ->
 /// One JSON-RPC request in the user's session (opened on first use, opened again after a 404);
 /// a JSON-RPC error answer is a failure. Returns the outcome and the parsed answer.
 async fn rpc(
-    client: &reqwest::Client,
+    client: &Http,
     url: &str,
     user: &mut UserState,
     method: &str,
@@ -87,7 +87,7 @@ async fn rpc(
 /// One `tools/call` in the user's session; a tool reporting `isError` is a failure. Returns the
 /// outcome and the text of the tool's answer.
 pub async fn call_tool(
-    client: &reqwest::Client,
+    client: &Http,
     url: &str,
     user: &mut UserState,
     tool: &str,
@@ -106,7 +106,7 @@ pub async fn call_tool(
 
 /// One `tools/call` in the user's session (the `mcp_tool` task).
 pub async fn call(
-    client: &reqwest::Client,
+    client: &Http,
     url: &str,
     user: &mut UserState,
     tool: &str,
@@ -117,12 +117,7 @@ pub async fn call(
 }
 
 /// `tools/list` in the user's session: the declared tools (`name`, `description`, `inputSchema`).
-pub async fn list_tools(
-    client: &reqwest::Client,
-    url: &str,
-    user: &mut UserState,
-    timeout: Duration,
-) -> (Outcome, Vec<Value>) {
+pub async fn list_tools(client: &Http, url: &str, user: &mut UserState, timeout: Duration) -> (Outcome, Vec<Value>) {
     let (mut outcome, parsed) = rpc(client, url, user, "tools/list", json!({}), timeout).await;
     let tools = parsed.as_ref().and_then(|v| v["result"]["tools"].as_array()).cloned().unwrap_or_default();
     if outcome.failure.is_none() && tools.is_empty() {

@@ -4,6 +4,9 @@
 
 mod agent;
 mod http1;
+mod http_client;
+
+pub use http_client::Http;
 mod mcp;
 mod openai;
 
@@ -216,7 +219,7 @@ const WORDS: &[&str] = &[
 
 /// Ends the MCP sessions the users opened (`DELETE` with the session id), as a client leaving
 /// does: at most a few seconds, errors ignored (the server expires idle sessions anyway).
-pub async fn end_sessions(client: &reqwest::Client, users: Vec<UserState>) {
+pub async fn end_sessions(client: &Http, users: Vec<UserState>) {
     let ends = users.into_iter().filter_map(|u| u.mcp_session).map(|(url, session)| {
         client.delete(url).header("mcp-session-id", session).timeout(Duration::from_secs(2)).send()
     });
@@ -232,7 +235,7 @@ pub async fn execute(
     task: &Task,
     base: &str,
     targets: &std::collections::BTreeMap<String, String>,
-    client: &reqwest::Client,
+    client: &Http,
     user: &mut UserState,
     timeout: Duration,
 ) -> Outcome {
@@ -244,6 +247,7 @@ pub async fn execute(
                 return plain_http(
                     user,
                     authority,
+                    client.key_for(base),
                     method,
                     path,
                     body.as_deref(),
@@ -331,6 +335,7 @@ pub async fn execute(
 async fn plain_http(
     user: &mut UserState,
     authority: &str,
+    key: Option<&str>,
     method: &http::Method,
     path: &str,
     body: Option<&str>,
@@ -341,6 +346,9 @@ async fn plain_http(
     let mut builder = http::Request::builder().method(method.clone()).uri(path).header(http::header::HOST, authority);
     for (k, v) in headers {
         builder = builder.header(k.as_str(), v.as_str());
+    }
+    if let Some(key) = key {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {key}"));
     }
     if let Some(body) = body
         && serde_json::from_str::<Value>(body).is_ok()

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-use super::{Outcome, exchange, judge};
+use super::{Http, Outcome, exchange, judge};
 use crate::stats::{Failure, FailureKind, StreamSample};
 
 /// Longest SSE event read before the stream is judged broken (memory stays bounded).
@@ -15,7 +15,7 @@ const MAX_SSE_EVENT: usize = 1 << 20;
 /// One chat completion.
 #[allow(clippy::too_many_arguments)]
 pub async fn chat(
-    client: &reqwest::Client,
+    client: &Http,
     url: &str,
     model: &str,
     prompt: &str,

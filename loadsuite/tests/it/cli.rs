@@ -169,3 +169,50 @@ fn sigint_mid_run_stops_and_writes_every_file() {
     assert_eq!(run["engine"]["interrupted"], true);
     assert!(run["aggregate"]["requests"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn api_keys_reach_their_target_and_a_missing_key_is_named() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = out_dir("api-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mocks = dir.join("mocks.toml");
+    std::fs::write(&mocks, "[gateway]\napi_keys = [\"sk-load-1234567890\"]\n").unwrap();
+    let scenario = |keys: &str| {
+        let file = dir.join("keyed.toml");
+        std::fs::write(&file, format!(
+            "name = \"keyed\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\n{keys}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"chat\", model = \"gpt-4o-mini\", max_tokens = 4 }}, {{ kind = \"http\", path = \"/v1/models\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 2, spawn_rate = 10, duration = \"1s\" }}]\n"
+        )).unwrap();
+        file
+    };
+    let run = |file: &std::path::Path, env: Option<&str>| {
+        let mut command = Command::new(LOADSUITE);
+        command
+            .args(["run"])
+            .arg(file)
+            .args(["--embedded", "--quiet", "--mocks-config"])
+            .arg(&mocks)
+            .arg("--out")
+            .arg(dir.join("run"));
+        match env {
+            Some(key) => command.env("LS_TEST_KEY", key),
+            None => command.env_remove("LS_TEST_KEY"),
+        };
+        let output = command.output().unwrap();
+        (
+            output.status.code().unwrap(),
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+        )
+    };
+    let keyed = scenario("[api_keys]\ngateway = \"env:LS_TEST_KEY\"");
+    let (code, said) = run(&keyed, Some("sk-load-1234567890"));
+    assert_eq!(code, 0, "both the chat (reqwest) and the plain-HTTP path carry the key: {said}");
+    let (code, said) = run(&keyed, None);
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("api_keys.gateway") && said.contains("`LS_TEST_KEY` is not set"), "{said}");
+    let (code, said) = run(&keyed, Some("sk-wrong-0000000000"));
+    assert_ne!(code, 0);
+    assert!(said.contains("refused the API key"), "{said}");
+    let (code, said) = run(&scenario(""), None);
+    assert_ne!(code, 0);
+    assert!(said.contains("needs an API key; set it under [api_keys]"), "{said}");
+}

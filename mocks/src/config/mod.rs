@@ -132,6 +132,8 @@ pub struct GatewayConfig {
     pub stream_jitter: f64,
     /// Served models.
     pub models: Vec<ModelSpec>,
+    /// API keys `/v1/...` requests must carry (`Authorization: Bearer`); none: no check.
+    pub api_keys: Vec<String>,
     /// Body limit, header faults, journal, fault rules.
     pub common: ServiceCommon,
 }
@@ -303,6 +305,9 @@ fn validate_gateway(g: raw::RawGateway, problems: &mut Problems<'_>) -> GatewayC
             problems.add(path("gateway", &["aliases", from]), format!("alias target `{to}` is not a served model id"));
         }
     }
+    if g.api_keys.iter().any(|k| k.trim().is_empty() || k.contains(char::is_whitespace)) {
+        problems.add(path("gateway", &["api_keys"]), "keys are non-empty and have no spaces".into());
+    }
     if !(0.0..=1.0).contains(&g.stream_jitter) {
         problems.add(path("gateway", &["stream_jitter"]), format!("{} is not between 0 and 1", g.stream_jitter));
     }
@@ -312,6 +317,7 @@ fn validate_gateway(g: raw::RawGateway, problems: &mut Problems<'_>) -> GatewayC
         aliases: g.aliases,
         stream_jitter: g.stream_jitter,
         models,
+        api_keys: g.api_keys,
         common: common("gateway", problems, g.max_body_bytes, g.allow_header_faults, g.journal_capacity, g.faults),
     }
 }

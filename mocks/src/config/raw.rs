@@ -196,6 +196,9 @@ pub struct RawGateway {
     pub stream_jitter: f64,
     /// Served models; the default models when absent.
     pub models: Option<Vec<ModelSpec>>,
+    /// API keys requests must carry; none: no check.
+    #[serde(default)]
+    pub api_keys: Vec<String>,
     /// Largest request body.
     #[serde(default = "default_body")]
     pub max_body_bytes: usize,

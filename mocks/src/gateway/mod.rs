@@ -4,6 +4,7 @@
 //! The gateway owns only its protocol. Faults, journal, counters and the admin API come from the
 //! shared [`crate::faults`], [`crate::telemetry`] and [`crate::admin`] modules.
 
+mod auth;
 mod chat;
 mod chat_bounds;
 mod chat_plain;
@@ -146,6 +147,16 @@ impl ServiceProtocol for GatewayProtocol {
                 ("requests", Some("rate_limit_exceeded"), "Rate limit reached for requests. Please try again in 1s.")
             }
             503 => ("server_error", None, "The engine is currently overloaded, please try again later"),
+            401 => {
+                let mut api = auth::wrong_key("sk-injected-fault");
+                api.status = status;
+                if let Some(message) = &error.message {
+                    api.message = message.clone();
+                }
+                let mut response = api.render(self.dialect);
+                response.extensions_mut().remove::<ApiError>();
+                return response;
+            }
             500..=599 => (
                 "server_error",
                 None,
@@ -249,14 +260,17 @@ async fn method_not_allowed(request: Request) -> ApiError {
 
 /// The gateway's complete router: API (behind the fault layer) plus admin routes.
 pub fn router(gateway: Arc<Gateway>) -> MockService {
+    let keyed = |routes: axum::routing::MethodRouter<Arc<Gateway>>| {
+        routes.route_layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_key))
+    };
     let protocol =
         Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
     let api = ApiRoutes::new()
         .route("/health", get(health))
-        .route("/v1/models", get(models_api::list))
-        .route("/v1/models/{id}", get(models_api::retrieve))
-        .route("/v1/chat/completions", post(chat::completions))
-        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", keyed(get(models_api::list)))
+        .route("/v1/models/{id}", keyed(get(models_api::retrieve)))
+        .route("/v1/chat/completions", keyed(post(chat::completions)))
+        .route("/v1/embeddings", keyed(post(embeddings::embeddings)))
         .with_state(gateway.clone())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);

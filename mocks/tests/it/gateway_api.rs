@@ -529,3 +529,35 @@ async fn an_embeddings_answer_too_large_to_build_is_refused_with_its_cause() {
         .await;
     assert_eq!(status, 200, "base64 and fewer dimensions bring the same inputs under the limit");
 }
+
+#[tokio::test]
+async fn configured_api_keys_are_required_with_openais_401s() {
+    let gw = TestGateway::with_toml("api_keys = [\"sk-test-1234567890\"]").await;
+    let send = |key: Option<&str>| {
+        let mut request = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&chat_body("gpt-4o-mini"));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let missing = send(None).await.unwrap();
+    assert_eq!(missing.status(), 401);
+    let body: Value = missing.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("You didn't provide an API key"), "{body}");
+    assert_eq!(body["error"]["code"], Value::Null);
+    let wrong = send(Some("sk-wrong-0000000000")).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_api_key");
+    assert!(body["error"]["message"].as_str().unwrap().contains("sk-************0000"), "{body}");
+    assert_eq!(send(Some("sk-test-1234567890")).await.unwrap().status(), 200);
+    let health = gw.client.get(format!("{}/health", gw.url)).send().await.unwrap();
+    assert_eq!(health.status(), 200, "health needs no key");
+    let models = gw.client.get(format!("{}/v1/models", gw.url)).send().await.unwrap();
+    assert_eq!(models.status(), 401, "every /v1 route does");
+
+    let open = TestGateway::start().await;
+    open.add_rule(json!({"name": "auth", "match": {"path": "/v1/chat/completions"}, "error": {"status": 401}})).await;
+    let (status, body) = open.chat(chat_body("gpt-4o-mini")).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")), "{body}");
+}
