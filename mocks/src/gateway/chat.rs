@@ -318,7 +318,26 @@ pub async fn completions(
     }
 }
 
-async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFault) -> Result<Response, ApiError> {
+/// A request admitted to a model: what every answer (chat or Responses) is timed and named by.
+pub(super) struct Prepared {
+    /// The served model.
+    pub served: Arc<super::ServedModel>,
+    /// Its concurrency permit and rate-limit headers.
+    pub admission: super::ratelimit::Admission,
+    /// The model name the answer carries.
+    pub answered_model: String,
+    /// Time to first token.
+    pub ttft: Duration,
+    /// Generation speed.
+    pub tokens_per_second: f64,
+}
+
+/// Resolves the model and checks streaming, output and context limits and the rate limits.
+pub(super) fn prepare(
+    gateway: &Arc<Gateway>,
+    request: &ChatRequest,
+    fault: &StreamFault,
+) -> Result<Prepared, ApiError> {
     let served = gateway.resolve(&request.model, ModelKind::Chat)?;
     let spec = &served.spec;
     if request.stream && !spec.streaming {
@@ -356,9 +375,17 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     let admission = served.limiter.admit(&spec.id, prompt_tokens + requested)?;
     // A served name (id or alias) is answered as the model's id; a name resolved by the unknown-model
     // policy is echoed as asked.
-    let answered_model = if served.answers_to(&request.model) { spec.id.as_str() } else { request.model.as_str() };
+    let answered_model = if served.answers_to(&request.model) { spec.id.clone() } else { request.model.clone() };
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
+    Ok(Prepared { served, admission, answered_model, ttft, tokens_per_second })
+}
+
+async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFault) -> Result<Response, ApiError> {
+    let Prepared { served, admission, answered_model, ttft, tokens_per_second } = prepare(gateway, request, &fault)?;
+    let spec = &served.spec;
+    let answered_model = answered_model.as_str();
+    let prompt_tokens = request.prompt_tokens;
     if let Some(shaping) = &request.shaping {
         let answers = (0..request.n)
             .map(|index| {
@@ -433,7 +460,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
 }
 
 /// How long generating `tokens` takes at `tokens_per_second` (0: instant).
-fn generation_time(tokens: u64, tokens_per_second: f64) -> Duration {
+pub(super) fn generation_time(tokens: u64, tokens_per_second: f64) -> Duration {
     if tokens_per_second > 0.0 { Duration::from_secs_f64(tokens as f64 / tokens_per_second) } else { Duration::ZERO }
 }
 

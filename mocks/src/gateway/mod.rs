@@ -16,6 +16,7 @@ mod model_spec;
 mod models_api;
 mod ratelimit;
 mod registry;
+mod responses;
 mod schema_value;
 mod shaped;
 mod stream;
@@ -57,6 +58,8 @@ pub struct Gateway {
     pub telemetry: Arc<Telemetry>,
     /// Fault rules.
     pub engine: Arc<FaultEngine>,
+    /// Stored Responses API conversations (`previous_response_id`).
+    responses: responses::SharedStore,
 }
 
 impl Gateway {
@@ -68,6 +71,7 @@ impl Gateway {
             engine: Arc::new(FaultEngine::new(config.common.faults.clone(), seed)?),
             seed,
             config,
+            responses: responses::SharedStore::default(),
         }))
     }
 
@@ -271,6 +275,7 @@ pub fn router(gateway: Arc<Gateway>) -> MockService {
         .route("/v1/models/{id}", keyed(get(models_api::retrieve)))
         .route("/v1/chat/completions", keyed(post(chat::completions)))
         .route("/v1/embeddings", keyed(post(embeddings::embeddings)))
+        .route("/v1/responses", keyed(post(responses::create)))
         .with_state(gateway.clone())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
@@ -279,7 +284,10 @@ pub fn router(gateway: Arc<Gateway>) -> MockService {
         engine: gateway.engine.clone(),
         telemetry: gateway.telemetry.clone(),
         protocol,
-        on_reset: Arc::new(move || reset_target.registry.reset()),
+        on_reset: Arc::new(move || {
+            reset_target.registry.reset();
+            reset_target.responses.lock().clear();
+        }),
     };
     let models_admin = Router::new()
         .route("/__admin/models", get(models_api::admin_list).post(models_api::admin_upsert))

@@ -233,3 +233,30 @@ async fn a_tool_policy_out_of_range_is_refused_with_its_field() {
     let problems = mocks::config::MocksConfig::from_toml(text, "bad.toml").unwrap_err().to_string();
     assert!(problems.contains("tools.call_probability") && problems.contains("tools.parallel_calls"), "{problems}");
 }
+
+#[tokio::test]
+async fn responses_continue_stored_conversations_only() {
+    let gw = TestGateway::start().await;
+    let (status, _, first) = gw.post("/v1/responses", &json!({"model": "gpt-4o-mini", "input": "hello"})).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first["id"].as_str().unwrap().starts_with("resp_"));
+    assert_eq!(first["output"][0]["type"], "message");
+    let next = json!({"model": "gpt-4o-mini", "input": "and then?", "previous_response_id": first["id"]});
+    let (status, _, second) = gw.post("/v1/responses", &next).await;
+    assert_eq!(status, 200, "{second}");
+    assert!(
+        second["usage"]["input_tokens"].as_u64() > first["usage"]["input_tokens"].as_u64(),
+        "the stored conversation is part of the prompt: {second}"
+    );
+    let (_, _, unstored) =
+        gw.post("/v1/responses", &json!({"model": "gpt-4o-mini", "input": "secret", "store": false})).await;
+    let (status, _, missing) = gw
+        .post("/v1/responses", &json!({"model": "gpt-4o-mini", "input": "x", "previous_response_id": unstored["id"]}))
+        .await;
+    assert_eq!(status, 404, "store: false keeps nothing: {missing}");
+    assert_eq!(missing["error"]["code"], "previous_response_not_found");
+    let (status, _, bad) = gw
+        .post("/v1/responses", &json!({"model": "gpt-4o-mini", "input": "x", "tools": [{"type": "web_search"}]}))
+        .await;
+    assert_eq!((status, bad["error"]["param"].as_str()), (400, Some("tools[0].type")), "{bad}");
+}

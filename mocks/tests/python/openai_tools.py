@@ -155,7 +155,52 @@ def main(base_url):
     refused("an unsupported schema keyword", "response_format", messages=[{"role": "user", "content": "hi"}],
             response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "^a+$"}}})
 
+    responses_api(client)
     print("all checks passed")
+
+
+def responses_api(client):
+    """The Responses API: text, a function-call loop over previous_response_id, streams, parse()."""
+    tool = {"type": "function", "name": "get_weather", "parameters": WEATHER["function"]["parameters"], "strict": True}
+    first = client.responses.create(model="gpt-4o-mini", input="Say something")
+    check("responses.create answers text", first.status == "completed" and bool(first.output_text), first)
+    check("responses usage", first.usage.output_tokens == len(first.output_text.split()), first.usage)
+
+    called = client.responses.create(model="gpt-4o-mini", input="Weather in Paris?", tools=[tool], tool_choice="required")
+    calls = [item for item in called.output if item.type == "function_call"]
+    check("responses: a function_call item", len(calls) == 1 and calls[0].name == "get_weather", called.output)
+    jsonschema.validate(json.loads(calls[0].arguments), SCHEMAS["get_weather"])
+    answered = client.responses.create(model="gpt-4o-mini", previous_response_id=called.id, tools=[tool],
+                                       input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "18C"}])
+    check("previous_response_id + function_call_output -> words", answered.status == "completed" and bool(answered.output_text)
+          and not [i for i in answered.output if i.type == "function_call"], answered.output)
+    try:
+        client.responses.create(model="gpt-4o-mini", input="hi", previous_response_id="resp_missing")
+        check("unknown previous_response_id", False, "accepted")
+    except openai.NotFoundError as error:
+        check("unknown previous_response_id -> 404", error.param == "previous_response_id", error)
+
+    deltas, kinds = [], []
+    with client.responses.stream(model="gpt-4o-mini", input="Say something") as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                deltas.append(event.delta)
+        final = stream.get_final_response()
+    check("responses.stream: the documented event order",
+          kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+          and "response.output_text.done" in kinds, kinds)
+    check("responses.stream: deltas add up to the text", "".join(deltas) == final.output_text == first.output_text, (deltas, final.output_text))
+
+    args = []
+    with client.responses.stream(model="gpt-4o-mini", input="Weather in Paris?", tools=[tool], tool_choice="required") as stream:
+        for event in stream:
+            if event.type == "response.function_call_arguments.delta":
+                args.append(event.delta)
+    check("responses.stream: function call arguments in pieces", len(args) > 1 and "".join(args) == calls[0].arguments, args)
+
+    parsed = client.responses.parse(model="gpt-4o-mini", input="plan", text_format=Plan)
+    check("responses.parse returns the model", isinstance(parsed.output_parsed, Plan), parsed.output)
 
 
 if __name__ == "__main__":

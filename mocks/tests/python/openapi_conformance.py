@@ -69,7 +69,8 @@ def conforms(v, name, value):
 
 
 def chunks(text):
-    frames = [f[len("data: "):] for f in text.split("\n\n") if f.startswith("data: ")]
+    """The JSON of every SSE frame's `data:` line (frames may start with an `event:` line)."""
+    frames = [line[len("data: "):] for frame in text.split("\n\n") for line in frame.split("\n") if line.startswith("data: ")]
     return [json.loads(f) for f in frames if f != "[DONE]"]
 
 
@@ -124,6 +125,35 @@ def main(base, spec_path):
         for i, frame in enumerate(frames):
             errors = list(stream.iter_errors(frame))
             check(f"stream {name}: chunk {i} is a CreateChatCompletionStreamResponse", not errors, errors[:1])
+
+    fields = sorted(set(properties("CreateResponse")) - {"model", "input"})
+    refused = []
+    for field in fields:
+        status, body = post(base, "/v1/responses", {"model": "gpt-4o-mini", "input": "hi", field: None})
+        if status != 200 and "Unrecognized request argument" in body:
+            refused.append(field)
+    check(f"all {len(fields)} Responses request fields of the spec are recognised", not refused, refused)
+    response = validator(components, "Response")
+    flat_tool = {"type": "function", "name": "lookup", "parameters": tool["function"]["parameters"], "strict": True}
+    response_cases = {
+        "text": {},
+        "cut at max_output_tokens": {"max_output_tokens": 2},
+        "function call": {"tools": [flat_tool], "tool_choice": "required"},
+        "json_schema": {"text": {"format": {"type": "json_schema", "name": "card", "schema": schema, "strict": True}}},
+    }
+    for name, extra in response_cases.items():
+        status, body = post(base, "/v1/responses", {"model": "gpt-4o-mini", "input": "Say something", **extra})
+        check(f"responses {name}: 200", status == 200, body)
+        conforms(response, f"responses {name}: Response", json.loads(body))
+    events = validator(components, "ResponseStreamEvent")
+    for name, extra in {"text": {}, "function call": response_cases["function call"]}.items():
+        status, text = post(base, "/v1/responses", {"model": "gpt-4o-mini", "input": "Say something", "stream": True, **extra})
+        frames = chunks(text)
+        numbers = [f["sequence_number"] for f in frames]
+        check(f"responses stream {name}: numbered events", status == 200 and len(frames) > 5 and numbers == list(range(len(frames))), numbers)
+        for i, frame in enumerate(frames):
+            errors = list(events.iter_errors(frame))
+            check(f"responses stream {name}: event {i} ({frame['type']}) is a ResponseStreamEvent", not errors, errors[:1])
 
     status, body = post(base, "/v1/embeddings", {"model": "text-embedding-3-small", "input": ["a", "b"]})
     check("embeddings: 200", status == 200, body)
