@@ -140,6 +140,8 @@ pub enum TaskKind {
         max_steps: u32,
         /// The MCP tools offered (empty: all).
         tools: Vec<String>,
+        /// Talk to the model through the Responses API (else Chat Completions).
+        responses_api: bool,
     },
 }
 
@@ -375,7 +377,7 @@ fn validate_task(
         "rag_query" => &["query", "top_k"],
         "rag_index" => &["documents", "words"],
         "mcp_tool" => &["tool", "arguments"],
-        "agent" => &["model", "prompt", "max_tokens", "mcp_target", "rag_target", "top_k", "max_steps", "tools"],
+        "agent" => &["model", "prompt", "max_tokens", "mcp_target", "rag_target", "top_k", "max_steps", "tools", "api"],
         other => {
             return Err((
                 "kind",
@@ -403,6 +405,7 @@ fn validate_task(
         ("rag_target", task.rag_target.is_some()),
         ("max_steps", task.max_steps.is_some()),
         ("tools", task.tools.is_some()),
+        ("api", task.api.is_some()),
     ];
     if let Some((field, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
         return Err((
@@ -473,6 +476,11 @@ fn validate_task(
                 top_k: task.top_k.unwrap_or(3),
                 max_steps,
                 tools: task.tools.unwrap_or_default(),
+                responses_api: match task.api.as_deref() {
+                    None | Some("chat") => false,
+                    Some("responses") => true,
+                    Some(other) => return Err(("api", format!("`{other}`: use \"chat\" or \"responses\""))),
+                },
             }
         }
         _ => {

@@ -128,6 +128,8 @@ pub struct RawTask {
     pub max_steps: Option<u32>,
     /// agent: the MCP tools offered to the model (default: every tool listed).
     pub tools: Option<Vec<String>>,
+    /// agent: `chat` (Chat Completions, the default) or `responses` (the Responses API).
+    pub api: Option<String>,
 }
 
 /// The load shape.

@@ -1,7 +1,8 @@
 //! The `agent` task: one iteration is one user turn of a tool-using agent, measured end to end and
 //! step by step. Optionally the question retrieves context first (`rag_query`, the top results
 //! go into the prompt); the tools come from the MCP target's `tools/list` (once per user session,
-//! as agent hosts do) as function tools; then the model is asked with those tools, every
+//! as agent hosts do) as function tools; then the model is asked with those tools (through Chat
+//! Completions or the Responses API, per task), every
 //! `tool_calls` entry runs as an MCP `tools/call` (in parallel when the model asked for several),
 //! the results go back as `tool` messages, and the loop goes on until the model answers in words
 //! or `max_steps` model calls were made.
@@ -19,10 +20,101 @@ use serde_json::{Value, json};
 use super::{Http, Outcome, Step, UserState, exchange, mcp};
 use crate::stats::{Failure, FailureKind};
 
+/// Which of the model APIs an agent talks through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelApi {
+    /// `POST /v1/chat/completions`: `tool_calls` and `tool` messages.
+    Chat,
+    /// `POST /v1/responses`: `function_call` and `function_call_output` items.
+    Responses,
+}
+
+/// A tool call the model asked for, whichever the API.
+struct ModelCall {
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// The turn's conversation in the shape of its API.
+struct Conversation {
+    api: ModelApi,
+    items: Vec<Value>,
+}
+
+impl Conversation {
+    fn request(&self, agent: &AgentTurn<'_>, tools: &[Value]) -> Value {
+        match self.api {
+            ModelApi::Chat => {
+                json!({"model": agent.model, "messages": self.items, "tools": tools, "max_tokens": agent.max_tokens})
+            }
+            ModelApi::Responses => {
+                let flat: Vec<Value> = tools
+                    .iter()
+                    .map(|t| {
+                        let f = &t["function"];
+                        json!({"type": "function", "name": f["name"], "description": f["description"], "parameters": f["parameters"]})
+                    })
+                    .collect();
+                json!({"model": agent.model, "input": self.items, "tools": flat, "max_output_tokens": agent.max_tokens})
+            }
+        }
+    }
+
+    /// The calls the answer asks for (none: it answered in words).
+    fn calls(&self, answer: &Value) -> Result<Vec<ModelCall>, Failure> {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let (calls, worded) = match self.api {
+            ModelApi::Chat => {
+                let message = &answer["choices"][0]["message"];
+                let calls = message["tool_calls"].as_array().into_iter().flatten().map(|c| ModelCall {
+                    id: text(&c["id"]),
+                    name: text(&c["function"]["name"]),
+                    arguments: text(&c["function"]["arguments"]),
+                });
+                (calls.collect::<Vec<_>>(), message["content"].is_string())
+            }
+            ModelApi::Responses => {
+                let output = answer["output"].as_array().cloned().unwrap_or_default();
+                let calls = output.iter().filter(|i| i["type"] == "function_call").map(|c| ModelCall {
+                    id: text(&c["call_id"]),
+                    name: text(&c["name"]),
+                    arguments: text(&c["arguments"]),
+                });
+                (calls.collect::<Vec<_>>(), output.iter().any(|i| i["type"] == "message"))
+            }
+        };
+        if calls.is_empty() && !worded {
+            return Err(Failure::new(FailureKind::Protocol, "llm: the answer has neither tool calls nor words"));
+        }
+        Ok(calls)
+    }
+
+    /// Keeps the model's answer (its calls) in the conversation.
+    fn add_answer(&mut self, answer: &Value) {
+        match self.api {
+            ModelApi::Chat => self.items.push(answer["choices"][0]["message"].clone()),
+            ModelApi::Responses => self.items.extend(
+                answer["output"].as_array().into_iter().flatten().filter(|i| i["type"] == "function_call").cloned(),
+            ),
+        }
+    }
+
+    /// Answers one call with the tool's text.
+    fn add_result(&mut self, id: &str, text: String) {
+        self.items.push(match self.api {
+            ModelApi::Chat => json!({"role": "tool", "tool_call_id": id, "content": text}),
+            ModelApi::Responses => json!({"type": "function_call_output", "call_id": id, "output": text}),
+        });
+    }
+}
+
 /// What an agent turn needs besides the user.
 pub struct AgentTurn<'a> {
-    /// The gateway's chat completions URL.
-    pub chat_url: String,
+    /// The model API's URL on the gateway.
+    pub model_url: String,
+    /// Which API that is.
+    pub api: ModelApi,
     /// The MCP endpoint URL.
     pub mcp_url: String,
     /// The RAG query URL, when the turn retrieves first.
@@ -113,46 +205,37 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
         }
     };
     let offered: Vec<&str> = tools.iter().filter_map(|t| t["function"]["name"].as_str()).collect();
-    let mut messages = vec![json!({"role": "user", "content": prompt})];
+    let mut conversation = Conversation { api: agent.api, items: vec![json!({"role": "user", "content": prompt})] };
     for _ in 0..agent.max_steps {
-        let body = json!({"model": agent.model, "messages": messages, "tools": tools, "max_tokens": agent.max_tokens});
         let started = Instant::now();
-        let (result, answer) =
-            exchange(client.post(&agent.chat_url).json(&body).timeout(agent.timeout), None, super::KEEP_BYTES).await;
+        let request = client.post(&agent.model_url).json(&conversation.request(agent, &tools)).timeout(agent.timeout);
+        let (result, answer) = exchange(request, None, super::KEEP_BYTES).await;
         step(outcome, "llm".into(), started.elapsed(), result)?;
-        let message = answer.as_ref().map(|a| a["choices"][0]["message"].clone()).unwrap_or(Value::Null);
-        let calls = message["tool_calls"].as_array().cloned().unwrap_or_default();
+        let answer = answer.unwrap_or(Value::Null);
+        let calls = conversation.calls(&answer)?;
         if calls.is_empty() {
-            return if message["content"].is_string() {
-                Ok(())
-            } else {
-                Err(Failure::new(FailureKind::Protocol, "llm: the answer has neither tool calls nor content"))
-            };
+            return Ok(());
         }
         let mut planned = Vec::with_capacity(calls.len());
-        for call in &calls {
-            let name = call["function"]["name"].as_str().unwrap_or_default().to_owned();
-            if !offered.contains(&name.as_str()) {
+        for call in calls {
+            if !offered.contains(&call.name.as_str()) {
                 return Err(Failure::new(
                     FailureKind::UnknownTool,
-                    format!("llm: called `{name}`, which it was not offered"),
+                    format!("llm: called `{}`, which it was not offered", call.name),
                 ));
             }
-            let arguments: Value = match call["function"]["arguments"].as_str().map(serde_json::from_str) {
-                Some(Ok(v @ Value::Object(_))) => v,
+            let arguments: Value = match serde_json::from_str(&call.arguments) {
+                Ok(v @ Value::Object(_)) => v,
                 _ => {
                     return Err(Failure::new(
                         FailureKind::InvalidToolArguments,
-                        format!(
-                            "llm: the arguments of `{name}` are not a JSON object: {}",
-                            call["function"]["arguments"]
-                        ),
+                        format!("llm: the arguments of `{}` are not a JSON object: {}", call.name, call.arguments),
                     ));
                 }
             };
-            planned.push((call["id"].clone(), name, arguments));
+            planned.push((call.id, call.name, arguments));
         }
-        messages.push(message);
+        conversation.add_answer(&answer);
         // Several calls run in parallel, each on a clone of the session (they share its id).
         let runs = planned.iter().enumerate().map(|(i, (_, name, arguments))| {
             let mut caller = UserState::sharing_session(user, i as u64);
@@ -166,7 +249,7 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
         let results = futures::future::join_all(runs).await;
         for ((id, name, _), (latency, result, text)) in planned.iter().zip(results) {
             step(outcome, format!("tool {name}"), latency, result)?;
-            messages.push(json!({"role": "tool", "tool_call_id": id, "content": text}));
+            conversation.add_result(id, text);
         }
     }
     Err(Failure::new(

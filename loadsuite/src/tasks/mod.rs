@@ -311,10 +311,26 @@ pub async fn execute(
             .0
         }
         TaskKind::McpTool { tool, arguments } => mcp::call(client, &url("/mcp"), user, tool, arguments, timeout).await,
-        TaskKind::Agent { model, prompt, max_tokens, mcp_target, rag_target, top_k, max_steps, tools } => {
+        TaskKind::Agent {
+            model,
+            prompt,
+            max_tokens,
+            mcp_target,
+            rag_target,
+            top_k,
+            max_steps,
+            tools,
+            responses_api,
+        } => {
             let target = |name: &str| targets.get(name).map_or("", String::as_str).trim_end_matches('/').to_owned();
+            let (model_url, api) = if *responses_api {
+                (url("/v1/responses"), agent::ModelApi::Responses)
+            } else {
+                (url("/v1/chat/completions"), agent::ModelApi::Chat)
+            };
             let turn = agent::AgentTurn {
-                chat_url: url("/v1/chat/completions"),
+                model_url,
+                api,
                 mcp_url: format!("{}/mcp", target(mcp_target)),
                 query_url: rag_target.as_ref().map(|r| format!("{}/v1/query", target(r))),
                 model,

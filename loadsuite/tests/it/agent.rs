@@ -116,3 +116,27 @@ fn a_failing_step_fails_the_turn_and_is_named() {
         assert_eq!(count(&run, "turn", "failures"), count(&run, "turn", "requests"), "{said}");
     }
 }
+
+#[test]
+fn an_agent_turn_through_the_responses_api_runs_the_same_loop() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = temp_dir("agent-responses");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("responses.toml");
+    std::fs::write(
+        &file,
+        "name = \"responses\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"a\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.05 }\ntasks = [{ kind = \"agent\", api = \"responses\", model = \"gpt-4o-mini\", tools = [\"git_status\", \"git_log\"] }]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 10, duration = \"3s\" }]\n",
+    )
+    .unwrap();
+    let (code, run, said) = run_agent(file.to_str().unwrap(), &dir.join("run"), &[]);
+    assert_eq!(code, 0, "{said}");
+    let turns = count(&run, "turn", "requests");
+    assert!(turns >= 2 && count(&run, "turn", "failures") == 0, "{said}");
+    assert_eq!(count(&run, "llm", "requests"), 2 * turns, "a function_call, then words: {said}");
+
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("api = \"responses\"", "api = \"soap\""))
+        .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loadsuite")).args(["run"]).arg(&file).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("`soap`: use \"chat\" or \"responses\""));
+}
