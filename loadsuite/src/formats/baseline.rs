@@ -30,6 +30,9 @@ pub struct RunFigures {
     /// p95 of the successful requests in ms (absent when none succeeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<f64>,
+    /// Streams: p95 of the time to first token in ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p95_ms: Option<f64>,
 }
 
 /// Measurements of one endpoint in one stage (of a baseline, or of the run being judged).
@@ -64,12 +67,25 @@ pub struct EndpointMeasure {
     /// Each source run's own figures, in the order the runs were given.
     #[serde(default)]
     pub runs: Vec<RunFigures>,
+    /// Streams: the time-to-first-token histogram (µs, like `histogram`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_histogram: Option<String>,
 }
 
 impl EndpointMeasure {
     /// The histogram, decoded.
     pub fn decoded(&self) -> Option<Histogram<u64>> {
         decode(self.histogram.as_deref()?)
+    }
+
+    /// The time-to-first-token histogram, decoded (streams only).
+    pub fn ttft_decoded(&self) -> Option<Histogram<u64>> {
+        decode(self.ttft_histogram.as_deref()?)
+    }
+
+    /// The spread of the runs' TTFT p95, as [`EndpointMeasure::run_spread`] for latency.
+    pub fn ttft_run_spread(&self) -> Option<f64> {
+        log_spread(self.runs.iter().filter_map(|r| r.ttft_p95_ms))
     }
 
     /// Failure rate, 0..=1.
@@ -96,13 +112,7 @@ impl EndpointMeasure {
     /// The spread of the runs' p95 (standard deviation of its logarithm) when at least two runs
     /// had one: how much this endpoint's p95 moves between identical runs.
     pub fn run_spread(&self) -> Option<f64> {
-        let logs: Vec<f64> = self.runs.iter().filter_map(|r| r.p95_ms).filter(|p| *p > 0.0).map(f64::ln).collect();
-        if logs.len() < 2 {
-            return None;
-        }
-        let mean = logs.iter().sum::<f64>() / logs.len() as f64;
-        let variance = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (logs.len() - 1) as f64;
-        Some(variance.sqrt())
+        log_spread(self.runs.iter().filter_map(|r| r.p95_ms))
     }
 
     /// Adds another run's measurement of the same endpoint and stage. Both must have histograms
@@ -126,6 +136,14 @@ impl EndpointMeasure {
             self.latency_ms = quantiles_ms(&a);
             self.histogram = Some(encode(&a));
         }
+        self.ttft_histogram = match (self.ttft_decoded(), other.ttft_decoded()) {
+            (Some(mut a), Some(b)) => {
+                let _ = a.add(&b);
+                Some(encode(&a))
+            }
+            // A baseline judges TTFT only when every one of its runs measured it.
+            _ => None,
+        };
         self.runs.extend(other.runs.iter().copied());
         // Failed latencies are shown, never judged: the slower of the two is a fair summary.
         self.failed_p95_ms = match (self.failed_p95_ms, other.failed_p95_ms) {
@@ -133,6 +151,17 @@ impl EndpointMeasure {
             (a, b) => a.or(b),
         };
     }
+}
+
+/// The standard deviation of the logarithms of some p95s (at least two, all positive).
+fn log_spread(p95s: impl Iterator<Item = f64>) -> Option<f64> {
+    let logs: Vec<f64> = p95s.filter(|p| *p > 0.0).map(f64::ln).collect();
+    if logs.len() < 2 {
+        return None;
+    }
+    let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+    let variance = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (logs.len() - 1) as f64;
+    Some(variance.sqrt())
 }
 
 /// One scenario's measurements: stage -> endpoint key (`METHOD name`) -> measure.

@@ -4,6 +4,35 @@ use std::io::{self, Write};
 
 use crate::stats::Snapshot;
 
+/// Streams: time to first token, the gaps between tokens and tokens/s, per streamed row.
+fn write_streams(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
+    let streamed: Vec<_> = snapshot.total.iter().filter(|(_, s)| !s.ttft.is_empty()).collect();
+    if streamed.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{:<49} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "Streams", "Streams", "TTFT p50", "TTFT p95", "ITL p50", "ITL p95", "tok/s p50"
+    )?;
+    for ((method, name), s) in streamed {
+        let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        writeln!(
+            out,
+            "{:<49} {:>9} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>9.1}",
+            format!("{method} {name}"),
+            s.ttft.len(),
+            ms(&s.ttft, 0.5),
+            ms(&s.ttft, 0.95),
+            ms(&s.inter_token, 0.5),
+            ms(&s.inter_token, 0.95),
+            // Stored as tokens/s x 1000.
+            s.tokens_per_second.value_at_quantile(0.5) as f64 / 1000.0
+        )?;
+    }
+    writeln!(out, "(ms; ITL: the gap between tokens)")
+}
+
 /// Writes the table: per endpoint requests, failures, p50/p95/p99 of the successful requests and
 /// requests/s, then failures grouped by kind with a sample message, then the arrival schedule.
 pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
@@ -31,6 +60,7 @@ pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Resu
         )?;
     }
     writeln!(out, "(latencies of successful requests; `-` where none succeeded)")?;
+    write_streams(out, snapshot)?;
     if !snapshot.failures.is_empty() {
         writeln!(out, "\nFailures:")?;
         for f in &crate::stats::combine_failures(snapshot.failures.iter().cloned(), false) {

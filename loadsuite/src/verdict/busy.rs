@@ -2,7 +2,7 @@
 //! in every stage ([`StageLag`]); when a stage's lateness rose over what the baseline's runs saw,
 //! every request of the stage may have waited that much longer for a CPU, several times over (the
 //! send, the server's read and answer, the receive). A latency regression the added wait can
-//! explain is inconclusive, with the figures: it says "rerun on a quieter machine", never "the
+//! explain (or a TTFT rise) is inconclusive, with the figures: it says "rerun on a quieter machine", never "the
 //! service got slower". Regressions larger than that, and every error-rate check, stand.
 
 use super::model::{Check, CheckKind, Verdict};
@@ -35,10 +35,18 @@ pub fn discount(
     lags: (&[StageLag], &[StageLag]),
 ) {
     let Some((rise, then, now)) = lag_rise(stage, lags.0, lags.1) else { return };
-    let (Some(was), Some(is)) = (base.percentile("p95", 0.95), current.percentile("p95", 0.95)) else { return };
-    let p95_rise = is - was;
+    let ttft_p95 = |m: &EndpointMeasure| {
+        m.ttft_decoded().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(0.95) as f64 / 1000.0)
+    };
     let explained = WAITS_PER_REQUEST * rise;
-    for check in checks.iter_mut().filter(|c| c.kind == CheckKind::LatencyP95 && c.verdict.fails()) {
+    for check in checks.iter_mut().filter(|c| c.verdict.fails()) {
+        let (was, is) = match check.kind {
+            CheckKind::LatencyP95 => (base.percentile("p95", 0.95), current.percentile("p95", 0.95)),
+            CheckKind::TtftP95 => (ttft_p95(base), ttft_p95(current)),
+            _ => continue,
+        };
+        let (Some(was), Some(is)) = (was, is) else { continue };
+        let p95_rise = is - was;
         if p95_rise <= explained {
             check.verdict = Verdict::Inconclusive;
             check.detail = format!(

@@ -7,6 +7,8 @@
 //!   side's distribution-free p95 interval and `spread` is the run-to-run spread the baseline
 //!   measured (several runs) or `run_spread` (one run). Samples inside a run are not independent,
 //!   so the run, not the request, is the unit of that spread.
+//! - **Streams**: the p95 of the time to first token is judged by the same rule (the row's latency
+//!   level split between the two tests).
 //! - **Errors**: a rise is a regression when it is material (`min_error_rate_increase` points) and
 //!   an exact conditional binomial test says it is not chance. Only then are the failure kinds
 //!   tested the same way (hierarchically, to say which kind rose), so a rare kind the baseline
@@ -17,6 +19,7 @@
 //! - Too few samples is inconclusive, never pass; every row states the smallest change it could
 //!   have flagged.
 
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Check, CheckKind, Detectable, Severity, Verdict};
@@ -318,19 +321,41 @@ fn latency(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, al
         let detail = "no histogram on one side (e.g. a Locust baseline): the change cannot be tested";
         return (Check::new(CheckKind::LatencyP95, detail, Verdict::Inconclusive), None);
     };
+    p95_rise(CheckKind::LatencyP95, "p95", (&hb, &hc), base.run_spread(), t, alpha)
+}
+
+/// Streams: the time-to-first-token check, when both sides measured it.
+fn ttft(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, alpha: f64) -> Option<Check> {
+    let (hb, hc) = (base.ttft_decoded()?, current.ttft_decoded()?);
+    if hb.is_empty() || hc.is_empty() {
+        return None;
+    }
+    Some(p95_rise(CheckKind::TtftP95, "TTFT p95", (&hb, &hc), base.ttft_run_spread(), t, alpha).0)
+}
+
+/// The p95 of `now` against that of `was` under the regression rule (see the module docs), and the
+/// smallest rise it could flag.
+fn p95_rise(
+    kind: CheckKind,
+    what: &str,
+    (hb, hc): (&Histogram<u64>, &Histogram<u64>),
+    base_spread: Option<f64>,
+    t: &Thresholds,
+    alpha: f64,
+) -> (Check, Option<f64>) {
     if hb.len() < t.min_samples || hc.len() < t.min_samples {
         let detail = format!(
-            "{} / {} successful requests; at least {} each are needed to compare latency",
+            "{} / {} successful requests; at least {} each are needed to compare {what}",
             hb.len(),
             hc.len(),
             t.min_samples
         );
-        return (Check::new(CheckKind::LatencyP95, detail, Verdict::Inconclusive), None);
+        return (Check::new(kind, detail, Verdict::Inconclusive), None);
     }
     let pb = hb.value_at_quantile(0.95) as f64 / 1000.0;
     let pc = hc.value_at_quantile(0.95) as f64 / 1000.0;
-    let spread = base.run_spread().map_or(t.run_spread, |s| s.max(t.run_spread));
-    let noise = (log_quantile_se(&hb, 0.95).powi(2) + log_quantile_se(&hc, 0.95).powi(2) + spread.powi(2)).sqrt();
+    let spread = base_spread.map_or(t.run_spread, |s| s.max(t.run_spread));
+    let noise = (log_quantile_se(hb, 0.95).powi(2) + log_quantile_se(hc, 0.95).powi(2) + spread.powi(2)).sqrt();
     let z = z_for(alpha);
     let floor = (1.0 + t.min_latency_change_ms / pb.max(0.001)).ln();
     let threshold = (1.0 + t.p95_regression).ln().max(z * noise).max(floor);
@@ -353,11 +378,11 @@ fn latency(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, al
         format!("the noise (run-to-run spread {spread:.2}, z {z:.2})")
     };
     let detail = format!(
-        "p95 {pb:.1} -> {pc:.1} ms ({:+.0}%); flagged above +{:.0}%, set by {which}",
+        "{what} {pb:.1} -> {pc:.1} ms ({:+.0}%); flagged above +{:.0}%, set by {which}",
         change * 100.0,
         bound * 100.0
     );
-    (Check::new(CheckKind::LatencyP95, detail, verdict), Some(bound))
+    (Check::new(kind, detail, verdict), Some(bound))
 }
 
 fn throughput(base: &EndpointMeasure, current: &EndpointMeasure, t: &Thresholds, open_model: bool) -> Option<Check> {
@@ -405,8 +430,12 @@ pub fn regression(
     let p95_rise = if current.successes() == 0 {
         None
     } else {
-        let (check, rise) = latency(base, current, t, budget.latency);
+        // A stream's TTFT is a second latency test of the row: the row's latency level is shared.
+        let streamed = base.ttft_histogram.is_some() && current.ttft_histogram.is_some();
+        let level = if streamed { budget.latency / 2.0 } else { budget.latency };
+        let (check, rise) = latency(base, current, t, level);
         checks.push(check);
+        checks.extend(ttft(base, current, t, level));
         rise
     };
     checks.extend(throughput(base, current, t, open_model));

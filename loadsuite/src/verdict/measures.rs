@@ -65,7 +65,11 @@ pub fn from_run(run: RunFile) -> RunMeasures {
             ..EndpointMeasure::default()
         };
         let p95 = measure.percentile("p95", 0.95);
-        measure.runs = vec![RunFigures { requests: e.requests, failures: e.failures, p95_ms: p95 }];
+        measure.ttft_histogram = e.stream_histograms.as_ref().map(|h| h.ttft.clone());
+        let ttft_p95 =
+            measure.ttft_decoded().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(0.95) as f64 / 1000.0);
+        measure.runs =
+            vec![RunFigures { requests: e.requests, failures: e.failures, p95_ms: p95, ttft_p95_ms: ttft_p95 }];
         stages.entry(e.stage.unwrap_or(0)).or_default().insert(key(&e.method, &e.name), measure);
     }
     for f in &run.failures {
@@ -204,7 +208,12 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
                 .iter()
                 .filter_map(|(i, k)| at(*i).parse::<f64>().ok().map(|v| (k.clone(), v)))
                 .collect(),
-            runs: vec![RunFigures { requests, failures, p95_ms: at(column("95%")?).parse::<f64>().ok() }],
+            runs: vec![RunFigures {
+                requests,
+                failures,
+                p95_ms: at(column("95%")?).parse::<f64>().ok(),
+                ttft_p95_ms: None,
+            }],
             ..EndpointMeasure::default()
         };
         stage.insert(key(at(t), at(n)), measure);

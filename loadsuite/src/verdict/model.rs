@@ -80,6 +80,8 @@ pub enum CheckKind {
     FailureKinds,
     /// The p95 of successful requests did not rise beyond the allowance and the noise.
     LatencyP95,
+    /// Streams: the p95 of the time to first token did not rise beyond the allowance and the noise.
+    TtftP95,
     /// Open plans: requests/s did not drop.
     Throughput,
     /// Absolute target: p95 under the SLO.
@@ -106,6 +108,7 @@ impl CheckKind {
             CheckKind::ErrorRate => "error rate not higher than the baseline's",
             CheckKind::FailureKinds => "no failure kind risen",
             CheckKind::LatencyP95 => "p95 not slower than the baseline's",
+            CheckKind::TtftP95 => "TTFT p95 not slower than the baseline's",
             CheckKind::Throughput => "throughput not dropped",
             CheckKind::TargetP95 => "p95 target",
             CheckKind::TargetP99 => "p99 target",

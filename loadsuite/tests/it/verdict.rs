@@ -239,3 +239,37 @@ async fn a_rise_a_busier_machine_explains_is_inconclusive_and_a_larger_one_stand
     assert!(said.contains("the machine was busier") && said.contains("Rerun on a quieter machine"), "{said}");
     assert!(!said.contains("regression"), "{said}");
 }
+
+#[tokio::test]
+async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
+    let _quiet = crate::common::QUIET.write().await;
+    // 8 tokens at 20 tokens/s: a stream takes ~0.4 s plus its first token. +100 ms on the first
+    // token is +200% TTFT but about +20% on the whole request, inside the latency allowance.
+    let model =
+        "[gateway]\n[[gateway.models]]\nid = \"streamer\"\nkind = \"chat\"\nttft_ms = 50\ntokens_per_second = 20.0\n";
+    let slow_start = format!(
+        "{model}[[gateway.faults]]\nname = \"late-first-token\"\nmatch = {{ path = \"/v1/chat/completions\" }}\nstream = {{ ttft_ms = 150 }}\n"
+    );
+    let scenario = |mocks: &Mocks| {
+        format!(
+            "name = \"streams\"\n{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"chat\", model = \"streamer\", max_tokens = 8, stream = true }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 12, spawn_rate = 100, duration = \"5s\" }}]\n",
+            mocks.targets()
+        )
+    };
+    let normal = Mocks::start(model).await;
+    let (base, _) = run_text(&scenario(&normal), "ttft-base").await;
+    let late = Mocks::start(&slow_start).await;
+    let (slower, _) = run_text(&scenario(&late), "ttft-late").await;
+    let report = compare(&base.out, &slower.out);
+    let row = endpoint(&report, "POST /v1/chat/completions (stream)");
+    let check = |kind: verdict::model::CheckKind| {
+        row.checks.iter().find(|c| c.kind == kind).unwrap_or_else(|| panic!("{:#?}", row.checks))
+    };
+    assert!(matches!(check(verdict::model::CheckKind::TtftP95).verdict, Verdict::Regression(_)), "{:#?}", row.checks);
+    assert_eq!(check(verdict::model::CheckKind::LatencyP95).verdict, Verdict::Pass, "{:#?}", row.checks);
+    assert!(check(verdict::model::CheckKind::TtftP95).detail.starts_with("TTFT p95 "));
+    let again = run_text(&scenario(&normal), "ttft-again").await.0;
+    let same = compare(&base.out, &again.out);
+    let row = endpoint(&same, "POST /v1/chat/completions (stream)");
+    assert!(row.checks.iter().all(|c| !c.verdict.fails()), "an identical run passes: {:#?}", row.checks);
+}
