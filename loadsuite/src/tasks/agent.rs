@@ -187,23 +187,24 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
             .collect();
         prompt = format!("Context:\n{}\n\nQuestion: {prompt}", context.join("\n"));
     }
-    let tools = match &user.agent_tools {
-        Some((url, tools)) if url == &agent.mcp_url => tools.clone(),
+    // The server's tools are listed once per session and kept whole; each task offers its own share.
+    let listed = match &user.agent_tools {
+        Some((url, listed)) if url == &agent.mcp_url => listed.clone(),
         _ => {
             let started = Instant::now();
             let (result, listed) = mcp::list_tools(client, &agent.mcp_url, user, agent.timeout).await;
             step(outcome, "tools/list".into(), started.elapsed(), result)?;
-            let tools = function_tools(&listed, agent.tools);
-            if tools.is_empty() {
-                return Err(Failure::new(
-                    FailureKind::UnknownTool,
-                    format!("none of the tools {:?} is among those the MCP server lists", agent.tools),
-                ));
-            }
-            user.agent_tools = Some((agent.mcp_url.clone(), tools.clone()));
-            tools
+            user.agent_tools = Some((agent.mcp_url.clone(), listed.clone()));
+            listed
         }
     };
+    let tools = function_tools(&listed, agent.tools);
+    if tools.is_empty() {
+        return Err(Failure::new(
+            FailureKind::UnknownTool,
+            format!("none of the tools {:?} is among those the MCP server lists", agent.tools),
+        ));
+    }
     let offered: Vec<&str> = tools.iter().filter_map(|t| t["function"]["name"].as_str()).collect();
     let mut conversation = Conversation { api: agent.api, items: vec![json!({"role": "user", "content": prompt})] };
     for _ in 0..agent.max_steps {

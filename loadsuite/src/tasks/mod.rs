@@ -32,7 +32,7 @@ pub struct UserState {
     pub rng: StdRng,
     /// The user's own HTTP/1.1 connection for plain HTTP tasks.
     pub connection: http1::Connection,
-    /// The function tools an `agent` task got from its MCP endpoint (listed once per session).
+    /// The tools an `agent` task's MCP endpoint lists (asked once per session): its URL and the list.
     pub agent_tools: Option<(String, Vec<Value>)>,
 }
 

@@ -53,6 +53,7 @@ pub fn numbers(m: &EndpointMeasure) -> Numbers {
         p99_ms: m.percentile("p99", 0.99),
         failed_p95_ms: m.failed_p95_ms,
         requests_per_second: m.requests_per_second,
+        ttft_p95_ms: m.ttft_decoded().filter(|h| !h.is_empty()).map(|h| h.value_at_quantile(0.95) as f64 / 1000.0),
     }
 }
 

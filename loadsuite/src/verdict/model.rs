@@ -173,6 +173,9 @@ pub struct Numbers {
     pub failed_p95_ms: Option<f64>,
     /// Requests/s.
     pub requests_per_second: f64,
+    /// Streams: p95 of the time to first token, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_p95_ms: Option<f64>,
 }
 
 /// What this comparison could have detected for an endpoint: the smallest changes it would flag.

@@ -90,6 +90,21 @@ pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
             e.current.requests_per_second
         )?;
     }
+    let streams: Vec<&EndpointVerdict> = r.endpoints.iter().filter(|e| e.current.ttft_p95_ms.is_some()).collect();
+    if !streams.is_empty() {
+        writeln!(out, "\n| stage | stream | TTFT p95 ms (baseline -> now) |\n|---:|---|---|")?;
+        for e in streams {
+            let base = e.baseline.as_ref().and_then(|b| b.ttft_p95_ms);
+            writeln!(
+                out,
+                "| {} | `{}` | {} -> {} |",
+                e.stage + 1,
+                e.endpoint,
+                fmt_ms(base),
+                fmt_ms(e.current.ttft_p95_ms)
+            )?;
+        }
+    }
     let flagged: Vec<_> = r.endpoints.iter().filter(|e| e.verdict >= Verdict::Inconclusive).collect();
     if !flagged.is_empty() {
         writeln!(out, "\n## Findings\n")?;

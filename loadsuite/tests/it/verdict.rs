@@ -268,6 +268,10 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     assert!(matches!(check(verdict::model::CheckKind::TtftP95).verdict, Verdict::Regression(_)), "{:#?}", row.checks);
     assert_eq!(check(verdict::model::CheckKind::LatencyP95).verdict, Verdict::Pass, "{:#?}", row.checks);
     assert!(check(verdict::model::CheckKind::TtftP95).detail.starts_with("TTFT p95 "));
+    let mut markdown = Vec::new();
+    verdict::report::write_markdown(&mut markdown, &report).unwrap();
+    let markdown = String::from_utf8(markdown).unwrap();
+    assert!(markdown.contains("TTFT p95 ms (baseline -> now)") && markdown.contains("(stream)` | "), "{markdown}");
     let again = run_text(&scenario(&normal), "ttft-again").await.0;
     let same = compare(&base.out, &again.out);
     let row = endpoint(&same, "POST /v1/chat/completions (stream)");
