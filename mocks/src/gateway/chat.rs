@@ -394,23 +394,9 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
             .collect::<Result<Vec<_>, _>>()?;
         if request.stream {
             let answer = &answers[0];
-            let plan = StreamPlan {
-                id: completion_id(request.fingerprint),
-                model: answered_model.to_owned(),
-                pieces: answer.pieces(),
-                finish_reason: answer.finish_reason,
-                completion_tokens: answer.tokens,
-                include_usage: request.include_usage,
-                prompt_tokens,
-                ttft,
-                tokens_per_second,
-                jitter: gateway.config.stream_jitter,
-                fault,
-                seed: request.fingerprint,
-            };
-            let mut response = stream_response(plan, admission.permit);
-            admission.headers.write(response.headers_mut());
-            return Ok(response);
+            let content = (answer.pieces(), answer.finish_reason, answer.tokens);
+            let timing = (ttft, tokens_per_second);
+            return Ok(stream(gateway, request, answered_model, content, timing, fault, admission));
         }
         let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
         crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
@@ -422,24 +408,9 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     }
     if request.stream {
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
-        let completion_tokens = words.len() as u64;
-        let plan = StreamPlan {
-            id: completion_id(request.fingerprint),
-            model: answered_model.to_owned(),
-            pieces: Piece::words(words),
-            completion_tokens,
-            finish_reason: if cut { "length" } else { "stop" },
-            include_usage: request.include_usage,
-            prompt_tokens,
-            ttft,
-            tokens_per_second,
-            jitter: gateway.config.stream_jitter,
-            fault,
-            seed: request.fingerprint,
-        };
-        let mut response = stream_response(plan, admission.permit);
-        admission.headers.write(response.headers_mut());
-        return Ok(response);
+        let tokens = words.len() as u64;
+        let content = (Piece::words(words), if cut { "length" } else { "stop" }, tokens);
+        return Ok(stream(gateway, request, answered_model, content, (ttft, tokens_per_second), fault, admission));
     }
     // Every generated word is one token (see `text`), so the words are the completion tokens.
     let texts: Vec<CompletionText> = (0..request.n)
@@ -457,6 +428,36 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     let body = completion_json(&head, texts);
     let headers = admission.headers.json_answer(body.len());
     Ok(bytes_response(body, headers))
+}
+
+/// Plays a streamed answer: its pieces, finish reason and completion tokens, paced by
+/// (time to first token, tokens/s); the admission's permit is held until the stream ends.
+fn stream(
+    gateway: &Arc<Gateway>,
+    request: &ChatRequest,
+    model: &str,
+    (pieces, finish_reason, completion_tokens): (Vec<Piece>, &'static str, u64),
+    (ttft, tokens_per_second): (Duration, f64),
+    fault: StreamFault,
+    admission: super::ratelimit::Admission,
+) -> Response {
+    let plan = StreamPlan {
+        id: completion_id(request.fingerprint),
+        model: model.to_owned(),
+        pieces,
+        finish_reason,
+        completion_tokens,
+        include_usage: request.include_usage,
+        prompt_tokens: request.prompt_tokens,
+        ttft,
+        tokens_per_second,
+        jitter: gateway.config.stream_jitter,
+        fault,
+        seed: request.fingerprint,
+    };
+    let mut response = stream_response(plan, admission.permit);
+    admission.headers.write(response.headers_mut());
+    response
 }
 
 /// How long generating `tokens` takes at `tokens_per_second` (0: instant).
