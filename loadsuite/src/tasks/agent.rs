@@ -10,9 +10,11 @@
 //! Each step is its own statistics row (`AGENT retrieve`, `AGENT tools/list`, `AGENT llm`,
 //! `AGENT tool NAME`); the turn (`AGENT turn` by default) fails when a step fails, with that step's
 //! failure kind and the step named in the message, or as `invalid_tool_arguments` (the model's
-//! arguments are not a JSON object), `unknown_tool` (a tool it was not offered) or
-//! `max_steps_exceeded`.
+//! arguments are not a JSON object, or break the tool's `inputSchema`), `unknown_tool` (a tool it
+//! was not offered) or `max_steps_exceeded`.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -135,6 +137,37 @@ pub struct AgentTurn<'a> {
     pub timeout: Duration,
 }
 
+/// The tools an MCP server lists, kept for the user's session with a validator per tool for the
+/// arguments the model sends (a schema that cannot be compiled is not checked).
+pub struct ToolCatalog {
+    /// The MCP endpoint that listed them.
+    url: String,
+    /// `tools/list`'s tools.
+    listed: Vec<Value>,
+    /// Tool name to its compiled `inputSchema`.
+    validators: HashMap<String, jsonschema::Validator>,
+}
+
+impl ToolCatalog {
+    fn new(url: String, listed: Vec<Value>) -> Self {
+        let validators = listed
+            .iter()
+            .filter_map(|t| {
+                let validator = jsonschema::validator_for(t.get("inputSchema")?).ok()?;
+                Some((t["name"].as_str()?.to_owned(), validator))
+            })
+            .collect();
+        ToolCatalog { url, listed, validators }
+    }
+
+    /// Why `arguments` do not fit the tool's schema, if they do not.
+    fn misfit(&self, tool: &str, arguments: &Value) -> Option<String> {
+        let error = self.validators.get(tool)?.validate(arguments).err()?;
+        let at = error.instance_path().to_string();
+        Some(if at.is_empty() { error.to_string() } else { format!("{error} at {at}") })
+    }
+}
+
 /// Records one step and turns its failure into the turn's, naming the step.
 fn step(outcome: &mut Outcome, name: String, latency: Duration, result: Outcome) -> Result<(), Failure> {
     let failure = result.failure.clone();
@@ -188,17 +221,18 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
         prompt = format!("Context:\n{}\n\nQuestion: {prompt}", context.join("\n"));
     }
     // The server's tools are listed once per session and kept whole; each task offers its own share.
-    let listed = match &user.agent_tools {
-        Some((url, listed)) if url == &agent.mcp_url => listed.clone(),
+    let catalog = match &user.agent_tools {
+        Some(catalog) if catalog.url == agent.mcp_url => catalog.clone(),
         _ => {
             let started = Instant::now();
             let (result, listed) = mcp::list_tools(client, &agent.mcp_url, user, agent.timeout).await;
             step(outcome, "tools/list".into(), started.elapsed(), result)?;
-            user.agent_tools = Some((agent.mcp_url.clone(), listed.clone()));
-            listed
+            let catalog = Arc::new(ToolCatalog::new(agent.mcp_url.clone(), listed));
+            user.agent_tools = Some(catalog.clone());
+            catalog
         }
     };
-    let tools = function_tools(&listed, agent.tools);
+    let tools = function_tools(&catalog.listed, agent.tools);
     if tools.is_empty() {
         return Err(Failure::new(
             FailureKind::UnknownTool,
@@ -234,6 +268,12 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
                     ));
                 }
             };
+            if let Some(why) = catalog.misfit(&call.name, &arguments) {
+                return Err(Failure::new(
+                    FailureKind::InvalidToolArguments,
+                    format!("llm: the arguments of `{}` break its input schema: {why}", call.name),
+                ));
+            }
             planned.push((call.id, call.name, arguments));
         }
         conversation.add_answer(&answer);

@@ -32,8 +32,8 @@ pub struct UserState {
     pub rng: StdRng,
     /// The user's own HTTP/1.1 connection for plain HTTP tasks.
     pub connection: http1::Connection,
-    /// The tools an `agent` task's MCP endpoint lists (asked once per session): its URL and the list.
-    pub agent_tools: Option<(String, Vec<Value>)>,
+    /// The tools an `agent` task's MCP endpoint lists (asked once per session).
+    pub agent_tools: Option<std::sync::Arc<agent::ToolCatalog>>,
 }
 
 impl UserState {

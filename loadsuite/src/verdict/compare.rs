@@ -20,6 +20,7 @@
 //!   have flagged.
 
 use hdrhistogram::Histogram;
+use mocks::glob::matches as glob;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Check, CheckKind, Detectable, Severity, Verdict};
@@ -99,26 +100,6 @@ pub struct RowTargets {
     pub max_error_rate: f64,
     /// `[[targets]] endpoint` patterns that set any of them (empty: the global targets).
     pub from: Vec<String>,
-}
-
-/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
-fn glob(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
-        return pattern == text;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !text.starts_with(first) || !text[first.len()..].ends_with(last) || text.len() < first.len() + last.len() {
-        return false;
-    }
-    let mut rest = &text[first.len()..text.len() - last.len()];
-    for part in &parts[1..parts.len() - 1] {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 impl Default for Thresholds {
@@ -445,18 +426,6 @@ pub fn regression(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs_match_any_run_of_characters() {
-        assert!(glob("POST /v1/query", "POST /v1/query"));
-        assert!(!glob("POST /v1/query", "POST /v1/query2"));
-        assert!(glob("AGENT *", "AGENT tool git_status"));
-        assert!(glob("*query*", "POST /v1/query"));
-        assert!(glob("POST */chat/*", "POST /v1/chat/completions (stream)"));
-        assert!(!glob("GET *", "POST /v1/query"));
-        assert!(glob("*", ""));
-        assert!(!glob("a*a", "a"));
-    }
 
     #[test]
     fn later_targets_override_earlier_ones_value_by_value() {

@@ -2,7 +2,8 @@
 //! turn and each of its steps (retrieval, the tool list once per session, every model call, every
 //! tool call) as rows; a failing tool fails the turn with the tool's failure, named; a model that
 //! never stops calling tools fails the turn as `max_steps_exceeded`; arguments cut short and a tool
-//! never declared (the gateway's agent faults) fail it as `invalid_tool_arguments` / `unknown_tool`.
+//! never declared and values the tool's `inputSchema` forbids (the gateway's agent faults) fail it as
+//! `invalid_tool_arguments` / `unknown_tool`.
 
 use std::path::Path;
 use std::process::Command;
@@ -79,7 +80,7 @@ fn a_failing_step_fails_the_turn_and_is_named() {
     let mocks = dir.join("mocks.toml");
     std::fs::write(
         &mocks,
-        "seed = 1\n[[mcp.faults]]\nname = \"broken-git\"\nmatch = { attribute = \"git_status\" }\nerror = { status = 500 }\n\n[gateway]\n[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"looper\"\nkind = \"chat\"\ntools = { max_rounds = 100 }\n[[gateway.models]]\nid = \"sloppy\"\nkind = \"chat\"\ntools = { invalid_arguments = 1.0 }\n[[gateway.models]]\nid = \"lost\"\nkind = \"chat\"\ntools = { unknown_tool = 1.0 }\n",
+        "seed = 1\n[[mcp.faults]]\nname = \"broken-git\"\nmatch = { attribute = \"git_status\" }\nerror = { status = 500 }\n\n[gateway]\n[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"looper\"\nkind = \"chat\"\ntools = { max_rounds = 100 }\n[[gateway.models]]\nid = \"sloppy\"\nkind = \"chat\"\ntools = { invalid_arguments = 1.0 }\n[[gateway.models]]\nid = \"lost\"\nkind = \"chat\"\ntools = { unknown_tool = 1.0 }\n[[gateway.models]]\nid = \"strict\"\nkind = \"chat\"\ntools = { invalid_values = 1.0 }\n",
     )
     .unwrap();
     let scenario = |name: &str, model: &str, tools: &str, steps: u32| {
@@ -107,13 +108,19 @@ fn a_failing_step_fails_the_turn_and_is_named() {
     assert_eq!(failure["kind"], "max_steps_exceeded", "{failure}");
     assert_eq!(count(&run, "llm", "requests"), 3 * count(&run, "turn", "requests"), "{said}");
 
-    for (model, kind) in [("sloppy", "invalid_tool_arguments"), ("lost", "unknown_tool")] {
+    for (model, kind) in
+        [("sloppy", "invalid_tool_arguments"), ("lost", "unknown_tool"), ("strict", "invalid_tool_arguments")]
+    {
         let file = scenario(model, model, "\"git_log\"", 3);
         let (code, run, said) = run_agent(file.to_str().unwrap(), &dir.join(format!("{model}-run")), &mocks_arg);
         assert_eq!(code, 1, "{said}");
         let failure = run["failures"].as_array().unwrap().iter().find(|f| f["name"] == "turn").unwrap();
         assert_eq!(failure["kind"], kind, "{failure}");
         assert_eq!(count(&run, "turn", "failures"), count(&run, "turn", "requests"), "{said}");
+        if model == "strict" {
+            let message = failure["message"].as_str().unwrap();
+            assert!(message.contains("break its input schema"), "valid JSON, checked against inputSchema: {message}");
+        }
     }
 }
 

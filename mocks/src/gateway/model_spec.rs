@@ -47,6 +47,31 @@ pub struct ToolPolicy {
     pub invalid_arguments: f64,
     /// Agent fault: the chance that a call names a tool that was not declared.
     pub unknown_tool: f64,
+    /// Agent fault: the chance that a call's arguments are valid JSON that breaks the tool's
+    /// schema (a required property left out, or a value of the wrong type).
+    pub invalid_values: f64,
+    /// Which declared tools the model prefers: name patterns (`*` is any run of characters) with
+    /// weights. A tool takes the weight of the first pattern it matches (1 when none does); a
+    /// tool of weight 0 is only called when asked for by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_weights: Vec<ToolWeight>,
+}
+
+/// One entry of [`ToolPolicy::tool_weights`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolWeight {
+    /// Tool names it covers (`*` is any run of characters).
+    pub pattern: String,
+    /// Relative chance of being called (0: never by the model's own choice).
+    pub weight: f64,
+}
+
+impl ToolPolicy {
+    /// The weight of the tool named `name`.
+    pub fn weight_of(&self, name: &str) -> f64 {
+        self.tool_weights.iter().find(|w| crate::glob::matches(&w.pattern, name)).map_or(1.0, |w| w.weight)
+    }
 }
 
 impl Default for ToolPolicy {
@@ -57,6 +82,8 @@ impl Default for ToolPolicy {
             parallel_calls: 1,
             invalid_arguments: 0.0,
             unknown_tool: 0.0,
+            invalid_values: 0.0,
+            tool_weights: Vec::new(),
         }
     }
 }
@@ -151,6 +178,7 @@ impl ModelSpec {
             ("tools.call_probability", self.tools.call_probability),
             ("tools.invalid_arguments", self.tools.invalid_arguments),
             ("tools.unknown_tool", self.tools.unknown_tool),
+            ("tools.invalid_values", self.tools.invalid_values),
         ] {
             if !(0.0..=1.0).contains(&chance) {
                 p.push((field, "must be between 0 and 1".to_owned()));
@@ -158,6 +186,12 @@ impl ModelSpec {
         }
         if !(1..=16).contains(&self.tools.parallel_calls) {
             p.push(("tools.parallel_calls", "must be between 1 and 16".to_owned()));
+        }
+        if self.tools.tool_weights.iter().any(|w| !w.weight.is_finite() || !(0.0..=1e6).contains(&w.weight)) {
+            p.push(("tools.tool_weights", "each weight must be between 0 and 1000000".to_owned()));
+        }
+        if self.tools.tool_weights.len() > 128 {
+            p.push(("tools.tool_weights", "at most 128 patterns".to_owned()));
         }
         if self.tools.max_rounds > 100 {
             p.push(("tools.max_rounds", "must be at most 100".to_owned()));

@@ -4,6 +4,7 @@
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use serde_json::Value;
 
 use super::errors::ApiError;
 use super::model_spec::ToolPolicy;
@@ -66,13 +67,25 @@ pub fn answer(
             ToolChoice::Required | ToolChoice::Named(_) => true,
             ToolChoice::Auto => shaping.rounds < policy.max_rounds && rng.random_bool(policy.call_probability),
         };
+    // The tools the model would pick by itself: those of positive weight (all, when `required`
+    // finds none it likes).
+    let weights: Vec<f64> = shaping.tools.iter().map(|t| policy.weight_of(&t.name)).collect();
+    let liked = weights.iter().filter(|w| **w > 0.0).count();
+    let call = call && (liked > 0 || shaping.choice != ToolChoice::Auto);
     if call {
         let chosen: Vec<usize> = match &shaping.choice {
             ToolChoice::Named(name) => shaping.tools.iter().position(|t| &t.name == name).into_iter().collect(),
-            _ => {
+            _ if policy.tool_weights.is_empty() || liked == 0 => {
                 let most = if shaping.parallel { (policy.parallel_calls as usize).min(shaping.tools.len()) } else { 1 };
                 let count = rng.random_range(1..=most.max(1));
                 rand::seq::index::sample(&mut rng, shaping.tools.len(), count).into_vec()
+            }
+            _ => {
+                let most = if shaping.parallel { (policy.parallel_calls as usize).min(liked) } else { 1 };
+                let count = rng.random_range(1..=most.max(1));
+                rand::seq::index::sample_weighted(&mut rng, shaping.tools.len(), |i| weights[i], count)
+                    .map(|picked| picked.into_vec())
+                    .unwrap_or_default()
             }
         };
         let calls = chosen
@@ -80,10 +93,15 @@ pub fn answer(
             .enumerate()
             .map(|(i, tool)| {
                 let tool = &shaping.tools[tool];
-                let arguments =
-                    value_for(&tool.parameters, seed.wrapping_add(i as u64 + 1)).map_err(unanswerable)?.to_string();
-                // Agent faults, drawn per call: arguments cut short, a tool never declared.
+                let arguments = value_for(&tool.parameters, seed.wrapping_add(i as u64 + 1)).map_err(unanswerable)?;
+                // Agent faults, drawn per call: arguments cut short, a tool never declared, values
+                // the schema forbids.
                 let (broken, lost): (f64, f64) = (rng.random(), rng.random());
+                let arguments = if policy.invalid_values > 0.0 && rng.random_bool(policy.invalid_values) {
+                    schema_breaking(&tool.parameters, arguments).to_string()
+                } else {
+                    arguments.to_string()
+                };
                 let arguments = if broken < policy.invalid_arguments {
                     arguments.chars().take(arguments.chars().count() / 2).collect()
                 } else {
@@ -125,6 +143,26 @@ pub fn answer(
         }),
         None => Ok(ChoiceAnswer { content: Content::Json(json), calls: Vec::new(), finish_reason: "stop", tokens }),
     }
+}
+
+/// Arguments that parse but break `schema`: its first required property left out, else its first
+/// property given a value of the wrong type, else a property it does not declare.
+fn schema_breaking(schema: &Value, arguments: Value) -> Value {
+    let Value::Object(mut object) = arguments else { return Value::Array(Vec::new()) };
+    let required = schema["required"].as_array().and_then(|r| r.first()).and_then(Value::as_str);
+    if let Some(name) = required.filter(|name| object.contains_key(*name)) {
+        object.remove(name);
+    } else if let Some((_, value)) = object.iter_mut().next() {
+        *value = match value {
+            Value::String(_) => Value::from(12345),
+            Value::Number(_) | Value::Null => Value::from("not a number"),
+            Value::Bool(_) => Value::from("yes"),
+            Value::Array(_) | Value::Object(_) => Value::from(true),
+        };
+    } else {
+        object.insert("undeclared_property".into(), Value::Bool(true));
+    }
+    Value::Object(object)
 }
 
 impl ChoiceAnswer {

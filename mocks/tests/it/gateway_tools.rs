@@ -61,6 +61,21 @@ tools = { invalid_arguments = 1.0 }
 id = "lost"
 kind = "chat"
 tools = { unknown_tool = 1.0 }
+
+[[gateway.models]]
+id = "wrong-values"
+kind = "chat"
+tools = { invalid_values = 1.0 }
+
+[[gateway.models]]
+id = "git-fan"
+kind = "chat"
+tools = { parallel_calls = 3, tool_weights = [{ pattern = "git_*", weight = 1 }, { pattern = "*", weight = 0 }] }
+
+[[gateway.models]]
+id = "shy"
+kind = "chat"
+tools = { tool_weights = [{ pattern = "*", weight = 0 }] }
 "#;
 
 #[tokio::test]
@@ -133,6 +148,42 @@ async fn agent_faults_break_arguments_or_name_an_undeclared_tool() {
     assert!(name.ends_with("_undeclared"), "{lost}");
     let arguments = lost["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap();
     assert!(serde_json::from_str::<Value>(arguments).is_ok(), "only the name is wrong: {arguments}");
+}
+
+#[tokio::test]
+async fn schema_breaking_values_parse_but_leave_out_a_required_property() {
+    let gw = TestGateway::with_toml(MODELS).await;
+    for i in 0..5 {
+        let (status, answer) =
+            gw.chat(ask("wrong-values", &format!("look {i}"), json!({"tool_choice": "required"}))).await;
+        assert_eq!(status, 200, "{answer}");
+        for (_, arguments) in calls(&answer) {
+            assert!(arguments.is_object(), "valid JSON: {arguments}");
+            assert!(arguments.get("path").is_none(), "the first required property is left out: {arguments}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn tool_weights_choose_which_tools_the_model_calls() {
+    let gw = TestGateway::with_toml(MODELS).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..30 {
+        let (status, answer) = gw.chat(ask("git-fan", &format!("prompt {i}"), json!({}))).await;
+        assert_eq!(status, 200, "{answer}");
+        let called = calls(&answer);
+        assert_eq!(called.len(), 1, "only one tool has weight, so one call at most: {answer}");
+        seen.extend(called.into_iter().map(|(name, _)| name));
+    }
+    assert_eq!(seen, ["git_status".to_owned()].into(), "weight 0 is never chosen");
+    // A model that likes none of the tools answers in words under `auto` and still obeys `required`.
+    let (_, words) = gw.chat(ask("shy", "look around", json!({}))).await;
+    assert!(calls(&words).is_empty() && words["choices"][0]["finish_reason"] == "stop", "{words}");
+    let (_, forced) = gw.chat(ask("shy", "look around", json!({"tool_choice": "required"}))).await;
+    assert_eq!(calls(&forced).len(), 1, "{forced}");
+    let named =
+        gw.chat(ask("shy", "x", json!({"tool_choice": {"type": "function", "function": {"name": "list_dir"}}})));
+    assert_eq!(calls(&named.await.1)[0].0, "list_dir", "a named call ignores weights");
 }
 
 #[tokio::test]
@@ -229,9 +280,11 @@ async fn structured_outputs_follow_the_schema_with_refs_and_bounds() {
 
 #[tokio::test]
 async fn a_tool_policy_out_of_range_is_refused_with_its_field() {
-    let text = "[gateway]\n[[gateway.models]]\nid = \"m\"\nkind = \"chat\"\ntools = { call_probability = 1.5, parallel_calls = 0 }\n";
+    let text = "[gateway]\n[[gateway.models]]\nid = \"m\"\nkind = \"chat\"\ntools = { call_probability = 1.5, parallel_calls = 0, invalid_values = -1, tool_weights = [{ pattern = \"*\", weight = -2 }] }\n";
     let problems = mocks::config::MocksConfig::from_toml(text, "bad.toml").unwrap_err().to_string();
-    assert!(problems.contains("tools.call_probability") && problems.contains("tools.parallel_calls"), "{problems}");
+    for field in ["tools.call_probability", "tools.parallel_calls", "tools.invalid_values", "tools.tool_weights"] {
+        assert!(problems.contains(field), "{field}: {problems}");
+    }
 }
 
 #[tokio::test]
