@@ -173,6 +173,7 @@ impl Shared {
                 bytes: step.outcome.bytes,
                 failure: step.outcome.failure,
                 stream: step.outcome.stream,
+                step_counts: Vec::new(),
             });
         }
         self.recorder.record(Sample {
@@ -182,6 +183,7 @@ impl Shared {
             bytes: outcome.bytes,
             failure: outcome.failure,
             stream: outcome.stream,
+            step_counts: outcome.step_counts,
         });
         latency
     }
@@ -215,6 +217,7 @@ impl Drop for InFlight<'_> {
                     format!("no answer after {:.1} s when the run ended", waited.as_secs_f64()),
                 )),
                 stream: None,
+                step_counts: Vec::new(),
             },
             self.stage,
         );

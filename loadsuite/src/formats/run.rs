@@ -70,6 +70,24 @@ pub struct EndpointRecord {
     /// Streams: serialized histograms (µs; tokens/s × 1000) so merged runs stay exact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_histograms: Option<StreamHistograms>,
+    /// Tasks made of steps (agent turns): steps of each kind per iteration.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub steps_per_iteration: BTreeMap<String, StepCounts>,
+}
+
+/// The distribution of one kind of step per iteration (model calls per agent turn, say).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepCounts {
+    /// Mean per iteration.
+    pub mean: f64,
+    /// Median.
+    pub p50: u64,
+    /// 95th percentile.
+    pub p95: u64,
+    /// Most in one iteration.
+    pub max: u64,
+    /// Serialized histogram, so merged runs stay exact.
+    pub histogram: String,
 }
 
 /// Serialized stream histograms of one endpoint.
@@ -110,6 +128,20 @@ impl EndpointRecord {
                 inter_token: encode(&stats.inter_token),
                 tokens_per_second: encode(&stats.tokens_per_second),
             }),
+            steps_per_iteration: stats
+                .steps_per_iteration
+                .iter()
+                .map(|(kind, h)| {
+                    let counts = StepCounts {
+                        mean: h.mean(),
+                        p50: h.value_at_quantile(0.5),
+                        p95: h.value_at_quantile(0.95),
+                        max: h.max(),
+                        histogram: encode(h),
+                    };
+                    (kind.clone(), counts)
+                })
+                .collect(),
         }
     }
 
@@ -130,6 +162,9 @@ impl EndpointRecord {
             stats.ttft = decode(&h.ttft)?;
             stats.inter_token = decode(&h.inter_token)?;
             stats.tokens_per_second = decode(&h.tokens_per_second)?;
+        }
+        for (kind, counts) in &self.steps_per_iteration {
+            stats.steps_per_iteration.insert(kind.clone(), decode(&counts.histogram)?);
         }
         Some(stats)
     }

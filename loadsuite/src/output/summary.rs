@@ -33,6 +33,34 @@ fn write_streams(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
     writeln!(out, "(ms; ITL: the gap between tokens)")
 }
 
+/// Tasks made of steps: how many of each kind one iteration took.
+fn write_step_counts(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
+    let rows: Vec<_> = snapshot.total.iter().filter(|(_, s)| !s.steps_per_iteration.is_empty()).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{:<49} {:<10} {:>8} {:>6} {:>6} {:>6}",
+        "Steps per iteration", "Step", "mean", "p50", "p95", "max"
+    )?;
+    for ((method, name), s) in rows {
+        for (kind, h) in &s.steps_per_iteration {
+            writeln!(
+                out,
+                "{:<49} {:<10} {:>8.2} {:>6} {:>6} {:>6}",
+                format!("{method} {name}"),
+                kind,
+                h.mean(),
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.95),
+                h.max()
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the table: per endpoint requests, failures, p50/p95/p99 of the successful requests and
 /// requests/s, then failures grouped by kind with a sample message, then the arrival schedule.
 pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
@@ -61,6 +89,7 @@ pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Resu
     }
     writeln!(out, "(latencies of successful requests; `-` where none succeeded)")?;
     write_streams(out, snapshot)?;
+    write_step_counts(out, snapshot)?;
     if !snapshot.failures.is_empty() {
         writeln!(out, "\nFailures:")?;
         for f in &crate::stats::combine_failures(snapshot.failures.iter().cloned(), false) {

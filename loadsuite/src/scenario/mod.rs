@@ -142,6 +142,8 @@ pub enum TaskKind {
         tools: Vec<String>,
         /// Talk to the model through the Responses API (else Chat Completions).
         responses_api: bool,
+        /// Stream every model call (TTFT and pacing on the `llm` row).
+        stream: bool,
     },
 }
 
@@ -377,7 +379,18 @@ fn validate_task(
         "rag_query" => &["query", "top_k"],
         "rag_index" => &["documents", "words"],
         "mcp_tool" => &["tool", "arguments"],
-        "agent" => &["model", "prompt", "max_tokens", "mcp_target", "rag_target", "top_k", "max_steps", "tools", "api"],
+        "agent" => &[
+            "model",
+            "prompt",
+            "max_tokens",
+            "mcp_target",
+            "rag_target",
+            "top_k",
+            "max_steps",
+            "tools",
+            "api",
+            "stream",
+        ],
         other => {
             return Err((
                 "kind",
@@ -481,6 +494,7 @@ fn validate_task(
                     Some("responses") => true,
                     Some(other) => return Err(("api", format!("`{other}`: use \"chat\" or \"responses\""))),
                 },
+                stream: task.stream.unwrap_or(false),
             }
         }
         _ => {

@@ -104,7 +104,7 @@ pub struct RawTask {
     pub prompt: Option<String>,
     /// chat: max_tokens.
     pub max_tokens: Option<u64>,
-    /// chat: stream.
+    /// chat and agent: stream the model calls.
     pub stream: Option<bool>,
     /// embeddings: input text.
     pub input: Option<String>,

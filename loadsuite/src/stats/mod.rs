@@ -51,6 +51,14 @@ pub struct Stats {
     pub inter_token: Histogram<u64>,
     /// Tokens per second × 1000 (streams).
     pub tokens_per_second: Histogram<u64>,
+    /// Tasks made of steps (an agent turn): how many steps of each kind (`llm`, `tool`, as the
+    /// task counts them) one iteration took.
+    pub steps_per_iteration: BTreeMap<String, Histogram<u64>>,
+}
+
+/// A fresh histogram of step counts (0 to 100,000 per iteration; HDR histograms record 0 too).
+pub fn count_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000, 3).expect("static bounds are valid")
 }
 
 impl Default for Stats {
@@ -64,6 +72,7 @@ impl Default for Stats {
             ttft: histogram(),
             inter_token: histogram(),
             tokens_per_second: Histogram::new_with_bounds(1, 100_000_000, 3).expect("static bounds are valid"),
+            steps_per_iteration: BTreeMap::new(),
         }
     }
 }
@@ -90,6 +99,12 @@ impl Stats {
                 self.tokens_per_second.saturating_record((stream.tokens_per_second * 1000.0) as u64);
             }
         }
+        for (kind, count) in &sample.step_counts {
+            self.steps_per_iteration
+                .entry((*kind).to_owned())
+                .or_insert_with(count_histogram)
+                .saturating_record(*count);
+        }
     }
 
     /// Adds another row's numbers (histograms merge exactly).
@@ -99,6 +114,9 @@ impl Stats {
         let _ = self.ttft.add(&other.ttft);
         let _ = self.inter_token.add(&other.inter_token);
         let _ = self.tokens_per_second.add(&other.tokens_per_second);
+        for (kind, h) in &other.steps_per_iteration {
+            let _ = self.steps_per_iteration.entry(kind.clone()).or_insert_with(count_histogram).add(h);
+        }
         self.count += other.count;
         self.failures += other.failures;
         self.bytes += other.bytes;
@@ -148,6 +166,8 @@ pub struct Sample<'a> {
     pub failure: Option<Failure>,
     /// Stream measurements.
     pub stream: Option<StreamSample>,
+    /// A task made of steps: how many of each kind this iteration took (empty otherwise).
+    pub step_counts: Vec<(&'static str, u64)>,
 }
 
 /// A failure group: one kind of failure of one endpoint in one stage.

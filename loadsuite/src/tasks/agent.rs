@@ -5,7 +5,8 @@
 //! Completions or the Responses API, per task), every
 //! `tool_calls` entry runs as an MCP `tools/call` (in parallel when the model asked for several),
 //! the results go back as `tool` messages, and the loop goes on until the model answers in words
-//! or `max_steps` model calls were made.
+//! or `max_steps` model calls were made. With `stream = true` every model call streams, and its
+//! step carries time to first token and pacing like a streamed chat row.
 //!
 //! Each step is its own statistics row (`AGENT retrieve`, `AGENT tools/list`, `AGENT llm`,
 //! `AGENT tool NAME`); the turn (`AGENT turn` by default) fails when a step fails, with that step's
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::openai::{Frame, sse};
 use super::{Http, Outcome, Step, UserState, exchange, mcp};
 use crate::stats::{Failure, FailureKind};
 
@@ -92,6 +94,38 @@ impl Conversation {
         Ok(calls)
     }
 
+    /// Asks the model: one plain exchange, or a stream read frame by frame (time to first token
+    /// and pacing measured on content and tool-call deltas) and put back together into the answer
+    /// the plain call would have given.
+    async fn ask(&self, client: &Http, agent: &AgentTurn<'_>, tools: &[Value]) -> (Outcome, Option<Value>) {
+        let mut body = self.request(agent, tools);
+        let request = |body: &Value| client.post(&agent.model_url).json(body).timeout(agent.timeout);
+        if !agent.stream {
+            return exchange(request(&body), None, super::KEEP_BYTES).await;
+        }
+        body["stream"] = json!(true);
+        match self.api {
+            ModelApi::Chat => {
+                let mut message = StreamedMessage::default();
+                let outcome = sse(client, &agent.model_url, &body, agent.timeout, None, |f| message.add(f)).await;
+                (outcome, Some(message.into_answer()))
+            }
+            ModelApi::Responses => {
+                let mut whole = None;
+                let outcome = sse(client, &agent.model_url, &body, agent.timeout, None, |f| match f["type"].as_str() {
+                    Some("response.output_text.delta" | "response.function_call_arguments.delta") => Frame::Token,
+                    Some("response.completed") => {
+                        whole = Some(f["response"].clone());
+                        Frame::Done
+                    }
+                    _ => Frame::Other,
+                })
+                .await;
+                (outcome, whole)
+            }
+        }
+    }
+
     /// Keeps the model's answer (its calls) in the conversation.
     fn add_answer(&mut self, answer: &Value) {
         match self.api {
@@ -108,6 +142,55 @@ impl Conversation {
             ModelApi::Chat => json!({"role": "tool", "tool_call_id": id, "content": text}),
             ModelApi::Responses => json!({"type": "function_call_output", "call_id": id, "output": text}),
         });
+    }
+}
+
+/// A streamed chat answer put back together from its deltas.
+#[derive(Default)]
+struct StreamedMessage {
+    content: Option<String>,
+    /// By `index`: id, name, arguments so far.
+    calls: std::collections::BTreeMap<u64, (String, String, String)>,
+}
+
+impl StreamedMessage {
+    fn add(&mut self, frame: &Value) -> Frame {
+        let delta = &frame["choices"][0]["delta"];
+        let mut token = false;
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            self.content.get_or_insert_default().push_str(text);
+            token = true;
+        }
+        for piece in delta["tool_calls"].as_array().into_iter().flatten() {
+            let call = self.calls.entry(piece["index"].as_u64().unwrap_or_default()).or_default();
+            if let Some(id) = piece["id"].as_str() {
+                call.0 = id.to_owned();
+            }
+            if let Some(name) = piece["function"]["name"].as_str() {
+                call.1.push_str(name);
+            }
+            if let Some(arguments) = piece["function"]["arguments"].as_str() {
+                call.2.push_str(arguments);
+            }
+            token = true;
+        }
+        if token { Frame::Token } else { Frame::Other }
+    }
+
+    /// The answer in the non-streamed completion's shape.
+    fn into_answer(self) -> Value {
+        let mut message = json!({"role": "assistant", "content": self.content});
+        if !self.calls.is_empty() {
+            let calls: Vec<Value> = self
+                .calls
+                .into_values()
+                .map(|(id, name, arguments)| {
+                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                })
+                .collect();
+            message["tool_calls"] = Value::Array(calls);
+        }
+        json!({"choices": [{"message": message}]})
     }
 }
 
@@ -133,6 +216,8 @@ pub struct AgentTurn<'a> {
     pub max_steps: u32,
     /// The MCP tools offered to the model (all when empty).
     pub tools: &'a [String],
+    /// Whether model calls stream (TTFT and pacing per `llm` step).
+    pub stream: bool,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -200,6 +285,12 @@ pub async fn turn(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>) ->
     if let Err(failure) = run(client, user, agent, &mut outcome).await {
         outcome.failure = Some(failure);
     }
+    let (mut llm, mut tool) = (0, 0);
+    for step in &outcome.steps {
+        llm += u64::from(step.name == "llm");
+        tool += u64::from(step.name.starts_with("tool "));
+    }
+    outcome.step_counts = vec![("llm", llm), ("tool", tool)];
     outcome
 }
 
@@ -243,8 +334,7 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
     let mut conversation = Conversation { api: agent.api, items: vec![json!({"role": "user", "content": prompt})] };
     for _ in 0..agent.max_steps {
         let started = Instant::now();
-        let request = client.post(&agent.model_url).json(&conversation.request(agent, &tools)).timeout(agent.timeout);
-        let (result, answer) = exchange(request, None, super::KEEP_BYTES).await;
+        let (result, answer) = conversation.ask(client, agent, &tools).await;
         step(outcome, "llm".into(), started.elapsed(), result)?;
         let answer = answer.unwrap_or(Value::Null);
         let calls = conversation.calls(&answer)?;

@@ -73,6 +73,9 @@ pub struct Outcome {
     pub stream: Option<StreamSample>,
     /// Steps of a task made of several requests (an agent turn), each recorded as its own row.
     pub steps: Vec<Step>,
+    /// How many steps of each kind the iteration took (`llm`, `tool`), recorded as
+    /// distributions on the task's row.
+    pub step_counts: Vec<(&'static str, u64)>,
 }
 
 /// One request inside a task made of several, recorded as its own row (`METHOD name`, with the
@@ -321,6 +324,7 @@ pub async fn execute(
             max_steps,
             tools,
             responses_api,
+            stream,
         } => {
             let target = |name: &str| targets.get(name).map_or("", String::as_str).trim_end_matches('/').to_owned();
             let (model_url, api) = if *responses_api {
@@ -339,6 +343,7 @@ pub async fn execute(
                 top_k: *top_k,
                 max_steps: *max_steps,
                 tools,
+                stream: *stream,
                 timeout,
             };
             agent::turn(client, user, &turn).await

@@ -1,5 +1,6 @@
-//! OpenAI chat completions, plain and streamed. A streamed call measures time to first token,
-//! the gaps between tokens and tokens/s, and fails as `stream_cut` when `[DONE]` never comes.
+//! OpenAI chat completions, plain and streamed, and the SSE reader every streamed model call
+//! shares. A streamed call measures time to first token, the gaps between tokens and tokens/s,
+//! and fails as `stream_cut` when its end (`[DONE]`) never comes.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,16 @@ use crate::stats::{Failure, FailureKind, StreamSample};
 
 /// Longest SSE event read before the stream is judged broken (memory stays bounded).
 const MAX_SSE_EVENT: usize = 1 << 20;
+
+/// What one parsed SSE frame was to the reader.
+pub enum Frame {
+    /// It carried a token (content, or a piece of a tool call): timed for TTFT and pacing.
+    Token,
+    /// Anything else (role, usage, bookkeeping events).
+    Other,
+    /// The stream's own end (a Responses API stream ends with `response.completed`, no `[DONE]`).
+    Done,
+}
 
 /// One chat completion.
 #[allow(clippy::too_many_arguments)]
@@ -29,8 +40,26 @@ pub async fn chat(
         return exchange(client.post(url).json(&body).timeout(timeout), expect, super::KEEP_BYTES).await.0;
     }
     body["stream"] = json!(true);
+    sse(client, url, &body, timeout, expect, |frame| {
+        let content = frame["choices"][0]["delta"]["content"].as_str().unwrap_or("");
+        if content.is_empty() { Frame::Other } else { Frame::Token }
+    })
+    .await
+}
+
+/// Posts `body` and reads its answer as a server-sent event stream, handing every JSON frame to
+/// `on_frame`: time to first token, the gaps between tokens and tokens/s from the frames it calls
+/// tokens; `stream_cut` when the stream ends before `[DONE]` (or a frame `on_frame` calls the end).
+pub async fn sse(
+    client: &Http,
+    url: &str,
+    body: &Value,
+    timeout: Duration,
+    expect: Option<u16>,
+    mut on_frame: impl FnMut(&Value) -> Frame,
+) -> Outcome {
     let started = Instant::now();
-    let response = match client.post(url).json(&body).timeout(timeout).send().await {
+    let response = match client.post(url).json(body).timeout(timeout).send().await {
         Ok(r) => r,
         Err(e) => {
             return Outcome {
@@ -97,8 +126,15 @@ pub async fn chat(
                     failure = Some(Failure::new(FailureKind::Protocol, message));
                     continue;
                 }
-                let content = value["choices"][0]["delta"]["content"].as_str().unwrap_or("");
-                if !content.is_empty() {
+                let token = match on_frame(&value) {
+                    Frame::Token => true,
+                    Frame::Other => false,
+                    Frame::Done => {
+                        done = true;
+                        false
+                    }
+                };
+                if token {
                     let now = Instant::now();
                     if first_token.is_none() {
                         first_token = Some(now);

@@ -59,6 +59,9 @@ fn an_agent_turn_is_measured_end_to_end_and_step_by_step() {
         .map(|e| e["requests"].as_u64().unwrap())
         .sum();
     assert_eq!(tool_calls, turns, "one tool call a turn: {said}");
+    let per_turn = &row(&run, "turn")["steps_per_iteration"];
+    assert_eq!((per_turn["llm"]["mean"].as_f64(), per_turn["llm"]["max"].as_u64()), (Some(2.0), Some(2)), "{per_turn}");
+    assert_eq!(per_turn["tool"]["p95"], 1, "{per_turn}");
     let users = run["engine"]["stages"].as_array().unwrap().iter().map(|s| s["peak"].as_u64().unwrap()).max().unwrap();
     assert!(count(&run, "tools/list", "requests") <= users, "the tool list is asked once per user session: {said}");
     let turn_p50 = row(&run, "turn")["latency_ms"]["p50"].as_f64().unwrap();
@@ -140,6 +143,22 @@ fn an_agent_turn_through_the_responses_api_runs_the_same_loop() {
     let turns = count(&run, "turn", "requests");
     assert!(turns >= 2 && count(&run, "turn", "failures") == 0, "{said}");
     assert_eq!(count(&run, "llm", "requests"), 2 * turns, "a function_call, then words: {said}");
+    assert!(row(&run, "llm")["ttft_ms"].is_null(), "plain calls have no TTFT");
+
+    // Streamed, through either API: the same loop put back together from deltas, with TTFT per call.
+    let original = std::fs::read_to_string(&file).unwrap();
+    for api in ["responses", "chat"] {
+        let streamed = original.replace("api = \"responses\"", &format!("api = \"{api}\", stream = true"));
+        std::fs::write(&file, streamed).unwrap();
+        let (code, run, said) = run_agent(file.to_str().unwrap(), &dir.join(format!("stream-{api}")), &[]);
+        assert_eq!(code, 0, "{api}: {said}");
+        let turns = count(&run, "turn", "requests");
+        assert!(turns >= 2 && count(&run, "turn", "failures") == 0, "{api}: {said}");
+        assert_eq!(count(&run, "llm", "requests"), 2 * turns, "{api}: the calls were read from the stream: {said}");
+        let ttft = row(&run, "llm")["ttft_ms"]["p50"].as_f64();
+        assert!(ttft.is_some_and(|t| t > 0.0), "{api}: TTFT per model call: {}", row(&run, "llm"));
+    }
+    std::fs::write(&file, &original).unwrap();
 
     std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("api = \"responses\"", "api = \"soap\""))
         .unwrap();
