@@ -3,7 +3,7 @@ CARGO ?= cargo
 PYTHON ?= python3
 
 .PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-segments bench-loadgen bench-deps config-check scenarios
-.PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load regress record-baseline require-stack
+.PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load-agent test-load regress record-baseline require-stack
 .PHONY: nightly nightly-baseline bench-verdicts soak
 
 # Load targets: RUN_TIME=30s fits each plan into that time (empty: the scenario's own length);
@@ -13,7 +13,7 @@ RUN_TIME ?=
 OUT ?= results
 BASELINES ?= $(OUT)/baselines
 RUNS ?= 3
-SCENARIOS ?= baseline api-progressive rag-progressive mcp-progressive
+SCENARIOS ?= baseline api-progressive rag-progressive mcp-progressive agent-progressive
 
 # Static release binaries and the FROM-scratch images built from them.
 STATIC_TARGET := x86_64-unknown-linux-gnu
@@ -154,7 +154,10 @@ test-load-rag: require-stack ## progressive RAG load
 test-load-mcp: require-stack ## progressive MCP load
 	$(call load_run,mcp-progressive)
 
-test-load: test-load-api test-load-rag test-load-mcp ## the three progressive plans in sequence
+test-load-agent: require-stack ## progressive agent turns (retrieval, tools/list, model and tool calls per turn)
+	$(call load_run,agent-progressive)
+
+test-load: test-load-api test-load-rag test-load-mcp test-load-agent ## the progressive plans in sequence
 
 test-load-segments: build-loadsuite ## rehearse distributed load: 3 segment containers + merge (SEGMENT_SCENARIO=, RUN_TIME=)
 	@docker image inspect $(LOADSUITE_IMAGE) >/dev/null 2>&1 || { echo "no image $(LOADSUITE_IMAGE): run 'make images' first"; exit 2; }

@@ -40,6 +40,9 @@ pub enum Workload {
     Interrupted,
     /// Arrival-rate load on chat with at most two iterations in flight, so the schedule is missed.
     OpenDropping,
+    /// Agent turns alone (retrieve, list tools, model calls, `git_log` calls), judged against a
+    /// baseline of their own.
+    Agent,
 }
 
 /// What the verdict must show.
@@ -63,7 +66,9 @@ pub struct Mode {
     pub name: &'static str,
     /// What a user sees.
     pub symptom: &'static str,
-    /// (service, fault rule) pairs installed through `/__admin/faults`.
+    /// (service, fault rule) pairs installed through `/__admin/faults`; the service
+    /// `gateway-models` posts a model (its tool policy, say) to the gateway's `/__admin/models`,
+    /// and the gateway is reset after the run.
     pub faults: fn(&ModeContext) -> Vec<(&'static str, Value)>,
     /// How the run is driven.
     pub workload: Workload,
@@ -78,6 +83,12 @@ const CHAT: &str = "POST /v1/chat/completions";
 const STREAM: &str = "POST /v1/chat/completions (stream)";
 const HEALTH: &str = "GET /health";
 const MCP: &str = "MCP tools/call git_status";
+const TURN: &str = "AGENT turn";
+const TOOL: &str = "AGENT tool git_log";
+const RETRIEVE: &str = "AGENT retrieve";
+/// Most agent users (the second stage's): under the MCP mock's 8 tool slots in the first stage,
+/// over them in the second.
+const AGENT_USERS: u32 = 12;
 const STANDARD: Workload = Workload::Standard("gpt-4o-mini");
 
 /// The background fault every run carries: 0.33% of RAG queries fail, so error-rate changes are
@@ -254,10 +265,90 @@ pub const CATALOG: &[Mode] = &[
         expect: Expect::RunCheck(CheckKind::ScheduleKept),
         diagnosis: "dropped",
     },
+    Mode {
+        name: "agent-slow-tool",
+        symptom: "one MCP tool (git_log) answers 50 ms slower: agent turns are slower, and the diagnosis names the step",
+        faults: |_| {
+            vec![
+                agent_model(0.0),
+                (
+                    "mcp",
+                    json!({"name": "slow-git-log", "match": {"attribute": "git_log"}, "latency": {"kind": "fixed", "ms": 50}}),
+                ),
+            ]
+        },
+        workload: Workload::Agent,
+        expect: Expect::Flags { endpoints: &[TOOL, TURN], stage: None },
+        diagnosis: "the step `tool git_log`",
+    },
+    Mode {
+        name: "agent-mcp-busy",
+        symptom: "slow tools fill the MCP server's 8 slots once the second stage brings 12 agents: their tool calls are refused as busy",
+        faults: |_| {
+            vec![
+                agent_model(0.0),
+                (
+                    "mcp",
+                    json!({"name": "stuck-git-log", "match": {"attribute": "git_log"}, "latency": {"kind": "fixed", "ms": 1500}}),
+                ),
+            ]
+        },
+        workload: Workload::Agent,
+        expect: Expect::Flags { endpoints: &[TOOL, TURN], stage: Some(1) },
+        diagnosis: "server_busy",
+    },
+    Mode {
+        name: "agent-malformed-arguments",
+        symptom: "the model sends its tool arguments cut short (not JSON): every turn fails before its tool runs, so the tool row goes missing",
+        faults: |_| vec![agent_model(1.0)],
+        workload: Workload::Agent,
+        expect: Expect::Flags { endpoints: &[TOOL, TURN], stage: None },
+        diagnosis: "invalid_tool_arguments",
+    },
+    Mode {
+        name: "agent-slow-retrieval",
+        symptom: "RAG queries answer 50 ms slower: the agent's retrieval step and its turns are slower",
+        faults: |_| {
+            vec![
+                agent_model(0.0),
+                (
+                    "rag",
+                    json!({"name": "slow-query", "match": {"path": "/v1/query"}, "latency": {"kind": "fixed", "ms": 50}}),
+                ),
+            ]
+        },
+        workload: Workload::Agent,
+        expect: Expect::Flags { endpoints: &[RETRIEVE, TURN], stage: None },
+        diagnosis: "the step `retrieve`",
+    },
 ];
+
+/// The model agent runs use: quick (10 ms to the first token, instant words), so a turn is short
+/// against what the modes add, with `invalid_arguments` as given.
+fn agent_model(invalid_arguments: f64) -> (&'static str, Value) {
+    (
+        "gateway-models",
+        json!({"id": AGENT_MODEL, "kind": "chat", "ttft_ms": 10, "tools": {"invalid_arguments": invalid_arguments}}),
+    )
+}
+
+const AGENT_MODEL: &str = "selftest-agent";
+
+/// The clean agent run its baseline is recorded from.
+const AGENT_CLEAN: Mode = Mode {
+    name: "agent-clean",
+    symptom: "agent turns, nothing changed",
+    faults: |_| vec![agent_model(0.0)],
+    workload: Workload::Agent,
+    expect: Expect::Flags { endpoints: &[], stage: None },
+    diagnosis: "",
+};
 
 /// The scenario every self-test run uses: two stages (half the users, then all).
 fn scenario_text(targets: &BTreeMap<String, String>, workload: Workload, users: u32, run_time: Duration) -> String {
+    if workload == Workload::Agent {
+        return agent_scenario_text(targets, users.min(AGENT_USERS), run_time);
+    }
     let chat_model = match workload {
         Workload::Standard(model) => model,
         _ => "gpt-4o-mini",
@@ -314,6 +405,34 @@ tasks = [{{ kind = "mcp_tool", tool = "git_status", weight = 1 }}]
 {load}
 "#,
         targets["gateway"], targets["rag"], targets["mcp"],
+    )
+}
+
+/// The agent modes' scenario: agent turns alone, two stages (half the users, then all).
+fn agent_scenario_text(targets: &BTreeMap<String, String>, users: u32, run_time: Duration) -> String {
+    let half = run_time.as_secs_f64() / 2.0;
+    format!(
+        r#"name = "selftest-agent"
+description = "the pipeline's self-test workload for agent turns"
+[targets]
+gateway = "{}"
+rag = "{}"
+mcp = "{}"
+
+[[users]]
+name = "agent"
+target = "gateway"
+think = {{ kind = "constant", seconds = 0.02 }}
+tasks = [{{ kind = "agent", model = "{AGENT_MODEL}", max_tokens = 12, rag_target = "rag", tools = ["git_log"], max_steps = 4 }}]
+
+[load]
+shape = "stages"
+stages = [{{ users = {}, spawn_rate = 1000, duration = "{half}s" }}, {{ users = {users}, spawn_rate = 1000, duration = "{half}s" }}]
+"#,
+        targets["gateway"],
+        targets["rag"],
+        targets["mcp"],
+        (users / 2).max(1),
     )
 }
 
@@ -384,18 +503,28 @@ pub(crate) async fn install_faults(
     targets: &BTreeMap<String, String>,
     faults: &[(&str, Value)],
 ) -> Result<(), SelftestError> {
+    for model in faults.iter().filter(|(s, _)| *s == "gateway-models").map(|(_, m)| m) {
+        let url = format!("{}/__admin/models", targets["gateway"]);
+        admin(client.post(&url).json(model), url).await?;
+    }
     for service in ["gateway", "rag", "mcp"] {
         let url = format!("{}/__admin/faults", targets[service]);
         let rules: Vec<&Value> = faults.iter().filter(|(s, _)| *s == service).map(|(_, r)| r).collect();
-        let mut request = client.put(&url).json(&rules);
-        // The mocks' admin API may require a token (`MOCKS_ADMIN_TOKEN`): send it when set.
-        if let Ok(token) = std::env::var("MOCKS_ADMIN_TOKEN") {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| SelftestError::Admin(url.clone(), e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(SelftestError::Admin(url, response.text().await.unwrap_or_default()));
-        }
+        admin(client.put(&url).json(&rules), url).await?;
+    }
+    Ok(())
+}
+
+/// Sends one admin request (with the admin token when `MOCKS_ADMIN_TOKEN` is set), refused
+/// answers as errors.
+async fn admin(request: reqwest::RequestBuilder, url: String) -> Result<(), SelftestError> {
+    let request = match std::env::var("MOCKS_ADMIN_TOKEN") {
+        Ok(token) => request.bearer_auth(token),
+        Err(_) => request,
+    };
+    let response = request.send().await.map_err(|e| SelftestError::Admin(url.clone(), e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(SelftestError::Admin(url, response.text().await.unwrap_or_default()));
     }
     Ok(())
 }
@@ -431,7 +560,7 @@ async fn run_mode(
     let mut faults = vec![background()];
     faults.extend((mode.faults)(context));
     // Fresh randomness per run, reproducible from the run's seed.
-    for (i, (_, rule)) in faults.iter_mut().enumerate() {
+    for (i, (_, rule)) in faults.iter_mut().enumerate().filter(|(_, (service, _))| *service != "gateway-models") {
         rule["seed"] = json!(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64));
     }
     install_faults(&client, &options.targets, &faults).await?;
@@ -453,6 +582,11 @@ async fn run_mode(
     }
     let outcome = run(scenario, run_options).await;
     install_faults(&client, &options.targets, &[]).await?;
+    if faults.iter().any(|(s, _)| *s == "gateway-models") {
+        // The configured models again (the journal and counters are cleared too).
+        let url = format!("{}/__admin/reset", options.targets["gateway"]);
+        admin(client.post(&url), url).await?;
+    }
     Ok(outcome?.out)
 }
 
@@ -508,40 +642,59 @@ pub async fn selftest(options: &SelftestOptions, only: Option<&str>) -> Result<O
         seed - 1
     };
     let placeholder = ModeContext { run_time: options.run_time, chat_p50_ms: 0.0 };
-    let mut base_runs = Vec::new();
-    for i in 0..options.baseline_runs.max(1) {
-        base_runs.push(run_mode(clean, options, &placeholder, &format!("baseline-{}", i + 1), next_seed()).await?);
-    }
-    let inputs: Vec<&Path> = base_runs.iter().map(PathBuf::as_path).collect();
-    let base = baseline::build(&inputs, &baseline::BuildOptions::default())?;
-    baseline::write(&base, &options.out.join("baseline.json"))
-        .map_err(|e| SelftestError::Write(options.out.display().to_string(), e))?;
-    let chat_p50_ms = base
-        .scenarios
-        .get("selftest")
-        .and_then(|s| s.stages.get(&0))
-        .and_then(|s| s.get(CHAT))
-        .and_then(|m| m.percentile("p50", 0.5))
-        .unwrap_or(200.0);
-    let context = ModeContext { run_time: options.run_time, chat_p50_ms };
+    let chosen = |m: &&Mode| only.is_none_or(|o| o == m.name);
+    let standard = CATALOG.iter().filter(chosen).any(|m| m.workload != Workload::Agent);
     let mut rows = Vec::new();
     let mut false_alarms = None;
-    if only.is_none_or(|o| o == clean.name) {
-        let runs = if only.is_some() { 1 } else { options.aa_runs.max(1) };
-        let mut figure = FalseAlarms { runs, alarms: 0, inconclusive: 0 };
-        for i in 0..runs {
-            let name = format!("clean-{}", i + 1);
-            let run = run_mode(clean, options, &context, &name, next_seed()).await?;
-            let row = judge(clean, format!("clean #{}", i + 1), &base, &run)?;
-            figure.alarms += usize::from(!row.ok);
-            figure.inconclusive += usize::from(row.verdict == Verdict::Inconclusive.label());
-            rows.push(row);
+    if standard {
+        let mut base_runs = Vec::new();
+        for i in 0..options.baseline_runs.max(1) {
+            base_runs.push(run_mode(clean, options, &placeholder, &format!("baseline-{}", i + 1), next_seed()).await?);
         }
-        false_alarms = only.is_none().then_some(figure);
+        let inputs: Vec<&Path> = base_runs.iter().map(PathBuf::as_path).collect();
+        let base = baseline::build(&inputs, &baseline::BuildOptions::default())?;
+        baseline::write(&base, &options.out.join("baseline.json"))
+            .map_err(|e| SelftestError::Write(options.out.display().to_string(), e))?;
+        let chat_p50_ms = base
+            .scenarios
+            .get("selftest")
+            .and_then(|s| s.stages.get(&0))
+            .and_then(|s| s.get(CHAT))
+            .and_then(|m| m.percentile("p50", 0.5))
+            .unwrap_or(200.0);
+        let context = ModeContext { run_time: options.run_time, chat_p50_ms };
+        if only.is_none_or(|o| o == clean.name) {
+            let runs = if only.is_some() { 1 } else { options.aa_runs.max(1) };
+            let mut figure = FalseAlarms { runs, alarms: 0, inconclusive: 0 };
+            for i in 0..runs {
+                let name = format!("clean-{}", i + 1);
+                let run = run_mode(clean, options, &context, &name, next_seed()).await?;
+                let row = judge(clean, format!("clean #{}", i + 1), &base, &run)?;
+                figure.alarms += usize::from(!row.ok);
+                figure.inconclusive += usize::from(row.verdict == Verdict::Inconclusive.label());
+                rows.push(row);
+            }
+            false_alarms = only.is_none().then_some(figure);
+        }
+        for mode in CATALOG.iter().skip(1).filter(chosen).filter(|m| m.workload != Workload::Agent) {
+            let run = run_mode(mode, options, &context, mode.name, next_seed()).await?;
+            rows.push(judge(mode, mode.name.into(), &base, &run)?);
+        }
     }
-    for mode in CATALOG.iter().skip(1).filter(|m| only.is_none_or(|o| o == m.name)) {
-        let run = run_mode(mode, options, &context, mode.name, next_seed()).await?;
-        rows.push(judge(mode, mode.name.into(), &base, &run)?);
+    // Agent turns are judged against a baseline of their own agent runs.
+    let agent_modes: Vec<&Mode> = CATALOG.iter().filter(chosen).filter(|m| m.workload == Workload::Agent).collect();
+    if !agent_modes.is_empty() {
+        let mut runs = Vec::new();
+        for i in 0..options.baseline_runs.max(1) {
+            let name = format!("agent-baseline-{}", i + 1);
+            runs.push(run_mode(&AGENT_CLEAN, options, &placeholder, &name, next_seed()).await?);
+        }
+        let inputs: Vec<&Path> = runs.iter().map(PathBuf::as_path).collect();
+        let agent_base = baseline::build(&inputs, &baseline::BuildOptions::default())?;
+        for mode in agent_modes {
+            let run = run_mode(mode, options, &placeholder, mode.name, next_seed()).await?;
+            rows.push(judge(mode, mode.name.into(), &agent_base, &run)?);
+        }
     }
     Ok(Outcome { rows, false_alarms })
 }

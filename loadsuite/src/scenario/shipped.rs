@@ -13,6 +13,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("spike", include_str!("../../../scenarios/spike.toml")),
     ("soak", include_str!("../../../scenarios/soak.toml")),
     ("agent", include_str!("../../../scenarios/agent.toml")),
+    ("agent-progressive", include_str!("../../../scenarios/agent-progressive.toml")),
     ("stress", include_str!("../../../scenarios/stress.toml")),
     ("repro-unknown-model", include_str!("../../../scenarios/repro-unknown-model.toml")),
 ];

@@ -253,6 +253,12 @@ impl ToolCatalog {
     }
 }
 
+/// Whether `name` is one of a turn's step rows (`llm`, `retrieve`, `tools/list`, `tool NAME`)
+/// rather than the turn itself.
+pub fn is_step(name: &str) -> bool {
+    matches!(name, "llm" | "retrieve" | "tools/list") || name.starts_with("tool ")
+}
+
 /// Records one step and turns its failure into the turn's, naming the step.
 fn step(outcome: &mut Outcome, name: String, latency: Duration, result: Outcome) -> Result<(), Failure> {
     let failure = result.failure.clone();

@@ -6,6 +6,7 @@ mod agent;
 mod http1;
 mod http_client;
 
+pub use agent::is_step as is_agent_step;
 pub use http_client::Http;
 mod mcp;
 mod openai;

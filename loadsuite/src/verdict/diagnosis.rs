@@ -31,6 +31,33 @@ fn model_lines(e: &EndpointVerdict, message: &str) -> Option<String> {
     })
 }
 
+/// A composite row's latency regression explained by its steps: for a task made of steps (an agent
+/// turn, whose step rows share its method), the step whose p95 rose most in the same stage. `None`
+/// when no step rose.
+fn step_explanation(turn: &EndpointVerdict, endpoints: &[EndpointVerdict]) -> Option<String> {
+    let (method, name) = turn.endpoint.split_once(' ')?;
+    if method != "AGENT" || crate::tasks::is_agent_step(name) {
+        return None;
+    }
+    let rise = |e: &EndpointVerdict| Some((e.baseline.as_ref()?.p95_ms?, e.current.p95_ms?));
+    let (turn_before, turn_now) = rise(turn)?;
+    let (step, (before, now)) = endpoints
+        .iter()
+        .filter(|e| e.stage == turn.stage)
+        .filter_map(|e| Some((e.endpoint.strip_prefix("AGENT ")?, e)))
+        .filter(|(step, _)| crate::tasks::is_agent_step(step))
+        .filter_map(|(step, e)| Some((step, rise(e)?)))
+        .max_by(|a, b| (a.1.1 - a.1.0).total_cmp(&(b.1.1 - b.1.0)))?;
+    (now > before).then(|| {
+        format!(
+            "{} (stage {}): p95 {:+.0}% ({turn_before:.0} -> {turn_now:.0} ms): the step `{step}` went from {before:.0} to {now:.0} ms (p95), the largest rise of its steps",
+            turn.endpoint,
+            turn.stage + 1,
+            (turn_now / turn_before.max(1e-9) - 1.0) * 100.0
+        )
+    })
+}
+
 /// Lines of diagnosis for a compared (or single) run.
 pub fn diagnose(endpoints: &[EndpointVerdict], t: &Thresholds) -> Vec<String> {
     let mut lines = Vec::new();
@@ -45,6 +72,12 @@ pub fn diagnose(endpoints: &[EndpointVerdict], t: &Thresholds) -> Vec<String> {
             {
                 lines.push(line);
             }
+        }
+    }
+    for e in endpoints {
+        let slower = e.checks.iter().any(|c| c.kind == super::model::CheckKind::LatencyP95 && c.verdict.fails());
+        if slower && let Some(line) = step_explanation(e, endpoints) {
+            lines.push(line);
         }
     }
     let mut names: Vec<&str> = endpoints.iter().map(|e| e.endpoint.as_str()).collect();

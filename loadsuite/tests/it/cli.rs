@@ -34,6 +34,7 @@ fn lists_shipped_scenarios() {
         "stress",
         "repro-unknown-model",
         "agent",
+        "agent-progressive",
     ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }

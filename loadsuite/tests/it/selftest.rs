@@ -17,7 +17,7 @@ fn selftest_detects_every_failure_mode_and_no_false_alarm() {
     let matrix: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("detection-matrix.json")).unwrap()).unwrap();
     let rows = matrix["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 3 + 13, "three A/A runs and the whole catalog ran");
+    assert_eq!(rows.len(), 3 + 17, "three A/A runs and the whole catalog ran");
     assert!(rows.iter().all(|r| r["ok"] == true), "{stdout}");
     assert_eq!(rows[0]["mode"], "clean #1");
     assert_eq!(rows[0]["flagged"], serde_json::json!([]));

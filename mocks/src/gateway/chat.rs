@@ -392,6 +392,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
                 shaped::answer(shaping, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        shaped::count_calls(&gateway.telemetry, &answers);
         if request.stream {
             let answer = &answers[0];
             let content = (answer.pieces(), answer.finish_reason, answer.tokens);

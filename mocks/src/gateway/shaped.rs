@@ -182,6 +182,14 @@ impl ChoiceAnswer {
     }
 }
 
+/// Counts the tool calls answers make, by tool name (the `tool_call` event in the counters), so a
+/// test or an agent run can check that every call the model made was executed exactly once.
+pub fn count_calls(telemetry: &crate::telemetry::Telemetry, answers: &[ChoiceAnswer]) {
+    for call in answers.iter().flat_map(|a| &a.calls) {
+        telemetry.event("tool_call", &call.name);
+    }
+}
+
 /// The non-streamed completion of shaped answers, as JSON bytes.
 pub fn completion_body(id: &str, created: u64, model: &str, prompt_tokens: u64, answers: &[ChoiceAnswer]) -> Vec<u8> {
     let texts: Vec<Option<String>> = answers

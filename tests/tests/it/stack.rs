@@ -181,3 +181,34 @@ async fn a_rag_container_stopped_mid_run_fails_rag_alone_and_the_restarted_stack
     let overall = judge(&again, None).overall;
     assert!(matches!(overall, Verdict::Pass | Verdict::Inconclusive), "{overall:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_turns_on_containers_execute_every_tool_call_the_model_made_exactly_once() {
+    let _serial = SERIAL.lock().await;
+    let stack = ContainerStack::start().await.expect("stack starts");
+    let targets = stack.targets().await.unwrap();
+    stack.reset().await.unwrap();
+    let out = out_dir("agent-progressive");
+    let outcome = run_shipped("agent-progressive", &targets, Some(8), Duration::from_secs(6), &out, true).await;
+    assert_eq!(outcome.failures, 0, "{}", outcome.summary);
+    let run = read_json(&out.join("run.json"));
+    let rows = rows(&run);
+    let turns = rows["AGENT turn"].0;
+    assert!(turns >= 5, "{}", outcome.summary);
+    let executed: u64 = rows.iter().filter(|(r, _)| r.starts_with("AGENT tool ")).map(|(_, (n, _))| n).sum();
+    // The gateway counts every call its model emitted; the MCP mock journals every call it ran.
+    let counters: serde_json::Value =
+        reqwest::get(format!("{}/__admin/counters", targets["gateway"])).await.unwrap().json().await.unwrap();
+    let emitted: u64 =
+        counters["events"]["tool_call"].as_object().map_or(0, |calls| calls.values().filter_map(|n| n.as_u64()).sum());
+    let ran: u64 = service_rows(&targets["mcp"], "mcp")
+        .await
+        .iter()
+        .filter(|(row, _)| row.starts_with("MCP tools/call git_"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(executed >= turns, "at least one tool call a turn: {executed} for {turns} turns");
+    assert_eq!((emitted, ran), (executed, executed), "emitted by the model = run by the MCP mock = recorded");
+    let chat = service_rows(&targets["gateway"], "gateway").await;
+    assert_eq!(chat["POST /v1/chat/completions"], rows["AGENT llm"].0, "every model call reached the gateway once");
+}

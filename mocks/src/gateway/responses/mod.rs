@@ -255,6 +255,7 @@ async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Strea
     };
     let shaping = request.shaping.as_deref().unwrap_or(&plain);
     let answer = shaped::answer(shaping, &served.spec.tools, request.fingerprint, request.max_tokens)?;
+    shaped::count_calls(&gateway.telemetry, std::slice::from_ref(&answer));
     let rendered = Rendered {
         body,
         fingerprint: request.fingerprint,
