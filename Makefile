@@ -74,7 +74,7 @@ serve: ## run the mock stack on 127.0.0.1 (gateway :8000)
 config-check: ## validate a config file: make config-check CONFIG=path.toml
 	$(CARGO) run --release -q -p mocks -- config check $(CONFIG)
 
-bench: bench-mocks bench-loadgen bench-segments bench-verdicts ## every benchmark; figures go to bench/results/
+bench: bench-mocks bench-loadgen bench-segments bench-agent bench-verdicts ## every benchmark; figures go to bench/results/
 
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -87,6 +87,9 @@ bench-segments: ## one loadsuite process vs two execution segments (merged), pin
 
 bench-loadgen: bench-deps ## loadsuite beside wrk on one core each, and its memory at 1,000 / 10,000 users
 	$(PYTHON) bench/loadgen.py
+
+bench-agent: ## agent turns/s, loadsuite CPU per turn and its overhead per step at 100 users (mocks and loadsuite on one core each)
+	$(PYTHON) bench/agent.py
 
 SOAK_TIME ?= 30m
 soak: ## a long mixed run against `mocks serve`: memory, store sizes, the mocks' own latency drift, counts (SOAK_TIME=30m)
