@@ -318,6 +318,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
             late.stage + 1
         ));
     }
+    write_log(options, &scenario, &run_file, &warnings, &summary, interrupted);
     let aggregate = snapshot.aggregate();
     Ok(RunOutcome {
         out: out.clone(),
@@ -330,6 +331,52 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         warnings,
         schedule: snapshot.schedule,
     })
+}
+
+/// Writes `<prefix>.log` beside the results: what ran (scenario, targets, seed, plan), its
+/// warnings, the summary table and how it ended, so a results directory explains itself without
+/// the terminal it ran in.
+fn write_log(
+    options: &RunOptions,
+    scenario: &Scenario,
+    run_file: &RunFile,
+    warnings: &[RunWarning],
+    summary: &str,
+    interrupted: bool,
+) {
+    let path = options.out.join(format!("{}.log", options.prefix));
+    let written = output::write_atomic(&path, |out| {
+        writeln!(out, "loadsuite {} run of `{}`: {}", env!("CARGO_PKG_VERSION"), scenario.name, scenario.description)?;
+        writeln!(
+            out,
+            "run {}, started at {:.3} (Unix seconds), seed {}",
+            run_file.run_id, run_file.started_at, options.seed
+        )?;
+        for (name, url) in &scenario.targets {
+            writeln!(out, "target {name} = {url}")?;
+        }
+        for (i, stage) in run_file.engine.stages.iter().enumerate() {
+            writeln!(
+                out,
+                "stage {}: target {} users, peak {}, {:.1} s from {:.1} s",
+                i + 1,
+                stage.target,
+                stage.peak,
+                stage.duration_s,
+                stage.started_s
+            )?;
+        }
+        for w in warnings {
+            writeln!(out, "warning: {}", w.message)?;
+        }
+        writeln!(out)?;
+        write!(out, "{summary}")?;
+        let end = if interrupted { "interrupted: the results are partial" } else { "completed its plan" };
+        writeln!(out, "\nthe run {end}; results in {}", options.out.display())
+    });
+    if let Err(error) = written {
+        eprintln!("loadsuite: warning: {} could not be written: {error}", path.display());
+    }
 }
 
 /// Timer lateness (p99, ms) from which the run's summary says the machine was busy.

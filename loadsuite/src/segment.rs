@@ -28,7 +28,9 @@ pub enum SegmentError {
     #[error("--segment {0}: write I/N with 0 <= I < N (e.g. 0/3, 1/3, 2/3)")]
     Segment(String),
     /// Not a time.
-    #[error("--start-at {0}: give Unix seconds (e.g. 1767225600) or `now`")]
+    #[error(
+        "--start-at {0}: give Unix seconds (e.g. 1767225600), an RFC 3339 time (e.g. 2026-12-06T02:00:00Z) or `now`"
+    )]
     StartAt(String),
 }
 
@@ -111,10 +113,14 @@ impl Segment {
     }
 }
 
-/// Parses `--start-at`: Unix seconds (fractions allowed) or `now`.
+/// Parses `--start-at`: Unix seconds (fractions allowed), an RFC 3339 time, or `now`.
 pub fn parse_start_at(text: &str) -> Result<SystemTime, SegmentError> {
     if text == "now" {
         return Ok(SystemTime::now());
+    }
+    if let Ok(at) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
+        let nanos = u64::try_from(at.unix_timestamp_nanos()).map_err(|_| SegmentError::StartAt(text.to_owned()))?;
+        return Ok(UNIX_EPOCH + Duration::from_nanos(nanos));
     }
     let seconds: f64 = text.parse().map_err(|_| SegmentError::StartAt(text.to_owned()))?;
     if !(seconds.is_finite() && seconds >= 0.0) {
@@ -197,6 +203,12 @@ mod tests {
     #[test]
     fn start_at_takes_unix_seconds() {
         assert_eq!(parse_start_at("1767225600"), Ok(UNIX_EPOCH + Duration::from_secs(1_767_225_600)));
+        assert_eq!(parse_start_at("2026-01-01T00:00:00Z"), Ok(UNIX_EPOCH + Duration::from_secs(1_767_225_600)));
+        assert_eq!(
+            parse_start_at("2026-01-01T01:30:00.5+01:30"),
+            Ok(UNIX_EPOCH + Duration::from_millis(1_767_225_600_500))
+        );
+        assert!(parse_start_at("1969-12-31T23:59:59Z").is_err(), "before the epoch");
         assert!(parse_start_at("tomorrow").is_err());
     }
 }

@@ -194,14 +194,18 @@ pub struct RunArgs {
     /// `loadsuite merge`.
     #[arg(long, value_name = "I/N", env = "LOADSUITE_SEGMENT")]
     pub segment: Option<String>,
-    /// When the stages start, in Unix seconds (the same value for every segment, so their time
-    /// series line up); now by default.
-    #[arg(long, value_name = "UNIX_SECONDS", env = "LOADSUITE_START_AT")]
+    /// When the stages start, in Unix seconds or an RFC 3339 time (2026-12-06T02:00:00Z; the same
+    /// value for every segment, so their time series line up); now by default.
+    #[arg(long, value_name = "TIME", env = "LOADSUITE_START_AT")]
     pub start_at: Option<String>,
     /// Exit code when the run completed but some requests failed (as Locust's option; 0 lets a
     /// segment's pod or container succeed so the merge runs).
     #[arg(long, default_value_t = 1)]
     pub exit_code_on_error: u8,
+    /// Override a scenario variable: NAME=VALUE (repeatable; LOADSUITE_VAR_NAME does the same
+    /// from the environment, --var wins).
+    #[arg(long = "var", value_name = "NAME=VALUE", conflicts_with = "url")]
+    pub vars: Vec<String>,
     /// Users in every stage (overrides the scenario).
     #[arg(long)]
     pub users: Option<u32>,
@@ -233,9 +237,13 @@ pub struct RunArgs {
     /// Skip the health and model checks (to reproduce failures on purpose).
     #[arg(long)]
     pub no_preflight: bool,
-    /// No progress output.
+    /// No progress output (the final table and the results line are still printed).
     #[arg(long)]
     pub quiet: bool,
+    /// Print nothing but errors (no progress, no table, no results line): for scripts that read
+    /// the results files.
+    #[arg(long)]
+    pub silent: bool,
     /// Per-request timeout.
     #[arg(long, default_value = "30s")]
     pub timeout: String,

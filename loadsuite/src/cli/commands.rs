@@ -174,7 +174,17 @@ fn scenario_of(args: &RunArgs) -> Result<Scenario, CliError> {
             wait: args.wait.clone(),
             run_time: run_time.ok_or("ad-hoc runs need --run-time (e.g. --run-time 10s)")?,
         })?,
-        (Some(spec), None) => scenario::load(spec)?,
+        (Some(spec), None) => {
+            let vars = args
+                .vars
+                .iter()
+                .map(|v| match v.split_once('=') {
+                    Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
+                    _ => Err(format!("--var {v}: give NAME=VALUE (e.g. --var chat_model=gpt-4o)")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            scenario::load_with(spec, &vars)?
+        }
         (None, None) => return Err("give a scenario (see `loadsuite scenarios`) or --url URL".into()),
     };
     scenario.apply(&overrides, args.url.is_none())?;
@@ -197,7 +207,7 @@ fn options_of(args: &RunArgs, scenario: &Scenario) -> Result<RunOptions, CliErro
     options.embedded = args.embedded;
     options.mocks_config = args.mocks_config.as_deref().map(mocks::config::MocksConfig::load).transpose()?;
     options.preflight = !args.no_preflight && args.url.is_none();
-    options.quiet = args.quiet;
+    options.quiet = args.quiet || args.silent;
     options.timeout = timeout;
     options.drain = duration::parse(&args.drain).map_err(|e| format!("--drain: {e}"))?;
     if let Some(segment) = &args.segment {
@@ -224,10 +234,10 @@ fn run_command(args: RunArgs) -> Result<ExitCode, CliError> {
         });
         run(scenario, options).await
     })?;
-    if !args.quiet {
+    if !args.silent {
         print!("{}", outcome.summary);
+        println!("results: {}", outcome.out.display());
     }
-    println!("results: {}", outcome.out.display());
     let code = outcome.exit_code(args.exit_code_on_error);
     match code {
         4 => eprintln!("loadsuite: interrupted: the results are partial (exit 4)"),

@@ -30,6 +30,7 @@ pub const RUN_FILES: &[&str] = &["run.json", "verdict.json", "summary.md", "juni
 /// file left by an interrupted write.
 fn is_result_file(name: &str, prefix: &str) -> bool {
     RUN_FILES.contains(&name)
+        || name == format!("{prefix}.log")
         || (name.starts_with(&format!("{prefix}_")) && name.ends_with(".csv"))
         || name.ends_with(".tmp")
 }

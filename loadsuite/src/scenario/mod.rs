@@ -206,22 +206,84 @@ pub struct Scenario {
 
 /// Loads a scenario by path, or by shipped name.
 pub fn load(spec: &str) -> Result<Scenario, ScenarioError> {
+    load_with(spec, &[])
+}
+
+/// Loads a scenario by path or shipped name, its `[variables]` overridden: first by
+/// `LOADSUITE_VAR_<NAME>` environment variables (the name in any case), then by `vars` (from
+/// `--var NAME=VALUE`), which must name variables the scenario defines.
+pub fn load_with(spec: &str, vars: &[(String, String)]) -> Result<Scenario, ScenarioError> {
     let path = Path::new(spec);
     if path.is_file() {
         let text =
             std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: spec.to_owned(), source })?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
-        return parse(&text, spec, stem);
+        return parse_with(&text, spec, stem, vars);
     }
     match shipped(spec) {
-        Some(text) => parse(text, &format!("scenarios/{spec}.toml"), spec),
+        Some(text) => parse_with(text, &format!("scenarios/{spec}.toml"), spec, vars),
         None => Err(ScenarioError::NotFound(spec.to_owned())),
     }
 }
 
 /// Parses and validates scenario text.
 pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Scenario, ScenarioError> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
+    parse_with(text, file, default_name, &[])
+}
+
+/// Replaces `[variables]` values from the environment and then from `vars`; a `vars` name the
+/// scenario does not define is a problem (a typo would otherwise change nothing).
+fn override_variables(table: &mut toml::Table, vars: &[(String, String)], file: &str) -> Result<(), ScenarioError> {
+    let Some(toml::Value::Table(variables)) = table.get_mut("variables") else {
+        return match vars.first() {
+            Some((name, _)) => Err(ScenarioError::Invalid {
+                problems: vec![Problem {
+                    file: file.to_owned(),
+                    line: None,
+                    field: "variables".into(),
+                    message: format!("--var {name}: the scenario has no [variables] to override"),
+                }],
+            }),
+            None => Ok(()),
+        };
+    };
+    for (name, value) in variables.iter_mut() {
+        if let Ok(from_env) = std::env::var(format!("LOADSUITE_VAR_{}", name.to_uppercase()))
+            .or_else(|_| std::env::var(format!("LOADSUITE_VAR_{name}")))
+        {
+            *value = toml::Value::String(from_env);
+        }
+    }
+    for (name, value) in vars {
+        match variables.get_mut(name) {
+            Some(slot) => *slot = toml::Value::String(value.clone()),
+            None => {
+                let defined: Vec<&str> = variables.keys().map(String::as_str).collect();
+                return Err(ScenarioError::Invalid {
+                    problems: vec![Problem {
+                        file: file.to_owned(),
+                        line: None,
+                        field: format!("variables.{name}"),
+                        message: format!(
+                            "--var {name}: the scenario has no such variable (it defines: {})",
+                            defined.join(", ")
+                        ),
+                    }],
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses and validates scenario text with variable overrides (see [`load_with`]).
+pub fn parse_with(
+    text: &str,
+    file: &str,
+    default_name: &str,
+    vars: &[(String, String)],
+) -> Result<Scenario, ScenarioError> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
         problems: vec![Problem {
             file: file.to_owned(),
             line: e.span().map(|s| line_of(text, s.start)),
@@ -229,6 +291,7 @@ pub fn parse(text: &str, file: &str, default_name: &str) -> Result<Scenario, Sce
             message: e.message().trim().to_owned(),
         }],
     })?;
+    override_variables(&mut table, vars, file)?;
     let mut problems: Vec<(Vec<Segment>, String)> = Vec::new();
     let scenario = match raw::typed(table) {
         Ok(raw) => validate(raw, default_name, &mut problems),

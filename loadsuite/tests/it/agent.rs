@@ -68,8 +68,18 @@ fn an_agent_turn_is_measured_end_to_end_and_step_by_step() {
     let llm_p50 = row(&run, "llm")["latency_ms"]["p50"].as_f64().unwrap();
     assert!(turn_p50 > 2.0 * llm_p50 * 0.9, "a turn takes at least its two model calls: {turn_p50} vs {llm_p50}");
     // Every run leaves its report beside its CSVs, the agent's rows in it.
-    for file in ["report.html", "summary.md", "verdict.json", "junit.xml"] {
+    for file in ["report.html", "summary.md", "verdict.json", "junit.xml", "loadsuite.log"] {
         assert!(out.join(file).exists(), "{file} is written by the run itself");
+    }
+    let log = std::fs::read_to_string(out.join("loadsuite.log")).unwrap();
+    for said in [
+        "run of `agent`",
+        "target mcp = http://127.0.0.1:",
+        "stage 2: target 20 users",
+        "Aggregated",
+        "completed its plan",
+    ] {
+        assert!(log.contains(said), "{said} missing from the log:\n{log}");
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("`AGENT turn`") && summary.contains("`AGENT llm`"), "{summary}");

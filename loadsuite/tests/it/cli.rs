@@ -217,3 +217,76 @@ fn api_keys_reach_their_target_and_a_missing_key_is_named() {
     assert_ne!(code, 0);
     assert!(said.contains("needs an API key; set it under [api_keys]"), "{said}");
 }
+
+#[test]
+fn variables_come_from_var_or_the_environment_and_quiet_keeps_the_table() {
+    let _load = crate::common::QUIET.blocking_read();
+    let run = |extra: &[&str], env: Option<(&str, &str)>, name: &str| {
+        let mut command = Command::new(LOADSUITE);
+        command.args(["run", "repro-unknown-model", "--embedded", "--run-time", "1s", "--out"]).arg(out_dir(name));
+        command.args(extra).env_remove("LOADSUITE_VAR_CHAT_MODEL");
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    };
+    // The seed's case: the same scenario, the model chosen from outside. The preflight passes.
+    let fixed = run(&["--quiet", "--var", "chat_model=gpt-4o-mini"], None, "var");
+    let stdout = String::from_utf8_lossy(&fixed.stdout);
+    assert_eq!(fixed.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&fixed.stderr));
+    assert!(stdout.contains("Aggregated") && stdout.contains("results: "), "--quiet keeps the final table: {stdout}");
+    let from_env = run(&["--silent"], Some(("LOADSUITE_VAR_CHAT_MODEL", "gpt-4o-mini")), "env");
+    assert_eq!(from_env.status.code(), Some(0), "{}", String::from_utf8_lossy(&from_env.stderr));
+    assert!(from_env.stdout.is_empty(), "--silent prints nothing: {}", String::from_utf8_lossy(&from_env.stdout));
+    // --var wins over the environment.
+    let both = run(
+        &["--silent", "--var", "chat_model=qwen2.5-14b-instruct"],
+        Some(("LOADSUITE_VAR_CHAT_MODEL", "gpt-4o-mini")),
+        "both",
+    );
+    assert_eq!(both.status.code(), Some(2), "the preflight refuses the unknown model --var asked for");
+    let typo = run(&["--var", "chat_modle=gpt-4o-mini"], None, "typo");
+    assert_eq!(typo.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("chat_modle") && err.contains("chat_model"), "names the typo and what exists: {err}");
+}
+
+#[test]
+fn start_at_takes_an_rfc3339_time() {
+    let _load = crate::common::QUIET.blocking_read();
+    let soon = std::time::SystemTime::now() + Duration::from_secs(2);
+    let unix = soon.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // Format the instant as RFC 3339 (UTC) by hand: days since the epoch to a civil date.
+    let (days, secs) = (unix / 86_400, unix % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let at = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60);
+    let out = out_dir("start-at");
+    let started = std::time::Instant::now();
+    let run = Command::new(LOADSUITE)
+        .args(["run", "--url", "http://127.0.0.1:9/health", "--run-time", "1s", "--timeout", "1s", "--silent"])
+        .args(["--start-at", &at, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for {at}");
+    let bad = Command::new(LOADSUITE)
+        .args(["run", "--url", "http://127.0.0.1:9/", "--run-time", "1s", "--start-at", "tomorrow-ish"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
+}
+
+/// Howard Hinnant's days-from-civil inverse: (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
