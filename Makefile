@@ -15,9 +15,16 @@ BASELINES ?= $(OUT)/baselines
 RUNS ?= 3
 SCENARIOS ?= baseline api-progressive rag-progressive mcp-progressive agent-progressive
 
+# Where cargo builds (CARGO_TARGET_DIR when set, as cargo itself does).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+ifdef CARGO_TARGET_DIR
+export CARGO_TARGET_DIR
+endif
+RELEASE_DIR := $(TARGET_DIR)/release
+
 # Static release binaries and the FROM-scratch images built from them.
 STATIC_TARGET := x86_64-unknown-linux-gnu
-STATIC_DIR := target/$(STATIC_TARGET)/release
+STATIC_DIR := $(TARGET_DIR)/$(STATIC_TARGET)/release
 IMAGE_TAG ?= dev
 MOCKS_IMAGE ?= aistack-mocks:$(IMAGE_TAG)
 LOADSUITE_IMAGE ?= aistack-loadsuite:$(IMAGE_TAG)
@@ -30,18 +37,23 @@ DC := $(COMPOSE) -f $(COMPOSE_FILE) -p aistack
 GATEWAY_URL ?= http://127.0.0.1:8000
 RAG_URL ?= http://127.0.0.1:8002
 MCP_URL ?= http://127.0.0.1:8020
-LOADSUITE ?= ./target/release/loadsuite
+LOADSUITE ?= $(RELEASE_DIR)/loadsuite
 RUN_TIME_ARG = $(if $(RUN_TIME),--run-time $(RUN_TIME),)
 STACK_TARGETS = --target gateway=$(GATEWAY_URL) --target rag=$(RAG_URL) --target mcp=$(MCP_URL)
 
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+help: ## list the targets (values as this make sees them)
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}' \
+	  | sed -e 's|$$(MOCKS_IMAGE)|$(MOCKS_IMAGE)|g' -e 's|$$(LOADSUITE_IMAGE)|$(LOADSUITE_IMAGE)|g'
 
 demo: ## embedded (no Docker): a baseline, a progressive run, and the unknown-model reproduction
-	$(CARGO) build --release -q -p loadsuite
-	./target/release/loadsuite run baseline --embedded --run-time 10s --out $(OUT)/demo-baseline
-	./target/release/loadsuite run api-progressive --embedded --run-time 15s --out $(OUT)/demo-api-progressive
-	-./target/release/loadsuite run repro-unknown-model --embedded --no-preflight --run-time 5s --out $(OUT)/demo-repro-unknown-model
+	@echo "building the release binaries into $(RELEASE_DIR) (the first time takes a few minutes)..."
+	@$(CARGO) build --release -q -p loadsuite
+	$(LOADSUITE) run baseline --embedded --run-time 10s --out $(OUT)/demo-baseline --overwrite
+	$(LOADSUITE) run api-progressive --embedded --run-time 15s --out $(OUT)/demo-api-progressive --overwrite
+	@echo "next, on purpose: the unknown-model reproduction (every chat request names a model the gateway does not serve; exit 1 expected)"
+	@$(LOADSUITE) run repro-unknown-model --embedded --no-preflight --run-time 5s --out $(OUT)/demo-repro-unknown-model --overwrite; \
+	  code=$$?; if [ $$code = 1 ]; then echo "exit 1, as expected: the run failed and says why (model_not_found)"; \
+	  else echo "unexpected exit $$code from the reproduction"; exit 1; fi
 	@echo "results: $(OUT)/demo-baseline $(OUT)/demo-api-progressive $(OUT)/demo-repro-unknown-model (each has run.json and Locust CSVs)"
 
 demo-mocks: ## a short tour of the mocks alone: unknown model, an injected fault, journal, RAG, MCP
@@ -124,14 +136,15 @@ ps: ## the stack's containers and their health
 	$(DC) ps
 
 require-stack: build-loadsuite
-	@./target/release/mocks healthcheck $(GATEWAY_URL)/health >/dev/null 2>&1 && \
-	 ./target/release/mocks healthcheck $(RAG_URL)/health >/dev/null 2>&1 && \
-	 ./target/release/mocks healthcheck $(MCP_URL)/health >/dev/null 2>&1 || { \
+	@$(RELEASE_DIR)/mocks healthcheck $(GATEWAY_URL)/health >/dev/null 2>&1 && \
+	 $(RELEASE_DIR)/mocks healthcheck $(RAG_URL)/health >/dev/null 2>&1 && \
+	 $(RELEASE_DIR)/mocks healthcheck $(MCP_URL)/health >/dev/null 2>&1 || { \
 	  echo "The stack is not running (no healthy answer from $(GATEWAY_URL), $(RAG_URL), $(MCP_URL))."; \
 	  echo "Start it with:  make images && make up     (or without Docker: make serve, in another terminal)"; \
 	  exit 2; }
 
 build-loadsuite:
+	@echo "building the release binaries into $(RELEASE_DIR) (the first time takes a few minutes)..."
 	@$(CARGO) build --release -q -p loadsuite -p mocks
 
 # One load target: scenario $(1) into a fresh $(OUT)/$(1): CSVs, run.json and reports (judged

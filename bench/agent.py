@@ -24,7 +24,7 @@ import urllib.request
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 USERS = int(os.environ.get("BENCH_USERS", "100"))
-BIN = "target/release"
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 PORTS = {"gateway": 18700, "rag": 18702, "mcp": 18720}
 
 SCENARIO = f"""name = "bench-agent"

@@ -18,7 +18,7 @@ import time
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-BIN = "target/release"
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 URL = "http://127.0.0.1:18998/health"
 
 

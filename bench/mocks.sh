@@ -13,7 +13,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 ROUNDS=${BENCH_ROUNDS:-11}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk (make bench-mocks does it)"; exit 2; }
 cargo build --release -q -p mocks -p hello
-BIN=target/release
+BIN="${CARGO_TARGET_DIR:-target}/release"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 SOAK = os.environ.get("SOAK_TIME", "30m")
-BIN = "target/release"
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 OUT = os.environ.get("SOAK_OUT", "results/soak")
 COMPARED = ("/v1/chat/completions", "/v1/embeddings", "/v1/index", "/v1/query")
 

@@ -33,6 +33,13 @@ mod tests {
             let scenario = crate::scenario::parse(text, name, name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(scenario.name, *name);
             assert!(!scenario.description.is_empty(), "{name} has a description");
+            // "N users" in the description is the plan's peak (as `loadsuite scenarios` shows it).
+            let words: Vec<&str> = scenario.description.split_whitespace().collect();
+            for pair in words.windows(2).filter(|w| w[1].starts_with("user")) {
+                if let Ok(n) = pair[0].replace(',', "").parse::<u32>() {
+                    assert_eq!(n, scenario.plan.peak_users(), "{name}: the description says {n} users");
+                }
+            }
         }
     }
 }

@@ -108,3 +108,23 @@ fn the_nightly_compare_step_passes_a_clean_night_and_files_a_slow_gateway() {
     assert!(issue.contains("POST /repos/acme/ai-stack/issues"), "{issue}");
     assert!(issue.contains("Load test regression") && issue.contains("/v1/chat/completions"), "{issue}");
 }
+
+/// `make` as a new user meets it: `help` shows values, not variable names; the build honours
+/// CARGO_TARGET_DIR and says what it is doing; the demo announces its deliberate failure.
+#[test]
+fn the_makefile_speaks_plainly_and_honours_cargo_target_dir() {
+    let make = |args: &[&str]| {
+        let output = Command::new("make").arg("-C").arg(ROOT).args(args).env_remove("MAKEFLAGS").output().unwrap();
+        assert!(output.status.success(), "make {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let help = make(&["help"]);
+    assert!(help.contains("aistack-mocks:dev") && !help.contains("$("), "{help}");
+    let demo = make(&["-n", "demo", "CARGO_TARGET_DIR=/tmp/elsewhere"]);
+    assert!(demo.contains("/tmp/elsewhere/release/loadsuite run baseline"), "{demo}");
+    assert!(!demo.contains("./target/release"), "{demo}");
+    assert!(demo.contains("building the release binaries into /tmp/elsewhere/release"), "{demo}");
+    assert!(demo.contains("exit 1 expected"), "the deliberate failure is announced: {demo}");
+    let images = make(&["-n", "images", "CARGO_TARGET_DIR=/tmp/elsewhere"]);
+    assert!(images.contains("/tmp/elsewhere/x86_64-unknown-linux-gnu/release"), "{images}");
+}

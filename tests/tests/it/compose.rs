@@ -56,8 +56,9 @@ async fn the_compose_stack_comes_up_healthy_with_its_profiles_and_loads_itself()
     // One container stack at a time: the tests of this binary share two cores.
     let _serial = crate::common::SERIAL.lock().await;
     let images = Images::get().await.expect("images build");
-    let results = std::env::temp_dir().join(unique("aistack-compose-results"));
-    std::fs::create_dir_all(&results).unwrap();
+    // `results` under a directory of its own: the README's command writes to `$PWD/results`.
+    let results = std::env::temp_dir().join(unique("aistack-compose")).join("results");
+    std::fs::create_dir_all(results.parent().unwrap()).unwrap();
     let mut project = Project {
         compose: compose_command(),
         name: unique("aistack-compose"),
@@ -108,20 +109,35 @@ async fn the_compose_stack_comes_up_healthy_with_its_profiles_and_loads_itself()
         }
     }
 
-    let load = project.run(&[
-        "--profile",
-        "loadtest",
-        "run",
-        "--rm",
-        "loadsuite",
-        "run",
-        "baseline",
-        "--run-time",
-        "3s",
-        "--quiet",
-        "--out",
-        "/results/compose-baseline",
-    ]);
+    // The README's in-network command, as written: only the compose command, the project and the
+    // scenario are this test's; RESULTS_DIR and LOADSUITE_USER come from the command itself.
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .map(|b| b.split("```").next().unwrap())
+        .find(|b| b.contains("--profile loadtest run --rm"))
+        .expect("the README's in-network command");
+    let script = block.replace("docker-compose -f compose/docker-compose.yml -p aistack", &dc).replace(
+        "api-progressive --run-time 1m --out /results/api-in-network",
+        "baseline --run-time 3s --quiet --out /results/compose-baseline",
+    );
+    assert!(script.contains("RESULTS_DIR=$PWD/results") && script.contains("--quiet"), "{script}");
+    let cwd = results.parent().unwrap();
+    let load = Command::new("bash")
+        .args(["-c", &script])
+        .current_dir(cwd)
+        .env_remove("RESULTS_DIR")
+        .env_remove("LOADSUITE_USER")
+        .envs(
+            project
+                .envs
+                .iter()
+                .filter(|(k, _)| !matches!(*k, "RESULTS_DIR" | "LOADSUITE_USER"))
+                .map(|(k, v)| (*k, v.as_str())),
+        )
+        .output()
+        .unwrap();
+    assert!(load.status.success(), "the README's command failed:\n{script}\n{}", String::from_utf8_lossy(&load.stderr));
     let stdout = String::from_utf8_lossy(&load.stdout);
     let run_json = Path::new(&results).join("compose-baseline/run.json");
     let run: serde_json::Value =
@@ -149,7 +165,7 @@ async fn the_compose_stack_comes_up_healthy_with_its_profiles_and_loads_itself()
     let parts: u64 = merged["segments"].as_array().unwrap().iter().map(|s| s["requests"].as_u64().unwrap()).sum();
     assert_eq!(merged["aggregate"]["requests"].as_u64(), Some(parts));
     assert!(parts > 0);
-    let _ = std::fs::remove_dir_all(&results);
+    let _ = std::fs::remove_dir_all(results.parent().unwrap());
 }
 
 #[test]
