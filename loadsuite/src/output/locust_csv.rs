@@ -71,7 +71,7 @@ pub const FAILURES_HEADER: [&str; 6] = ["Method", "Name", "Error", "Occurrences"
 pub const EXCEPTIONS_HEADER: [&str; 4] = ["Count", "Message", "Traceback", "Nodes"];
 
 /// Quotes a field the way Python's csv module does (only when needed).
-fn field(value: &str) -> String {
+pub(crate) fn field(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {

@@ -2,6 +2,7 @@
 //! then rename), so an interrupted run never leaves a half-written file.
 
 pub mod locust_csv;
+pub mod streams_csv;
 pub mod summary;
 
 use std::io::Write;
@@ -55,7 +56,8 @@ pub fn prepare_out(out: &Path, prefix: &str, overwrite: bool) -> Result<(), Stri
     Ok(())
 }
 
-/// Writes every file of a run into `out`: the four Locust CSVs (prefix `prefix`), then `run.json`,
+/// Writes every file of a run into `out`: the four Locust CSVs and the streams CSV (prefix
+/// `prefix`), then `run.json`,
 /// which lists them with their size and hash, so a reader can tell they belong to this run (a
 /// crash between two runs' writes cannot leave a mix that passes for one run). Returns
 /// `run.json`'s path, or the file that could not be written and why.
@@ -69,11 +71,12 @@ pub fn write_run(
     let seconds = run.duration_s;
     let mut run = run.clone();
     type Render<'a> = Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a>;
-    let files: [(&str, Render<'_>); 4] = [
+    let files: [(&str, Render<'_>); 5] = [
         ("stats", Box::new(|w| locust_csv::write_stats(w, snapshot, seconds))),
         ("stats_history", Box::new(|w| locust_csv::write_history(w, snapshot))),
         ("failures", Box::new(|w| locust_csv::write_failures(w, snapshot))),
         ("exceptions", Box::new(|w| locust_csv::write_exceptions(w))),
+        ("streams", Box::new(|w| streams_csv::write(w, snapshot))),
     ];
     for (suffix, render) in files {
         let name = format!("{prefix}_{suffix}.csv");

@@ -7,13 +7,81 @@ use std::path::Path;
 
 use super::model::Verdict;
 use super::report::Report;
+use crate::formats::run::EndpointRecord;
 use crate::stats::SecondRow;
 
-/// The aggregate 1-second series of a run (empty when it is not a loadsuite run, e.g. Locust CSV).
-pub fn aggregate_series(run: &Path) -> Vec<SecondRow> {
+/// What the report shows of the run itself besides the verdict (empty when it is not a loadsuite
+/// run, e.g. a Locust CSV).
+#[derive(Default)]
+pub struct RunView {
+    /// The aggregate 1-second series.
+    pub series: Vec<SecondRow>,
+    /// The whole-run rows (their stream figures and step counts).
+    pub endpoints: Vec<EndpointRecord>,
+}
+
+/// Reads the run's [`RunView`].
+pub fn run_view(run: &Path) -> RunView {
     crate::formats::run::read(run)
-        .map(|r| r.time_series.into_iter().filter(|r| r.method.is_empty() && r.name == "Aggregated").collect())
+        .map(|r| RunView {
+            series: r.time_series.into_iter().filter(|r| r.method.is_empty() && r.name == "Aggregated").collect(),
+            endpoints: r.endpoints,
+        })
         .unwrap_or_default()
+}
+
+/// Streams: TTFT, inter-token latency and tokens/s per streamed row; then the steps per
+/// iteration of tasks made of steps (agent turns).
+fn write_streams_and_steps(out: &mut dyn Write, endpoints: &[EndpointRecord]) -> io::Result<()> {
+    let streamed: Vec<&EndpointRecord> = endpoints.iter().filter(|e| e.ttft_ms.is_some()).collect();
+    if !streamed.is_empty() {
+        writeln!(
+            out,
+            "<h2>Streams</h2><table id=\"streams\"><tr><th>type</th><th>endpoint</th><th>TTFT p50</th><th>TTFT p95</th><th>TTFT p99</th><th>ITL p50</th><th>ITL p95</th><th>tokens/s</th></tr>"
+        )?;
+        for e in streamed {
+            let q = |m: &Option<std::collections::BTreeMap<String, f64>>, k: &str| {
+                m.as_ref().and_then(|m| m.get(k)).map_or("-".to_owned(), |v| format!("{v:.1}"))
+            };
+            writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&e.method),
+                escape(&e.name),
+                q(&e.ttft_ms, "p50"),
+                q(&e.ttft_ms, "p95"),
+                q(&e.ttft_ms, "p99"),
+                q(&e.inter_token_ms, "p50"),
+                q(&e.inter_token_ms, "p95"),
+                e.tokens_per_second.map_or("-".to_owned(), |t| format!("{t:.1}"))
+            )?;
+        }
+        writeln!(out, "</table><p>ms; TTFT: time to first token; ITL: the gap between tokens.</p>")?;
+    }
+    let stepped: Vec<&EndpointRecord> = endpoints.iter().filter(|e| !e.steps_per_iteration.is_empty()).collect();
+    if !stepped.is_empty() {
+        writeln!(
+            out,
+            "<h2>Steps per iteration</h2><table id=\"steps\"><tr><th>type</th><th>endpoint</th><th>step</th><th>mean</th><th>p50</th><th>p95</th><th>max</th></tr>"
+        )?;
+        for e in stepped {
+            for (kind, c) in &e.steps_per_iteration {
+                writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    escape(&e.method),
+                    escape(&e.name),
+                    escape(kind),
+                    c.mean,
+                    c.p50,
+                    c.p95,
+                    c.max
+                )?;
+            }
+        }
+        writeln!(out, "</table>")?;
+    }
+    Ok(())
 }
 
 fn escape(text: &str) -> String {
@@ -80,7 +148,8 @@ fn chart(
 }
 
 /// Writes the page.
-pub fn write(out: &mut dyn Write, report: &Report, series: &[SecondRow]) -> io::Result<()> {
+pub fn write(out: &mut dyn Write, report: &Report, run: &RunView) -> io::Result<()> {
+    let series = &run.series;
     writeln!(
         out,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{} — {}</title>",
@@ -170,6 +239,7 @@ pub fn write(out: &mut dyn Write, report: &Report, series: &[SecondRow]) -> io::
         )?;
     }
     writeln!(out, "</table><p>Latencies are those of successful requests; failed requests' p95 is shown apart.</p>")?;
+    write_streams_and_steps(out, &run.endpoints)?;
     if !report.diagnosis.is_empty() {
         writeln!(out, "<h2>Diagnosis</h2><ul id=\"diagnosis\">")?;
         for line in &report.diagnosis {

@@ -216,8 +216,8 @@ pub fn judge_and_write(
 /// Writes `verdict.json`, `summary.md`, `junit.xml` and `report.html` into `out`.
 pub fn write_reports(report: &Report, out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    let series = html::aggregate_series(Path::new(&report.run));
-    crate::output::write_atomic(&out.join("report.html"), |w| html::write(w, report, &series))?;
+    let view = html::run_view(Path::new(&report.run));
+    crate::output::write_atomic(&out.join("report.html"), |w| html::write(w, report, &view))?;
     crate::output::write_atomic(&out.join("verdict.json"), |w| {
         serde_json::to_writer_pretty(w, report).map_err(std::io::Error::other)
     })?;

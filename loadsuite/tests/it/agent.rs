@@ -167,6 +167,18 @@ fn an_agent_turn_through_the_responses_api_runs_the_same_loop() {
         assert_eq!(count(&run, "llm", "requests"), 2 * turns, "{api}: the calls were read from the stream: {said}");
         let ttft = row(&run, "llm")["ttft_ms"]["p50"].as_f64();
         assert!(ttft.is_some_and(|t| t > 0.0), "{api}: TTFT per model call: {}", row(&run, "llm"));
+        // The stream figures and the steps per turn reach the HTML report and their own CSV.
+        let out = dir.join(format!("stream-{api}"));
+        let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+        assert!(
+            html.contains("id=\"streams\"") && html.contains("<td>AGENT</td><td>llm</td>"),
+            "{api}: streams in the report"
+        );
+        assert!(html.contains("id=\"steps\""), "{api}: steps per turn in the report");
+        let csv = std::fs::read_to_string(out.join("loadsuite_streams.csv")).unwrap();
+        let llm = csv.lines().find(|l| l.starts_with("AGENT,llm,")).unwrap_or_else(|| panic!("{csv}"));
+        let streams: u64 = llm.split(',').nth(2).unwrap().parse().unwrap();
+        assert_eq!(streams, count(&run, "llm", "requests"), "{api}: one stream per model call: {csv}");
     }
     std::fs::write(&file, &original).unwrap();
 
