@@ -108,6 +108,14 @@ pub fn payload(verdict: &Value) -> Result<Option<IssuePayload>, IssueError> {
             body.push_str(&format!("- {line}\n"));
         }
     }
+    let recommendations: Vec<&str> =
+        verdict["recommendations"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    if !recommendations.is_empty() {
+        body.push_str("\n### Recommendations\n\n");
+        for line in recommendations {
+            body.push_str(&format!("- {line}\n"));
+        }
+    }
     body.push_str(&format!(
         "\nRun: `{}`; baseline: `{}`.\n\n{}\n",
         verdict["run"].as_str().unwrap_or("?"),

@@ -247,6 +247,13 @@ pub fn write(out: &mut dyn Write, report: &Report, run: &RunView) -> io::Result<
         }
         writeln!(out, "</ul>")?;
     }
+    if !report.recommendations.is_empty() {
+        writeln!(out, "<h2>Recommendations</h2><ul id=\"recommendations\">")?;
+        for line in &report.recommendations {
+            writeln!(out, "<li>{}</li>", escape(line))?;
+        }
+        writeln!(out, "</ul>")?;
+    }
     if !report.resources.is_empty() {
         writeln!(
             out,

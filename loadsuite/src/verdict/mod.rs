@@ -13,6 +13,7 @@ pub mod github;
 pub mod html;
 pub mod measures;
 pub mod model;
+pub mod recommend;
 pub mod report;
 pub mod targets;
 pub mod tests_stat;
@@ -163,6 +164,7 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
     let (score, grade) = diagnosis::score(&endpoints, overall);
     let mut diagnosis = diagnosis::diagnose(&endpoints, &thresholds);
     diagnosis.extend(current.resources.iter().filter(|r| r.leak.is_some()).map(crate::resources::describe));
+    let recommendations = recommend::recommend(&endpoints, &run_checks, &diagnosis);
     Ok(Report {
         format: report::FORMAT,
         version: report::VERSION,
@@ -173,6 +175,7 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
         overall,
         run_checks,
         diagnosis,
+        recommendations,
         resources: current.resources,
         endpoints,
         score,

@@ -37,6 +37,8 @@ pub struct Report {
     pub endpoints: Vec<EndpointVerdict>,
     /// Diagnosis lines.
     pub diagnosis: Vec<String>,
+    /// What to look at next, one line per kind of finding.
+    pub recommendations: Vec<String>,
     /// Informational score 0-100 (never the verdict).
     pub score: f64,
     /// Its grade.
@@ -125,6 +127,12 @@ pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     if !r.diagnosis.is_empty() {
         writeln!(out, "\n## Diagnosis\n")?;
         for line in &r.diagnosis {
+            writeln!(out, "- {line}")?;
+        }
+    }
+    if !r.recommendations.is_empty() {
+        writeln!(out, "\n## Recommendations\n")?;
+        for line in &r.recommendations {
             writeln!(out, "- {line}")?;
         }
     }

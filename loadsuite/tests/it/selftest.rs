@@ -30,6 +30,29 @@ fn selftest_detects_every_failure_mode_and_no_false_alarm() {
         serde_json::from_str(&std::fs::read_to_string(out.join("latency-doubled/verdict.json")).unwrap()).unwrap();
     assert_eq!(verdict["baseline_runs"], 3);
     assert_eq!(verdict["thresholds"]["max_error_rate"], 0.01);
+    // Every kind of finding comes with a recommendation, in summary.md and verdict.json alike.
+    for (mode, advice) in [
+        ("unknown-model", "does not serve the model"),
+        ("latency-doubled", "slower than the baseline at the same load"),
+        ("vector-store-timeouts", "the vector store timed out"),
+        ("mcp-concurrency-limit", "refused work as busy"),
+        ("connection-resets", "connections reset"),
+        ("truncated-streams", "streams ended before their last event"),
+        ("missing-endpoint", "baselined but not measured"),
+        ("interrupted-run", "stopped before its plan ended"),
+        ("hung-target", "never answered"),
+        ("dropped-iterations", "arrival schedule was not kept"),
+        ("agent-malformed-arguments", "tool arguments were not valid JSON"),
+    ] {
+        let summary = std::fs::read_to_string(out.join(mode).join("summary.md")).unwrap();
+        let section = summary.split("## Recommendations").nth(1).unwrap_or_else(|| panic!("{mode}: {summary}"));
+        assert!(section.contains(advice), "{mode}: `{advice}` missing from:\n{section}");
+        let verdict: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(mode).join("verdict.json")).unwrap()).unwrap();
+        assert!(verdict["recommendations"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains(advice)));
+    }
+    let clean = std::fs::read_to_string(out.join("clean-1/summary.md")).unwrap();
+    assert!(!clean.contains("## Recommendations"), "nothing found, nothing recommended:\n{clean}");
 }
 
 #[test]
