@@ -327,6 +327,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
         segments,
         resources,
         resource_notes: Vec::new(),
+        thresholds: first.thresholds.clone(),
     });
     let run_json = crate::output::write_run(out, prefix, &snapshot, &merged)
         .map_err(|(path, source)| MergeError::Write { path: path.display().to_string(), source })?;

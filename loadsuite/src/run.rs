@@ -289,6 +289,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         segments: Vec::new(),
         resources,
         resource_notes,
+        thresholds: scenario.thresholds.clone(),
     });
     let run_json_path = output::write_run(out, &options.prefix, &snapshot, &run_file)
         .map_err(|(path, source)| RunError::Write { path: path.display().to_string(), source })?;

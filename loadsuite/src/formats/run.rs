@@ -242,6 +242,10 @@ pub struct RunFile {
     /// Why resource sampling was partial, when it was.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resource_notes: Vec<String>,
+    /// The scenario's own verdict thresholds (`[thresholds]`), which `report` and `compare` use
+    /// unless given `--thresholds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<crate::verdict::Thresholds>,
     /// The other files of the run (its CSVs), with their size and hash: what a reader checks to
     /// know they belong to this run.
     #[serde(default)]
@@ -294,6 +298,8 @@ pub struct RunParts<'a> {
     pub resources: Vec<ResourceSeries>,
     /// Why resource sampling was partial.
     pub resource_notes: Vec<String>,
+    /// The scenario's own verdict thresholds.
+    pub thresholds: Option<crate::verdict::Thresholds>,
 }
 
 impl RunFile {
@@ -329,6 +335,7 @@ impl RunFile {
             generator_lag: parts.lag,
             resources: parts.resources,
             resource_notes: parts.resource_notes,
+            thresholds: parts.thresholds,
             engine: parts.engine,
             files: BTreeMap::new(),
         }

@@ -198,6 +198,8 @@ pub struct Scenario {
     pub targets: BTreeMap<String, String>,
     /// Target name -> the API key its requests carry (`Authorization: Bearer`).
     pub api_keys: BTreeMap<String, String>,
+    /// The scenario's own verdict thresholds (`[thresholds]`), when it has them.
+    pub thresholds: Option<crate::verdict::Thresholds>,
     /// User classes.
     pub users: Vec<UserClass>,
     /// The load plan.
@@ -412,11 +414,17 @@ fn validate(raw: raw::RawScenario, default_name: &str, problems: &mut Vec<(Vec<S
             Plan::Closed { stages: Vec::new() }
         }
     };
+    if let Some(thresholds) = &raw.thresholds {
+        for problem in thresholds.problems() {
+            problems.push((vec![key("thresholds")], problem));
+        }
+    }
     Some(Scenario {
         name: raw.name.unwrap_or_else(|| default_name.to_owned()),
         description: raw.description.unwrap_or_default(),
         targets: raw.targets,
         api_keys,
+        thresholds: raw.thresholds,
         users,
         plan,
     })

@@ -28,6 +28,9 @@ pub struct RawScenario {
     pub users: Vec<RawUser>,
     /// The load shape.
     pub load: Option<RawLoad>,
+    /// Verdict thresholds for this scenario's runs (the thresholds file's keys): the run's own
+    /// report uses them, and `report` / `compare` too unless given `--thresholds`.
+    pub thresholds: Option<crate::verdict::Thresholds>,
 }
 
 /// Think time between a user's tasks.
@@ -191,6 +194,9 @@ pub fn typed(table: toml::Table) -> Result<RawScenario, Vec<(Vec<Segment>, Strin
     }
     if let Some(load) = top.remove("load") {
         check::<RawLoad>(load, vec![key("load")], &mut problems);
+    }
+    if let Some(thresholds) = top.remove("thresholds") {
+        check::<crate::verdict::Thresholds>(thresholds, vec![key("thresholds")], &mut problems);
     }
     check::<RawScenario>(toml::Value::Table(top), Vec::new(), &mut problems);
     if problems.is_empty() {

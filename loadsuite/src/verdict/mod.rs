@@ -203,7 +203,11 @@ pub fn judge_and_write(
     thresholds: Option<&Path>,
     out: Option<std::path::PathBuf>,
 ) -> Result<Written, InputError> {
-    let thresholds = thresholds.map(load_thresholds).transpose()?.unwrap_or_default();
+    // A thresholds file wins; else the scenario's own `[thresholds]` as the run recorded them.
+    let thresholds = match thresholds {
+        Some(path) => load_thresholds(path)?,
+        None => crate::formats::run::read(run).ok().and_then(|r| r.thresholds).unwrap_or_default(),
+    };
     let loaded = baseline.map(crate::formats::baseline::read).transpose()?;
     let report = judge(baseline.zip(loaded.as_ref()), run, thresholds)?;
     let out = out.unwrap_or_else(|| {

@@ -35,6 +35,7 @@ fn lists_shipped_scenarios() {
         "repro-unknown-model",
         "agent",
         "agent-progressive",
+        "concurrency",
     ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }

@@ -9,6 +9,7 @@ mod engine;
 mod github;
 mod honest;
 mod limits;
+mod plans;
 mod resources;
 mod results;
 mod segments;
