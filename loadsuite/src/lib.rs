@@ -6,6 +6,7 @@
 //! `engine` (users or arrivals, driving `tasks`) -> `stats` (recorder) -> `output` (files).
 
 pub mod calibrate;
+pub mod capacity;
 pub mod cli;
 pub mod duration;
 pub mod engine;

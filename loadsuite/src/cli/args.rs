@@ -251,6 +251,17 @@ pub struct RunArgs {
     /// recorded as `unfinished` failures.
     #[arg(long, default_value = "10s")]
     pub drain: String,
+    /// Find the most users the targets sustain: probe runs of --step-time at doubling users from
+    /// --users (default 1), then a binary search, until the error or p95 target or a latency knee
+    /// is crossed; writes capacity.{json,md,html} and one run per probe under probes/.
+    #[arg(long)]
+    pub find_capacity: bool,
+    /// With --find-capacity: the most users probed.
+    #[arg(long, default_value_t = 1000, requires = "find_capacity")]
+    pub max_users: u32,
+    /// With --find-capacity: the length of each probe.
+    #[arg(long, default_value = "10s", requires = "find_capacity")]
+    pub step_time: String,
     /// Ad hoc: the URL to load (instead of a scenario).
     #[arg(long, conflicts_with = "scenario")]
     pub url: Option<String>,

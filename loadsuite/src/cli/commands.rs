@@ -191,6 +191,52 @@ fn scenario_of(args: &RunArgs) -> Result<Scenario, CliError> {
     Ok(scenario)
 }
 
+/// `run --find-capacity`: the probes against one set of targets (one embedded stack for all).
+fn capacity_command(args: &RunArgs, mut scenario: Scenario, options: RunOptions) -> Result<ExitCode, CliError> {
+    let step_time = duration::parse(&args.step_time).map_err(|e| format!("--step-time: {e}"))?;
+    if step_time < std::time::Duration::from_secs(1) {
+        return Err("--step-time: give each probe at least 1s".into());
+    }
+    if args.max_users == 0 {
+        return Err("--max-users: give at least 1".into());
+    }
+    let capacity = crate::capacity::CapacityOptions {
+        start_users: args.users.unwrap_or(1).clamp(1, args.max_users),
+        max_users: args.max_users,
+        step_time,
+        tolerance: 0.1,
+        thresholds: scenario.thresholds.clone().unwrap_or_default(),
+    };
+    let stop = options.stop.clone();
+    let out = options.out.clone();
+    let found = runtime()?.block_on(async move {
+        tokio::spawn(async move {
+            mocks::server::shutdown_signal().await;
+            eprintln!("loadsuite: stopping the capacity search after this probe");
+            stop.cancel();
+        });
+        let stack = if options.embedded {
+            let config = options.mocks_config.clone().unwrap_or_default();
+            let (stack, targets) = crate::run::embedded_stack(&config).await?;
+            scenario.targets.extend(targets);
+            Some(stack)
+        } else {
+            None
+        };
+        let found = crate::capacity::find(&scenario, &options, &capacity).await;
+        if let Some(stack) = stack {
+            stack.shutdown().await;
+        }
+        found
+    })?;
+    crate::capacity::write(&found, &out).map_err(|e| format!("cannot write to {}: {e}", out.display()))?;
+    if !args.silent {
+        print!("{}", crate::capacity::markdown(&found));
+        println!("results: {} (capacity.md, capacity.html, probes/)", out.display());
+    }
+    Ok(ExitCode::from(if found.sustained_users.is_some() { 0 } else { 1 }))
+}
+
 /// The run options the flags give.
 fn options_of(args: &RunArgs, scenario: &Scenario) -> Result<RunOptions, CliError> {
     let timeout = duration::parse(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
@@ -225,6 +271,9 @@ fn options_of(args: &RunArgs, scenario: &Scenario) -> Result<RunOptions, CliErro
 fn run_command(args: RunArgs) -> Result<ExitCode, CliError> {
     let scenario = scenario_of(&args)?;
     let options = options_of(&args, &scenario)?;
+    if args.find_capacity {
+        return capacity_command(&args, scenario, options);
+    }
     let stop = options.stop.clone();
     let outcome = runtime()?.block_on(async move {
         tokio::spawn(async move {

@@ -282,3 +282,52 @@ pub fn write(out: &mut dyn Write, report: &Report, run: &RunView) -> io::Result<
     }
     writeln!(out, "</body></html>")
 }
+
+/// `capacity.html`: the capacity search's probes, p95 and errors against users, and its table.
+pub fn write_capacity(out: &mut dyn Write, capacity: &crate::capacity::Capacity) -> io::Result<()> {
+    let mut probes: Vec<&crate::capacity::Probe> = capacity.probes.iter().collect();
+    probes.sort_by_key(|p| p.users);
+    let finding = match (capacity.sustained_users, capacity.limit_users) {
+        (Some(h), Some(c)) => {
+            format!("Sustained: {h} users. At {c}: {}.", capacity.limit_reason.as_deref().unwrap_or(""))
+        }
+        (Some(h), None) => format!("Sustained: {h} users, the most probed."),
+        (None, _) => format!("Not even the first probe held: {}.", capacity.limit_reason.as_deref().unwrap_or("")),
+    };
+    writeln!(
+        out,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>capacity</title><style>body{{font-family:sans-serif;margin:2em;max-width:64em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}.crossed{{background:#fdd}}</style></head><body><h1>Capacity</h1><p id=\"finding\">{}</p>",
+        escape(&finding)
+    )?;
+    let users: Vec<f64> = probes.iter().map(|p| f64::from(p.users)).collect();
+    chart(
+        out,
+        "Worst p95 of successful requests (ms) by probe, users overlaid",
+        &[("p95", "#ff7f0e", probes.iter().map(|p| p.worst_p95_ms).collect())],
+        Some(("users", users.clone())),
+    )?;
+    chart(
+        out,
+        "Error rate (%) by probe, users overlaid",
+        &[("errors", "#d62728", probes.iter().map(|p| p.error_rate * 100.0).collect())],
+        Some(("users", users)),
+    )?;
+    writeln!(
+        out,
+        "<table id=\"probes\"><tr><th>users</th><th>requests</th><th>errors</th><th>worst p95 ms</th><th>row</th><th>result</th></tr>"
+    )?;
+    for p in probes {
+        writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.2}%</td><td>{:.1}</td><td>{}</td><td>{}</td></tr>",
+            if p.crossed.is_some() { "crossed" } else { "held" },
+            p.users,
+            p.requests,
+            p.error_rate * 100.0,
+            p.worst_p95_ms,
+            escape(&p.worst_row),
+            escape(p.crossed.as_deref().unwrap_or("held"))
+        )?;
+    }
+    writeln!(out, "</table></body></html>")
+}

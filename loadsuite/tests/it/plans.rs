@@ -82,3 +82,50 @@ fn the_stress_plan_judges_its_own_success_rate_targets_per_level() {
     let err = String::from_utf8_lossy(&check.stderr);
     assert!(err.contains("thresholds") && err.contains("min_success_rate"), "{err}");
 }
+
+/// `--find-capacity` against an MCP server that runs at most 4 tools at once, each taking 200 ms:
+/// past 4 users without think time the extra calls are refused as busy, so the search must find
+/// 4 users (its tolerance is one user here) and say why 5 did not hold.
+#[test]
+fn find_capacity_finds_the_configured_concurrency_limit() {
+    let _load = crate::common::QUIET.blocking_write();
+    let dir = temp_dir("capacity");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mocks = dir.join("mocks.toml");
+    std::fs::write(
+        &mocks,
+        "[mcp]\nmax_concurrent_tools = 4\n[[mcp.faults]]\nname = \"slow-git\"\nmatch = { attribute = \"git_status\" }\nlatency = { kind = \"fixed\", ms = 200 }\n",
+    )
+    .unwrap();
+    let scenario = dir.join("mcp.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"mcp-capacity\"\n[targets]\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"mcp\"\ntarget = \"mcp\"\nthink = { kind = \"none\" }\ntasks = [{ kind = \"mcp_tool\", tool = \"git_status\" }]\n[load]\nshape = \"stages\"\nstages = [{ users = 1, duration = \"10s\" }]\n",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let run = Command::new(LOADSUITE)
+        .arg("run")
+        .arg(&scenario)
+        .args(["--embedded", "--mocks-config"])
+        .arg(&mocks)
+        .args(["--find-capacity", "--step-time", "2s", "--max-users", "64", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let found = json(&out.join("capacity.json"));
+    assert_eq!(found["capacity"]["sustained_users"], 4, "{stdout}");
+    assert_eq!(found["capacity"]["limit_users"], 5, "{stdout}");
+    assert!(found["capacity"]["limit_reason"].as_str().unwrap().contains("error rate"), "{stdout}");
+    let probes = found["capacity"]["probes"].as_array().unwrap();
+    let users: Vec<u64> = probes.iter().map(|p| p["users"].as_u64().unwrap()).collect();
+    assert_eq!(&users[..4], [1, 2, 4, 8], "doubling first, then the search: {users:?}");
+    for p in probes {
+        assert!(std::path::Path::new(p["out"].as_str().unwrap()).join("run.json").is_file(), "each probe is a run");
+    }
+    let html = std::fs::read_to_string(out.join("capacity.html")).unwrap();
+    assert!(html.contains("Sustained: 4 users") && html.contains("<svg"), "{html}");
+    assert!(stdout.contains("**Sustained: 4 users.**"), "{stdout}");
+}
