@@ -258,12 +258,13 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     let cpu = ticker.await.unwrap_or_default();
     let lag = lag.await.unwrap_or_default();
     let steady_from_s = report.stages.last().map_or(0.0, |s| s.started_s);
-    let resources = match sampler {
-        Some(task) => task.await.map(|s| s.finish(steady_from_s)).unwrap_or_default(),
-        None => Vec::new(),
-    };
     recorder.tick();
     let snapshot = recorder.snapshot();
+    let writes = writes_in_stage(&scenario, &snapshot, report.stages.len().saturating_sub(1));
+    let resources = match sampler {
+        Some(task) => task.await.map(|s| s.finish(steady_from_s, &writes)).unwrap_or_default(),
+        None => Vec::new(),
+    };
     let seconds = report.duration_s;
     let interrupted = report.interrupted;
     let out = &options.out;
@@ -332,6 +333,24 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         warnings,
         schedule: snapshot.schedule,
     })
+}
+
+/// Write requests (tasks that store data: see `TaskKind::writes`) the run sent to each target in
+/// `stage`: the leak check's explanation for memory a target gains then.
+fn writes_in_stage(scenario: &Scenario, snapshot: &crate::stats::Snapshot, stage: usize) -> BTreeMap<String, u64> {
+    let mut rows: std::collections::BTreeSet<(&str, &str, &str)> = Default::default();
+    for class in &scenario.users {
+        for task in class.tasks.iter().filter(|t| t.kind.writes()) {
+            rows.insert((class.target.as_str(), task.kind.method(), task.name.as_str()));
+        }
+    }
+    let mut writes = BTreeMap::new();
+    for (target, method, name) in rows {
+        let key = (stage, (method.to_owned(), name.to_owned()));
+        let count = snapshot.per_stage.get(&key).map_or(0, |s| s.count);
+        *writes.entry(target.to_owned()).or_insert(0) += count;
+    }
+    writes
 }
 
 /// Writes `<prefix>.log` beside the results: what ran (scenario, targets, seed, plan), its

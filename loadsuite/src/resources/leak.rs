@@ -125,4 +125,14 @@ mod tests {
     fn small_growth_is_not_material() {
         assert_eq!(analyze(&series(|t| 500.0 * MIB + t * 0.2 * MIB), 0.0), None);
     }
+
+    #[test]
+    fn a_climb_while_the_run_writes_is_growth_with_writes_not_a_leak() {
+        let climb = analyze(&series(|t| 50.0 * MIB + t * 2.0 * MIB), 0.0);
+        let (leak, with_writes) = super::super::classify(climb.clone(), 120);
+        assert!(leak.is_none());
+        assert_eq!(with_writes.map(|w| (w.writes, w.growth)), Some((120, climb.clone().unwrap())));
+        let (leak, with_writes) = super::super::classify(climb, 0);
+        assert!(leak.is_some() && with_writes.is_none(), "no writes: a possible leak");
+    }
 }

@@ -59,8 +59,13 @@ pub struct ResourceSeries {
     pub memory_peak_bytes: u64,
     /// Memory at the last reading, bytes.
     pub memory_end_bytes: u64,
-    /// A steady climb in the judged window (see [`leak`]).
+    /// A steady climb in the judged window that the run's own writes do not explain (see
+    /// [`leak`]): a possible leak.
     pub leak: Option<LeakFinding>,
+    /// A steady climb while the run wrote to this target in that window (documents indexed,
+    /// files written): growth the run's own writes explain, reported, not called a leak.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_with_writes: Option<WriteGrowth>,
     /// Readings that failed (the container stopped, the process exited), when any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -215,11 +220,15 @@ impl Sampler {
         self
     }
 
-    /// The summarized series; the leak check looks at readings from `steady_from_s` on.
-    pub fn finish(self, steady_from_s: f64) -> Vec<ResourceSeries> {
+    /// The summarized series; the leak check looks at readings from `steady_from_s` on, and a
+    /// climb on a series serving a target the run wrote to then (`writes`: target name -> write
+    /// requests in that window) is growth with writes, not a possible leak.
+    pub fn finish(self, steady_from_s: f64, writes: &BTreeMap<String, u64>) -> Vec<ResourceSeries> {
         self.watched
             .into_iter()
             .map(|w| {
+                let written: u64 = w.name.split('+').filter_map(|t| writes.get(t)).sum();
+                let (leak, growth_with_writes) = classify(analyze(&w.samples, steady_from_s), written);
                 let cpu: Vec<f64> = w.samples.iter().skip(1).map(|s| s.cpu_cores).collect();
                 let memory = |s: Option<&ResourceSample>| s.map_or(0, |s| s.memory_bytes);
                 ResourceSeries {
@@ -228,7 +237,8 @@ impl Sampler {
                     memory_start_bytes: memory(w.samples.first()),
                     memory_peak_bytes: w.samples.iter().map(|s| s.memory_bytes).max().unwrap_or(0),
                     memory_end_bytes: memory(w.samples.last()),
-                    leak: analyze(&w.samples, steady_from_s),
+                    leak,
+                    growth_with_writes,
                     note: (w.missed > 0).then(|| {
                         format!(
                             "{} readings failed ({} not running or unreachable for part of the run)",
@@ -242,6 +252,40 @@ impl Sampler {
                 }
             })
             .collect()
+    }
+}
+
+/// Memory growth in the judged window, while the run wrote to the target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WriteGrowth {
+    /// The climb.
+    pub growth: LeakFinding,
+    /// Write requests the run sent to the target in the window.
+    pub writes: u64,
+}
+
+/// A climb is a possible leak unless the run wrote to the target meanwhile (`written` write
+/// requests), when it is growth the run's own writes explain.
+pub fn classify(climb: Option<LeakFinding>, written: u64) -> (Option<LeakFinding>, Option<WriteGrowth>) {
+    match climb {
+        Some(growth) if written > 0 => (None, Some(WriteGrowth { growth, writes: written })),
+        other => (other, None),
+    }
+}
+
+impl ResourceSeries {
+    /// The leak check's verdict in words: `steady`, a possible leak, or growth the run's writes
+    /// explain.
+    pub fn leak_check(&self) -> String {
+        match (&self.leak, &self.growth_with_writes) {
+            (Some(leak), _) => format!("possible leak: {}", leak.describe()),
+            (None, Some(w)) => format!(
+                "growth with writes (not a leak by itself): {}, while the run sent {} write requests to it; a leak would keep growing once the stored data stops",
+                w.growth.describe(),
+                w.writes
+            ),
+            (None, None) => "steady".to_owned(),
+        }
     }
 }
 
@@ -263,8 +307,9 @@ pub fn describe(series: &ResourceSeries) -> String {
         mib(series.memory_end_bytes),
         mib(series.memory_peak_bytes)
     );
-    match &series.leak {
-        Some(leak) => format!("{base}. POSSIBLE LEAK: {}", leak.describe()),
-        None => base,
+    match (&series.leak, &series.growth_with_writes) {
+        (Some(leak), _) => format!("{base}. POSSIBLE LEAK: {}", leak.describe()),
+        (None, Some(_)) => format!("{base}. {}", series.leak_check()),
+        (None, None) => base,
     }
 }

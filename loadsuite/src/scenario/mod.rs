@@ -148,6 +148,17 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
+    /// Whether the task stores data on its target (documents indexed, files written): memory the
+    /// target gains while a run writes is not, by itself, a leak.
+    pub fn writes(&self) -> bool {
+        match self {
+            TaskKind::RagIndex { .. } => true,
+            TaskKind::McpTool { tool, .. } => tool.contains("write"),
+            TaskKind::Http { method, .. } => matches!(method.as_str(), "POST" | "PUT" | "PATCH"),
+            _ => false,
+        }
+    }
+
     /// The HTTP method the statistics row is typed with (Locust's `Type` column).
     pub fn method(&self) -> &str {
         match self {

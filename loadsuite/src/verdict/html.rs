@@ -261,10 +261,10 @@ pub fn write(out: &mut dyn Write, report: &Report, run: &RunView) -> io::Result<
         )?;
         for r in &report.resources {
             use crate::resources::mib;
-            let leak = r
-                .leak
-                .as_ref()
-                .map_or("steady".to_owned(), |l| format!("<b>possible leak</b>: {}", escape(&l.describe())));
+            let leak = match &r.leak {
+                Some(leak) => format!("<b>possible leak</b>: {}", escape(&leak.describe())),
+                None => escape(&r.leak_check()),
+            };
             writeln!(
                 out,
                 "<tr><td>{} ({})</td><td>{}</td><td>{:.2} / {:.2}</td><td>{} &rarr; {} ({})</td><td>{leak}</td></tr>",

@@ -163,7 +163,13 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
     let overall = worst(endpoints.iter().map(|e| e.verdict).chain(run_checks.iter().map(|c| c.verdict)));
     let (score, grade) = diagnosis::score(&endpoints, overall);
     let mut diagnosis = diagnosis::diagnose(&endpoints, &thresholds);
-    diagnosis.extend(current.resources.iter().filter(|r| r.leak.is_some()).map(crate::resources::describe));
+    diagnosis.extend(
+        current
+            .resources
+            .iter()
+            .filter(|r| r.leak.is_some() || r.growth_with_writes.is_some())
+            .map(crate::resources::describe),
+    );
     let recommendations = recommend::recommend(&endpoints, &run_checks, &diagnosis);
     Ok(Report {
         format: report::FORMAT,

@@ -153,7 +153,10 @@ pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
                 mib(s.memory_start_bytes),
                 mib(s.memory_end_bytes),
                 mib(s.memory_peak_bytes),
-                s.leak.as_ref().map_or("steady".to_owned(), |l| format!("**possible leak**: {}", l.describe()))
+                match &s.leak {
+                    Some(leak) => format!("**possible leak**: {}", leak.describe()),
+                    None => s.leak_check(),
+                }
             )?;
         }
     }
