@@ -121,6 +121,14 @@ pub enum TaskKind {
         /// Arguments.
         arguments: Value,
     },
+    /// Model management while others chat: unload a served model, hold, load it back (see
+    /// `tasks::models`).
+    ModelCycle {
+        /// The model.
+        model: String,
+        /// How long it stays unloaded.
+        hold: Duration,
+    },
     /// One user turn of a tool-using agent: optional retrieval, then model calls with the MCP
     /// target's tools until the model answers in words (see `tasks::agent`).
     Agent {
@@ -165,6 +173,7 @@ impl TaskKind {
             TaskKind::Http { method, .. } => method.as_str(),
             TaskKind::McpTool { .. } => "MCP",
             TaskKind::Agent { .. } => "AGENT",
+            TaskKind::ModelCycle { .. } => "MODELS",
             _ => "POST",
         }
     }
@@ -473,10 +482,13 @@ fn validate_task(
             "api",
             "stream",
         ],
+        "model_cycle" => &["model", "hold"],
         other => {
             return Err((
                 "kind",
-                format!("unknown kind `{other}`; use http, chat, embeddings, rag_query, rag_index, mcp_tool or agent"),
+                format!(
+                    "unknown kind `{other}`; use http, chat, embeddings, rag_query, rag_index, mcp_tool, agent or model_cycle"
+                ),
             ));
         }
     };
@@ -501,6 +513,7 @@ fn validate_task(
         ("max_steps", task.max_steps.is_some()),
         ("tools", task.tools.is_some()),
         ("api", task.api.is_some()),
+        ("hold", task.hold.is_some()),
     ];
     if let Some((field, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
         return Err((
@@ -579,6 +592,16 @@ fn validate_task(
                 stream: task.stream.unwrap_or(false),
             }
         }
+        "model_cycle" => {
+            let hold = task.hold.unwrap_or(1.0);
+            if !(hold.is_finite() && (0.0..=60.0).contains(&hold)) {
+                return Err(("hold", format!("{hold}: give 0 to 60 seconds (the model is unloaded meanwhile)")));
+            }
+            TaskKind::ModelCycle {
+                model: sub("model", required(task.model, "model", "model_cycle")?)?,
+                hold: Duration::from_secs_f64(hold),
+            }
+        }
         _ => {
             let arguments = task
                 .arguments
@@ -596,6 +619,7 @@ fn validate_task(
         TaskKind::RagIndex { .. } => "/v1/index".into(),
         TaskKind::McpTool { tool, .. } => format!("tools/call {tool}"),
         TaskKind::Agent { .. } => "turn".into(),
+        TaskKind::ModelCycle { model, .. } => format!("cycle {model}"),
     });
     if let Some(status) = task.expect_status
         && !(100..=599).contains(&status)

@@ -89,7 +89,7 @@ pub struct RawTask {
     /// Relative frequency.
     #[serde(default = "one")]
     pub weight: u32,
-    /// http | chat | embeddings | rag_query | rag_index | mcp_tool | agent.
+    /// http | chat | embeddings | rag_query | rag_index | mcp_tool | agent | model_cycle.
     pub kind: String,
     /// http: method.
     pub method: Option<String>,
@@ -107,6 +107,8 @@ pub struct RawTask {
     pub prompt: Option<String>,
     /// chat: max_tokens.
     pub max_tokens: Option<u64>,
+    /// model_cycle: seconds the model stays unloaded.
+    pub hold: Option<f64>,
     /// chat and agent: stream the model calls.
     pub stream: Option<bool>,
     /// embeddings: input text.

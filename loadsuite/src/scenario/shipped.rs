@@ -16,6 +16,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("agent-progressive", include_str!("../../../scenarios/agent-progressive.toml")),
     ("stress", include_str!("../../../scenarios/stress.toml")),
     ("concurrency", include_str!("../../../scenarios/concurrency.toml")),
+    ("model-churn", include_str!("../../../scenarios/model-churn.toml")),
     ("repro-unknown-model", include_str!("../../../scenarios/repro-unknown-model.toml")),
 ];
 

@@ -9,6 +9,7 @@ mod http_client;
 pub use agent::is_step as is_agent_step;
 pub use http_client::Http;
 mod mcp;
+mod models;
 mod openai;
 
 use std::time::Duration;
@@ -348,6 +349,9 @@ pub async fn execute(
                 timeout,
             };
             agent::turn(client, user, &turn).await
+        }
+        TaskKind::ModelCycle { model, hold } => {
+            models::cycle(client, &models::ModelCycle { base, model, hold: *hold, timeout }).await
         }
     }
 }

@@ -36,6 +36,7 @@ fn lists_shipped_scenarios() {
         "agent",
         "agent-progressive",
         "concurrency",
+        "model-churn",
     ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }

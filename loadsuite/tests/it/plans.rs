@@ -129,3 +129,42 @@ fn find_capacity_finds_the_configured_concurrency_limit() {
     assert!(html.contains("Sustained: 4 users") && html.contains("<svg"), "{html}");
     assert!(stdout.contains("**Sustained: 4 users.**"), "{stdout}");
 }
+
+/// Model management while users chat (`model-churn`): the operator's list / unload / load calls
+/// succeed, chat requests that arrive while the model is gone fail as `model_not_found` (and only
+/// so: streams already in flight finish), and chat succeeds again once it is loaded back.
+#[test]
+fn model_churn_shows_what_chat_sees_when_a_model_disappears() {
+    let _load = crate::common::QUIET.blocking_read();
+    let out = temp_dir("model-churn");
+    let run = Command::new(LOADSUITE)
+        .args(["run", "model-churn", "--embedded", "--run-time", "5s", "--silent", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "chat failed while the model was gone");
+    let run = json(&out.join("run.json"));
+    let rows: std::collections::BTreeMap<String, (u64, u64)> = run["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let key = format!("{} {}", e["method"].as_str().unwrap(), e["name"].as_str().unwrap());
+            (key, (e["requests"].as_u64().unwrap(), e["failures"].as_u64().unwrap()))
+        })
+        .collect();
+    for step in ["MODELS list", "MODELS unload", "MODELS load", "MODELS cycle gpt-4o-mini"] {
+        let (requests, failures) = rows[step];
+        assert!(requests >= 1 && failures == 0, "{step}: {requests} requests, {failures} failed");
+    }
+    let (chats, failed) = rows["POST /v1/chat/completions"];
+    assert!(
+        failed > 0 && failed < chats,
+        "some chat failed while the model was gone, the rest succeeded: {failed}/{chats}"
+    );
+    let kinds: Vec<&str> = run["failures"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.iter().all(|k| *k == "model_not_found"),
+        "in-flight streams finish; new requests are refused: {kinds:?}"
+    );
+}
