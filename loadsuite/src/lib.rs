@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod capacity;
 pub mod cli;
+pub mod counters;
 pub mod duration;
 pub mod engine;
 pub mod formats;

@@ -328,6 +328,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
         resources,
         resource_notes: Vec::new(),
         thresholds: first.thresholds.clone(),
+        // Each segment read the same targets over overlapping windows: their changes do not add.
+        target_counters: BTreeMap::new(),
     });
     let run_json = crate::output::write_run(out, prefix, &snapshot, &merged)
         .map_err(|(path, source)| MergeError::Write { path: path.display().to_string(), source })?;

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub segment: Segment,
     /// When the stages start (`--start-at`): the same instant for every segment; now when absent.
     pub start_at: Option<std::time::SystemTime>,
+    /// Read the targets' own counters (`/__admin/counters`, else `/metrics`) at the start and end.
+    pub target_counters: bool,
 }
 
 impl RunOptions {
@@ -73,6 +75,7 @@ impl RunOptions {
             watch: WatchOptions { auto_containers: true, ..WatchOptions::default() },
             segment: Segment::WHOLE,
             start_at: None,
+            target_counters: true,
         }
     }
 }
@@ -237,6 +240,9 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
             scenario.plan.stage_count()
         );
     }
+    let no_targets = BTreeMap::new();
+    let counted = if options.target_counters { &scenario.targets } else { &no_targets };
+    let counters_at_start = crate::counters::read_all(counted).await;
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
     let lag = tokio::spawn(crate::monitor::probe_lag(recorder.clone(), ticker_stop.clone()));
@@ -255,6 +261,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     )
     .await;
     ticker_stop.cancel();
+    let target_counters = crate::counters::change(&counters_at_start, crate::counters::read_all(counted).await);
     let cpu = ticker.await.unwrap_or_default();
     let lag = lag.await.unwrap_or_default();
     let steady_from_s = report.stages.last().map_or(0.0, |s| s.started_s);
@@ -291,6 +298,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         resources,
         resource_notes,
         thresholds: scenario.thresholds.clone(),
+        target_counters,
     });
     let run_json_path = output::write_run(out, &options.prefix, &snapshot, &run_file)
         .map_err(|(path, source)| RunError::Write { path: path.display().to_string(), source })?;

@@ -190,6 +190,10 @@ pub struct RunArgs {
     /// Do not look for the containers behind the targets (found by published port or name).
     #[arg(long)]
     pub no_watch_containers: bool,
+    /// Do not read the targets' own counters (`/__admin/counters`, else `/metrics`) at the start
+    /// and end of the run.
+    #[arg(long)]
+    pub no_target_counters: bool,
     /// Run only the I-th of N shares of the plan (0-based, e.g. 1/3); merge the N runs with
     /// `loadsuite merge`.
     #[arg(long, value_name = "I/N", env = "LOADSUITE_SEGMENT")]

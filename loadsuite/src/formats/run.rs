@@ -246,6 +246,10 @@ pub struct RunFile {
     /// unless given `--thresholds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<crate::verdict::Thresholds>,
+    /// What each target counted itself over the run (targets exposing `/__admin/counters` or
+    /// `/metrics`): the change from the run's start to its end.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
     /// The other files of the run (its CSVs), with their size and hash: what a reader checks to
     /// know they belong to this run.
     #[serde(default)]
@@ -300,6 +304,8 @@ pub struct RunParts<'a> {
     pub resource_notes: Vec<String>,
     /// The scenario's own verdict thresholds.
     pub thresholds: Option<crate::verdict::Thresholds>,
+    /// The targets' own counters' change over the run.
+    pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
 }
 
 impl RunFile {
@@ -336,6 +342,7 @@ impl RunFile {
             resources: parts.resources,
             resource_notes: parts.resource_notes,
             thresholds: parts.thresholds,
+            target_counters: parts.target_counters,
             engine: parts.engine,
             files: BTreeMap::new(),
         }

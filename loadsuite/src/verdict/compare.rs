@@ -62,6 +62,26 @@ pub struct Thresholds {
     /// Targets of particular endpoints and stages (`[[targets]]`), over the global ones; the
     /// last that matches a row sets each value it gives.
     pub targets: Vec<EndpointTarget>,
+    /// Expectations on what the targets count themselves over the run (`[[counters]]`), e.g.
+    /// `events.sandbox_violation` at most 0 on `mcp`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<CounterExpectation>,
+}
+
+/// An expectation on a target's own counter: its change over the run within `min`..=`max`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterExpectation {
+    /// The target's name in the scenario (`mcp`).
+    pub target: String,
+    /// The counter (`events.sandbox_violation`, `genuine_errors`, a Prometheus metric name).
+    pub counter: String,
+    /// Most it may rise during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Least it must rise during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
 }
 
 /// Targets for the endpoints a pattern names, optionally only at some stages: "query p95 under
@@ -119,6 +139,7 @@ impl Default for Thresholds {
             throughput_drop: 0.3,
             max_missed_iterations: 0.01,
             targets: Vec::new(),
+            counters: Vec::new(),
         }
     }
 }
@@ -181,6 +202,19 @@ impl Thresholds {
             }
             if target.stages.contains(&0) {
                 out.push(format!("{}: stages are numbered from 1, as reports show them", at("stages")));
+            }
+        }
+        for (i, c) in self.counters.iter().enumerate() {
+            if c.target.trim().is_empty() || c.counter.trim().is_empty() {
+                out.push(format!("counters[{i}]: name the `target` and the `counter`"));
+            }
+            if c.max.is_none() && c.min.is_none() {
+                out.push(format!("counters[{i}]: give `max`, `min` or both"));
+            }
+            for (field, value) in [("max", c.max), ("min", c.min)] {
+                if let Some(v) = value.filter(|v| !v.is_finite()) {
+                    out.push(format!("counters[{i}].{field} = {v}: must be a number"));
+                }
             }
         }
         out

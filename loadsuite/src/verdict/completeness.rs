@@ -7,14 +7,62 @@ use std::collections::BTreeMap;
 
 use super::compare::Thresholds;
 use super::measures::RunMeasures;
-use super::model::{Check, CheckKind, Detectable, EndpointVerdict, Numbers, Severity, Verdict};
+use super::model::{Check, CheckKind, Detectable, EndpointVerdict, Numbers, Severity, TargetStatus, Verdict};
 use crate::engine::WarningKind;
 use crate::formats::baseline::{EndpointMeasure, ScenarioBaseline};
 use crate::plan::Plan;
 
-/// Checks of the run as a whole.
+/// The `[[counters]]` expectations against what the targets counted: missed when the change is
+/// outside the bounds; not demonstrable when the target exposed no counters (or, from Prometheus,
+/// not this one). A mock's event that never happened is absent from its counters: 0.
+fn counter_checks(run: &RunMeasures, t: &Thresholds) -> Vec<Check> {
+    t.counters
+        .iter()
+        .map(|c| {
+            let bounds = match (c.min, c.max) {
+                (Some(min), Some(max)) => format!("between {min} and {max}"),
+                (Some(min), None) => format!("at least {min}"),
+                (None, Some(max)) => format!("at most {max}"),
+                (None, None) => "anything".to_owned(),
+            };
+            let mut check = match run.target_counters.get(&c.target) {
+                None => Check::new(
+                    CheckKind::TargetCounter,
+                    format!(
+                        "`{}` on {}: the target exposed no counters (/__admin/counters or /metrics), so {bounds} cannot be shown",
+                        c.counter, c.target
+                    ),
+                    Verdict::Inconclusive,
+                ),
+                Some(counters) => match counters.delta.get(&c.counter).copied().or((counters.source == "admin").then_some(0.0)) {
+                    None => Check::new(
+                        CheckKind::TargetCounter,
+                        format!("`{}` on {}: not among the target's metrics, so {bounds} cannot be shown", c.counter, c.target),
+                        Verdict::Inconclusive,
+                    ),
+                    Some(change) => {
+                        let ok = c.min.is_none_or(|min| change >= min) && c.max.is_none_or(|max| change <= max);
+                        Check::new(
+                            CheckKind::TargetCounter,
+                            format!("`{}` on {} changed by {change} during the run (expected {bounds})", c.counter, c.target),
+                            if ok { Verdict::Pass } else { Verdict::TargetMissed },
+                        )
+                    }
+                },
+            };
+            check.target = Some(match check.verdict {
+                Verdict::Pass => TargetStatus::Met,
+                Verdict::TargetMissed => TargetStatus::Missed,
+                _ => TargetStatus::NotDemonstrable,
+            });
+            check
+        })
+        .collect()
+}
+
+/// Checks of the run as a whole (the targets' counter expectations first).
 pub fn run_checks(run: &RunMeasures, t: &Thresholds) -> Vec<Check> {
-    let mut checks = Vec::new();
+    let mut checks = counter_checks(run, t);
     let requests: u64 = run.stages.values().flat_map(|s| s.values()).map(|m| m.requests).sum();
     if requests == 0 {
         checks.push(Check::new(

@@ -247,6 +247,18 @@ pub fn write(out: &mut dyn Write, report: &Report, run: &RunView) -> io::Result<
         }
         writeln!(out, "</ul>")?;
     }
+    if !report.target_counters.is_empty() {
+        writeln!(
+            out,
+            "<h2>Target counters</h2><table id=\"target-counters\"><tr><th>target</th><th>counter</th><th>change</th></tr>"
+        )?;
+        for (target, counters) in &report.target_counters {
+            for (name, change) in super::report::notable_counters(counters) {
+                writeln!(out, "<tr><td>{}</td><td>{}</td><td>{change}</td></tr>", escape(target), escape(name))?;
+            }
+        }
+        writeln!(out, "</table>")?;
+    }
     if !report.recommendations.is_empty() {
         writeln!(out, "<h2>Recommendations</h2><ul id=\"recommendations\">")?;
         for line in &report.recommendations {

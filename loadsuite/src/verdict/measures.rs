@@ -35,6 +35,8 @@ pub struct RunMeasures {
     pub warnings: Vec<RunWarning>,
     /// CPU and memory of the watched containers and processes (without the readings).
     pub resources: Vec<ResourceSeries>,
+    /// What the targets counted themselves over the run.
+    pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
     /// Whether latencies come with histograms (runs) or as rounded percentiles (Locust).
     pub has_histograms: bool,
     /// How late the generator's timers fired, per stage (empty for Locust CSVs).
@@ -89,6 +91,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
         schedule: run.schedule,
         warnings: run.engine.warnings,
         resources,
+        target_counters: run.target_counters,
         has_histograms: true,
         lag: run.generator_lag,
     }
@@ -249,6 +252,7 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
         schedule: Schedule::default(),
         warnings: Vec::new(),
         resources: Vec::new(),
+        target_counters: BTreeMap::new(),
         has_histograms: false,
         lag: Vec::new(),
     })

@@ -182,6 +182,7 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
         run_checks,
         diagnosis,
         recommendations,
+        target_counters: current.target_counters,
         resources: current.resources,
         endpoints,
         score,

@@ -92,6 +92,8 @@ pub enum CheckKind {
     TargetErrorRate,
     /// Capacity: p95 at this load level within its allowance over the unloaded p95.
     LoadDegradation,
+    /// A target's own counter changed within the expectation (`[[counters]]`).
+    TargetCounter,
 }
 
 impl CheckKind {
@@ -114,6 +116,7 @@ impl CheckKind {
             CheckKind::TargetP99 => "p99 target",
             CheckKind::TargetErrorRate => "error-rate target",
             CheckKind::LoadDegradation => "p95 degradation under load",
+            CheckKind::TargetCounter => "target counter within its expectation",
         }
     }
 }

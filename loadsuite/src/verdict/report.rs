@@ -1,6 +1,7 @@
 //! Verdict reports: `verdict.json` (versioned), `summary.md` (GitHub-flavoured, fits a CI job
 //! summary) and `junit.xml` (one test case per check), each written against `impl Write`.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
@@ -39,6 +40,9 @@ pub struct Report {
     pub diagnosis: Vec<String>,
     /// What to look at next, one line per kind of finding.
     pub recommendations: Vec<String>,
+    /// What the targets counted themselves over the run.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
     /// Informational score 0-100 (never the verdict).
     pub score: f64,
     /// Its grade.
@@ -52,6 +56,29 @@ pub struct Report {
 
 fn fmt_ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+/// The counters worth a report line: the mocks' totals (injected faults apart from genuine
+/// errors), events and rules that changed; from Prometheus the first 20 metrics that changed.
+pub fn notable_counters(counters: &crate::counters::TargetCounters) -> Vec<(&str, f64)> {
+    let totals = ["total_requests", "injected_faults", "genuine_errors", "client_aborts"];
+    let mut out: Vec<(&str, f64)> = Vec::new();
+    if counters.source == "admin" {
+        out.extend(totals.iter().filter_map(|k| counters.delta.get(*k).map(|v| (*k, *v))));
+        out.extend(
+            counters
+                .delta
+                .iter()
+                .filter(|(k, v)| {
+                    **v != 0.0
+                        && (k.starts_with("faults.") || (k.starts_with("events.") && k.matches('.').count() == 1))
+                })
+                .map(|(k, v)| (k.as_str(), *v)),
+        );
+    } else {
+        out.extend(counters.delta.iter().filter(|(_, v)| **v != 0.0).take(20).map(|(k, v)| (k.as_str(), *v)));
+    }
+    out
 }
 
 /// `summary.md`.
@@ -128,6 +155,16 @@ pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         writeln!(out, "\n## Diagnosis\n")?;
         for line in &r.diagnosis {
             writeln!(out, "- {line}")?;
+        }
+    }
+    if !r.target_counters.is_empty() {
+        writeln!(out, "\n## Target counters\n")?;
+        writeln!(out, "What each target counted itself during the run (the change from start to end).\n")?;
+        writeln!(out, "| target | counter | change |\n|---|---|---:|")?;
+        for (target, counters) in &r.target_counters {
+            for (name, change) in notable_counters(counters) {
+                writeln!(out, "| {target} | `{name}` | {change} |")?;
+            }
         }
     }
     if !r.recommendations.is_empty() {

@@ -168,3 +168,74 @@ fn model_churn_shows_what_chat_sees_when_a_model_disappears() {
         "in-flight streams finish; new requests are refused: {kinds:?}"
     );
 }
+
+/// Target-side counters: the run records what each mock counted itself, and a thresholds file
+/// holds them to expectations ("sandbox violations: 0"; injected faults reported apart from
+/// genuine errors).
+#[test]
+fn target_counters_are_recorded_and_judged_against_expectations() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = temp_dir("counters");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mocks = dir.join("mocks.toml");
+    std::fs::write(
+        &mocks,
+        "[[gateway.faults]]\nname = \"health-503\"\nprobability = 0.2\nmatch = { path = \"/health\" }\nerror = { status = 503 }\n",
+    )
+    .unwrap();
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"counted\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"api\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.02 }\ntasks = [{ kind = \"http\", path = \"/health\" }]\n[[users]]\nname = \"mcp\"\ntarget = \"mcp\"\nthink = { kind = \"constant\", seconds = 0.02 }\ntasks = [{ kind = \"mcp_tool\", tool = \"read_file\", arguments = { path = \"README.md\" }, weight = 3 }, { kind = \"mcp_tool\", name = \"escape\", tool = \"read_file\", arguments = { path = \"../../etc/passwd\" }, weight = 1 }]\n[load]\nshape = \"stages\"\nstages = [{ users = 4, spawn_rate = 100, duration = \"3s\" }]\n",
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let run = Command::new(LOADSUITE)
+        .arg("run")
+        .arg(&scenario)
+        .args(["--embedded", "--silent", "--no-preflight", "--mocks-config"])
+        .arg(&mocks)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let recorded = json(&out.join("run.json"));
+    let counters = &recorded["target_counters"];
+    let escapes = recorded["endpoints"].as_array().unwrap().iter().find(|e| e["name"] == "escape").unwrap();
+    assert_eq!(counters["mcp"]["source"], "admin");
+    assert_eq!(
+        counters["mcp"]["delta"]["events.sandbox_violation"].as_f64(),
+        escapes["requests"].as_f64(),
+        "the MCP mock counted every escape attempt loadsuite sent: {counters}"
+    );
+    let injected = counters["gateway"]["delta"]["injected_faults"].as_f64().unwrap();
+    assert!(
+        injected > 0.0 && counters["gateway"]["delta"]["genuine_errors"] == 0.0,
+        "injected apart from genuine: {counters}"
+    );
+
+    let thresholds = dir.join("t.toml");
+    std::fs::write(
+        &thresholds,
+        "[[counters]]\ntarget = \"mcp\"\ncounter = \"events.sandbox_violation\"\nmax = 0\n[[counters]]\ntarget = \"gateway\"\ncounter = \"genuine_errors\"\nmax = 0\n[[counters]]\ntarget = \"nowhere\"\ncounter = \"genuine_errors\"\nmax = 0\n",
+    )
+    .unwrap();
+    let report = Command::new(LOADSUITE).args(["report", "--thresholds"]).arg(&thresholds).arg(&out).output().unwrap();
+    assert_ne!(report.status.code(), Some(0));
+    let verdict = json(&out.join("verdict.json"));
+    let checks: Vec<(String, String)> = verdict["run_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "target_counter")
+        .map(|c| (c["target"].as_str().unwrap_or_default().to_owned(), c["detail"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(checks.len(), 3, "{checks:?}");
+    assert!(checks[0].1.contains("events.sandbox_violation") && checks[0].0 == "missed", "{checks:?}");
+    assert!(checks[1].0 == "met", "no genuine gateway errors: {checks:?}");
+    assert!(checks[2].0 == "not_demonstrable" && checks[2].1.contains("exposed no counters"), "{checks:?}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Target counters") && summary.contains("`events.sandbox_violation`"), "{summary}");
+    assert!(summary.contains("| gateway | `injected_faults` |"), "{summary}");
+}

@@ -1,0 +1,137 @@
+//! Target-side counters: what the services themselves counted during a run. Read from each
+//! target at the start and the end of the run, from the mocks' `/__admin/counters` (JSON) or any
+//! Prometheus `/metrics` (text), and kept as the change over the run, so a verdict can hold a
+//! target to expectations such as "sandbox violations: 0" and report injected faults apart from
+//! genuine errors.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The change of one target's counters over a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TargetCounters {
+    /// Where they came from: `admin` (`/__admin/counters`) or `prometheus` (`/metrics`).
+    pub source: String,
+    /// Counter name -> change over the run. From `admin`: `total_requests`, `injected_faults`,
+    /// `genuine_errors`, `client_aborts`, `events.EVENT` (and `events.EVENT.VALUE`),
+    /// `faults.RULE`; from `prometheus`: each metric summed over its labels.
+    pub delta: BTreeMap<String, f64>,
+}
+
+/// Longest wait for one target's counters.
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn flatten_admin(body: &Value) -> Option<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for key in ["total_requests", "injected_faults", "genuine_errors", "client_aborts"] {
+        out.insert(key.to_owned(), body.get(key)?.as_f64()?);
+    }
+    for (event, values) in body["events"].as_object().into_iter().flatten() {
+        let mut sum = 0.0;
+        for (value, n) in values.as_object().into_iter().flatten() {
+            let n = n.as_f64().unwrap_or(0.0);
+            sum += n;
+            out.insert(format!("events.{event}.{value}"), n);
+        }
+        out.insert(format!("events.{event}"), sum);
+    }
+    for (rule, n) in body["faults"].as_object().into_iter().flatten() {
+        out.insert(format!("faults.{rule}"), n.as_f64().unwrap_or(0.0));
+    }
+    Some(out)
+}
+
+/// Prometheus text: every sample summed per metric name over its labels.
+fn flatten_prometheus(text: &str) -> Option<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let value = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if let (name, Some(value)) = (&line[..name_end], value)
+            && value.is_finite()
+        {
+            *out.entry(name.to_owned()).or_insert(0.0) += value;
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// One target's counters now, with their source; `None` when it exposes neither endpoint.
+async fn read(client: &reqwest::Client, base: &str) -> Option<(String, BTreeMap<String, f64>)> {
+    let base = base.trim_end_matches('/');
+    let get = |path: &str| client.get(format!("{base}{path}")).timeout(READ_TIMEOUT).send();
+    if let Ok(response) = get("/__admin/counters").await
+        && response.status().is_success()
+        && let Ok(body) = response.json::<Value>().await
+        && let Some(counters) = flatten_admin(&body)
+    {
+        return Some(("admin".into(), counters));
+    }
+    let response = get("/metrics").await.ok().filter(|r| r.status().is_success())?;
+    flatten_prometheus(&response.text().await.ok()?).map(|c| ("prometheus".into(), c))
+}
+
+/// Every target's counters now (targets that expose none are left out).
+pub async fn read_all(targets: &BTreeMap<String, String>) -> BTreeMap<String, (String, BTreeMap<String, f64>)> {
+    let client = reqwest::Client::new();
+    let mut out = BTreeMap::new();
+    for (name, url) in targets {
+        if let Some(read) = read(&client, url).await {
+            out.insert(name.clone(), read);
+        }
+    }
+    out
+}
+
+/// The change from `start` to `end` per target (a target read only once is left out; a counter
+/// that appeared during the run starts from 0).
+pub fn change(
+    start: &BTreeMap<String, (String, BTreeMap<String, f64>)>,
+    end: BTreeMap<String, (String, BTreeMap<String, f64>)>,
+) -> BTreeMap<String, TargetCounters> {
+    end.into_iter()
+        .filter_map(|(target, (source, after))| {
+            let (_, before) = start.get(&target).filter(|(s, _)| *s == source)?;
+            let delta =
+                after.into_iter().map(|(k, v)| (k.clone(), v - before.get(&k).copied().unwrap_or(0.0))).collect();
+            Some((target, TargetCounters { source, delta }))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_counters_flatten_with_event_sums() {
+        let body = serde_json::json!({"total_requests": 10, "injected_faults": 2, "genuine_errors": 1, "client_aborts": 0,
+            "events": {"sandbox_violation": {"read_file": 3, "write_file": 1}}, "faults": {"slow": 2}});
+        let flat = flatten_admin(&body).unwrap();
+        assert_eq!(flat["events.sandbox_violation"], 4.0);
+        assert_eq!(flat["events.sandbox_violation.read_file"], 3.0);
+        assert_eq!(flat["faults.slow"], 2.0);
+        assert_eq!(flat["injected_faults"], 2.0);
+    }
+
+    #[test]
+    fn prometheus_samples_sum_over_labels() {
+        let text = "# HELP x y\nhttp_requests_total{code=\"200\"} 5\nhttp_requests_total{code=\"500\"} 2\nup 1\n";
+        let flat = flatten_prometheus(text).unwrap();
+        assert_eq!((flat["http_requests_total"], flat["up"]), (7.0, 1.0));
+    }
+
+    #[test]
+    fn the_change_is_end_minus_start_and_new_counters_start_at_zero() {
+        let start = BTreeMap::from([("mcp".to_owned(), ("admin".to_owned(), BTreeMap::from([("a".to_owned(), 5.0)])))]);
+        let end = BTreeMap::from([(
+            "mcp".to_owned(),
+            ("admin".to_owned(), BTreeMap::from([("a".to_owned(), 8.0), ("b".to_owned(), 2.0)])),
+        )]);
+        let change = change(&start, end);
+        assert_eq!(change["mcp"].delta, BTreeMap::from([("a".to_owned(), 3.0), ("b".to_owned(), 2.0)]));
+    }
+}
