@@ -1,6 +1,7 @@
 //! Just enough of the Docker Engine API, over its Unix socket, to find the containers behind the
-//! load targets and read their CPU and memory: `GET /containers/json` and one-shot
-//! `GET /containers/{id}/stats`. No Docker SDK: two read-only calls do not justify one.
+//! load targets and read their CPU and memory: `GET /containers/json`, one-shot
+//! `GET /containers/{id}/stats` and `GET /containers/{id}/json` for a CPU limit. No Docker SDK:
+//! three read-only calls do not justify one.
 
 use std::path::{Path, PathBuf};
 
@@ -175,6 +176,34 @@ impl Docker {
     /// The running containers.
     pub async fn containers(&self) -> Result<Vec<ContainerSummary>, DockerError> {
         self.get("/containers/json").await
+    }
+
+    /// The cores a container may use when its CPU is limited (`--cpus`, or a quota over a
+    /// period); `None` when it is not limited.
+    pub async fn cpu_limit(&self, id: &str) -> Option<f64> {
+        #[derive(Deserialize)]
+        struct Inspect {
+            #[serde(rename = "HostConfig")]
+            host_config: HostConfig,
+        }
+        #[derive(Deserialize)]
+        struct HostConfig {
+            #[serde(rename = "NanoCpus", default)]
+            nano_cpus: u64,
+            #[serde(rename = "CpuQuota", default)]
+            cpu_quota: i64,
+            #[serde(rename = "CpuPeriod", default)]
+            cpu_period: i64,
+        }
+        let inspect: Inspect = self.get(&format!("/containers/{id}/json")).await.ok()?;
+        let h = inspect.host_config;
+        if h.nano_cpus > 0 {
+            Some(h.nano_cpus as f64 / 1e9)
+        } else if h.cpu_quota > 0 && h.cpu_period > 0 {
+            Some(h.cpu_quota as f64 / h.cpu_period as f64)
+        } else {
+            None
+        }
     }
 
     /// One reading of a container's CPU and memory.

@@ -53,6 +53,9 @@ pub struct ResourceSeries {
     pub cpu_mean_cores: f64,
     /// Highest CPU, cores.
     pub cpu_max_cores: f64,
+    /// The cores it may use: a container's CPU limit, else the machine's cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit_cores: Option<f64>,
     /// Memory at the first reading, bytes.
     pub memory_start_bytes: u64,
     /// Highest memory, bytes.
@@ -82,6 +85,7 @@ struct Watched {
     name: String,
     kind: &'static str,
     id: String,
+    cpu_limit_cores: f64,
     source: Source,
     last_cpu: Option<(Instant, f64)>,
     samples: Vec<ResourceSample>,
@@ -153,14 +157,28 @@ impl Sampler {
             }
         }
         for (id, (names, container)) in chosen {
+            let limit = docker.cpu_limit(&id).await;
             sampler.push(names.join("+"), "container", container, Source::Container(id));
+            if let (Some(limit), Some(w)) = (limit, sampler.watched.last_mut()) {
+                w.cpu_limit_cores = limit;
+            }
         }
         sampler.docker = Some(docker);
         sampler
     }
 
     fn push(&mut self, name: String, kind: &'static str, id: String, source: Source) {
-        self.watched.push(Watched { name, kind, id, source, last_cpu: None, samples: Vec::new(), missed: 0 });
+        let cores = std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
+        self.watched.push(Watched {
+            name,
+            kind,
+            id,
+            cpu_limit_cores: cores,
+            source,
+            last_cpu: None,
+            samples: Vec::new(),
+            missed: 0,
+        });
     }
 
     /// Whether anything is watched.
@@ -234,6 +252,7 @@ impl Sampler {
                 ResourceSeries {
                     cpu_mean_cores: if cpu.is_empty() { 0.0 } else { cpu.iter().sum::<f64>() / cpu.len() as f64 },
                     cpu_max_cores: cpu.iter().copied().fold(0.0, f64::max),
+                    cpu_limit_cores: Some(w.cpu_limit_cores),
                     memory_start_bytes: memory(w.samples.first()),
                     memory_peak_bytes: w.samples.iter().map(|s| s.memory_bytes).max().unwrap_or(0),
                     memory_end_bytes: memory(w.samples.last()),

@@ -117,6 +117,58 @@ pub fn diagnose(endpoints: &[EndpointVerdict], t: &Thresholds) -> Vec<String> {
     lines
 }
 
+/// Failure kinds that mean a resource ran out, and what running out of it means.
+const EXHAUSTION: &[(&str, &str)] = &[
+    ("server_busy", "the service runs out of concurrency slots"),
+    ("rate_limit_exceeded", "a rate limit is reached"),
+    ("http_429", "a rate limit is reached"),
+    ("connect_refused", "the service stops accepting connections (accept queue or connection cap full)"),
+    ("connection_reset", "connections are dropped under load"),
+    ("http_503", "the service sheds load"),
+    ("timeout", "requests queue beyond the timeout"),
+];
+
+/// Resource exhaustion where it shows: exhaustion failures growing with users (stage by stage), a
+/// watched container or process at its CPU limit, the generator at its own.
+pub fn bottlenecks(endpoints: &[EndpointVerdict], run: &super::measures::RunMeasures) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut names: Vec<&str> = endpoints.iter().map(|e| e.endpoint.as_str()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let mut stages: Vec<&EndpointVerdict> =
+            endpoints.iter().filter(|e| e.endpoint == name && e.current.requests > 0).collect();
+        stages.sort_by_key(|e| e.stage);
+        if stages.len() < 2 {
+            continue;
+        }
+        for (kind, meaning) in EXHAUSTION {
+            let counts: Vec<u64> = stages.iter().map(|e| e.failure_kinds.get(*kind).copied().unwrap_or(0)).collect();
+            let (first, last) = (counts[0], counts[counts.len() - 1]);
+            if counts.windows(2).all(|w| w[1] >= w[0]) && last > first && last >= 5 {
+                let shown: Vec<String> =
+                    stages.iter().zip(&counts).map(|(e, n)| format!("stage {}: {n}", e.stage + 1)).collect();
+                lines.push(format!("{name}: `{kind}` grows with users ({}): {meaning}", shown.join(", ")));
+            }
+        }
+    }
+    for r in &run.resources {
+        if let Some(limit) = r.cpu_limit_cores.filter(|l| *l > 0.0 && r.cpu_max_cores >= 0.9 * l) {
+            lines.push(format!(
+                "{} `{}` reached its CPU limit ({:.2} of {limit:.2} cores, mean {:.2}): it is CPU-bound at this load",
+                r.kind, r.name, r.cpu_max_cores, r.cpu_mean_cores
+            ));
+        }
+    }
+    if run.generator_saturated_s > 0 {
+        lines.push(format!(
+            "the load generator was at its CPU limit for {} s: latencies include its own queueing there, a bottleneck of the test, not of the service",
+            run.generator_saturated_s
+        ));
+    }
+    lines
+}
+
 /// The informational score our users' reports used (never the verdict): per endpoint p95 of
 /// successful requests 40 points, error rate 30, throughput 20, p99/p95 consistency 10, weighted by
 /// requests. It is capped so it never reads well when the verdict does not: a 100%-failing
@@ -166,4 +218,41 @@ pub fn score(endpoints: &[EndpointVerdict], overall: Verdict) -> (f64, &'static 
         _ => "Critical",
     };
     (score, grade)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::ResourceSeries;
+
+    fn series(kind: &str, max: f64, limit: f64) -> ResourceSeries {
+        ResourceSeries {
+            name: "gateway".into(),
+            kind: kind.into(),
+            id: "aistack-gateway-1".into(),
+            cpu_mean_cores: max * 0.8,
+            cpu_max_cores: max,
+            cpu_limit_cores: Some(limit),
+            memory_start_bytes: 0,
+            memory_peak_bytes: 0,
+            memory_end_bytes: 0,
+            leak: None,
+            growth_with_writes: None,
+            note: None,
+            samples: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_container_at_its_cpu_limit_and_a_saturated_generator_are_named() {
+        let run = super::super::measures::RunMeasures {
+            resources: vec![series("container", 0.98, 1.0), series("process", 0.5, 2.0)],
+            generator_saturated_s: 4,
+            ..Default::default()
+        };
+        let lines = bottlenecks(&[], &run);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("container `gateway` reached its CPU limit (0.98 of 1.00 cores"), "{lines:?}");
+        assert!(lines[1].contains("load generator was at its CPU limit for 4 s"), "{lines:?}");
+    }
 }

@@ -15,7 +15,7 @@ use crate::resources::ResourceSeries;
 use crate::stats::Schedule;
 
 /// A run's measurements.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunMeasures {
     /// Scenario name.
     pub scenario: String,
@@ -37,6 +37,8 @@ pub struct RunMeasures {
     pub resources: Vec<ResourceSeries>,
     /// What the targets counted themselves over the run.
     pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
+    /// Seconds the generator's own CPU was saturated (its latencies then include its queueing).
+    pub generator_saturated_s: u64,
     /// Whether latencies come with histograms (runs) or as rounded percentiles (Locust).
     pub has_histograms: bool,
     /// How late the generator's timers fired, per stage (empty for Locust CSVs).
@@ -92,6 +94,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
         warnings: run.engine.warnings,
         resources,
         target_counters: run.target_counters,
+        generator_saturated_s: if run.generator_cpu.saturated { run.generator_cpu.saturated_seconds.max(1) } else { 0 },
         has_histograms: true,
         lag: run.generator_lag,
     }
@@ -253,6 +256,7 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
         warnings: Vec::new(),
         resources: Vec::new(),
         target_counters: BTreeMap::new(),
+        generator_saturated_s: 0,
         has_histograms: false,
         lag: Vec::new(),
     })

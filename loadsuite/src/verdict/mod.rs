@@ -163,6 +163,7 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
     let overall = worst(endpoints.iter().map(|e| e.verdict).chain(run_checks.iter().map(|c| c.verdict)));
     let (score, grade) = diagnosis::score(&endpoints, overall);
     let mut diagnosis = diagnosis::diagnose(&endpoints, &thresholds);
+    diagnosis.extend(diagnosis::bottlenecks(&endpoints, &current));
     diagnosis.extend(
         current
             .resources

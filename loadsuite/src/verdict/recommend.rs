@@ -99,6 +99,12 @@ pub fn recommend(endpoints: &[EndpointVerdict], run_checks: &[Check], diagnosis:
     for line in diagnosis {
         let advice = if line.contains("latency knee") {
             "the latency knee marks the load where queueing starts: the capacity lies between that stage's users and the previous one's (`--find-capacity` narrows it)."
+        } else if line.contains("` grows with users") {
+            "a failure that grows with users is a resource running out: raise that limit (slots, rate limit, connections, replicas) or take the last stage without it as the capacity."
+        } else if line.contains("reached its CPU limit") {
+            "a service at its CPU limit is CPU-bound: give it more CPU or replicas, or profile what it spends the CPU on; its latency knee is where the limit bites."
+        } else if line.contains("load generator was at its CPU limit") {
+            "the generator, not the service, was the bottleneck: run fewer users per process or split the load into segments (`--segment I/N` on several machines) before judging the service."
         } else if line.contains("errors grow with users") {
             "errors growing with users point at a resource that runs out under load (connections, workers, memory, a dependency's limit): watch the service's resources across the stages."
         } else if line.contains("timeouts appear") {

@@ -239,3 +239,48 @@ fn target_counters_are_recorded_and_judged_against_expectations() {
     assert!(summary.contains("## Target counters") && summary.contains("`events.sandbox_violation`"), "{summary}");
     assert!(summary.contains("| gateway | `injected_faults` |"), "{summary}");
 }
+
+/// Bottleneck indicators: a failure that means a resource ran out (`server_busy` here: an MCP mock
+/// running at most 4 tools of 200 ms) and grows with users is named as such, with a
+/// recommendation; the generator's own CPU limit is told apart from the service's.
+#[test]
+fn exhaustion_growing_with_users_is_named_as_a_bottleneck() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = temp_dir("bottleneck");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mocks = dir.join("mocks.toml");
+    std::fs::write(
+        &mocks,
+        "[mcp]\nmax_concurrent_tools = 4\n[[mcp.faults]]\nname = \"slow-git\"\nmatch = { attribute = \"git_status\" }\nlatency = { kind = \"fixed\", ms = 200 }\n",
+    )
+    .unwrap();
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"busy\"\n[targets]\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"mcp\"\ntarget = \"mcp\"\nthink = { kind = \"none\" }\ntasks = [{ kind = \"mcp_tool\", tool = \"git_status\" }]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 100, duration = \"2s\" }, { users = 10, spawn_rate = 100, duration = \"2s\" }]\n",
+    )
+    .unwrap();
+    let out = dir.join("run");
+    let run = Command::new(LOADSUITE)
+        .arg("run")
+        .arg(&scenario)
+        .args(["--embedded", "--silent", "--mocks-config"])
+        .arg(&mocks)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let verdict = json(&out.join("verdict.json"));
+    let diagnosis: Vec<&str> = verdict["diagnosis"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+    let line = diagnosis
+        .iter()
+        .find(|d| d.contains("`server_busy` grows with users"))
+        .unwrap_or_else(|| panic!("{diagnosis:#?}"));
+    assert!(line.contains("stage 1: 0") && line.contains("concurrency slots"), "{line}");
+    let recommendations = verdict["recommendations"].as_array().unwrap();
+    assert!(
+        recommendations.iter().any(|r| r.as_str().unwrap().contains("a resource running out")),
+        "{recommendations:?}"
+    );
+}
