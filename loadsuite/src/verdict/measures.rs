@@ -39,6 +39,8 @@ pub struct RunMeasures {
     pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
     /// Seconds the generator's own CPU was saturated (its latencies then include its queueing).
     pub generator_saturated_s: u64,
+    /// The whole run's streamed rows: time to first token, inter-token latency, tokens/s.
+    pub streams: Vec<StreamFigures>,
     /// Whether latencies come with histograms (runs) or as rounded percentiles (Locust).
     pub has_histograms: bool,
     /// How late the generator's timers fired, per stage (empty for Locust CSVs).
@@ -51,6 +53,19 @@ pub fn read(path: &Path) -> Result<RunMeasures, InputError> {
         return read_locust(path);
     }
     Ok(from_run(crate::formats::run::read(path)?))
+}
+
+/// A streamed row's figures over the whole run (ms; tokens/s).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StreamFigures {
+    /// `METHOD name`.
+    pub endpoint: String,
+    /// Time to first token, p50 and p95.
+    pub ttft_ms: (f64, f64),
+    /// Inter-token latency, p50 and p95.
+    pub inter_token_ms: (f64, f64),
+    /// Mean tokens/s.
+    pub tokens_per_second: f64,
 }
 
 /// The measures of a loadsuite run.
@@ -83,6 +98,18 @@ pub fn from_run(run: RunFile) -> RunMeasures {
         }
     }
     let resources = run.resources.into_iter().map(|r| ResourceSeries { samples: Vec::new(), ..r }).collect();
+    let q = |m: &Option<BTreeMap<String, f64>>, k: &str| m.as_ref().and_then(|m| m.get(k).copied()).unwrap_or(0.0);
+    let streams = run
+        .endpoints
+        .iter()
+        .filter(|e| e.ttft_ms.is_some())
+        .map(|e| StreamFigures {
+            endpoint: format!("{} {}", e.method, e.name),
+            ttft_ms: (q(&e.ttft_ms, "p50"), q(&e.ttft_ms, "p95")),
+            inter_token_ms: (q(&e.inter_token_ms, "p50"), q(&e.inter_token_ms, "p95")),
+            tokens_per_second: e.tokens_per_second.unwrap_or(0.0),
+        })
+        .collect();
     RunMeasures {
         scenario: run.scenario,
         run_id: Some(run.run_id),
@@ -94,6 +121,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
         warnings: run.engine.warnings,
         resources,
         target_counters: run.target_counters,
+        streams,
         generator_saturated_s: if run.generator_cpu.saturated { run.generator_cpu.saturated_seconds.max(1) } else { 0 },
         has_histograms: true,
         lag: run.generator_lag,
@@ -257,6 +285,7 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
         resources: Vec::new(),
         target_counters: BTreeMap::new(),
         generator_saturated_s: 0,
+        streams: Vec::new(),
         has_histograms: false,
         lag: Vec::new(),
     })

@@ -184,6 +184,7 @@ pub fn judge(baseline: Option<(&Path, &Baseline)>, run: &Path, thresholds: Thres
         diagnosis,
         recommendations,
         target_counters: current.target_counters,
+        streams: current.streams,
         resources: current.resources,
         endpoints,
         score,

@@ -40,6 +40,9 @@ pub struct Report {
     pub diagnosis: Vec<String>,
     /// What to look at next, one line per kind of finding.
     pub recommendations: Vec<String>,
+    /// The run's streamed rows: TTFT, inter-token latency, tokens/s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<super::measures::StreamFigures>,
     /// What the targets counted themselves over the run.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub target_counters: BTreeMap<String, crate::counters::TargetCounters>,
@@ -131,6 +134,19 @@ pub fn write_markdown(out: &mut dyn Write, r: &Report) -> io::Result<()> {
                 e.endpoint,
                 fmt_ms(base),
                 fmt_ms(e.current.ttft_p95_ms)
+            )?;
+        }
+    }
+    if !r.streams.is_empty() {
+        writeln!(
+            out,
+            "\n| stream (whole run) | TTFT p50 ms | TTFT p95 ms | ITL p50 ms | ITL p95 ms | tokens/s |\n|---|---:|---:|---:|---:|---:|"
+        )?;
+        for s in &r.streams {
+            writeln!(
+                out,
+                "| `{}` | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} |",
+                s.endpoint, s.ttft_ms.0, s.ttft_ms.1, s.inter_token_ms.0, s.inter_token_ms.1, s.tokens_per_second
             )?;
         }
     }

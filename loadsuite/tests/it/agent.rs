@@ -175,6 +175,9 @@ fn an_agent_turn_through_the_responses_api_runs_the_same_loop() {
             "{api}: streams in the report"
         );
         assert!(html.contains("id=\"steps\""), "{api}: steps per turn in the report");
+        let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        let streams = summary.split("| stream (whole run) |").nth(1).unwrap_or_else(|| panic!("{summary}"));
+        assert!(streams.contains("| `AGENT llm` |"), "{api}: TTFT, ITL and tokens/s in summary.md: {summary}");
         let csv = std::fs::read_to_string(out.join("loadsuite_streams.csv")).unwrap();
         let llm = csv.lines().find(|l| l.starts_with("AGENT,llm,")).unwrap_or_else(|| panic!("{csv}"));
         let streams: u64 = llm.split(',').nth(2).unwrap().parse().unwrap();
