@@ -59,31 +59,54 @@ fn flatten_prometheus(text: &str) -> Option<BTreeMap<String, f64>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// One target's counters now, with their source; `None` when it exposes neither endpoint.
-async fn read(client: &reqwest::Client, base: &str) -> Option<(String, BTreeMap<String, f64>)> {
+/// Largest counters answer read; a bigger one is not a counters endpoint.
+const MAX_BODY: usize = 1 << 20;
+
+/// The body of a successful answer to `GET base+path`, at most [`MAX_BODY`] bytes.
+async fn fetch(client: &reqwest::Client, base: &str, path: &str) -> Option<Vec<u8>> {
+    let mut response = client.get(format!("{base}{path}")).timeout(READ_TIMEOUT).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.ok()? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_BODY {
+            return None;
+        }
+    }
+    Some(body)
+}
+
+/// One target's counters now, with their source; `None` when it exposes none (`/metrics` is only
+/// asked when `metrics`).
+async fn read(client: &reqwest::Client, base: &str, metrics: bool) -> Option<(String, BTreeMap<String, f64>)> {
     let base = base.trim_end_matches('/');
-    let get = |path: &str| client.get(format!("{base}{path}")).timeout(READ_TIMEOUT).send();
-    if let Ok(response) = get("/__admin/counters").await
-        && response.status().is_success()
-        && let Ok(body) = response.json::<Value>().await
+    if let Some(body) = fetch(client, base, "/__admin/counters").await
+        && let Ok(body) = serde_json::from_slice::<Value>(&body)
         && let Some(counters) = flatten_admin(&body)
     {
         return Some(("admin".into(), counters));
     }
-    let response = get("/metrics").await.ok().filter(|r| r.status().is_success())?;
-    flatten_prometheus(&response.text().await.ok()?).map(|c| ("prometheus".into(), c))
+    if !metrics {
+        return None;
+    }
+    let body = fetch(client, base, "/metrics").await?;
+    flatten_prometheus(&String::from_utf8_lossy(&body)).map(|c| ("prometheus".into(), c))
 }
 
-/// Every target's counters now (targets that expose none are left out).
-pub async fn read_all(targets: &BTreeMap<String, String>) -> BTreeMap<String, (String, BTreeMap<String, f64>)> {
+/// Every target's counters now (targets that expose none are left out): the mocks'
+/// `/__admin/counters`, and with `metrics` a Prometheus `/metrics` where that is missing.
+pub async fn read_all(
+    targets: &BTreeMap<String, String>,
+    metrics: bool,
+) -> BTreeMap<String, (String, BTreeMap<String, f64>)> {
     let client = reqwest::Client::new();
-    let mut out = BTreeMap::new();
-    for (name, url) in targets {
-        if let Some(read) = read(&client, url).await {
-            out.insert(name.clone(), read);
-        }
-    }
-    out
+    let reads = targets.iter().map(|(name, url)| {
+        let client = &client;
+        async move { (name.clone(), read(client, url, metrics).await) }
+    });
+    futures::future::join_all(reads).await.into_iter().filter_map(|(name, read)| Some((name, read?))).collect()
 }
 
 /// The change from `start` to `end` per target (a target read only once is left out; a counter

@@ -53,8 +53,10 @@ pub struct RunOptions {
     pub segment: Segment,
     /// When the stages start (`--start-at`): the same instant for every segment; now when absent.
     pub start_at: Option<std::time::SystemTime>,
-    /// Read the targets' own counters (`/__admin/counters`, else `/metrics`) at the start and end.
+    /// Read the targets' own counters (the mocks' `/__admin/counters`) at the start and end.
     pub target_counters: bool,
+    /// Also read a Prometheus `/metrics` from targets without `/__admin/counters`.
+    pub target_metrics: bool,
 }
 
 impl RunOptions {
@@ -76,6 +78,7 @@ impl RunOptions {
             segment: Segment::WHOLE,
             start_at: None,
             target_counters: true,
+            target_metrics: false,
         }
     }
 }
@@ -242,7 +245,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     }
     let no_targets = BTreeMap::new();
     let counted = if options.target_counters { &scenario.targets } else { &no_targets };
-    let counters_at_start = crate::counters::read_all(counted).await;
+    let counters_at_start = crate::counters::read_all(counted, options.target_metrics).await;
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
     let lag = tokio::spawn(crate::monitor::probe_lag(recorder.clone(), ticker_stop.clone()));
@@ -261,7 +264,8 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     )
     .await;
     ticker_stop.cancel();
-    let target_counters = crate::counters::change(&counters_at_start, crate::counters::read_all(counted).await);
+    let target_counters =
+        crate::counters::change(&counters_at_start, crate::counters::read_all(counted, options.target_metrics).await);
     let cpu = ticker.await.unwrap_or_default();
     let lag = lag.await.unwrap_or_default();
     let steady_from_s = report.stages.last().map_or(0.0, |s| s.started_s);

@@ -190,10 +190,13 @@ pub struct RunArgs {
     /// Do not look for the containers behind the targets (found by published port or name).
     #[arg(long)]
     pub no_watch_containers: bool,
-    /// Do not read the targets' own counters (`/__admin/counters`, else `/metrics`) at the start
-    /// and end of the run.
+    /// Do not read the targets' own counters (the mocks' `/__admin/counters`) at the start and
+    /// end of the run (ad-hoc `--url` runs never do).
     #[arg(long)]
     pub no_target_counters: bool,
+    /// Also read a Prometheus `/metrics` from targets that have no `/__admin/counters`.
+    #[arg(long, conflicts_with = "no_target_counters")]
+    pub target_metrics: bool,
     /// Run only the I-th of N shares of the plan (0-based, e.g. 1/3); merge the N runs with
     /// `loadsuite merge`.
     #[arg(long, value_name = "I/N", env = "LOADSUITE_SEGMENT")]

@@ -254,7 +254,8 @@ fn options_of(args: &RunArgs, scenario: &Scenario) -> Result<RunOptions, CliErro
     options.mocks_config = args.mocks_config.as_deref().map(mocks::config::MocksConfig::load).transpose()?;
     options.preflight = !args.no_preflight && args.url.is_none();
     options.quiet = args.quiet || args.silent;
-    options.target_counters = !args.no_target_counters;
+    options.target_counters = !args.no_target_counters && args.url.is_none();
+    options.target_metrics = args.target_metrics;
     options.timeout = timeout;
     options.drain = duration::parse(&args.drain).map_err(|e| format!("--drain: {e}"))?;
     if let Some(segment) = &args.segment {

@@ -79,8 +79,9 @@ impl Connection {
     /// Sends `request`. A server may close an idle keep-alive connection just as it is reused;
     /// then, as HTTP clients do (RFC 9110 9.2.2), the request goes once more on a fresh connection
     /// when hyper hands it back unsent, or when it is idempotent (GET, HEAD, PUT, DELETE, OPTIONS)
-    /// and the reused connection closed before any answer. A POST that may have reached the server
-    /// is never sent twice.
+    /// and the reused connection was closed cleanly (end of stream) before any answer. A reset
+    /// (RST) is a failure, never retried: that is a server or proxy dropping a request, and a
+    /// retry would hide it. A POST that may have reached the server is never sent twice.
     async fn exchange(
         &mut self,
         authority: &str,
@@ -94,7 +95,7 @@ impl Connection {
                 let kind = classify(error.error());
                 let retry = match (error.take_message(), again) {
                     (Some(unsent), _) if reused => Some(unsent),
-                    (_, Some(copy)) if kind == FailureKind::ConnectionReset => Some(copy),
+                    (_, Some(copy)) if error.error().is_incomplete_message() => Some(copy),
                     _ => None,
                 };
                 let Some(request) = retry else { return Err(Failure::new(kind, error.error().to_string())) };

@@ -193,3 +193,22 @@ async fn a_keep_alive_connection_the_server_closes_as_it_is_reused_is_no_failure
     assert!(health["requests"].as_u64().unwrap() > 80, "{health}");
     assert_eq!(health["failures"], 0, "{}", run["failures"]);
 }
+
+#[tokio::test]
+async fn a_reset_on_a_reused_connection_is_a_failure_never_retried_away() {
+    let _load = crate::common::QUIET.read().await;
+    // Every second /health is reset (TCP RST) by the gateway: a GET that a retry would hide.
+    let mocks = Mocks::start(
+        "[[gateway.faults]]\nname = \"resets\"\nevery = 2\nmatch = { path = \"/health\" }\ntransport = { kind = \"reset\" }\n",
+    )
+    .await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.02 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 1, spawn_rate = 100, duration = \"2s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "resets-counted").await;
+    let health = endpoint(&run, "/health");
+    let (requests, failures) = (health["requests"].as_u64().unwrap(), health["failures"].as_u64().unwrap());
+    assert!(requests > 20, "{health}");
+    assert!(failures.abs_diff(requests / 2) <= 1, "every second request was reset: {failures} of {requests}");
+}
