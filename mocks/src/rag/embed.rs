@@ -1,8 +1,9 @@
 //! A deterministic local embedding: hashed token features (no model download).
 //!
-//! Each lower-cased word that is not a stop word adds ±1 to one of `dimensions` buckets chosen by
+//! Each lower-cased word that is not a stop word adds 1 to one of `dimensions` buckets chosen by
 //! its hash; the vector is then normalised, so the dot product of two vectors is their cosine
-//! similarity. Texts sharing words score above unrelated ones, which is all retrieval needs here.
+//! similarity, never negative. Hashed buckets can collide, so the store ranks by shared words
+//! first and uses the similarity within them.
 
 use crate::faults::fnv1a;
 
@@ -25,7 +26,7 @@ pub fn embed(text: &str, dimensions: usize) -> Vec<f32> {
     for term in terms(text) {
         let hash = fnv1a(term.as_bytes());
         let bucket = (hash % vector.len() as u64) as usize;
-        vector[bucket] += if hash >> 63 == 1 { -1.0 } else { 1.0 };
+        vector[bucket] += 1.0;
     }
     let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm > 0.0 {

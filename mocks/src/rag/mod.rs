@@ -123,7 +123,19 @@ async fn health(State(rag): State<Arc<Rag>>) -> Json<Value> {
     Json(json!({"status": "ok", "service": "rag", "documents": rag.store.stats().documents}))
 }
 
+/// Refuses fields a request type does not have (a typo would otherwise change nothing).
+fn known_fields(body: &Map<String, Value>, known: &[&str], what: &str) -> Result<(), RagError> {
+    match body.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(field) => Err(RagError::invalid(format!(
+            "Unknown field '{field}' in {what}; it takes: {}.",
+            known.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn documents(body: &Map<String, Value>) -> Result<Vec<NewDocument>, RagError> {
+    known_fields(body, &["documents"], "an index request")?;
     let items = match body.get("documents") {
         Some(Value::Array(items)) if !items.is_empty() => items,
         Some(Value::Array(_)) => return Err(RagError::invalid("'documents' is empty: send at least one document.")),
@@ -138,6 +150,10 @@ fn documents(body: &Map<String, Value>) -> Result<Vec<NewDocument>, RagError> {
         .iter()
         .enumerate()
         .map(|(i, item)| {
+            let Some(fields) = item.as_object() else {
+                return Err(RagError::invalid(format!("documents[{i}] must be an object {{id, text, metadata}}.")));
+            };
+            known_fields(fields, &["id", "text", "metadata"], &format!("documents[{i}]"))?;
             let id = match item.get("id") {
                 Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
                 Some(Value::Number(n)) => n.to_string(),
@@ -154,7 +170,19 @@ fn documents(body: &Map<String, Value>) -> Result<Vec<NewDocument>, RagError> {
             };
             Ok(NewDocument { id, text, metadata })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|batch| {
+            let mut seen = std::collections::HashMap::new();
+            for (i, d) in batch.iter().enumerate() {
+                if let Some(first) = seen.insert(d.id.as_str(), i) {
+                    return Err(RagError::invalid(format!(
+                        "documents[{i}].id '{}' repeats documents[{first}].id: one batch indexes each id once.",
+                        d.id
+                    )));
+                }
+            }
+            Ok(batch)
+        })
 }
 
 async fn index(State(rag): State<Arc<Rag>>, request: Request) -> Response {
@@ -178,6 +206,9 @@ async fn query(State(rag): State<Arc<Rag>>, request: Request) -> Response {
         Err(e) => return body_error(e),
     };
     let started = std::time::Instant::now();
+    if let Err(e) = known_fields(&body, &["query", "top_k", "filter"], "a query") {
+        return e.into_response();
+    }
     let text = match body.get("query") {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
         _ => return RagError::invalid("'query' must be a non-empty string.").into_response(),

@@ -29,6 +29,8 @@ pub struct NewDocument {
 struct Chunk {
     text: String,
     vector: Vec<f32>,
+    /// Its distinct terms' hashes, sorted: the exact word overlap a query's ranking starts from.
+    terms: Vec<u64>,
 }
 
 /// A stored document.
@@ -92,7 +94,8 @@ pub struct Hit {
     pub id: String,
     /// Chunk index within the document.
     pub chunk: usize,
-    /// Cosine similarity.
+    /// Relevance in 0..=1: the share of the query's words the chunk holds, refined by the
+    /// embeddings' cosine similarity.
     pub score: f32,
     /// Chunk text.
     pub text: String,
@@ -126,6 +129,14 @@ struct Collection {
     chunks: usize,
 }
 
+/// The sorted, distinct hashes of a text's terms.
+fn term_hashes(text: &str) -> Vec<u64> {
+    let mut hashes: Vec<u64> = super::embed::terms(text).map(|t| crate::faults::fnv1a(t.as_bytes())).collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
 /// The collection and its limits.
 pub struct Store {
     limits: StoreLimits,
@@ -141,14 +152,15 @@ impl Store {
     fn prepare(&self, new: NewDocument) -> Document {
         let chunks = chunks(&new.text, self.limits.chunk_words, self.limits.chunk_overlap)
             .into_iter()
-            .map(|text| Chunk { vector: embed(&text, self.limits.dimensions), text })
+            .map(|text| Chunk { vector: embed(&text, self.limits.dimensions), terms: term_hashes(&text), text })
             .collect();
         Document { bytes: new.text.len(), id: new.id, metadata: new.metadata, chunks }
     }
 
     /// Indexes a batch: all of it, or (over capacity) none of it.
     pub fn upsert(&self, batch: Vec<NewDocument>) -> Result<IndexOutcome, StoreError> {
-        // The same id twice in one batch: the later one wins.
+        // The same id twice in one batch is refused before it gets here (see `documents`); should
+        // a caller send one anyway, the later one wins.
         let mut batch = batch;
         let mut seen = std::collections::HashSet::new();
         batch.reverse();
@@ -206,12 +218,19 @@ impl Store {
     pub fn query(&self, query: &str, top_k: usize, filter: &Map<String, Value>) -> Vec<Hit> {
         let vector = embed(query, self.limits.dimensions);
         let vector = vector.as_slice();
+        let wanted = term_hashes(query);
+        // Shared words first, the vector's similarity (0..1) within them: a chunk sharing a word
+        // always ranks above one sharing none, whatever hashed buckets collide. In 0..=1.
+        let score = |c: &Chunk| {
+            let shared = wanted.iter().filter(|t| c.terms.binary_search(t).is_ok()).count() as f32;
+            (shared + 0.99 * similarity(vector, &c.vector)) / (wanted.len() as f32 + 1.0)
+        };
         let collection = self.collection.read();
         let mut scored: Vec<(f32, &Arc<Document>, usize)> = collection
             .documents
             .values()
             .filter(|doc| filter.iter().all(|(k, v)| doc.metadata.get(k) == Some(v)))
-            .flat_map(|doc| doc.chunks.iter().enumerate().map(move |(i, c)| (similarity(vector, &c.vector), doc, i)))
+            .flat_map(|doc| doc.chunks.iter().enumerate().map(move |(i, c)| (score(c), doc, i)))
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)).then(a.2.cmp(&b.2)));
         scored

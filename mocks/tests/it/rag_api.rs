@@ -275,3 +275,41 @@ async fn a_seed_corpus_directory_reads_only_files_inside_it() {
     let hits = rag.query("secret outside", 5).await;
     assert!(hits.iter().all(|h| !h.to_string().contains("secret")), "{hits:?}");
 }
+
+#[tokio::test]
+async fn a_document_sharing_a_query_word_always_outranks_unrelated_ones_and_scores_stay_in_0_1() {
+    let rag = TestRag::start("dimensions = 16").await;
+    // 16 buckets: the 300 unrelated words collide with the query's in the hashed vectors.
+    let words: Vec<String> = (0..300).map(|i| format!("w{i}x")).collect();
+    let unrelated: Vec<Value> = words
+        .chunks(5)
+        .enumerate()
+        .map(|(i, w)| json!({"id": format!("u{i}"), "text": w.join(" ")}))
+        .collect();
+    let (status, body) = rag.index(Value::Array(unrelated)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = rag.index(json!([{"id": "related", "text": "the gateway answered slowly"}])).await;
+    assert_eq!(status, 200);
+    let results = rag.query("gateway health", 10).await;
+    assert_eq!(results[0]["id"], "related", "{results:?}");
+    for r in &results {
+        let score = r["score"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{r}");
+    }
+    assert!(results[0]["score"].as_f64() > results[1]["score"].as_f64(), "ranked by score: {results:?}");
+}
+
+#[tokio::test]
+async fn unknown_fields_and_repeated_ids_in_a_batch_are_refused() {
+    let rag = TestRag::start("").await;
+    let (status, body) = rag.post("/v1/query", json!({"query": "x", "topk": 3})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("'topk'"), "{body}");
+    let (status, body) = rag.post("/v1/index", json!({"documents": [{"id": "a", "text": "t", "meta": {}}]})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("'meta'"), "{body}");
+    let (status, body) = rag.index(json!([{"id": "a", "text": "one"}, {"id": "a", "text": "two"}])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("repeats documents[0].id"), "{body}");
+    assert_eq!(rag.get("/v1/collections").await["collections"][0]["documents"], 0, "nothing was indexed");
+}
