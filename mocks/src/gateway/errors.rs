@@ -26,6 +26,8 @@ pub struct ApiError {
     pub code: Option<String>,
     /// Seconds for `retry-after` (rate limits, overload).
     pub retry_after: Option<f64>,
+    /// More headers the answer carries (a rate-limited answer's `x-ratelimit-*`).
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -49,6 +51,7 @@ impl ApiError {
             param: param.map(str::to_owned),
             code: code.map(str::to_owned),
             retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -97,6 +100,9 @@ impl ApiError {
             ),
         };
         let mut response = (status, Json(body)).into_response();
+        for (name, value) in &self.headers {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
         if let Some(seconds) = self.retry_after {
             let headers = response.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&format!("{}", seconds.ceil() as u64)) {

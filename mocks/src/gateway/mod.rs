@@ -146,10 +146,16 @@ impl ServiceProtocol for GatewayProtocol {
 
     fn injected_error(&self, error: &ErrorSpec, _body: &[u8]) -> Response {
         let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // A 429 always says when to come back: `retry-after` (1 s unless the rule gives one) and a
+        // message naming the same delay.
+        let retry_after = match error.status {
+            429 => Some(error.retry_after.unwrap_or(1.0)),
+            _ => error.retry_after,
+        };
+        let rate_limited =
+            format!("Rate limit reached for requests. Please try again in {}s.", retry_after.unwrap_or(1.0));
         let (kind, default_code, default_message) = match error.status {
-            429 => {
-                ("requests", Some("rate_limit_exceeded"), "Rate limit reached for requests. Please try again in 1s.")
-            }
+            429 => ("requests", Some("rate_limit_exceeded"), rate_limited.as_str()),
             503 => ("server_error", None, "The engine is currently overloaded, please try again later"),
             401 => {
                 let mut api = auth::wrong_key("sk-injected-fault");
@@ -175,7 +181,7 @@ impl ServiceProtocol for GatewayProtocol {
             None,
             error.code.as_deref().or(default_code),
         );
-        api.retry_after = error.retry_after;
+        api.retry_after = retry_after;
         let mut response = api.render(self.dialect);
         response.extensions_mut().remove::<ApiError>();
         response

@@ -19,7 +19,7 @@ pub enum ModelKind {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
-    /// Requests per minute (fixed one-minute windows).
+    /// Requests per minute (a bucket refilled continuously over the minute).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u64>,
     /// Tokens (prompt + completion) per minute.

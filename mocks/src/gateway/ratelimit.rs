@@ -1,5 +1,8 @@
-//! Per-model rate limits as OpenAI applies them: requests and tokens per minute, plus a cap on
-//! concurrent requests, with the `x-ratelimit-*` headers real responses carry.
+//! Per-model rate limits as OpenAI applies them: requests and tokens per minute as buckets that
+//! refill continuously (the limit per minute, spread over the minute), plus a cap on concurrent
+//! requests, with the `x-ratelimit-*` headers real responses carry, 429s included:
+//! `x-ratelimit-remaining-*` is what the bucket holds, `x-ratelimit-reset-*` the time until it is
+//! full again, and a 429's `retry-after` the time until the request would fit.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -26,16 +29,36 @@ const HEADER_NAMES: [HeaderName; 6] = [
     HeaderName::from_static("x-ratelimit-reset-tokens"),
 ];
 
-struct Window {
-    start: Instant,
-    requests: u64,
-    tokens: u64,
+/// A bucket of `capacity` refilled at `capacity` per minute.
+struct Bucket {
+    level: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(capacity: u64, now: Instant) -> Self {
+        Bucket { level: capacity as f64, at: now }
+    }
+
+    /// Refills up to `now`.
+    fn refill(&mut self, capacity: u64, now: Instant) {
+        let rate = capacity as f64 / WINDOW.as_secs_f64();
+        self.level = (self.level + rate * now.duration_since(self.at).as_secs_f64()).min(capacity as f64);
+        self.at = now;
+    }
+}
+
+/// Seconds for a bucket of `capacity` holding `level` to gain `amount`.
+fn refill_time(capacity: u64, level: f64, amount: f64) -> Duration {
+    let rate = capacity as f64 / WINDOW.as_secs_f64();
+    Duration::from_secs_f64(((amount - level).max(0.0) / rate.max(1e-9)).min(3600.0))
 }
 
 /// The limiter of one model.
 pub struct RateLimiter {
     spec: RateLimitSpec,
-    window: Mutex<Window>,
+    /// Requests, then tokens.
+    buckets: Mutex<(Bucket, Bucket)>,
     concurrent: Option<Arc<Semaphore>>,
 }
 
@@ -68,6 +91,11 @@ static JSON_ANSWER_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
 });
 
 impl RateLimitHeaders {
+    /// Appends the headers as (name, value) pairs (an error answer's extra headers).
+    fn write_into(self, out: &mut Vec<(HeaderName, HeaderValue)>) {
+        out.extend(HEADER_NAMES.iter().cloned().zip(self.0));
+    }
+
     /// Adds the headers to `headers`.
     pub fn write(self, headers: &mut HeaderMap) {
         for (name, value) in HEADER_NAMES.iter().zip(self.0) {
@@ -93,21 +121,21 @@ impl RateLimitHeaders {
     }
 }
 
-/// `x-ratelimit-reset-*` for each whole second of the one-minute window, built once: the value
-/// changes once a second, and formatting it for every answer was a measurable cost.
-static RESET_SECONDS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
-    (0..=WINDOW.as_secs())
-        .map(|s| HeaderValue::from_static(Box::leak(reset_string(Duration::from_secs(s)).into_boxed_str())))
-        .collect()
+/// `x-ratelimit-reset-*` for each millisecond under a second and each whole second of a minute,
+/// built once: formatting it for every answer was a measurable cost.
+static RESET_VALUES: LazyLock<(Vec<HeaderValue>, Vec<HeaderValue>)> = LazyLock::new(|| {
+    let leak = |d: Duration| HeaderValue::from_static(Box::leak(reset_string(d).into_boxed_str()));
+    (
+        (0..1000).map(|ms| leak(Duration::from_millis(ms))).collect(),
+        (0..=WINDOW.as_secs()).map(|s| leak(Duration::from_secs(s))).collect(),
+    )
 });
 
-/// [`reset_string`] as a header value: from the table for a second or more (the string shows
-/// whole seconds then), formatted only in a window's last second.
+/// [`reset_string`] as a header value, from the tables up to a minute.
 fn reset_value(d: Duration) -> HeaderValue {
-    match RESET_SECONDS.get(d.as_secs() as usize) {
-        Some(value) if d.as_secs() > 0 => value.clone(),
-        _ => HeaderValue::from_str(&reset_string(d)).unwrap_or(HeaderValue::from_static("0s")),
-    }
+    let (millis, seconds) = &*RESET_VALUES;
+    let table = if d.as_secs() == 0 { millis.get(d.as_millis() as usize) } else { seconds.get(d.as_secs() as usize) };
+    table.cloned().unwrap_or_else(|| HeaderValue::from_str(&reset_string(d)).unwrap_or(HeaderValue::from_static("0s")))
 }
 
 /// `6m0s`, `1s`, `12ms`: the duration strings of `x-ratelimit-reset-*`.
@@ -125,82 +153,102 @@ fn reset_string(d: Duration) -> String {
 impl RateLimiter {
     /// A limiter for `spec`.
     pub fn new(spec: &RateLimitSpec) -> Self {
+        let now = Instant::now();
+        let full = |limit: Option<u64>| Bucket::full(limit.unwrap_or(0), now);
         RateLimiter {
             spec: spec.clone(),
-            window: Mutex::new(Window { start: Instant::now(), requests: 0, tokens: 0 }),
+            buckets: Mutex::new((full(spec.requests_per_minute), full(spec.tokens_per_minute))),
             concurrent: spec.concurrent.map(|n| Arc::new(Semaphore::new(n as usize))),
         }
     }
 
-    /// Admits one request costing `tokens`, or explains the 429.
+    /// The six header values for buckets holding `requests` and `tokens` (configured limits),
+    /// or the nominal ones for an unlimited model after a request costing `cost` tokens.
+    fn headers(&self, requests: f64, tokens: f64, cost: u64) -> RateLimitHeaders {
+        // Without a configured limit the model is unlimited: the nominal headers then count only
+        // this request, so they never run down to a limit that is not enforced (a client or router
+        // reading them would back off for nothing).
+        let (request_limit, requests) = match self.spec.requests_per_minute {
+            Some(limit) => (limit, requests),
+            None => (NOMINAL_REQUESTS, (NOMINAL_REQUESTS - 1) as f64),
+        };
+        let (token_limit, tokens) = match self.spec.tokens_per_minute {
+            Some(limit) => (limit, tokens),
+            None => (NOMINAL_TOKENS, NOMINAL_TOKENS.saturating_sub(cost) as f64),
+        };
+        RateLimitHeaders([
+            limit_value(request_limit),
+            remaining_value(request_limit, requests),
+            reset_value(refill_time(request_limit, requests, request_limit as f64)),
+            limit_value(token_limit),
+            HeaderValue::from(tokens.max(0.0).floor() as u64),
+            reset_value(refill_time(token_limit, tokens, token_limit as f64)),
+        ])
+    }
+
+    /// Admits one request costing `tokens`, or explains the 429 (with the same headers).
     pub fn admit(&self, model: &str, tokens: u64) -> Result<Admission, ApiError> {
         let now = Instant::now();
-        let (requests, used_tokens, reset) = {
-            let mut w = self.window.lock();
-            if now.duration_since(w.start) >= WINDOW {
-                *w = Window { start: now, requests: 0, tokens: 0 };
+        let (requests_left, tokens_left) = {
+            let mut guard = self.buckets.lock();
+            let (requests, budget) = &mut *guard;
+            if let Some(limit) = self.spec.requests_per_minute {
+                requests.refill(limit, now);
             }
-            let reset = WINDOW.saturating_sub(now.duration_since(w.start));
+            if let Some(limit) = self.spec.tokens_per_minute {
+                budget.refill(limit, now);
+            }
+            let refused = |kind, what, limit: u64, level: f64, cost: u64| {
+                let wait = refill_time(limit, level, cost as f64);
+                let used = (limit as f64 - level).max(0.0).round() as u64;
+                let mut e = limited(model, kind, what, limit, used, cost, wait);
+                self.headers(requests.level, budget.level, tokens).write_into(&mut e.headers);
+                e
+            };
             if let Some(limit) = self.spec.requests_per_minute
-                && w.requests >= limit
+                && requests.level < 1.0
             {
-                return Err(limited(model, "requests", "requests per min (RPM)", limit, w.requests, 1, reset));
+                return Err(refused("requests", "requests per min (RPM)", limit, requests.level, 1));
             }
             if let Some(limit) = self.spec.tokens_per_minute
-                && w.tokens + tokens > limit
+                && budget.level < tokens as f64
             {
-                return Err(limited(model, "tokens", "tokens per min (TPM)", limit, w.tokens, tokens, reset));
+                return Err(refused("tokens", "tokens per min (TPM)", limit, budget.level, tokens));
             }
-            w.requests += 1;
-            w.tokens += tokens;
-            (w.requests, w.tokens, reset)
+            requests.level -= 1.0;
+            budget.level -= tokens as f64;
+            (requests.level, budget.level)
         };
+        let headers = self.headers(requests_left, tokens_left, tokens);
         let permit = match &self.concurrent {
             Some(semaphore) => Some(semaphore.clone().try_acquire_owned().map_err(|_| {
                 let mut e = ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "requests",
                     format!(
-                        "Rate limit reached for {model} on concurrent requests: Limit {}. Please try again shortly.",
+                        "Rate limit reached for {model} on concurrent requests: Limit {}. Please try again in 1s.",
                         self.spec.concurrent.unwrap_or_default()
                     ),
                     None,
                     Some("rate_limit_exceeded"),
                 );
                 e.retry_after = Some(1.0);
+                self.headers(requests_left, tokens_left, tokens).write_into(&mut e.headers);
                 e
             })?),
             None => None,
         };
-        // Without a configured limit the model is unlimited: the nominal headers then count only
-        // this request, so they never run down to a limit that is not enforced (a client or router
-        // reading them would back off for nothing).
-        let (request_limit, requests) = match self.spec.requests_per_minute {
-            Some(limit) => (limit, requests),
-            None => (NOMINAL_REQUESTS, 1),
-        };
-        let (token_limit, used_tokens) = match self.spec.tokens_per_minute {
-            Some(limit) => (limit, used_tokens),
-            None => (NOMINAL_TOKENS, tokens),
-        };
-        let reset = reset_value(reset);
-        let headers = RateLimitHeaders([
-            limit_value(request_limit),
-            remaining_value(request_limit, requests),
-            reset.clone(),
-            limit_value(token_limit),
-            HeaderValue::from(token_limit.saturating_sub(used_tokens)),
-            reset,
-        ]);
         Ok(Admission { permit, headers })
     }
 }
 
-/// What remains of `limit` after `used`: static for the nominal limit's usual answer.
-fn remaining_value(limit: u64, used: u64) -> HeaderValue {
-    match (limit, used) {
-        (NOMINAL_REQUESTS, 1) => HeaderValue::from_static("9999"),
-        _ => HeaderValue::from(limit.saturating_sub(used)),
+/// What a bucket of `limit` holding `level` has left, whole: static for the nominal limit's
+/// usual answer.
+fn remaining_value(limit: u64, level: f64) -> HeaderValue {
+    let left = level.max(0.0).floor() as u64;
+    match (limit, left) {
+        (NOMINAL_REQUESTS, 9999) => HeaderValue::from_static("9999"),
+        _ => HeaderValue::from(left),
     }
 }
 
@@ -213,8 +261,8 @@ fn limit_value(limit: u64) -> HeaderValue {
     }
 }
 
-fn limited(model: &str, kind: &str, what: &str, limit: u64, used: u64, requested: u64, reset: Duration) -> ApiError {
-    let wait = reset.as_secs_f64().max(0.001);
+fn limited(model: &str, kind: &str, what: &str, limit: u64, used: u64, requested: u64, wait: Duration) -> ApiError {
+    let wait = wait.as_secs_f64().max(0.001);
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         kind,
@@ -249,7 +297,8 @@ mod tests {
         for limit in [NOMINAL_REQUESTS, NOMINAL_TOKENS, 60, 0] {
             assert_eq!(limit_value(limit).to_str().unwrap(), limit.to_string());
             for used in [0, 1, 2, limit + 1] {
-                assert_eq!(remaining_value(limit, used).to_str().unwrap(), limit.saturating_sub(used).to_string());
+                let level = limit as f64 - used as f64 + 0.4;
+                assert_eq!(remaining_value(limit, level).to_str().unwrap(), limit.saturating_sub(used).to_string());
             }
         }
     }
@@ -260,6 +309,18 @@ mod tests {
             let d = Duration::from_millis(ms);
             assert_eq!(reset_value(d).to_str().unwrap(), reset_string(d), "{ms} ms");
         }
+    }
+
+    #[test]
+    fn a_bucket_refills_over_the_minute_and_reset_is_the_time_to_full() {
+        let start = Instant::now();
+        let mut bucket = Bucket::full(60, start);
+        bucket.level -= 30.0;
+        assert_eq!(refill_time(60, bucket.level, 60.0), Duration::from_secs(30), "30 of 60 per minute: 30 s to full");
+        bucket.refill(60, start + Duration::from_secs(10));
+        assert!((bucket.level - 40.0).abs() < 1e-9, "one a second: {}", bucket.level);
+        bucket.refill(60, start + Duration::from_secs(100));
+        assert_eq!(bucket.level, 60.0, "never above its capacity");
     }
 
     #[test]

@@ -262,8 +262,12 @@ async fn header_faults_only_when_enabled() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 429);
+    // An injected 429 always says when to come back, and its message names the same delay.
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(response.headers()["retry-after-ms"], "1000");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert!(body["error"]["message"].as_str().unwrap().contains("try again in 1s"), "{body}");
     let started = std::time::Instant::now();
     let response =
         on.client.get(format!("{}/health", on.url)).header("x-mock-fault-latency-ms", "150").send().await.unwrap();

@@ -374,9 +374,21 @@ rate_limit = { concurrent = 2 }
         (status, body["error"]["code"].as_str(), body["error"]["type"].as_str()),
         (429, Some("rate_limit_exceeded"), Some("requests"))
     );
+    // 3 a minute refill one every 20 s: the request fits again in about 20 s, which retry-after,
+    // the message and the reset header all say; the 429 carries all six x-ratelimit-* headers.
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry), "retry-after {retry}");
-    assert!(headers.contains_key("retry-after-ms"));
+    assert!((19..=20).contains(&retry), "retry-after {retry}");
+    let retry_ms: u64 = headers["retry-after-ms"].to_str().unwrap().parse().unwrap();
+    assert!((19_000..=20_000).contains(&retry_ms), "retry-after-ms {retry_ms}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("try again in 19.9"), "{body}");
+    assert_eq!(headers["x-ratelimit-remaining-requests"], "0");
+    assert_eq!(headers["x-ratelimit-limit-requests"], "3");
+    let reset = headers["x-ratelimit-reset-requests"].to_str().unwrap();
+    assert!(
+        reset.ends_with('s') && !reset.ends_with("ms") && reset.starts_with('5'),
+        "three to refill: ~59 s, {reset}"
+    );
+    assert!(headers.contains_key("x-ratelimit-remaining-tokens") && headers.contains_key("x-ratelimit-reset-tokens"));
 
     let narrow = chat_body("narrow");
     // No requests or tokens per minute set: the nominal headers never count down.

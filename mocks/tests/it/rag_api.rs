@@ -281,11 +281,8 @@ async fn a_document_sharing_a_query_word_always_outranks_unrelated_ones_and_scor
     let rag = TestRag::start("dimensions = 16").await;
     // 16 buckets: the 300 unrelated words collide with the query's in the hashed vectors.
     let words: Vec<String> = (0..300).map(|i| format!("w{i}x")).collect();
-    let unrelated: Vec<Value> = words
-        .chunks(5)
-        .enumerate()
-        .map(|(i, w)| json!({"id": format!("u{i}"), "text": w.join(" ")}))
-        .collect();
+    let unrelated: Vec<Value> =
+        words.chunks(5).enumerate().map(|(i, w)| json!({"id": format!("u{i}"), "text": w.join(" ")})).collect();
     let (status, body) = rag.index(Value::Array(unrelated)).await;
     assert_eq!(status, 200, "{body}");
     let (status, _) = rag.index(json!([{"id": "related", "text": "the gateway answered slowly"}])).await;
