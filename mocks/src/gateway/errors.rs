@@ -24,11 +24,17 @@ pub struct ApiError {
     pub param: Option<String>,
     /// `code`, e.g. `model_not_found`.
     pub code: Option<String>,
-    /// Seconds for `retry-after` (rate limits, overload).
-    pub retry_after: Option<f64>,
-    /// More headers the answer carries (a rate-limited answer's `x-ratelimit-*`).
-    pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// Seconds for `retry-after` (rate limits, overload); `f32` keeps the error small enough to
+    /// travel in `Result`s cheaply.
+    pub retry_after: Option<f32>,
+    /// More headers the answer carries (a rate-limited answer's `x-ratelimit-*`); boxed, as
+    /// errors travel in `Result`s and most have none.
+    pub headers: Option<Box<ExtraHeaders>>,
 }
+
+/// Headers an error answer carries besides its body (a 429's `x-ratelimit-*`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExtraHeaders(pub Vec<(http::HeaderName, HeaderValue)>);
 
 impl ApiError {
     /// A 400 `invalid_request_error`.
@@ -51,7 +57,7 @@ impl ApiError {
             param: param.map(str::to_owned),
             code: code.map(str::to_owned),
             retry_after: None,
-            headers: Vec::new(),
+            headers: None,
         }
     }
 
@@ -100,10 +106,10 @@ impl ApiError {
             ),
         };
         let mut response = (status, Json(body)).into_response();
-        for (name, value) in &self.headers {
+        for (name, value) in self.headers.iter().flat_map(|h| h.0.iter()) {
             response.headers_mut().insert(name.clone(), value.clone());
         }
-        if let Some(seconds) = self.retry_after {
+        if let Some(seconds) = self.retry_after.map(f64::from) {
             let headers = response.headers_mut();
             if let Ok(v) = HeaderValue::from_str(&format!("{}", seconds.ceil() as u64)) {
                 headers.insert(http::header::RETRY_AFTER, v);

@@ -181,7 +181,7 @@ impl ServiceProtocol for GatewayProtocol {
             None,
             error.code.as_deref().or(default_code),
         );
-        api.retry_after = retry_after;
+        api.retry_after = retry_after.map(|s| s as f32);
         let mut response = api.render(self.dialect);
         response.extensions_mut().remove::<ApiError>();
         response

@@ -92,8 +92,8 @@ static JSON_ANSWER_HEADERS: LazyLock<HeaderMap> = LazyLock::new(|| {
 
 impl RateLimitHeaders {
     /// Appends the headers as (name, value) pairs (an error answer's extra headers).
-    fn write_into(self, out: &mut Vec<(HeaderName, HeaderValue)>) {
-        out.extend(HEADER_NAMES.iter().cloned().zip(self.0));
+    fn write_into(self, out: &mut Option<Box<super::errors::ExtraHeaders>>) {
+        out.get_or_insert_default().0.extend(HEADER_NAMES.iter().cloned().zip(self.0));
     }
 
     /// Adds the headers to `headers`.
@@ -272,7 +272,7 @@ fn limited(model: &str, kind: &str, what: &str, limit: u64, used: u64, requested
         None,
         Some("rate_limit_exceeded"),
     );
-    e.retry_after = Some(wait);
+    e.retry_after = Some(wait as f32);
     e
 }
 
