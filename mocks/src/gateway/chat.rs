@@ -14,7 +14,7 @@ use super::errors::ApiError;
 use super::extract::{JsonBytes, JsonObject};
 use super::model_spec::ModelKind;
 use super::shaped;
-use super::stream::{Piece, StreamPlan, stream_response};
+use super::stream::{ChoiceStream, Piece, StreamPlan, stream_response};
 use super::text::CompletionText;
 use super::tools::Shaping;
 use super::wire::{Usage, bytes_response};
@@ -85,6 +85,8 @@ pub struct ChatRequest {
     pub fingerprint: u64,
     /// Tools and response format, when the request asks for more than words.
     pub shaping: Option<Box<Shaping>>,
+    /// `logprobs: true`: with this many `top_logprobs` per token.
+    pub logprobs: Option<u8>,
 }
 
 /// The `model` field, shared with embeddings.
@@ -232,14 +234,18 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
             Some("integer_above_max_value"),
         ));
     }
-    if stream && n > 1 {
-        return Err(ApiError::invalid(
-            "Streaming supports n = 1 only in this gateway.",
-            Some("n"),
-            Some("unsupported_value"),
-        ));
-    }
     super::chat_bounds::check(body)?;
+    let logprobs = match (body.get("logprobs"), body.get("top_logprobs")) {
+        (Some(Value::Bool(true)), top) => Some(top.and_then(Value::as_u64).unwrap_or(0).min(20) as u8),
+        (_, Some(top)) if !top.is_null() => {
+            return Err(ApiError::invalid(
+                "Invalid value for 'top_logprobs': it requires 'logprobs' to be true.",
+                Some("top_logprobs"),
+                Some("invalid_value"),
+            ));
+        }
+        _ => None,
+    };
     let mut fingerprint =
         fingerprint(seed, &model, &body.get("messages"), max_tokens, n, &body.get("seed"), &body.get("temperature"))
             .ok_or_else(|| ApiError::unparseable("the request could not be hashed"))?;
@@ -248,7 +254,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         let shape = (body.get("tools"), body.get("tool_choice"), body.get("response_format"));
         fingerprint ^= crate::faults::fnv1a(serde_json::to_string(&shape).unwrap_or_default().as_bytes());
     }
-    Ok(ChatRequest { model, prompt_tokens, stream, include_usage, max_tokens, n, fingerprint, shaping })
+    Ok(ChatRequest { model, prompt_tokens, stream, include_usage, max_tokens, n, fingerprint, shaping, logprobs })
 }
 
 /// The hash of everything that determines an answer, mixed with the gateway's seed. Both parsers
@@ -394,24 +400,74 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
             .collect::<Result<Vec<_>, _>>()?;
         shaped::count_calls(&gateway.telemetry, &answers);
         if request.stream {
-            let answer = &answers[0];
-            let content = (answer.pieces(), answer.finish_reason, answer.tokens);
             let timing = (ttft, tokens_per_second);
-            return Ok(stream(gateway, request, answered_model, content, timing, fault, admission));
+            return Ok(stream(
+                gateway,
+                request,
+                answered_model,
+                choice_streams(request, &answers),
+                timing,
+                fault,
+                admission,
+            ));
         }
         let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
         crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
         drop(admission.permit);
         let id = completion_id(request.fingerprint);
-        let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers);
+        let logprobs = request.logprobs.map(|top| (request.fingerprint, top));
+        let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers, logprobs);
         let headers = admission.headers.json_answer(body.len());
         return Ok(bytes_response(body, headers));
     }
-    if request.stream {
+    if request.stream && request.n == 1 && request.logprobs.is_none() {
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
         let tokens = words.len() as u64;
-        let content = (Piece::words(words), if cut { "length" } else { "stop" }, tokens);
-        return Ok(stream(gateway, request, answered_model, content, (ttft, tokens_per_second), fault, admission));
+        let choice = ChoiceStream {
+            pieces: Piece::words(words),
+            finish_reason: if cut { "length" } else { "stop" },
+            logprobs: None,
+            tokens,
+        };
+        return Ok(stream(gateway, request, answered_model, vec![choice], (ttft, tokens_per_second), fault, admission));
+    }
+    if request.stream {
+        // Several choices, or log probabilities: each choice's words as the shaped path draws them
+        // (the same words a single plain stream has).
+        let plain = Shaping::words();
+        let answers = (0..request.n)
+            .map(|index| {
+                shaped::answer(&plain, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let timing = (ttft, tokens_per_second);
+        return Ok(stream(
+            gateway,
+            request,
+            answered_model,
+            choice_streams(request, &answers),
+            timing,
+            fault,
+            admission,
+        ));
+    }
+    if let Some(top) = request.logprobs {
+        // Log probabilities: the answer goes through the wire structs (the byte writer below has
+        // no place for them). The words are the same as without them.
+        let plain = Shaping::words();
+        let answers = (0..request.n)
+            .map(|index| {
+                shaped::answer(&plain, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
+        crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
+        drop(admission.permit);
+        let id = completion_id(request.fingerprint);
+        let logprobs = Some((request.fingerprint, top));
+        let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers, logprobs);
+        let headers = admission.headers.json_answer(body.len());
+        return Ok(bytes_response(body, headers));
     }
     // Every generated word is one token (see `text`), so the words are the completion tokens.
     let texts: Vec<CompletionText> = (0..request.n)
@@ -431,13 +487,29 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     Ok(bytes_response(body, headers))
 }
 
-/// Plays a streamed answer: its pieces, finish reason and completion tokens, paced by
+/// The streams of shaped answers, one per choice, with their log probabilities when asked for.
+fn choice_streams(request: &ChatRequest, answers: &[shaped::ChoiceAnswer]) -> Vec<ChoiceStream> {
+    answers
+        .iter()
+        .enumerate()
+        .map(|(index, answer)| ChoiceStream {
+            pieces: answer.pieces(),
+            finish_reason: answer.finish_reason,
+            logprobs: request.logprobs.and_then(|top| {
+                shaped::content_logprobs(answer, request.fingerprint.wrapping_add(index as u64), top).map(|l| l.content)
+            }),
+            tokens: answer.tokens,
+        })
+        .collect()
+}
+
+/// Plays a streamed answer: its choices (pieces, finish reason, completion tokens), paced by
 /// (time to first token, tokens/s); the admission's permit is held until the stream ends.
 fn stream(
     gateway: &Arc<Gateway>,
     request: &ChatRequest,
     model: &str,
-    (pieces, finish_reason, completion_tokens): (Vec<Piece>, &'static str, u64),
+    choices: Vec<ChoiceStream>,
     (ttft, tokens_per_second): (Duration, f64),
     fault: StreamFault,
     admission: super::ratelimit::Admission,
@@ -445,9 +517,8 @@ fn stream(
     let plan = StreamPlan {
         id: completion_id(request.fingerprint),
         model: model.to_owned(),
-        pieces,
-        finish_reason,
-        completion_tokens,
+        completion_tokens: choices.iter().map(|c| c.tokens).sum(),
+        choices,
         include_usage: request.include_usage,
         prompt_tokens: request.prompt_tokens,
         ttft,

@@ -104,6 +104,7 @@ pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
         n,
         fingerprint,
         shaping: None,
+        logprobs: None,
     })
 }
 

@@ -12,6 +12,7 @@ mod completion_json;
 mod embeddings;
 mod errors;
 mod extract;
+mod logprobs;
 mod model_spec;
 mod models_api;
 mod ratelimit;

@@ -190,8 +190,30 @@ pub fn count_calls(telemetry: &crate::telemetry::Telemetry, answers: &[ChoiceAns
     }
 }
 
-/// The non-streamed completion of shaped answers, as JSON bytes.
-pub fn completion_body(id: &str, created: u64, model: &str, prompt_tokens: u64, answers: &[ChoiceAnswer]) -> Vec<u8> {
+/// The log probabilities of an answer's content (`None` for tool calls): words with their
+/// leading spaces, JSON text in pieces of [`CHARS_PER_TOKEN`] characters.
+pub fn content_logprobs(answer: &ChoiceAnswer, seed: u64, top: u8) -> Option<super::logprobs::ChoiceLogprobs> {
+    let tokens: Vec<String> = match &answer.content {
+        Content::None => return None,
+        Content::Words(words) => super::logprobs::word_tokens(words).collect(),
+        Content::Json(json) => {
+            let chars: Vec<char> = json.chars().collect();
+            chars.chunks(CHARS_PER_TOKEN).map(|c| c.iter().collect()).collect()
+        }
+    };
+    Some(super::logprobs::for_tokens(tokens.iter().map(String::as_str), seed, top))
+}
+
+/// The non-streamed completion of shaped answers, as JSON bytes; with `logprobs` (the request's
+/// fingerprint and `top_logprobs`) each choice carries its tokens' log probabilities.
+pub fn completion_body(
+    id: &str,
+    created: u64,
+    model: &str,
+    prompt_tokens: u64,
+    answers: &[ChoiceAnswer],
+    logprobs: Option<(u64, u8)>,
+) -> Vec<u8> {
     let texts: Vec<Option<String>> = answers
         .iter()
         .map(|a| match &a.content {
@@ -221,7 +243,7 @@ pub fn completion_body(id: &str, created: u64, model: &str, prompt_tokens: u64, 
                         .collect()
                 }),
             },
-            logprobs: None,
+            logprobs: logprobs.and_then(|(seed, top)| content_logprobs(a, seed.wrapping_add(index as u64), top)),
             finish_reason: a.finish_reason,
         })
         .collect();

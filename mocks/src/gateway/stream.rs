@@ -12,6 +12,7 @@ use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
+use super::logprobs::ChoiceLogprobs;
 use super::unix_now;
 use super::wire::{Chunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage};
 use crate::faults::StreamFault;
@@ -25,10 +26,8 @@ pub struct StreamPlan {
     pub id: String,
     /// Model name in every chunk.
     pub model: String,
-    /// The content, one piece (one token) per chunk.
-    pub pieces: Vec<Piece>,
-    /// `stop`, `length` or `tool_calls`.
-    pub finish_reason: &'static str,
+    /// The choices (`n`), their pieces sent interleaved: one round of pieces per token interval.
+    pub choices: Vec<ChoiceStream>,
     /// Completion tokens, for the usage chunk.
     pub completion_tokens: u64,
     /// Send the usage chunk at the end.
@@ -45,6 +44,18 @@ pub struct StreamPlan {
     pub fault: StreamFault,
     /// Seed for jitter.
     pub seed: u64,
+}
+
+/// One choice's part of a stream.
+pub struct ChoiceStream {
+    /// The content, one piece (one token) per chunk.
+    pub pieces: Vec<Piece>,
+    /// `stop`, `length` or `tool_calls`.
+    pub finish_reason: &'static str,
+    /// With `logprobs`: one entry per text piece, in order (tool-call pieces have none).
+    pub logprobs: Option<Vec<super::logprobs::TokenLogprob>>,
+    /// Its completion tokens (the usage chunk sums the choices').
+    pub tokens: u64,
 }
 
 /// One paced piece of a stream: one chunk.
@@ -120,14 +131,14 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
 }
 
 impl StreamPlan {
-    fn chunk<'a>(&'a self, created: u64, delta: Delta<'a>, finish_reason: Option<&'static str>) -> Chunk<'a> {
+    fn chunk<'a>(&'a self, created: u64, choice: ChunkChoice<'a>) -> Chunk<'a> {
         Chunk {
             id: &self.id,
             object: "chat.completion.chunk",
             created,
             model: &self.model,
             system_fingerprint: "fp_mock",
-            choices: vec![ChunkChoice { index: 0, delta, logprobs: None, finish_reason }],
+            choices: vec![choice],
             usage: self.include_usage.then_some(None),
         }
     }
@@ -169,35 +180,63 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
     }
     crate::faults::pause(plan.ttft).await;
     // A text answer opens with empty content; a tool-call answer with none.
-    let calls = matches!(plan.pieces.first(), Some(Piece::CallStart { .. }));
-    let opening =
-        Delta { role: Some("assistant"), content: (!calls).then_some(""), refusal: Some(None), tool_calls: None };
-    send!(frame(&plan.chunk(created, opening, None)));
-    // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate.
+    for (index, choice) in plan.choices.iter().enumerate() {
+        let calls = matches!(choice.pieces.first(), Some(Piece::CallStart { .. }));
+        let opening =
+            Delta { role: Some("assistant"), content: (!calls).then_some(""), refusal: Some(None), tool_calls: None };
+        let opening = ChunkChoice { index: index as u64, delta: opening, logprobs: None, finish_reason: None };
+        send!(frame(&plan.chunk(created, opening)));
+    }
+    // Each choice's text pieces, counted, to find their log probabilities.
+    let mut texts = vec![0usize; plan.choices.len()];
+    let rounds = plan.choices.iter().map(|c| c.pieces.len()).max().unwrap_or(0);
+    // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate;
+    // with several choices each round sends one piece of each, as if generated side by side.
     let mut due = tokio::time::Instant::now();
-    for (index, piece) in plan.pieces.iter().enumerate() {
-        let index = index as u32;
-        if plan.fault.cut_after_chunks == Some(index) {
+    for round in 0..rounds {
+        let at = round as u32;
+        if plan.fault.cut_after_chunks == Some(at) {
             return cut(&sender).await;
         }
-        if index > 0 {
+        if round > 0 {
             due += plan.interval(&mut rng);
             if due > tokio::time::Instant::now() {
                 tokio::time::sleep_until(due).await;
             }
         }
-        if plan.fault.stall_at_chunk == Some(index) {
+        if plan.fault.stall_at_chunk == Some(at) {
             tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
             due = tokio::time::Instant::now();
         }
-        send!(frame(&plan.chunk(created, piece.delta(), None)));
+        for (index, choice) in plan.choices.iter().enumerate() {
+            let Some(piece) = choice.pieces.get(round) else { continue };
+            let logprobs = match (piece, &choice.logprobs) {
+                (Piece::Text(_), Some(all)) => {
+                    texts[index] += 1;
+                    all.get(texts[index] - 1)
+                        .map(|token| ChoiceLogprobs { content: vec![token.clone()], refusal: None })
+                }
+                _ => None,
+            };
+            let chunk = ChunkChoice { index: index as u64, delta: piece.delta(), logprobs, finish_reason: None };
+            send!(frame(&plan.chunk(created, chunk)));
+        }
     }
-    if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= plan.pieces.len()) {
+    if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= rounds) {
         return cut(&sender).await;
     }
-    send!(frame(&plan.chunk(created, Delta::default(), Some(plan.finish_reason))));
+    for (index, choice) in plan.choices.iter().enumerate() {
+        let last = ChunkChoice {
+            index: index as u64,
+            delta: Delta::default(),
+            logprobs: None,
+            finish_reason: Some(choice.finish_reason),
+        };
+        send!(frame(&plan.chunk(created, last)));
+    }
     if plan.include_usage {
-        let mut last = plan.chunk(created, Delta::default(), None);
+        let mut last =
+            plan.chunk(created, ChunkChoice { index: 0, delta: Delta::default(), logprobs: None, finish_reason: None });
         last.choices.clear();
         last.usage = Some(Some(Usage::new(plan.prompt_tokens, plan.completion_tokens)));
         send!(frame(&last));

@@ -65,6 +65,11 @@ pub struct Shaping {
 }
 
 impl Shaping {
+    /// Plain words: no tools, no format (what a request without shaping fields asks for).
+    pub fn words() -> Shaping {
+        Shaping { tools: Vec::new(), choice: ToolChoice::None, parallel: true, rounds: 0, format: ResponseFormat::Text }
+    }
+
     /// Reads the shaping fields of a chat body (`None` when it asks for plain words only).
     pub fn parse(body: &Map<String, Value>, messages: &[Value]) -> Result<Option<Shaping>, ApiError> {
         let tools = tools(body)?;

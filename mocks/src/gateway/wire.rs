@@ -70,8 +70,8 @@ pub struct Choice<'a> {
     pub index: u64,
     /// The message.
     pub message: Message<'a>,
-    /// Always null.
-    pub logprobs: Option<()>,
+    /// The tokens' log probabilities when asked for (`logprobs: true`), else null.
+    pub logprobs: Option<super::logprobs::ChoiceLogprobs>,
     /// `stop`, `length` or `tool_calls`.
     pub finish_reason: &'static str,
 }
@@ -145,8 +145,8 @@ pub struct ChunkChoice<'a> {
     pub index: u64,
     /// The delta.
     pub delta: Delta<'a>,
-    /// Always null.
-    pub logprobs: Option<()>,
+    /// This chunk's token's log probability when asked for, else null.
+    pub logprobs: Option<super::logprobs::ChoiceLogprobs>,
     /// Set on the last content chunk.
     pub finish_reason: Option<&'static str>,
 }

@@ -225,3 +225,72 @@ async fn real_socket_time_to_first_token_is_at_least_the_configured_one() {
     let ttft = first_content.expect("content arrived");
     assert!(ttft >= Duration::from_millis(300), "first token after {ttft:?}, configured 300 ms");
 }
+
+/// Streams of a body, frame by frame (without `[DONE]`).
+async fn json_frames(gw: &crate::common::TestGateway, body: &Value) -> Vec<Value> {
+    let text = gw
+        .client
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    text.split("\n\n")
+        .filter_map(|f| f.strip_prefix("data: "))
+        .filter(|f| *f != "[DONE]")
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn logprobs_spell_the_answer_and_streams_with_n_2_interleave_their_choices() {
+    let gw = crate::common::TestGateway::start().await;
+    let mut body = crate::common::chat_body("gpt-4o-mini");
+    body["n"] = json!(2);
+    body["logprobs"] = json!(true);
+    body["top_logprobs"] = json!(3);
+    let (status, whole) = gw.chat(body.clone()).await;
+    assert_eq!(status, 200, "{whole}");
+    let mut contents = Vec::new();
+    for choice in whole["choices"].as_array().unwrap() {
+        let content = choice["message"]["content"].as_str().unwrap().to_owned();
+        let tokens = choice["logprobs"]["content"].as_array().unwrap();
+        let spelled: String = tokens.iter().map(|t| t["token"].as_str().unwrap()).collect();
+        assert_eq!(spelled, content, "the tokens spell the content");
+        for t in tokens {
+            assert!(t["logprob"].as_f64().unwrap() <= 0.0);
+            assert_eq!(t["top_logprobs"].as_array().unwrap().len(), 3, "{t}");
+            assert_eq!(t["top_logprobs"][0]["token"], t["token"]);
+        }
+        contents.push(content);
+    }
+    assert_ne!(contents[0], contents[1], "two different choices");
+
+    body["stream"] = json!(true);
+    let frames = json_frames(&gw, &body).await;
+    let mut streamed = [String::new(), String::new()];
+    let mut order = Vec::new();
+    for frame in &frames {
+        for choice in frame["choices"].as_array().unwrap() {
+            let index = choice["index"].as_u64().unwrap() as usize;
+            if let Some(text) = choice["delta"]["content"].as_str().filter(|t| !t.is_empty()) {
+                streamed[index].push_str(text);
+                order.push(index);
+                let token = &choice["logprobs"]["content"][0];
+                assert_eq!(token["token"].as_str(), Some(text), "each chunk's token is its text: {choice}");
+            }
+        }
+    }
+    assert_eq!(streamed.to_vec(), contents, "each index streams its choice's content");
+    assert!(order.windows(2).any(|w| w[0] != w[1]), "interleaved indices: {order:?}");
+
+    let (status, refused) = gw
+        .chat(json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["error"]["param"], "top_logprobs");
+}

@@ -48,6 +48,20 @@ def main(base_url):
     check("chat.completions.create(stream=True)", streamed == content and finish is not None, streamed)
     check("stream usage chunk", usage is not None and usage.completion_tokens == len(streamed.split()), usage)
 
+    scored = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                            logprobs=True, top_logprobs=2)
+    tokens = scored.choices[0].logprobs.content
+    check("logprobs.content spells the content", "".join(t.token for t in tokens) == scored.choices[0].message.content, tokens)
+    check("top_logprobs per token", all(len(t.top_logprobs) == 2 and t.logprob <= 0 for t in tokens))
+
+    both = ["", ""]
+    for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                                                n=2, stream=True):
+        for choice in chunk.choices:
+            both[choice.index] += choice.delta.content or ""
+    whole = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], n=2)
+    check("streamed n=2 matches the whole answer", both == [c.message.content for c in whole.choices], both)
+
     embedding = client.embeddings.create(model="text-embedding-3-small", input=["hello", "world"])
     vectors = [d.embedding for d in embedding.data]
     check("embeddings.create", len(vectors) == 2 and all(len(v) == 1536 for v in vectors), [len(v) for v in vectors])

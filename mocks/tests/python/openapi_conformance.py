@@ -105,6 +105,8 @@ def main(base, spec_path):
     cases = {
         "plain": {},
         "n = 3": {"n": 3},
+        "logprobs": {"logprobs": True, "top_logprobs": 3, "n": 2},
+        "json logprobs": {"logprobs": True, "response_format": {"type": "json_object"}},
         "cut at max_tokens": {"max_tokens": 2},
         "tool calls": {"tools": [tool], "tool_choice": "required"},
         "json_object": {"response_format": {"type": "json_object"}},
@@ -117,7 +119,7 @@ def main(base, spec_path):
 
     stream = validator(components, "CreateChatCompletionStreamResponse")
     for name, extra in {"text": {}, "tool calls": {"tools": [tool], "tool_choice": "required"},
-                        "json_schema": cases["json_schema"]}.items():
+                        "json_schema": cases["json_schema"], "n = 2 with logprobs": {"n": 2, "logprobs": True, "top_logprobs": 2}}.items():
         body = {"model": "gpt-4o-mini", "messages": user, "stream": True, "stream_options": {"include_usage": True}, **extra}
         status, text = post(base, "/v1/chat/completions", body)
         frames = chunks(text)

@@ -21,7 +21,7 @@ use super::chat::{self, Prepared};
 use super::errors::ApiError;
 use super::extract::{JsonBytes, JsonObject};
 use super::shaped;
-use super::tools::{ResponseFormat, Shaping, ToolChoice};
+use super::tools::Shaping;
 use super::{Gateway, unix_now};
 use crate::faults::StreamFault;
 use render::{Rendered, assistant_message};
@@ -246,13 +246,7 @@ async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Strea
     let request = chat::parse(&chat_body(body, conversation.clone())?, gateway.seed)?;
     let Prepared { served, admission, answered_model, ttft, tokens_per_second } =
         chat::prepare(gateway, &request, &fault)?;
-    let plain = Shaping {
-        tools: Vec::new(),
-        choice: ToolChoice::None,
-        parallel: true,
-        rounds: 0,
-        format: ResponseFormat::Text,
-    };
+    let plain = Shaping::words();
     let shaping = request.shaping.as_deref().unwrap_or(&plain);
     let answer = shaped::answer(shaping, &served.spec.tools, request.fingerprint, request.max_tokens)?;
     shaped::count_calls(&gateway.telemetry, std::slice::from_ref(&answer));
