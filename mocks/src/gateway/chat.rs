@@ -165,7 +165,7 @@ fn message_text(i: usize, message: &Value) -> Result<String, ApiError> {
     }
 }
 
-fn positive_int(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError> {
+pub(super) fn positive_int(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v >= 1) => Ok(n.as_u64()),
@@ -178,25 +178,9 @@ fn positive_int(body: &Map<String, Value>, field: &str) -> Result<Option<u64>, A
     }
 }
 
-/// Validates a chat body into a [`ChatRequest`].
-pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiError> {
-    reject_unknown_fields(body, KNOWN_FIELDS)?;
-    let model = model_field(body)?;
-    let messages = match body.get("messages") {
-        None | Some(Value::Null) => return Err(ApiError::missing("messages")),
-        Some(Value::Array(a)) if a.is_empty() => {
-            return Err(ApiError::invalid(
-                "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-                Some("messages"),
-                Some("empty_array"),
-            ));
-        }
-        Some(Value::Array(a)) => a,
-        Some(other) => return Err(ApiError::wrong_type("messages", "an array", other)),
-    };
-    let contents = messages.iter().enumerate().map(|(i, m)| message_text(i, m)).collect::<Result<Vec<_>, _>>()?;
-    let shaping = Shaping::parse(body, messages)?.map(Box::new);
-    let prompt_tokens = super::text::prompt_tokens(contents.iter().map(String::as_str));
+/// `stream` and `stream_options.include_usage`, validated as OpenAI does (chat and legacy
+/// completions alike).
+pub(super) fn stream_fields(body: &Map<String, Value>) -> Result<(bool, bool), ApiError> {
     let stream = match body.get("stream") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -220,6 +204,29 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         },
         Some(other) => return Err(ApiError::wrong_type("stream_options", "an object", other)),
     };
+    Ok((stream, include_usage))
+}
+
+/// Validates a general chat body into a [`ChatRequest`].
+pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiError> {
+    reject_unknown_fields(body, KNOWN_FIELDS)?;
+    let model = model_field(body)?;
+    let messages = match body.get("messages") {
+        None | Some(Value::Null) => return Err(ApiError::missing("messages")),
+        Some(Value::Array(a)) if a.is_empty() => {
+            return Err(ApiError::invalid(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                Some("messages"),
+                Some("empty_array"),
+            ));
+        }
+        Some(Value::Array(a)) => a,
+        Some(other) => return Err(ApiError::wrong_type("messages", "an array", other)),
+    };
+    let contents = messages.iter().enumerate().map(|(i, m)| message_text(i, m)).collect::<Result<Vec<_>, _>>()?;
+    let shaping = Shaping::parse(body, messages)?.map(Box::new);
+    let prompt_tokens = super::text::prompt_tokens(contents.iter().map(String::as_str));
+    let (stream, include_usage) = stream_fields(body)?;
     let max_tokens = match positive_int(body, "max_completion_tokens")? {
         Some(v) => Some(v),
         None => positive_int(body, "max_tokens")?,
@@ -515,6 +522,7 @@ fn stream(
     admission: super::ratelimit::Admission,
 ) -> Response {
     let plan = StreamPlan {
+        shape: super::stream::StreamShape::Chat,
         id: completion_id(request.fingerprint),
         model: model.to_owned(),
         completion_tokens: choices.iter().map(|c| c.tokens).sum(),

@@ -9,6 +9,7 @@ mod chat;
 mod chat_bounds;
 mod chat_plain;
 mod completion_json;
+mod completions;
 mod embeddings;
 mod errors;
 mod extract;
@@ -281,6 +282,7 @@ pub fn router(gateway: Arc<Gateway>) -> MockService {
         .route("/v1/models", keyed(get(models_api::list)))
         .route("/v1/models/{id}", keyed(get(models_api::retrieve)))
         .route("/v1/chat/completions", keyed(post(chat::completions)))
+        .route("/v1/completions", keyed(post(completions::completions)))
         .route("/v1/embeddings", keyed(post(embeddings::embeddings)))
         .route("/v1/responses", keyed(post(responses::create)))
         .with_state(gateway.clone())

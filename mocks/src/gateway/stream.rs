@@ -14,15 +14,26 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::logprobs::ChoiceLogprobs;
 use super::unix_now;
-use super::wire::{Chunk, ChunkChoice, Delta, FunctionDelta, ToolCallDelta, Usage};
+use super::wire::{Chunk, ChunkChoice, Delta, FunctionDelta, TextChoice, TextCompletion, ToolCallDelta, Usage};
 use crate::faults::StreamFault;
 
 /// Default pause of a stall when the rule gives no length.
 const DEFAULT_STALL: Duration = Duration::from_secs(5);
 
+/// The chunks' shape: chat completion chunks, or the legacy text completions'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamShape {
+    /// `chat.completion.chunk` with deltas, opened by the role.
+    Chat,
+    /// `text_completion` chunks with `text` (`POST /v1/completions`), no opening chunk.
+    Text,
+}
+
 /// Everything needed to play one stream.
 pub struct StreamPlan {
-    /// `chatcmpl-...`.
+    /// The chunks' shape.
+    pub shape: StreamShape,
+    /// `chatcmpl-...` (`cmpl-...` for text).
     pub id: String,
     /// Model name in every chunk.
     pub model: String,
@@ -131,6 +142,48 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
 }
 
 impl StreamPlan {
+    /// The frame of one choice's chunk: `piece` (none: the choice's last chunk, with `finish`).
+    fn piece_frame(
+        &self,
+        created: u64,
+        index: usize,
+        piece: Option<&Piece>,
+        logprobs: Option<ChoiceLogprobs>,
+        finish: Option<&'static str>,
+    ) -> Bytes {
+        match self.shape {
+            StreamShape::Chat => {
+                let delta = piece.map(Piece::delta).unwrap_or_default();
+                frame(&self.chunk(created, ChunkChoice { index: index as u64, delta, logprobs, finish_reason: finish }))
+            }
+            StreamShape::Text => {
+                let text = match piece {
+                    Some(Piece::Text(text)) => text.as_ref(),
+                    _ => "",
+                };
+                let choice = TextChoice { text, index: index as u64, logprobs: None, finish_reason: finish };
+                frame(&self.text_chunk(created, vec![choice], None))
+            }
+        }
+    }
+
+    fn text_chunk<'a>(
+        &'a self,
+        created: u64,
+        choices: Vec<TextChoice<'a>>,
+        usage: Option<Usage>,
+    ) -> TextCompletion<'a> {
+        TextCompletion {
+            id: &self.id,
+            object: "text_completion",
+            created,
+            model: &self.model,
+            system_fingerprint: "fp_mock",
+            choices,
+            usage,
+        }
+    }
+
     fn chunk<'a>(&'a self, created: u64, choice: ChunkChoice<'a>) -> Chunk<'a> {
         Chunk {
             id: &self.id,
@@ -179,8 +232,9 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         };
     }
     crate::faults::pause(plan.ttft).await;
-    // A text answer opens with empty content; a tool-call answer with none.
-    for (index, choice) in plan.choices.iter().enumerate() {
+    // A chat text answer opens with empty content; a tool-call answer with none; legacy text
+    // completions have no opening chunk.
+    for (index, choice) in plan.choices.iter().enumerate().filter(|_| plan.shape == StreamShape::Chat) {
         let calls = matches!(choice.pieces.first(), Some(Piece::CallStart { .. }));
         let opening =
             Delta { role: Some("assistant"), content: (!calls).then_some(""), refusal: Some(None), tool_calls: None };
@@ -218,28 +272,26 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
                 }
                 _ => None,
             };
-            let chunk = ChunkChoice { index: index as u64, delta: piece.delta(), logprobs, finish_reason: None };
-            send!(frame(&plan.chunk(created, chunk)));
+            send!(plan.piece_frame(created, index, Some(piece), logprobs, None));
         }
     }
     if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= rounds) {
         return cut(&sender).await;
     }
     for (index, choice) in plan.choices.iter().enumerate() {
-        let last = ChunkChoice {
-            index: index as u64,
-            delta: Delta::default(),
-            logprobs: None,
-            finish_reason: Some(choice.finish_reason),
-        };
-        send!(frame(&plan.chunk(created, last)));
+        send!(plan.piece_frame(created, index, None, None, Some(choice.finish_reason)));
     }
     if plan.include_usage {
-        let mut last =
-            plan.chunk(created, ChunkChoice { index: 0, delta: Delta::default(), logprobs: None, finish_reason: None });
-        last.choices.clear();
-        last.usage = Some(Some(Usage::new(plan.prompt_tokens, plan.completion_tokens)));
-        send!(frame(&last));
+        let usage = Usage::new(plan.prompt_tokens, plan.completion_tokens);
+        match plan.shape {
+            StreamShape::Chat => {
+                let mut last = plan.chunk(created, ChunkChoice::default());
+                last.choices.clear();
+                last.usage = Some(Some(usage));
+                send!(frame(&last));
+            }
+            StreamShape::Text => send!(frame(&plan.text_chunk(created, Vec::new(), Some(usage)))),
+        }
     }
     send!(Bytes::from_static(b"data: [DONE]\n\n"));
 }

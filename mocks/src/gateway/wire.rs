@@ -139,7 +139,7 @@ pub struct Delta<'a> {
 }
 
 /// One choice of a stream chunk.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct ChunkChoice<'a> {
     /// Position.
     pub index: u64,
@@ -169,6 +169,39 @@ pub struct Chunk<'a> {
     /// Null on every chunk but the last when usage is asked for; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Option<Usage>>,
+}
+
+/// One choice of a legacy text completion (`POST /v1/completions`), whole or one stream chunk.
+#[derive(Debug, Serialize)]
+pub struct TextChoice<'a> {
+    /// The text (a piece of it in a stream).
+    pub text: &'a str,
+    /// Position.
+    pub index: u64,
+    /// Always null.
+    pub logprobs: Option<()>,
+    /// `stop` or `length`; null on stream chunks but the last of a choice.
+    pub finish_reason: Option<&'static str>,
+}
+
+/// A legacy `text_completion`: the whole answer, or one stream chunk.
+#[derive(Debug, Serialize)]
+pub struct TextCompletion<'a> {
+    /// `cmpl-...`.
+    pub id: &'a str,
+    /// `text_completion`.
+    pub object: &'static str,
+    /// Unix seconds.
+    pub created: u64,
+    /// Model name.
+    pub model: &'a str,
+    /// Constant fingerprint.
+    pub system_fingerprint: &'static str,
+    /// Choices.
+    pub choices: Vec<TextChoice<'a>>,
+    /// Usage: on the whole answer, and on a stream's last chunk when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// JSON already written as bytes, as a response with `headers` (which carry the content type).

@@ -573,3 +573,54 @@ async fn configured_api_keys_are_required_with_openais_401s() {
     let (status, body) = open.chat(chat_body("gpt-4o-mini")).await;
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")), "{body}");
 }
+
+#[tokio::test]
+async fn legacy_completions_answer_text_whole_and_streamed() {
+    let gw = TestGateway::start().await;
+    let body = json!({"model": "gpt-4o-mini", "prompt": "Once upon a time", "max_tokens": 8, "n": 2});
+    let (status, _, whole) = gw.post("/v1/completions", &body).await;
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["object"], "text_completion");
+    assert!(whole["id"].as_str().unwrap().starts_with("cmpl-"));
+    let choices = whole["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 2);
+    for c in choices {
+        let words = c["text"].as_str().unwrap().split_whitespace().count();
+        assert!((1..=8).contains(&words), "{c}");
+        assert!(["stop", "length"].contains(&c["finish_reason"].as_str().unwrap()));
+    }
+    let completion_tokens = whole["usage"]["completion_tokens"].as_u64().unwrap();
+    let words: u64 = choices.iter().map(|c| c["text"].as_str().unwrap().split_whitespace().count() as u64).sum();
+    assert_eq!(completion_tokens, words, "usage counts the generated words");
+
+    let mut echoed = body.clone();
+    echoed["echo"] = json!(true);
+    let (_, _, echo) = gw.post("/v1/completions", &echoed).await;
+    assert!(echo["choices"][0]["text"].as_str().unwrap().starts_with("Once upon a time"), "{echo}");
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let text = gw.client.post(format!("{}/v1/completions", gw.url)).json(&streamed).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let mut pieces = [String::new(), String::new()];
+    let mut usage = None;
+    for frame in text.split("\n\n").filter_map(|f| f.strip_prefix("data: ")).filter(|f| *f != "[DONE]") {
+        let frame: Value = serde_json::from_str(frame).unwrap();
+        assert_eq!(frame["object"], "text_completion");
+        usage = usage.or(frame.get("usage").cloned());
+        for c in frame["choices"].as_array().unwrap() {
+            pieces[c["index"].as_u64().unwrap() as usize].push_str(c["text"].as_str().unwrap());
+        }
+    }
+    let whole_texts: Vec<&str> = choices.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    assert_eq!(pieces.to_vec(), whole_texts, "the stream spells the whole answer");
+    assert_eq!(usage.unwrap()["completion_tokens"], completion_tokens);
+
+    let (status, _, missing) = gw.post("/v1/completions", &json!({"model": "gpt-4o-mini"})).await;
+    assert_eq!((status, missing["error"]["param"].as_str()), (400, Some("prompt")));
+    let (status, _, unknown) =
+        gw.post("/v1/completions", &json!({"model": "qwen2.5-14b-instruct", "prompt": "x"})).await;
+    assert_eq!((status, unknown["error"]["code"].as_str()), (404, Some("model_not_found")));
+}

@@ -62,6 +62,12 @@ def main(base_url):
     whole = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], n=2)
     check("streamed n=2 matches the whole answer", both == [c.message.content for c in whole.choices], both)
 
+    legacy = client.completions.create(model="gpt-4o-mini", prompt="Once upon a time", max_tokens=8)
+    check("completions.create", legacy.object == "text_completion" and legacy.choices[0].text, legacy)
+    pieces = "".join(c.choices[0].text for c in client.completions.create(
+        model="gpt-4o-mini", prompt="Once upon a time", max_tokens=8, stream=True) if c.choices)
+    check("completions.create(stream=True) spells the same text", pieces == legacy.choices[0].text, pieces)
+
     embedding = client.embeddings.create(model="text-embedding-3-small", input=["hello", "world"])
     vectors = [d.embedding for d in embedding.data]
     check("embeddings.create", len(vectors) == 2 and all(len(v) == 1536 for v in vectors), [len(v) for v in vectors])
