@@ -280,7 +280,7 @@ pub(super) fn fingerprint(
     Some(seed ^ hasher.0)
 }
 
-/// `chatcmpl-` and the request's fingerprint as 16 hex digits.
+/// `chatcmpl-` and 16 hex digits (see [`Gateway::unique_id`]).
 fn completion_id(fingerprint: u64) -> String {
     let mut id = String::with_capacity(25);
     id.push_str("chatcmpl-");
@@ -386,9 +386,8 @@ pub(super) fn prepare(
         ));
     }
     let admission = served.limiter.admit(&spec.id, prompt_tokens + requested)?;
-    // A served name (id or alias) is answered as the model's id; a name resolved by the unknown-model
-    // policy is echoed as asked.
-    let answered_model = if served.answers_to(&request.model) { spec.id.clone() } else { request.model.clone() };
+    // Answered under the name asked for: the id, an alias, or a name the unknown-model policy mapped.
+    let answered_model = request.model.clone();
     let ttft = Duration::from_millis(fault.ttft_ms.unwrap_or(spec.ttft_ms));
     let tokens_per_second = fault.tokens_per_second.unwrap_or(spec.tokens_per_second);
     Ok(Prepared { served, admission, answered_model, ttft, tokens_per_second })
@@ -421,7 +420,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
         crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
         drop(admission.permit);
-        let id = completion_id(request.fingerprint);
+        let id = completion_id(gateway.unique_id(request.fingerprint));
         let logprobs = request.logprobs.map(|top| (request.fingerprint, top));
         let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers, logprobs);
         let headers = admission.headers.json_answer(body.len());
@@ -470,7 +469,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
         crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
         drop(admission.permit);
-        let id = completion_id(request.fingerprint);
+        let id = completion_id(gateway.unique_id(request.fingerprint));
         let logprobs = Some((request.fingerprint, top));
         let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers, logprobs);
         let headers = admission.headers.json_answer(body.len());
@@ -484,7 +483,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
     drop(admission.permit);
     let head = CompletionHead {
-        fingerprint: request.fingerprint,
+        fingerprint: gateway.unique_id(request.fingerprint),
         created: unix_now(),
         model: answered_model,
         usage: Usage::new(prompt_tokens, completion_tokens),
@@ -523,7 +522,7 @@ fn stream(
 ) -> Response {
     let plan = StreamPlan {
         shape: super::stream::StreamShape::Chat,
-        id: completion_id(request.fingerprint),
+        id: completion_id(gateway.unique_id(request.fingerprint)),
         model: model.to_owned(),
         completion_tokens: choices.iter().map(|c| c.tokens).sum(),
         choices,

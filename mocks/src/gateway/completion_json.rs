@@ -11,7 +11,7 @@ use super::wire::Usage;
 
 /// What a completion body says besides its choices.
 pub struct CompletionHead<'a> {
-    /// The request fingerprint, which names the completion (`chatcmpl-` and 16 hex digits).
+    /// The number that names the completion (`chatcmpl-` and 16 hex digits; see `Gateway::unique_id`).
     pub fingerprint: u64,
     /// Unix seconds.
     pub created: u64,

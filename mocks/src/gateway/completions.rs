@@ -124,7 +124,7 @@ fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> 
     Ok(TextRequest { chat, echo })
 }
 
-/// `cmpl-` and the request's fingerprint.
+/// `cmpl-` and 16 hex digits (see `Gateway::unique_id`).
 fn completion_id(fingerprint: u64) -> String {
     format!("cmpl-{}", std::str::from_utf8(&super::hex16(fingerprint)).unwrap_or_default())
 }
@@ -148,7 +148,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
             .collect::<Vec<_>>();
         let plan = StreamPlan {
             shape: StreamShape::Text,
-            id: completion_id(chat.fingerprint),
+            id: completion_id(gateway.unique_id(chat.fingerprint)),
             model: answered_model,
             completion_tokens: choices.iter().map(|c| c.tokens).sum(),
             choices,
@@ -180,7 +180,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
             }
         })
         .collect();
-    let id = completion_id(chat.fingerprint);
+    let id = completion_id(gateway.unique_id(chat.fingerprint));
     let completion = TextCompletion {
         id: &id,
         object: "text_completion",

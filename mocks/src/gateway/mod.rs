@@ -62,6 +62,10 @@ pub struct Gateway {
     pub engine: Arc<FaultEngine>,
     /// Stored Responses API conversations (`previous_response_id`).
     responses: responses::SharedStore,
+    /// Drawn at start: ids differ between two gateways even with the same seed.
+    instance: u64,
+    /// Ids issued so far: each answer's id differs from every other's.
+    issued: AtomicU64,
 }
 
 impl Gateway {
@@ -74,7 +78,17 @@ impl Gateway {
             seed,
             config,
             responses: responses::SharedStore::default(),
+            instance: rand::random(),
+            issued: AtomicU64::new(0),
         }))
+    }
+
+    /// A number for an answer's id (`chatcmpl-`, `cmpl-`, `resp_`): unique per answer and per
+    /// gateway process, while the answer's content stays a function of the request's
+    /// `fingerprint` alone.
+    pub(crate) fn unique_id(&self, fingerprint: u64) -> u64 {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        fingerprint ^ self.instance ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
     /// Resolves a model for an endpoint of `kind`, or the error to answer with.
@@ -137,6 +151,7 @@ pub(crate) const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-pro
 /// The gateway's hooks into the shared fault layer.
 struct GatewayProtocol {
     dialect: Dialect,
+    /// The gateway's instance number: request ids differ between processes.
     seed: u64,
     requests: AtomicU64,
 }
@@ -219,7 +234,7 @@ impl ServiceProtocol for GatewayProtocol {
     }
 }
 
-/// `req_` + the seed as 16 hex digits + the request number as 8 (`req_{seed:016x}{n:08x}`), written
+/// `req_` + the gateway's instance number as 16 hex digits + the request number as 8, written
 /// without the formatting machinery: it is on every response.
 fn request_id(seed: u64, n: u64) -> [u8; 28] {
     let mut id = *b"req_000000000000000000000000";
@@ -275,8 +290,11 @@ pub fn router(gateway: Arc<Gateway>) -> MockService {
     let keyed = |routes: axum::routing::MethodRouter<Arc<Gateway>>| {
         routes.route_layer(axum::middleware::from_fn_with_state(gateway.clone(), auth::require_key))
     };
-    let protocol =
-        Arc::new(GatewayProtocol { dialect: gateway.config.dialect, seed: gateway.seed, requests: AtomicU64::new(0) });
+    let protocol = Arc::new(GatewayProtocol {
+        dialect: gateway.config.dialect,
+        seed: gateway.instance,
+        requests: AtomicU64::new(0),
+    });
     let api = ApiRoutes::new()
         .route("/health", get(health))
         .route("/v1/models", keyed(get(models_api::list)))

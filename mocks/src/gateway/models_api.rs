@@ -13,20 +13,27 @@ use super::Gateway;
 use super::errors::ApiError;
 use super::model_spec::ModelSpec;
 
-fn model_object(spec: &ModelSpec) -> Value {
-    json!({"id": spec.id, "object": "model", "created": 1_700_000_000u64, "owned_by": spec.owned_by})
+fn model_object(name: &str, spec: &ModelSpec) -> Value {
+    json!({"id": name, "object": "model", "created": 1_700_000_000u64, "owned_by": spec.owned_by})
 }
 
 /// `GET /v1/models`.
 pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
-    let data: Vec<Value> = gateway.registry.all().iter().map(|m| model_object(&m.spec)).collect();
+    // Every name a model answers to is listed, its aliases as models of their own, as routers
+    // and gateways list them.
+    let data: Vec<Value> = gateway
+        .registry
+        .all()
+        .iter()
+        .flat_map(|m| std::iter::once(&m.spec.id).chain(&m.spec.aliases).map(|name| model_object(name, &m.spec)))
+        .collect();
     Json(json!({"object": "list", "data": data}))
 }
 
 /// `GET /v1/models/{id}`.
 pub async fn retrieve(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     match gateway.registry.get(&id) {
-        Some(model) => Ok(Json(model_object(&model.spec))),
+        Some(model) => Ok(Json(model_object(&id, &model.spec))),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "invalid_request_error",

@@ -16,8 +16,13 @@ async fn health_and_models() {
     assert_eq!(health.headers()["content-type"], "application/json");
     let health: Value = health.json().await.unwrap();
     let (status, list) = gw.get("/v1/models").await;
-    let served = list["data"].as_array().unwrap().len();
+    let (_, specs) = gw.get("/__admin/models").await;
+    let served = specs["models"].as_array().unwrap().len();
     assert_eq!(health, json!({"status": "ok", "service": "gateway", "models_served": served}));
+    // Aliases are listed as models of their own, and answered under the name asked for.
+    let aliases: usize =
+        specs["models"].as_array().unwrap().iter().map(|m| m["aliases"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(list["data"].as_array().unwrap().len(), served + aliases);
     assert_eq!(status, 200);
     assert_eq!(list["object"], "list");
     let ids: Vec<&str> = list["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
@@ -28,6 +33,19 @@ async fn health_and_models() {
     }
     let (status, one) = gw.get("/v1/models/gpt-4o-mini").await;
     assert_eq!((status, one["id"].as_str()), (200, Some("gpt-4o-mini")));
+    assert!(ids.contains(&"gpt-4o-mini-2024-07-18"), "the configured alias is listed: {ids:?}");
+    let (status, alias) = gw.get("/v1/models/gpt-4o-mini-2024-07-18").await;
+    assert_eq!((status, alias["id"].as_str()), (200, Some("gpt-4o-mini-2024-07-18")));
+    let (status, answer) = gw.chat(chat_body("gpt-4o-mini-2024-07-18")).await;
+    assert_eq!((status, answer["model"].as_str()), (200, Some("gpt-4o-mini-2024-07-18")), "answered as asked");
+    // Every answer has its own id; the content is the request's.
+    let (_, again) = gw.chat(chat_body("gpt-4o-mini-2024-07-18")).await;
+    assert_ne!(answer["id"], again["id"]);
+    assert_eq!(answer["choices"], again["choices"]);
+    let other = TestGateway::start().await;
+    let (_, elsewhere) = other.chat(chat_body("gpt-4o-mini-2024-07-18")).await;
+    assert_ne!(answer["id"], elsewhere["id"], "two gateways with the same seed issue different ids");
+    assert_eq!(answer["choices"], elsewhere["choices"], "and the same content");
     let (status, missing) = gw.get("/v1/models/qwen2.5-14b-instruct").await;
     assert_eq!(status, 404);
     assert_eq!(missing["error"]["code"], "model_not_found");
@@ -421,9 +439,9 @@ async fn models_change_at_run_time_and_reset_restores_them() {
     assert_eq!(added.status().as_u16(), 201);
     let (status, _) = gw.chat(chat_body("qwen2.5-14b-instruct")).await;
     assert_eq!(status, 200);
-    let (_, list) = gw.get("/v1/models").await;
+    let (_, specs) = gw.get("/__admin/models").await;
     let (_, health) = gw.get("/health").await;
-    assert_eq!(health["models_served"], list["data"].as_array().unwrap().len(), "{health}");
+    assert_eq!(health["models_served"], specs["models"].as_array().unwrap().len(), "{health}");
     let bad = gw
         .client
         .post(format!("{}/__admin/models", gw.url))

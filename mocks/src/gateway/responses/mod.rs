@@ -252,7 +252,7 @@ async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Strea
     shaped::count_calls(&gateway.telemetry, std::slice::from_ref(&answer));
     let rendered = Rendered {
         body,
-        fingerprint: request.fingerprint,
+        fingerprint: gateway.unique_id(request.fingerprint),
         model: &answered_model,
         created: unix_now(),
         input_tokens: request.prompt_tokens,
