@@ -221,18 +221,38 @@ fn stateless(headers: &HeaderMap, method: &str, params: &Map<String, Value>, ver
     if !MODERN_VERSIONS.contains(&version) {
         return Err(unsupported(version));
     }
-    if let Some(h) = header(headers, METHOD_HEADER)
-        && h != method
-    {
-        return Err(mismatch(format!("Mcp-Method header `{h}` does not match method `{method}`")));
+    // The standard request headers are required, and must match the body.
+    match header(headers, METHOD_HEADER) {
+        Some(h) if h == method => {}
+        Some(h) => return Err(mismatch(format!("Mcp-Method header `{h}` does not match method `{method}`"))),
+        None => return Err(mismatch(format!("Mcp-Method header is required (here: `{method}`)"))),
     }
-    if method == "tools/call"
-        && let (Some(h), Some(name)) = (header(headers, NAME_HEADER), params.get("name").and_then(Value::as_str))
-        && h != name
-    {
-        return Err(mismatch(format!("Mcp-Name header `{h}` does not match tool `{name}`")));
+    let named = match method {
+        "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
+        "resources/read" => params.get("uri").and_then(Value::as_str),
+        _ => None,
+    };
+    if let Some(name) = named {
+        match header(headers, NAME_HEADER).map(decode_header_value) {
+            Some(Some(h)) if h == name => {}
+            Some(Some(h)) => return Err(mismatch(format!("Mcp-Name header `{h}` does not match `{name}`"))),
+            Some(None) => {
+                return Err(mismatch("Mcp-Name header is not valid Base64 in its =?base64?...?= form".into()));
+            }
+            None => return Err(mismatch(format!("Mcp-Name header is required for {method} (here: `{name}`)"))),
+        }
     }
     Ok(Era::Stateless { version: version.to_owned() })
+}
+
+/// A header value as sent: plain, or in the `=?base64?...?=` form for values a header cannot carry
+/// as they are (`None`: not valid Base64 or not UTF-8).
+fn decode_header_value(value: &str) -> Option<String> {
+    use base64::Engine;
+    match value.strip_prefix("=?base64?").and_then(|v| v.strip_suffix("?=")) {
+        Some(encoded) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).ok()?).ok(),
+        None => Some(value.to_owned()),
+    }
 }
 
 /// Places a request in its era, or refuses it.
@@ -251,6 +271,10 @@ pub fn classify(
             return Err(unsupported(version));
         }
         return Ok(Era::Negotiation);
+    }
+    // A stateless request is one whatever stray session header it carries: that is ignored.
+    if let Some(version) = meta_version(params).filter(|v| MODERN_VERSIONS.contains(v)) {
+        return stateless(headers, method, params, version);
     }
     if let Some(id) = header(headers, SESSION_HEADER) {
         let Some(version) = sessions.version(id) else {

@@ -37,12 +37,19 @@ impl RpcError {
     }
 
     /// The full JSON-RPC error object for request `id`.
+    /// The error response to request `id`. When the id is unknown (the request could not be
+    /// read), `id` is left out: the 2025-11-25 and 2026-07-28 schemas allow no `null` id but an
+    /// absent one (2025-06-18 allows neither; an absent id is the closer of the two).
     pub fn to_message(&self, id: &Value) -> Value {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(data) = &self.data {
             error["data"] = data.clone();
         }
-        json!({"jsonrpc": "2.0", "id": id, "error": error})
+        if id.is_null() {
+            json!({"jsonrpc": "2.0", "error": error})
+        } else {
+            json!({"jsonrpc": "2.0", "id": id, "error": error})
+        }
     }
 }
 

@@ -38,6 +38,8 @@ const INSTRUCTIONS: &str = "A mock tool server for load tests: file tools work i
 fn complete(mut result: Value, modern: bool, cacheable: bool) -> Value {
     if modern {
         result["resultType"] = json!("complete");
+        // 2026-07-28: servers SHOULD identify themselves on every response.
+        result["_meta"][era::SERVER_INFO_META] = server_info();
         if cacheable {
             result["ttlMs"] = json!(TTL_MS);
             result["cacheScope"] = json!("public");
@@ -122,6 +124,10 @@ impl Method {
                     "cacheScope": "public",
                     "_meta": {era::SERVER_INFO_META: server_info()},
                 }))
+            }
+            Method::Ping if modern => {
+                held.await;
+                Err(RpcError::new(METHOD_NOT_FOUND, "Method not found: ping (removed in 2026-07-28)"))
             }
             Method::Ping => {
                 held.await;

@@ -132,6 +132,8 @@ fn answer(
             let mut r = Response::new(Body::from(body));
             *r.status_mut() = status;
             r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            // Reverse proxies must not buffer the stream (the spec's advice for SSE answers).
+            r.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
             r
         }
     };

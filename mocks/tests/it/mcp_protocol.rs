@@ -469,3 +469,73 @@ async fn latency_rules_on_non_tool_methods_add_their_latency_and_wrong_methods_a
         assert!(body["error"]["message"].as_str().unwrap().contains("Method Not Allowed"));
     }
 }
+
+/// The published schema's definition `name` of `version` (`../shared/specs/mcp/`), as a validator.
+fn mcp_schema(version: &str, name: &str) -> jsonschema::Validator {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/specs/mcp/");
+    let text = std::fs::read_to_string(format!("{path}{version}/schema.json")).expect("the shared MCP schemas");
+    let mut schema: Value = serde_json::from_str(&text).unwrap();
+    let defs = if schema.get("$defs").is_some() { "$defs" } else { "definitions" };
+    schema["$ref"] = json!(format!("#/{defs}/{name}"));
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+#[tokio::test]
+async fn the_2026_revision_requires_its_headers_drops_ping_and_ignores_stray_sessions() {
+    let mcp = TestMcp::start("").await;
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28"});
+    let body =
+        |id: u64, method: &str, params: Value| json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    // Mcp-Method on every request, Mcp-Name on tools/call: missing ones are a header mismatch.
+    let no_method =
+        mcp.send(&body(1, "tools/list", json!({"_meta": meta})), &[("mcp-protocol-version", "2026-07-28")]).await;
+    assert_eq!((no_method.status, no_method.body["error"]["code"].as_i64()), (400, Some(-32020)), "{}", no_method.body);
+    let call = json!({"name": "git_status", "arguments": {}, "_meta": meta});
+    let version_and_method = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call")];
+    let no_name = mcp.send(&body(2, "tools/call", call.clone()), &version_and_method).await;
+    assert_eq!((no_name.status, no_name.body["error"]["code"].as_i64()), (400, Some(-32020)), "{}", no_name.body);
+    let encoded = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "=?base64?Z2l0X3N0YXR1cw==?="),
+    ];
+    let base64 = mcp.send(&body(3, "tools/call", call.clone()), &encoded).await;
+    assert_eq!(base64.status, 200, "a Base64-encoded Mcp-Name is decoded: {}", base64.body);
+    // Every 2026 result identifies the server; ping is gone in this revision (not in the others).
+    assert_eq!(base64.body["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "mocks-mcp");
+    let ping = mcp.stateless(4, "ping", json!({})).await;
+    assert_eq!((ping.status, ping.body["error"]["code"].as_i64()), (404, Some(-32601)), "{}", ping.body);
+    let (session, _) = mcp.initialize("2025-11-25").await;
+    let old_ping = mcp.send(&body(5, "ping", json!({})), &[("mcp-session-id", &session)]).await;
+    assert_eq!(old_ping.status, 200, "{}", old_ping.body);
+    // A stray session id on a stateless request is ignored, not a 404.
+    let mut headers = encoded.to_vec();
+    headers.push(("mcp-session-id", "no-such-session"));
+    let stray = mcp.send(&body(6, "tools/call", call), &headers).await;
+    assert_eq!(stray.status, 200, "{}", stray.body);
+    assert!(stray.headers.get("mcp-session-id").is_none(), "no session id minted or echoed");
+
+    // Answers validate against each revision's published schema; an unreadable request's error
+    // carries no `id` (the 2025-11-25 and 2026-07-28 schemas allow none, never `null`).
+    let unreadable = mcp.send(&json!({"jsonrpc": "2.0", "method": 5}), &[]).await;
+    assert!(unreadable.body.get("id").is_none(), "{}", unreadable.body);
+    for version in ["2025-11-25", "2026-07-28"] {
+        let errors = mcp_schema(version, "JSONRPCErrorResponse");
+        for reply in [&unreadable, &no_method, &no_name, &ping] {
+            assert!(errors.is_valid(&reply.body), "{version}: {}", reply.body);
+        }
+    }
+    let results = mcp_schema("2026-07-28", "CallToolResult");
+    assert!(results.is_valid(&stray.body["result"]), "{}", stray.body);
+    let sse = mcp
+        .client
+        .post(format!("{}/mcp", mcp.url))
+        .header("content-type", "application/json")
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .body(body(7, "tools/list", json!({})).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.headers()["x-accel-buffering"], "no", "SSE answers are not to be buffered by proxies");
+}
