@@ -92,6 +92,11 @@ pub enum TaskKind {
         max_tokens: u64,
         /// Streamed (records time to first token, inter-token latency, tokens/s).
         stream: bool,
+        /// More request fields (tools, `response_format`, sampling): the answer is then checked
+        /// for what they ask (JSON for a JSON format, tool calls when `tool_choice` requires them).
+        extra: serde_json::Map<String, Value>,
+        /// Through the Responses API (`/v1/responses`) instead of Chat Completions.
+        responses_api: bool,
     },
     /// OpenAI embeddings.
     Embeddings {
@@ -465,7 +470,7 @@ fn validate_task(
     let kind_name = task.kind.clone();
     let allowed: &[&str] = match kind_name.as_str() {
         "http" => &["method", "path", "body", "headers"],
-        "chat" => &["model", "prompt", "max_tokens", "stream"],
+        "chat" => &["model", "prompt", "max_tokens", "stream", "extra", "api"],
         "embeddings" => &["model", "input"],
         "rag_query" => &["query", "top_k"],
         "rag_index" => &["documents", "words"],
@@ -514,6 +519,7 @@ fn validate_task(
         ("tools", task.tools.is_some()),
         ("api", task.api.is_some()),
         ("hold", task.hold.is_some()),
+        ("extra", task.extra.is_some()),
     ];
     if let Some((field, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
         return Err((
@@ -542,12 +548,33 @@ fn validate_task(
                 .collect::<Result<_, _>>()?;
             TaskKind::Http { method, path, body, headers }
         }
-        "chat" => TaskKind::Chat {
-            model: sub("model", required(task.model, "model", "chat")?)?,
-            prompt: sub("prompt", task.prompt.unwrap_or_else(|| "Say something useful about load testing.".into()))?,
-            max_tokens: task.max_tokens.unwrap_or(64),
-            stream: task.stream.unwrap_or(false),
-        },
+        "chat" => {
+            let extra = match task.extra.map(serde_json::to_value) {
+                None => serde_json::Map::new(),
+                Some(Ok(Value::Object(map))) => map,
+                Some(_) => return Err(("extra", "give a table of request fields".into())),
+            };
+            if let Some(field) =
+                ["model", "messages", "input", "stream", "max_tokens"].iter().find(|f| extra.contains_key(**f))
+            {
+                return Err(("extra", format!("`{field}` is set by the task itself; use its own field")));
+            }
+            TaskKind::Chat {
+                model: sub("model", required(task.model, "model", "chat")?)?,
+                prompt: sub(
+                    "prompt",
+                    task.prompt.unwrap_or_else(|| "Say something useful about load testing.".into()),
+                )?,
+                max_tokens: task.max_tokens.unwrap_or(64),
+                stream: task.stream.unwrap_or(false),
+                extra,
+                responses_api: match task.api.as_deref() {
+                    None | Some("chat") => false,
+                    Some("responses") => true,
+                    Some(other) => return Err(("api", format!("`{other}`: use \"chat\" or \"responses\""))),
+                },
+            }
+        }
         "embeddings" => TaskKind::Embeddings {
             model: sub("model", required(task.model, "model", "embeddings")?)?,
             input: sub("input", task.input.unwrap_or_else(|| "load testing an embedding endpoint".into()))?,
@@ -612,6 +639,8 @@ fn validate_task(
     };
     let name = task.name.unwrap_or_else(|| match &kind {
         TaskKind::Http { path, .. } => path.clone(),
+        TaskKind::Chat { stream: true, responses_api: true, .. } => "/v1/responses (stream)".into(),
+        TaskKind::Chat { responses_api: true, .. } => "/v1/responses".into(),
         TaskKind::Chat { stream: true, .. } => "/v1/chat/completions (stream)".into(),
         TaskKind::Chat { .. } => "/v1/chat/completions".into(),
         TaskKind::Embeddings { .. } => "/v1/embeddings".into(),

@@ -107,6 +107,9 @@ pub struct RawTask {
     pub prompt: Option<String>,
     /// chat: max_tokens.
     pub max_tokens: Option<u64>,
+    /// chat: more request fields merged into the body (`tools`, `tool_choice`, `response_format`,
+    /// `temperature`, ...).
+    pub extra: Option<toml::Table>,
     /// model_cycle: seconds the model stays unloaded.
     pub hold: Option<f64>,
     /// chat and agent: stream the model calls.

@@ -17,6 +17,7 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ("stress", include_str!("../../../scenarios/stress.toml")),
     ("concurrency", include_str!("../../../scenarios/concurrency.toml")),
     ("model-churn", include_str!("../../../scenarios/model-churn.toml")),
+    ("gateway-features", include_str!("../../../scenarios/gateway-features.toml")),
     ("repro-unknown-model", include_str!("../../../scenarios/repro-unknown-model.toml")),
 ];
 

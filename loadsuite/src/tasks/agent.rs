@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::openai::{Frame, sse};
+use super::openai::{StreamedMessage, responses_frame, sse};
 use super::{Http, Outcome, Step, UserState, exchange, mcp};
 use crate::stats::{Failure, FailureKind};
 
@@ -112,15 +112,8 @@ impl Conversation {
             }
             ModelApi::Responses => {
                 let mut whole = None;
-                let outcome = sse(client, &agent.model_url, &body, agent.timeout, None, |f| match f["type"].as_str() {
-                    Some("response.output_text.delta" | "response.function_call_arguments.delta") => Frame::Token,
-                    Some("response.completed") => {
-                        whole = Some(f["response"].clone());
-                        Frame::Done
-                    }
-                    _ => Frame::Other,
-                })
-                .await;
+                let outcome =
+                    sse(client, &agent.model_url, &body, agent.timeout, None, |f| responses_frame(f, &mut whole)).await;
                 (outcome, whole)
             }
         }
@@ -142,55 +135,6 @@ impl Conversation {
             ModelApi::Chat => json!({"role": "tool", "tool_call_id": id, "content": text}),
             ModelApi::Responses => json!({"type": "function_call_output", "call_id": id, "output": text}),
         });
-    }
-}
-
-/// A streamed chat answer put back together from its deltas.
-#[derive(Default)]
-struct StreamedMessage {
-    content: Option<String>,
-    /// By `index`: id, name, arguments so far.
-    calls: std::collections::BTreeMap<u64, (String, String, String)>,
-}
-
-impl StreamedMessage {
-    fn add(&mut self, frame: &Value) -> Frame {
-        let delta = &frame["choices"][0]["delta"];
-        let mut token = false;
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            self.content.get_or_insert_default().push_str(text);
-            token = true;
-        }
-        for piece in delta["tool_calls"].as_array().into_iter().flatten() {
-            let call = self.calls.entry(piece["index"].as_u64().unwrap_or_default()).or_default();
-            if let Some(id) = piece["id"].as_str() {
-                call.0 = id.to_owned();
-            }
-            if let Some(name) = piece["function"]["name"].as_str() {
-                call.1.push_str(name);
-            }
-            if let Some(arguments) = piece["function"]["arguments"].as_str() {
-                call.2.push_str(arguments);
-            }
-            token = true;
-        }
-        if token { Frame::Token } else { Frame::Other }
-    }
-
-    /// The answer in the non-streamed completion's shape.
-    fn into_answer(self) -> Value {
-        let mut message = json!({"role": "assistant", "content": self.content});
-        if !self.calls.is_empty() {
-            let calls: Vec<Value> = self
-                .calls
-                .into_values()
-                .map(|(id, name, arguments)| {
-                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
-                })
-                .collect();
-            message["tool_calls"] = Value::Array(calls);
-        }
-        json!({"choices": [{"message": message}]})
     }
 }
 

@@ -274,18 +274,20 @@ pub async fn execute(
             }
             exchange(request, task.expect_status, KEEP_BYTES).await.0
         }
-        TaskKind::Chat { model, prompt, max_tokens, stream } => {
-            openai::chat(
-                client,
-                &url("/v1/chat/completions"),
+        TaskKind::Chat { model, prompt, max_tokens, stream, extra, responses_api } => {
+            let path = if *responses_api { "/v1/responses" } else { "/v1/chat/completions" };
+            let call = openai::ChatCall {
+                url: url(path),
                 model,
                 prompt,
-                *max_tokens,
-                *stream,
+                max_tokens: *max_tokens,
+                stream: *stream,
+                extra,
+                responses_api: *responses_api,
                 timeout,
-                task.expect_status,
-            )
-            .await
+                expect: task.expect_status,
+            };
+            openai::chat(client, &call).await
         }
         TaskKind::Embeddings { model, input } => {
             let body = json!({"model": model, "input": input});

@@ -1,11 +1,12 @@
-//! OpenAI chat completions, plain and streamed, and the SSE reader every streamed model call
-//! shares. A streamed call measures time to first token, the gaps between tokens and tokens/s,
+//! OpenAI model calls, plain and streamed (Chat Completions or the Responses API, with extra
+//! fields such as tools and structured outputs checked in the answer), and the SSE reader every
+//! streamed model call shares. A streamed call measures time to first token, the gaps between tokens and tokens/s,
 //! and fails as `stream_cut` when its end (`[DONE]`) never comes.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{Http, Outcome, exchange, judge};
 use crate::stats::{Failure, FailureKind, StreamSample};
@@ -23,28 +24,184 @@ pub enum Frame {
     Done,
 }
 
-/// One chat completion.
-#[allow(clippy::too_many_arguments)]
-pub async fn chat(
-    client: &Http,
-    url: &str,
-    model: &str,
-    prompt: &str,
-    max_tokens: u64,
-    stream: bool,
-    timeout: Duration,
-    expect: Option<u16>,
-) -> Outcome {
-    let mut body = json!({"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens});
-    if !stream {
-        return exchange(client.post(url).json(&body).timeout(timeout), expect, super::KEEP_BYTES).await.0;
+/// One model call of a `chat` task: Chat Completions or the Responses API, plain or streamed,
+/// with extra request fields whose promise the answer is checked against.
+pub struct ChatCall<'a> {
+    /// The endpoint URL.
+    pub url: String,
+    /// Model.
+    pub model: &'a str,
+    /// The user's message (the Responses API's `input`).
+    pub prompt: &'a str,
+    /// `max_tokens` (`max_output_tokens`).
+    pub max_tokens: u64,
+    /// Streamed.
+    pub stream: bool,
+    /// More request fields, merged in.
+    pub extra: &'a Map<String, Value>,
+    /// The Responses API.
+    pub responses_api: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Expected status.
+    pub expect: Option<u16>,
+}
+
+impl ChatCall<'_> {
+    fn body(&self) -> Value {
+        let mut body = if self.responses_api {
+            json!({"model": self.model, "input": self.prompt, "max_output_tokens": self.max_tokens})
+        } else {
+            json!({"model": self.model, "messages": [{"role": "user", "content": self.prompt}], "max_tokens": self.max_tokens})
+        };
+        if let Value::Object(fields) = &mut body {
+            fields.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if self.stream {
+                fields.insert("stream".into(), Value::Bool(true));
+            }
+        }
+        body
     }
-    body["stream"] = json!(true);
-    sse(client, url, &body, timeout, expect, |frame| {
-        let content = frame["choices"][0]["delta"]["content"].as_str().unwrap_or("");
-        if content.is_empty() { Frame::Other } else { Frame::Token }
-    })
-    .await
+
+    /// What the extra fields promise and the answer must keep: JSON text for a JSON format, tool
+    /// calls when `tool_choice` requires them (`None`: nothing to check, or it holds).
+    fn check(&self, answer: &Value) -> Option<Failure> {
+        let format = if self.responses_api {
+            &self.extra.get("text").cloned().unwrap_or_default()["format"]
+        } else {
+            self.extra.get("response_format").unwrap_or(&Value::Null)
+        };
+        let wants_json = matches!(format["type"].as_str(), Some("json_object" | "json_schema"));
+        let wants_calls = match self.extra.get("tool_choice") {
+            Some(Value::String(choice)) => choice == "required",
+            Some(Value::Object(_)) => true,
+            _ => false,
+        };
+        let (text, calls, finish) = if self.responses_api {
+            let output = answer["output"].as_array().cloned().unwrap_or_default();
+            let text: String = output
+                .iter()
+                .filter(|i| i["type"] == "message")
+                .flat_map(|i| i["content"].as_array().cloned().unwrap_or_default())
+                .filter_map(|c| c["text"].as_str().map(str::to_owned))
+                .collect();
+            let calls = output.iter().filter(|i| i["type"] == "function_call").count();
+            (text, calls, answer["status"].as_str().unwrap_or_default().to_owned())
+        } else {
+            let choice = &answer["choices"][0];
+            let text = choice["message"]["content"].as_str().unwrap_or_default().to_owned();
+            let calls = choice["message"]["tool_calls"].as_array().map_or(0, Vec::len);
+            (text, calls, choice["finish_reason"].as_str().unwrap_or_default().to_owned())
+        };
+        if wants_calls && calls == 0 {
+            return Some(Failure::new(
+                FailureKind::CheckFailed,
+                "tool_choice requires a tool call; the answer has none",
+            ));
+        }
+        if wants_json && calls == 0 && serde_json::from_str::<Value>(&text).is_err() {
+            let hint =
+                if matches!(finish.as_str(), "length" | "incomplete") { " (cut at max_tokens: raise it)" } else { "" };
+            return Some(Failure::new(
+                FailureKind::CheckFailed,
+                format!(
+                    "the structured output is not valid JSON{hint}: {}",
+                    text.chars().take(120).collect::<String>()
+                ),
+            ));
+        }
+        None
+    }
+}
+
+/// One `chat` task call: the answer read whole or from its stream, then checked.
+pub async fn chat(client: &Http, call: &ChatCall<'_>) -> Outcome {
+    let body = call.body();
+    if !call.stream {
+        let request = client.post(&call.url).json(&body).timeout(call.timeout);
+        let (mut outcome, answer) = exchange(request, call.expect, super::KEEP_BYTES).await;
+        if outcome.failure.is_none() {
+            outcome.failure = answer.as_ref().and_then(|a| call.check(a));
+        }
+        return outcome;
+    }
+    let (mut outcome, answer) = if call.responses_api {
+        let mut whole = None;
+        let outcome =
+            sse(client, &call.url, &body, call.timeout, call.expect, |f| responses_frame(f, &mut whole)).await;
+        (outcome, whole)
+    } else {
+        let mut message = StreamedMessage::default();
+        let outcome = sse(client, &call.url, &body, call.timeout, call.expect, |f| message.add(f)).await;
+        (outcome, Some(message.into_answer()))
+    };
+    if outcome.failure.is_none() {
+        outcome.failure = answer.as_ref().and_then(|a| call.check(a));
+    }
+    outcome
+}
+
+/// A Responses API stream event to the SSE reader: text and argument deltas are tokens,
+/// `response.completed` ends the stream and leaves the whole response in `whole`.
+pub fn responses_frame(frame: &Value, whole: &mut Option<Value>) -> Frame {
+    match frame["type"].as_str() {
+        Some("response.output_text.delta" | "response.function_call_arguments.delta") => Frame::Token,
+        Some("response.completed") => {
+            *whole = Some(frame["response"].clone());
+            Frame::Done
+        }
+        _ => Frame::Other,
+    }
+}
+
+/// A streamed chat answer put back together from its deltas.
+#[derive(Default)]
+pub struct StreamedMessage {
+    content: Option<String>,
+    /// By `index`: id, name, arguments so far.
+    calls: std::collections::BTreeMap<u64, (String, String, String)>,
+}
+
+impl StreamedMessage {
+    /// Takes one frame's deltas in; says whether it carried a token.
+    pub fn add(&mut self, frame: &Value) -> Frame {
+        let delta = &frame["choices"][0]["delta"];
+        let mut token = false;
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            self.content.get_or_insert_default().push_str(text);
+            token = true;
+        }
+        for piece in delta["tool_calls"].as_array().into_iter().flatten() {
+            let call = self.calls.entry(piece["index"].as_u64().unwrap_or_default()).or_default();
+            if let Some(id) = piece["id"].as_str() {
+                call.0 = id.to_owned();
+            }
+            if let Some(name) = piece["function"]["name"].as_str() {
+                call.1.push_str(name);
+            }
+            if let Some(arguments) = piece["function"]["arguments"].as_str() {
+                call.2.push_str(arguments);
+            }
+            token = true;
+        }
+        if token { Frame::Token } else { Frame::Other }
+    }
+
+    /// The answer in the non-streamed completion's shape.
+    pub fn into_answer(self) -> Value {
+        let mut message = json!({"role": "assistant", "content": self.content});
+        if !self.calls.is_empty() {
+            let calls: Vec<Value> = self
+                .calls
+                .into_values()
+                .map(|(id, name, arguments)| {
+                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                })
+                .collect();
+            message["tool_calls"] = Value::Array(calls);
+        }
+        json!({"choices": [{"message": message}]})
+    }
 }
 
 /// Posts `body` and reads its answer as a server-sent event stream, handing every JSON frame to
@@ -159,4 +316,48 @@ pub async fn sse(
         sample.tokens_per_second = (tokens - 1) as f64 / (last - first).as_secs_f64().max(1e-6);
     }
     Outcome { bytes, failure, stream: Some(sample), ..Outcome::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(extra: Value, responses_api: bool) -> (Map<String, Value>, bool) {
+        (extra.as_object().cloned().unwrap_or_default(), responses_api)
+    }
+
+    fn check(extra: &(Map<String, Value>, bool), answer: Value) -> Option<String> {
+        let call = ChatCall {
+            url: String::new(),
+            model: "m",
+            prompt: "p",
+            max_tokens: 8,
+            stream: false,
+            extra: &extra.0,
+            responses_api: extra.1,
+            timeout: Duration::from_secs(1),
+            expect: None,
+        };
+        call.check(&answer).map(|f| f.message)
+    }
+
+    #[test]
+    fn answers_are_held_to_what_the_extra_fields_ask() {
+        let required = call(json!({"tool_choice": "required", "tools": []}), false);
+        let words = json!({"choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}]});
+        assert!(check(&required, words.clone()).unwrap().contains("requires a tool call"));
+        let called = json!({"choices": [{"message": {"content": null, "tool_calls": [{"id": "c"}]}, "finish_reason": "tool_calls"}]});
+        assert_eq!(check(&required, called), None);
+        let json_format = call(json!({"response_format": {"type": "json_object"}}), false);
+        assert!(check(&json_format, words).unwrap().contains("not valid JSON"));
+        let cut = json!({"choices": [{"message": {"content": "{\"a\""}, "finish_reason": "length"}]});
+        assert!(check(&json_format, cut).unwrap().contains("cut at max_tokens"));
+        let ok = json!({"choices": [{"message": {"content": "{\"a\": 1}"}, "finish_reason": "stop"}]});
+        assert_eq!(check(&json_format, ok), None);
+        let responses = call(json!({"text": {"format": {"type": "json_schema"}}}), true);
+        let text = |t: &str| json!({"status": "completed", "output": [{"type": "message", "content": [{"type": "output_text", "text": t}]}]});
+        assert_eq!(check(&responses, text("{\"a\": 1}")), None);
+        assert!(check(&responses, text("plain words")).unwrap().contains("not valid JSON"));
+        assert_eq!(check(&call(json!({}), false), json!({})), None, "nothing asked, nothing checked");
+    }
 }

@@ -37,6 +37,7 @@ fn lists_shipped_scenarios() {
         "agent-progressive",
         "concurrency",
         "model-churn",
+        "gateway-features",
     ] {
         assert!(text.lines().any(|l| l.starts_with(name)), "{name} missing from:\n{text}");
     }

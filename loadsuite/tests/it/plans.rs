@@ -284,3 +284,55 @@ fn exhaustion_growing_with_users_is_named_as_a_bottleneck() {
         "{recommendations:?}"
     );
 }
+
+/// What today's clients send, as task options of `chat`: a required tool call, a json_schema
+/// structured output and a streamed Responses API call all answer and are checked; a structured
+/// output cut short and a tool call the model did not make fail as `check_failed`, saying why.
+#[test]
+fn tool_calls_structured_outputs_and_responses_streams_are_checked() {
+    let _load = crate::common::QUIET.blocking_read();
+    let dir = temp_dir("gateway-features");
+    let out = dir.join("shipped");
+    let run = Command::new(LOADSUITE)
+        .args(["run", "gateway-features", "--embedded", "--run-time", "3s", "--silent", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
+    let recorded = json(&out.join("run.json"));
+    let rows: Vec<&Value> = recorded["endpoints"].as_array().unwrap().iter().collect();
+    for name in ["tool call", "structured output", "responses stream"] {
+        let row = rows.iter().find(|r| r["name"] == name).unwrap_or_else(|| panic!("no {name} row"));
+        assert!(row["requests"].as_u64().unwrap() > 0 && row["failures"] == 0, "{row}");
+    }
+    let responses = rows.iter().find(|r| r["name"] == "responses stream").unwrap();
+    assert!(responses["ttft_ms"]["p50"].as_f64().unwrap() > 0.0, "TTFT of Responses streams: {responses}");
+
+    let scenario = dir.join("broken.toml");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &scenario,
+        "name = \"broken\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.05 }\ntasks = [\n  { kind = \"chat\", name = \"cut json\", model = \"gpt-4o-mini\", max_tokens = 2, extra = { response_format = { type = \"json_object\" } }, prompt = \"answer in json\" },\n  { kind = \"chat\", name = \"no call\", model = \"talker\", stream = true, extra = { tool_choice = \"required\", tools = [{ type = \"function\", function = { name = \"f\" } }] } },\n]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 10, duration = \"2s\" }]\n",
+    )
+    .unwrap();
+    let mocks = dir.join("mocks.toml");
+    // A model that never calls tools, even when asked: only a gateway that breaks the contract.
+    std::fs::write(&mocks, "[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"talker\"\nkind = \"chat\"\n").unwrap();
+    let broken = dir.join("broken");
+    let run = Command::new(LOADSUITE)
+        .arg("run")
+        .arg(&scenario)
+        .args(["--embedded", "--silent", "--mocks-config"])
+        .arg(&mocks)
+        .arg("--out")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
+    let recorded = json(&broken.join("run.json"));
+    let failures = recorded["failures"].as_array().unwrap();
+    let cut = failures.iter().find(|f| f["name"] == "cut json").unwrap_or_else(|| panic!("{failures:?}"));
+    assert_eq!(cut["kind"], "check_failed");
+    assert!(cut["message"].as_str().unwrap().contains("not valid JSON (cut at max_tokens"), "{cut}");
+    assert!(failures.iter().all(|f| f["name"] != "no call"), "the mock obeys `required`: {failures:?}");
+}
