@@ -33,8 +33,10 @@ def child_run(cmd):
 
 def loadsuite(users, seconds, extra, out_dir):
     cmd = ["taskset", "-c", "1", f"{BIN}/loadsuite", "run", "--url", URL, "--users", str(users),
-           "--spawn-rate", str(users), "--run-time", f"{seconds}s", "--quiet", "--out", out_dir] + extra
+           "--spawn-rate", str(users), "--run-time", f"{seconds}s", "--quiet", "--overwrite", "--out", out_dir] + extra
     out, cpu, rss = child_run(cmd)
+    if out.returncode not in (0, 1):
+        sys.exit(f"loadsuite failed ({out.returncode}): {out.stderr}")
     stats = json.load(open(os.path.join(out_dir, "run.json")))
     return stats["aggregate"]["requests"], stats["duration_s"], cpu, rss
 
@@ -58,7 +60,7 @@ def main():
                     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
             cmd = [sys.executable, "-c", code, f"{BIN}/loadsuite", "run", "--url", URL, "--users", str(users),
                    "--spawn-rate", str(users), "--run-time", f"{DURATION}s", "--wait", "1", "--quiet",
-                   "--out", f"/tmp/bench-loadsuite-{users}"]
+                   "--overwrite", "--out", f"/tmp/bench-loadsuite-{users}"]
             out = subprocess.run(cmd, capture_output=True, text=True)
             memory[str(users)] = int(out.stdout.strip().splitlines()[-1]) / 1024.0
     finally:

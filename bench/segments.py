@@ -26,7 +26,7 @@ TMP = "/tmp/bench-segments"
 
 def command(pin, users, out, extra=()):
     cmd = [f"{BIN}/loadsuite", "run", "--url", URL, "--users", str(users), "--spawn-rate", str(users),
-           "--run-time", f"{DURATION}s", "--quiet", "--out", out, *extra]
+           "--run-time", f"{DURATION}s", "--quiet", "--overwrite", "--out", out, *extra]
     return (["taskset", "-c", "1"] if pin else []) + cmd
 
 
