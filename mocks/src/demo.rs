@@ -134,6 +134,8 @@ async fn rag_and_mcp(tour: &mut Tour, rag: &str, mcp: &str) -> Result<(), DemoEr
             .client
             .post(format!("{mcp}/mcp"))
             .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "read_file")
             .json(&call(id, path))
             .send()
             .await?
