@@ -26,6 +26,7 @@ fn for_failure_kind(kind: &str) -> String {
         "max_steps_exceeded" => "{rows}: the model kept calling tools past `max_steps`. Look for a tool loop (the same call repeated), or raise `max_steps` if long turns are expected.",
         "protocol_error" => "{rows}: answers were not what the protocol promises (unparseable JSON or SSE, wrong content type). Check proxies rewriting bodies and the service's error pages.",
         "check_failed" => "{rows}: answers came back but failed the task's check (`expect_status`). Compare the status the scenario expects with what the service now returns.",
+        "server_error" | "unavailable" => "{rows}: the service answered with server errors (`{kind}`): overloaded or failing. Its logs at the times of the failures say why; the first message is in the diagnosis.",
         "client_aborted" => "{rows}: the client went away before the answer. Usually the run's own timeout or end: see `timeout` and `unfinished`.",
         other if other.starts_with("http_5") => "{rows}: the service answered with server errors ({kind}). Its logs at the times of the failures say why; the first message is in the diagnosis.",
         other if other.starts_with("http_4") => "{rows}: the service refused requests ({kind}). The load test sends something it does not accept: compare the request with the service's API (auth, paths, bodies).",

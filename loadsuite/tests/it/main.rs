@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod engine;
 mod github;
+mod golden;
 mod honest;
 mod limits;
 mod plans;
