@@ -330,6 +330,16 @@ async fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
     }
 }
 
+/// Users due `elapsed` into a stage that moves from `from` users to `target` at `spawn_rate` a
+/// second: like Locust, the first user of a ramp starts at once, then one every 1/rate seconds; a
+/// ramp down stops one every 1/rate seconds. Never past the target.
+fn users_due(from: usize, target: u32, spawn_rate: f64, elapsed: Duration) -> usize {
+    let (from, target) = (from as f64, f64::from(target));
+    let moved = elapsed.as_secs_f64() * spawn_rate;
+    let due = if target > from { (from + moved + 1.0).floor().min(target) } else { (from - moved).floor().max(target) };
+    due as usize
+}
+
 async fn run_closed(
     shared: &Arc<Shared>,
     stages: &[ClosedStage],
@@ -350,7 +360,7 @@ async fn run_closed(
         shared.recorder.set_stage(index);
         let stage_start = Instant::now();
         let stage_end = stage_start + stage.duration;
-        let from = users.len() as f64;
+        let from = users.len();
         let mut peak = users.len() as u64;
         let mut reached = None;
         loop {
@@ -358,15 +368,7 @@ async fn run_closed(
             if now >= stage_end || stop.is_cancelled() {
                 break;
             }
-            // Users due by now at the spawn rate, moving from where the stage began.
-            let moved = (now - stage_start).as_secs_f64() * stage.spawn_rate;
-            let target = stage.users as f64;
-            // Like Locust, the first user of a ramp starts at once, then one every 1/rate seconds.
-            let due = if target > from {
-                (from + moved + 1.0).floor().min(target)
-            } else {
-                (from - moved).floor().max(target)
-            } as usize;
+            let due = users_due(from, stage.users, stage.spawn_rate, now - stage_start);
             while users.len() < due {
                 let class = next_class(classes, &counts);
                 counts[class] += 1;
@@ -521,4 +523,41 @@ async fn run_open(
     shared.recorder.set_users(0);
     let states = std::mem::take(&mut *pool.lock()).into_values().flatten().collect();
     (timings, picked, states)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::users_due;
+    use std::time::Duration;
+
+    fn at(seconds: f64) -> Duration {
+        Duration::from_secs_f64(seconds)
+    }
+
+    #[test]
+    fn a_ramp_up_starts_one_user_at_once_then_one_every_interval() {
+        // 0 -> 10 users at 2 a second: 1 at t=0, 2 at 0.5 s, ..., all 10 from 4.5 s.
+        assert_eq!(users_due(0, 10, 2.0, at(0.0)), 1);
+        assert_eq!(users_due(0, 10, 2.0, at(0.49)), 1);
+        assert_eq!(users_due(0, 10, 2.0, at(0.5)), 2);
+        assert_eq!(users_due(0, 10, 2.0, at(4.4)), 9);
+        assert_eq!(users_due(0, 10, 2.0, at(4.5)), 10);
+        assert_eq!(users_due(0, 10, 2.0, at(60.0)), 10, "never past the target");
+        // From where the previous stage left off.
+        assert_eq!(users_due(10, 50, 5.0, at(1.0)), 16);
+    }
+
+    #[test]
+    fn a_ramp_down_stops_one_user_every_interval_and_holds_at_the_target() {
+        assert_eq!(users_due(10, 4, 2.0, at(0.0)), 10);
+        assert_eq!(users_due(10, 4, 2.0, at(0.5)), 9);
+        assert_eq!(users_due(10, 4, 2.0, at(3.0)), 4);
+        assert_eq!(users_due(10, 4, 2.0, at(30.0)), 4);
+        assert_eq!(users_due(7, 7, 1.0, at(5.0)), 7, "a hold stays put");
+    }
+
+    #[test]
+    fn an_instant_rate_starts_everyone_at_once() {
+        assert_eq!(users_due(0, 500, 1e9, at(0.001)), 500);
+    }
 }
