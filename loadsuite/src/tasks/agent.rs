@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::openai::{StreamedMessage, responses_frame, sse};
-use super::{Http, Outcome, Step, UserState, exchange, mcp};
+use super::{Http, Outcome, UserState, exchange, mcp};
 use crate::stats::{Failure, FailureKind};
 
 /// Which of the model APIs an agent talks through.
@@ -203,17 +203,6 @@ pub fn is_step(name: &str) -> bool {
     matches!(name, "llm" | "retrieve" | "tools/list") || name.starts_with("tool ")
 }
 
-/// Records one step and turns its failure into the turn's, naming the step.
-fn step(outcome: &mut Outcome, name: String, latency: Duration, result: Outcome) -> Result<(), Failure> {
-    let failure = result.failure.clone();
-    outcome.bytes += result.bytes;
-    outcome.steps.push(Step { name: name.clone(), latency, outcome: result });
-    match failure {
-        Some(f) => Err(Failure::new(f.kind, format!("{name}: {}", f.message))),
-        None => Ok(()),
-    }
-}
-
 /// MCP tools as function tools of the chat API.
 fn function_tools(tools: &[Value], offered: &[String]) -> Vec<Value> {
     tools
@@ -251,7 +240,7 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
         let request =
             client.post(url).json(&json!({"query": agent.prompt, "top_k": agent.top_k})).timeout(agent.timeout);
         let (result, answer) = exchange(request, None, super::KEEP_BYTES).await;
-        step(outcome, "retrieve".into(), started.elapsed(), result)?;
+        outcome.step("retrieve".into(), started.elapsed(), result)?;
         let context: Vec<&str> = answer
             .as_ref()
             .and_then(|a| a["results"].as_array())
@@ -267,7 +256,7 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
         _ => {
             let started = Instant::now();
             let (result, listed) = mcp::list_tools(client, &agent.mcp_url, user, agent.timeout).await;
-            step(outcome, "tools/list".into(), started.elapsed(), result)?;
+            outcome.step("tools/list".into(), started.elapsed(), result)?;
             let catalog = Arc::new(ToolCatalog::new(agent.mcp_url.clone(), listed));
             user.agent_tools = Some(catalog.clone());
             catalog
@@ -285,7 +274,7 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
     for _ in 0..agent.max_steps {
         let started = Instant::now();
         let (result, answer) = conversation.ask(client, agent, &tools).await;
-        step(outcome, "llm".into(), started.elapsed(), result)?;
+        outcome.step("llm".into(), started.elapsed(), result)?;
         let answer = answer.unwrap_or(Value::Null);
         let calls = conversation.calls(&answer)?;
         if calls.is_empty() {
@@ -329,7 +318,7 @@ async fn run(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>, outcome
         });
         let results = futures::future::join_all(runs).await;
         for ((id, name, _), (latency, result, text)) in planned.iter().zip(results) {
-            step(outcome, format!("tool {name}"), latency, result)?;
+            outcome.step(format!("tool {name}"), latency, result)?;
             conversation.add_result(id, text);
         }
     }

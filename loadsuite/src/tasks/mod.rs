@@ -96,6 +96,18 @@ impl Outcome {
     fn failed(failure: Failure) -> Self {
         Outcome { failure: Some(failure), ..Outcome::default() }
     }
+
+    /// Records `result` as one step of this task (its own row) and turns its failure into the
+    /// task's, the step named in the message.
+    fn step(&mut self, name: String, latency: Duration, result: Outcome) -> Result<(), Failure> {
+        let failure = result.failure.clone();
+        self.bytes += result.bytes;
+        self.steps.push(Step { name: name.clone(), latency, outcome: result });
+        match failure {
+            Some(f) => Err(Failure::new(f.kind, format!("{name}: {}", f.message))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The error code and message of an error body: OpenAI `error.code`/`error.message`, the RAG

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Http, Outcome, Step, exchange};
+use super::{Http, Outcome, exchange};
 use crate::stats::{Failure, FailureKind};
 
 /// What a cycle needs.
@@ -33,16 +33,6 @@ fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     }
 }
 
-fn step(outcome: &mut Outcome, name: &str, started: Instant, result: Outcome) -> Result<(), Failure> {
-    let failure = result.failure.clone();
-    outcome.bytes += result.bytes;
-    outcome.steps.push(Step { name: name.to_owned(), latency: started.elapsed(), outcome: result });
-    match failure {
-        Some(f) => Err(Failure::new(f.kind, format!("{name}: {}", f.message))),
-        None => Ok(()),
-    }
-}
-
 /// Runs one cycle.
 pub async fn cycle(client: &Http, cycle: &ModelCycle<'_>) -> Outcome {
     let mut outcome = Outcome::default();
@@ -57,7 +47,7 @@ async fn run(client: &Http, cycle: &ModelCycle<'_>, outcome: &mut Outcome) -> Re
     let started = Instant::now();
     let (result, listed) =
         exchange(admin(client.request(reqwest::Method::GET, &url).timeout(cycle.timeout)), None, 1 << 20).await;
-    step(outcome, "list", started, result)?;
+    outcome.step("list".into(), started.elapsed(), result)?;
     let spec = listed.as_ref().and_then(|l| listed_spec(l, cycle.model)).ok_or_else(|| {
         Failure::new(
             FailureKind::Protocol,
@@ -67,11 +57,11 @@ async fn run(client: &Http, cycle: &ModelCycle<'_>, outcome: &mut Outcome) -> Re
     let started = Instant::now();
     let unload = client.delete(format!("{url}/{}", cycle.model)).timeout(cycle.timeout);
     let (result, _) = exchange(admin(unload), None, 1 << 16).await;
-    step(outcome, "unload", started, result)?;
+    outcome.step("unload".into(), started.elapsed(), result)?;
     tokio::time::sleep(cycle.hold).await;
     let started = Instant::now();
     let (result, _) = exchange(admin(client.post(&url).json(&spec).timeout(cycle.timeout)), None, 1 << 16).await;
-    step(outcome, "load", started, result)
+    outcome.step("load".into(), started.elapsed(), result)
 }
 
 /// The spec of `model` in a `GET /__admin/models` answer.

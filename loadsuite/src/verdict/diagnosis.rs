@@ -58,6 +58,24 @@ fn step_explanation(turn: &EndpointVerdict, endpoints: &[EndpointVerdict]) -> Op
     })
 }
 
+/// Each endpoint measured in two stages or more, with its rows in stage order: what patterns
+/// across stages are read from.
+fn measured_stages(endpoints: &[EndpointVerdict]) -> Vec<(&str, Vec<&EndpointVerdict>)> {
+    let mut names: Vec<&str> = endpoints.iter().map(|e| e.endpoint.as_str()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let mut stages: Vec<&EndpointVerdict> =
+                endpoints.iter().filter(|e| e.endpoint == name && e.current.requests > 0).collect();
+            stages.sort_by_key(|e| e.stage);
+            (name, stages)
+        })
+        .filter(|(_, stages)| stages.len() >= 2)
+        .collect()
+}
+
 /// Lines of diagnosis for a compared (or single) run.
 pub fn diagnose(endpoints: &[EndpointVerdict], t: &Thresholds) -> Vec<String> {
     let mut lines = Vec::new();
@@ -80,16 +98,7 @@ pub fn diagnose(endpoints: &[EndpointVerdict], t: &Thresholds) -> Vec<String> {
             lines.push(line);
         }
     }
-    let mut names: Vec<&str> = endpoints.iter().map(|e| e.endpoint.as_str()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let mut stages: Vec<&EndpointVerdict> =
-            endpoints.iter().filter(|e| e.endpoint == name && e.current.requests > 0).collect();
-        stages.sort_by_key(|e| e.stage);
-        if stages.len() < 2 {
-            continue;
-        }
+    for (name, stages) in measured_stages(endpoints) {
         let rates: Vec<f64> = stages.iter().map(|e| e.current.error_rate).collect();
         let (first, last) = (rates[0], rates[rates.len() - 1]);
         if rates.windows(2).all(|w| w[1] >= w[0]) && last - first >= t.min_error_rate_increase {
@@ -132,16 +141,7 @@ const EXHAUSTION: &[(&str, &str)] = &[
 /// watched container or process at its CPU limit, the generator at its own.
 pub fn bottlenecks(endpoints: &[EndpointVerdict], run: &super::measures::RunMeasures) -> Vec<String> {
     let mut lines = Vec::new();
-    let mut names: Vec<&str> = endpoints.iter().map(|e| e.endpoint.as_str()).collect();
-    names.sort();
-    names.dedup();
-    for name in names {
-        let mut stages: Vec<&EndpointVerdict> =
-            endpoints.iter().filter(|e| e.endpoint == name && e.current.requests > 0).collect();
-        stages.sort_by_key(|e| e.stage);
-        if stages.len() < 2 {
-            continue;
-        }
+    for (name, stages) in measured_stages(endpoints) {
         for (kind, meaning) in EXHAUSTION {
             let counts: Vec<u64> = stages.iter().map(|e| e.failure_kinds.get(*kind).copied().unwrap_or(0)).collect();
             let (first, last) = (counts[0], counts[counts.len() - 1]);

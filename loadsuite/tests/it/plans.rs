@@ -2,13 +2,35 @@
 //! its own class with the plan's user counts; `stress` carries success-rate targets per level in
 //! its own `[thresholds]`, which the run's report and `report` (without `--thresholds`) judge.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 use crate::common::temp_dir;
 
 const LOADSUITE: &str = env!("CARGO_BIN_EXE_loadsuite");
+
+/// Runs scenario text on embedded mocks configured by `mocks` (TOML), with `flags`, into
+/// `dir/name`; returns the process's output and that results directory.
+fn run_on_mocks(dir: &Path, name: &str, scenario: &str, mocks: &str, flags: &[&str]) -> (Output, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (scenario_file, mocks_file, out) =
+        (dir.join(format!("{name}.toml")), dir.join(format!("{name}-mocks.toml")), dir.join(name));
+    std::fs::write(&scenario_file, scenario).unwrap();
+    std::fs::write(&mocks_file, mocks).unwrap();
+    let output = Command::new(LOADSUITE)
+        .arg("run")
+        .arg(&scenario_file)
+        .args(["--embedded", "--mocks-config"])
+        .arg(&mocks_file)
+        .args(flags)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    (output, out)
+}
 
 fn json(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
@@ -89,30 +111,13 @@ fn the_stress_plan_judges_its_own_success_rate_targets_per_level() {
 #[test]
 fn find_capacity_finds_the_configured_concurrency_limit() {
     let _load = crate::common::QUIET.blocking_write();
-    let dir = temp_dir("capacity");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mocks = dir.join("mocks.toml");
-    std::fs::write(
-        &mocks,
-        "[mcp]\nmax_concurrent_tools = 4\n[[mcp.faults]]\nname = \"slow-git\"\nmatch = { attribute = \"git_status\" }\nlatency = { kind = \"fixed\", ms = 200 }\n",
-    )
-    .unwrap();
-    let scenario = dir.join("mcp.toml");
-    std::fs::write(
-        &scenario,
+    let (run, out) = run_on_mocks(
+        &temp_dir("capacity"),
+        "out",
         "name = \"mcp-capacity\"\n[targets]\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"mcp\"\ntarget = \"mcp\"\nthink = { kind = \"none\" }\ntasks = [{ kind = \"mcp_tool\", tool = \"git_status\" }]\n[load]\nshape = \"stages\"\nstages = [{ users = 1, duration = \"10s\" }]\n",
-    )
-    .unwrap();
-    let out = dir.join("out");
-    let run = Command::new(LOADSUITE)
-        .arg("run")
-        .arg(&scenario)
-        .args(["--embedded", "--mocks-config"])
-        .arg(&mocks)
-        .args(["--find-capacity", "--step-time", "2s", "--max-users", "64", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+        "[mcp]\nmax_concurrent_tools = 4\n[[mcp.faults]]\nname = \"slow-git\"\nmatch = { attribute = \"git_status\" }\nlatency = { kind = \"fixed\", ms = 200 }\n",
+        &["--find-capacity", "--step-time", "2s", "--max-users", "64"],
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
     let found = json(&out.join("capacity.json"));
@@ -176,29 +181,13 @@ fn model_churn_shows_what_chat_sees_when_a_model_disappears() {
 fn target_counters_are_recorded_and_judged_against_expectations() {
     let _load = crate::common::QUIET.blocking_read();
     let dir = temp_dir("counters");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mocks = dir.join("mocks.toml");
-    std::fs::write(
-        &mocks,
-        "[[gateway.faults]]\nname = \"health-503\"\nprobability = 0.2\nmatch = { path = \"/health\" }\nerror = { status = 503 }\n",
-    )
-    .unwrap();
-    let scenario = dir.join("s.toml");
-    std::fs::write(
-        &scenario,
+    let (run, out) = run_on_mocks(
+        &dir,
+        "run",
         "name = \"counted\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"api\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.02 }\ntasks = [{ kind = \"http\", path = \"/health\" }]\n[[users]]\nname = \"mcp\"\ntarget = \"mcp\"\nthink = { kind = \"constant\", seconds = 0.02 }\ntasks = [{ kind = \"mcp_tool\", tool = \"read_file\", arguments = { path = \"README.md\" }, weight = 3 }, { kind = \"mcp_tool\", name = \"escape\", tool = \"read_file\", arguments = { path = \"../../etc/passwd\" }, weight = 1 }]\n[load]\nshape = \"stages\"\nstages = [{ users = 4, spawn_rate = 100, duration = \"3s\" }]\n",
-    )
-    .unwrap();
-    let out = dir.join("run");
-    let run = Command::new(LOADSUITE)
-        .arg("run")
-        .arg(&scenario)
-        .args(["--embedded", "--silent", "--no-preflight", "--mocks-config"])
-        .arg(&mocks)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+        "[[gateway.faults]]\nname = \"health-503\"\nprobability = 0.2\nmatch = { path = \"/health\" }\nerror = { status = 503 }\n",
+        &["--silent", "--no-preflight"],
+    );
     assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
     let recorded = json(&out.join("run.json"));
     let counters = &recorded["target_counters"];
@@ -246,30 +235,13 @@ fn target_counters_are_recorded_and_judged_against_expectations() {
 #[test]
 fn exhaustion_growing_with_users_is_named_as_a_bottleneck() {
     let _load = crate::common::QUIET.blocking_read();
-    let dir = temp_dir("bottleneck");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mocks = dir.join("mocks.toml");
-    std::fs::write(
-        &mocks,
-        "[mcp]\nmax_concurrent_tools = 4\n[[mcp.faults]]\nname = \"slow-git\"\nmatch = { attribute = \"git_status\" }\nlatency = { kind = \"fixed\", ms = 200 }\n",
-    )
-    .unwrap();
-    let scenario = dir.join("s.toml");
-    std::fs::write(
-        &scenario,
+    let (run, out) = run_on_mocks(
+        &temp_dir("bottleneck"),
+        "run",
         "name = \"busy\"\n[targets]\nmcp = \"http://127.0.0.1:8020\"\n[[users]]\nname = \"mcp\"\ntarget = \"mcp\"\nthink = { kind = \"none\" }\ntasks = [{ kind = \"mcp_tool\", tool = \"git_status\" }]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 100, duration = \"2s\" }, { users = 10, spawn_rate = 100, duration = \"2s\" }]\n",
-    )
-    .unwrap();
-    let out = dir.join("run");
-    let run = Command::new(LOADSUITE)
-        .arg("run")
-        .arg(&scenario)
-        .args(["--embedded", "--silent", "--mocks-config"])
-        .arg(&mocks)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+        "[mcp]\nmax_concurrent_tools = 4\n[[mcp.faults]]\nname = \"slow-git\"\nmatch = { attribute = \"git_status\" }\nlatency = { kind = \"fixed\", ms = 200 }\n",
+        &["--silent"],
+    );
     assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
     let verdict = json(&out.join("verdict.json"));
     let diagnosis: Vec<&str> = verdict["diagnosis"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
@@ -308,26 +280,14 @@ fn tool_calls_structured_outputs_and_responses_streams_are_checked() {
     let responses = rows.iter().find(|r| r["name"] == "responses stream").unwrap();
     assert!(responses["ttft_ms"]["p50"].as_f64().unwrap() > 0.0, "TTFT of Responses streams: {responses}");
 
-    let scenario = dir.join("broken.toml");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        &scenario,
+    // A structured output cut short fails its check; `required` is obeyed by the mock's models.
+    let (run, broken) = run_on_mocks(
+        &dir,
+        "broken",
         "name = \"broken\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.05 }\ntasks = [\n  { kind = \"chat\", name = \"cut json\", model = \"gpt-4o-mini\", max_tokens = 2, extra = { response_format = { type = \"json_object\" } }, prompt = \"answer in json\" },\n  { kind = \"chat\", name = \"no call\", model = \"talker\", stream = true, extra = { tool_choice = \"required\", tools = [{ type = \"function\", function = { name = \"f\" } }] } },\n]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 10, duration = \"2s\" }]\n",
-    )
-    .unwrap();
-    let mocks = dir.join("mocks.toml");
-    // A model that never calls tools, even when asked: only a gateway that breaks the contract.
-    std::fs::write(&mocks, "[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"talker\"\nkind = \"chat\"\n").unwrap();
-    let broken = dir.join("broken");
-    let run = Command::new(LOADSUITE)
-        .arg("run")
-        .arg(&scenario)
-        .args(["--embedded", "--silent", "--mocks-config"])
-        .arg(&mocks)
-        .arg("--out")
-        .arg(&broken)
-        .output()
-        .unwrap();
+        "[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"talker\"\nkind = \"chat\"\n",
+        &["--silent"],
+    );
     assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
     let recorded = json(&broken.join("run.json"));
     let failures = recorded["failures"].as_array().unwrap();

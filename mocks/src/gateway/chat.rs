@@ -398,7 +398,11 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     let spec = &served.spec;
     let answered_model = answered_model.as_str();
     let prompt_tokens = request.prompt_tokens;
-    if let Some(shaping) = &request.shaping {
+    // Tools, formats, log probabilities or several streamed choices: the answers are drawn whole
+    // and written through the wire structs (plain words draw the same words as the paths below).
+    if request.shaping.is_some() || request.logprobs.is_some() || (request.stream && request.n > 1) {
+        let plain = Shaping::words();
+        let shaping = request.shaping.as_deref().unwrap_or(&plain);
         let answers = (0..request.n)
             .map(|index| {
                 shaped::answer(shaping, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
@@ -406,16 +410,8 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
             .collect::<Result<Vec<_>, _>>()?;
         shaped::count_calls(&gateway.telemetry, &answers);
         if request.stream {
-            let timing = (ttft, tokens_per_second);
-            return Ok(stream(
-                gateway,
-                request,
-                answered_model,
-                choice_streams(request, &answers),
-                timing,
-                fault,
-                admission,
-            ));
+            let choices = choice_streams(request, &answers);
+            return Ok(stream(gateway, request, answered_model, choices, (ttft, tokens_per_second), fault, admission));
         }
         let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
         crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
@@ -426,7 +422,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         let headers = admission.headers.json_answer(body.len());
         return Ok(bytes_response(body, headers));
     }
-    if request.stream && request.n == 1 && request.logprobs.is_none() {
+    if request.stream {
         let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
         let tokens = words.len() as u64;
         let choice = ChoiceStream {
@@ -436,44 +432,6 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
             tokens,
         };
         return Ok(stream(gateway, request, answered_model, vec![choice], (ttft, tokens_per_second), fault, admission));
-    }
-    if request.stream {
-        // Several choices, or log probabilities: each choice's words as the shaped path draws them
-        // (the same words a single plain stream has).
-        let plain = Shaping::words();
-        let answers = (0..request.n)
-            .map(|index| {
-                shaped::answer(&plain, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let timing = (ttft, tokens_per_second);
-        return Ok(stream(
-            gateway,
-            request,
-            answered_model,
-            choice_streams(request, &answers),
-            timing,
-            fault,
-            admission,
-        ));
-    }
-    if let Some(top) = request.logprobs {
-        // Log probabilities: the answer goes through the wire structs (the byte writer below has
-        // no place for them). The words are the same as without them.
-        let plain = Shaping::words();
-        let answers = (0..request.n)
-            .map(|index| {
-                shaped::answer(&plain, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
-        crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
-        drop(admission.permit);
-        let id = completion_id(gateway.unique_id(request.fingerprint));
-        let logprobs = Some((request.fingerprint, top));
-        let body = shaped::completion_body(&id, unix_now(), answered_model, prompt_tokens, &answers, logprobs);
-        let headers = admission.headers.json_answer(body.len());
-        return Ok(bytes_response(body, headers));
     }
     // Every generated word is one token (see `text`), so the words are the completion tokens.
     let texts: Vec<CompletionText> = (0..request.n)
