@@ -67,10 +67,11 @@ impl ChatCall<'_> {
     /// calls when `tool_choice` requires them (`None`: nothing to check, or it holds).
     fn check(&self, answer: &Value) -> Option<Failure> {
         let format = if self.responses_api {
-            &self.extra.get("text").cloned().unwrap_or_default()["format"]
+            self.extra.get("text").map(|text| &text["format"])
         } else {
-            self.extra.get("response_format").unwrap_or(&Value::Null)
+            self.extra.get("response_format")
         };
+        let format = format.unwrap_or(&Value::Null);
         let wants_json = matches!(format["type"].as_str(), Some("json_object" | "json_schema"));
         let wants_calls = match self.extra.get("tool_choice") {
             Some(Value::String(choice)) => choice == "required",
