@@ -38,7 +38,9 @@ fn endpoint<'a>(report: &'a verdict::Report, name: &str) -> &'a verdict::model::
 #[tokio::test]
 async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
     let _serial = crate::common::QUIET.write().await;
-    let normal = Mocks::start(&rule(10.0)).await;
+    // Medians of 30 and 60 ms: the doubled p95 rises by ~40 ms, far above what a busier shared
+    // machine can explain (4x the timers' lateness rise), so the regression stands on a noisy CI.
+    let normal = Mocks::start(&rule(30.0)).await;
     let base = run_dir(&normal, "aa-base", 4, "2s").await;
     // A/A, repeated: with both a 50% threshold and p < 0.01 required, a false alarm needs both by chance.
     for i in 0..4 {
@@ -51,7 +53,7 @@ async fn aa_passes_and_doubled_latency_is_flagged_on_that_endpoint_only() {
             report.endpoints.iter().map(|e| (&e.endpoint, e.verdict, &e.checks)).collect::<Vec<_>>()
         );
     }
-    let slow = Mocks::start(&rule(20.0)).await;
+    let slow = Mocks::start(&rule(60.0)).await;
     let slower = run_dir(&slow, "aa-slow", 4, "2s").await;
     let report = compare(&base, &slower);
     assert!(
