@@ -2,7 +2,7 @@
 CARGO ?= cargo
 PYTHON ?= python3
 
-.PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-segments bench-loadgen bench-deps config-check scenarios
+.PHONY: selftest help demo demo-mocks test test-deps lint fmt build serve bench bench-mocks bench-segments bench-loadgen bench-streams bench-deps config-check scenarios
 .PHONY: test-load-segments static images up down logs ps test-load-baseline test-load-api test-load-rag test-load-mcp test-load-agent test-load regress record-baseline require-stack
 .PHONY: nightly nightly-baseline bench-verdicts soak
 
@@ -86,7 +86,7 @@ serve: ## run the mock stack on 127.0.0.1 (gateway :8000)
 config-check: ## validate a config file: make config-check CONFIG=path.toml
 	$(CARGO) run --release -q -p mocks -- config check $(CONFIG)
 
-bench: bench-mocks bench-loadgen bench-segments bench-agent bench-verdicts ## every benchmark; figures go to bench/results/
+bench: bench-mocks bench-loadgen bench-streams bench-segments bench-agent bench-verdicts ## every benchmark; figures go to bench/results/
 
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -99,6 +99,9 @@ bench-segments: ## one loadsuite process vs two execution segments (merged), pin
 
 bench-loadgen: bench-deps ## loadsuite beside wrk on one core each, and its memory at 1,000 / 10,000 users
 	$(PYTHON) bench/loadgen.py
+
+bench-streams: ## 1,000 / 5,000 / 10,000 concurrent SSE streams: TTFT and gaps against the configured pacing, CPU and memory of the gateway and loadsuite (one core each), Locust beside it
+	$(PYTHON) bench/streams.py
 
 bench-agent: ## agent turns/s, loadsuite CPU per turn and its overhead per step at 100 users (mocks and loadsuite on one core each)
 	$(PYTHON) bench/agent.py

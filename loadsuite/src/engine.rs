@@ -94,6 +94,9 @@ pub enum WarningKind {
     StageUnreachable,
     /// The run was stopped before the plan's end.
     Interrupted,
+    /// A stage's stream timing (TTFT, inter-token gaps) includes the generator's own delay (see
+    /// [`crate::monitor::stream_distortion`]).
+    StreamTimingDistorted,
 }
 
 /// A gap between what the plan asked for and what ran, shown on stderr and kept in run.json.

@@ -282,6 +282,11 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     let saturated = cpu.saturated;
     let mut engine = report;
     engine.warnings.splice(0..0, unreachable);
+    let streamed: Vec<usize> =
+        snapshot.per_stage.iter().filter(|(_, stats)| !stats.ttft.is_empty()).map(|((stage, _), _)| *stage).collect();
+    let mut streamed = streamed;
+    streamed.dedup();
+    engine.warnings.extend(crate::monitor::stream_distortion(&cpu, &lag, &streamed));
     for w in &engine.warnings {
         eprintln!("loadsuite: warning: {}", w.message);
     }
@@ -459,7 +464,7 @@ async fn ticker(
             () = stop.cancelled() => break,
         }
         recorder.tick();
-        let fraction = cpu.sample();
+        let fraction = cpu.sample(recorder.stage());
         let snapshot_line = recorder.progress_line();
         let saturated = fraction.is_some_and(|f| f >= crate::monitor::SATURATED);
         let warning = if saturated { "  [generator CPU saturated: latencies include its own queueing]" } else { "" };

@@ -6,6 +6,7 @@
 //! service got slower". Regressions larger than that, and every error-rate check, stand.
 
 use super::model::{Check, CheckKind, Verdict};
+use crate::engine::{RunWarning, WarningKind};
 use crate::formats::baseline::EndpointMeasure;
 use crate::monitor::StageLag;
 
@@ -24,6 +25,21 @@ pub fn lag_rise(stage: usize, baseline: &[StageLag], run: &[StageLag]) -> Option
     let now = run.iter().find(|l| l.stage == stage)?;
     let rise = now.p99_ms - base.p99_ms;
     (rise >= MIN_LAG_RISE_MS).then_some((rise, *base, *now))
+}
+
+/// Stream timing the run itself did not trust (a [`WarningKind::StreamTimingDistorted`] stage:
+/// the generator's own delay is in it) proves nothing either way: the stage's TTFT checks are
+/// inconclusive with the run's reason, whatever they found.
+pub fn distrust_streams(checks: &mut [Check], stage: usize, warnings: &[RunWarning]) {
+    let Some(warning) =
+        warnings.iter().find(|w| w.kind == WarningKind::StreamTimingDistorted && w.stage == Some(stage))
+    else {
+        return;
+    };
+    for check in checks.iter_mut().filter(|c| c.kind == CheckKind::TtftP95) {
+        check.verdict = Verdict::Inconclusive;
+        check.detail = format!("{}; not trusted: {}", check.detail, warning.message);
+    }
 }
 
 /// Turns a latency regression the busier machine can explain into inconclusive, saying why.

@@ -274,6 +274,20 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     verdict::report::write_markdown(&mut markdown, &report).unwrap();
     let markdown = String::from_utf8(markdown).unwrap();
     assert!(markdown.contains("TTFT p95 ms (baseline -> now)") && markdown.contains("(stream)` | "), "{markdown}");
+    // Had the run found its stream timing distorted by the generator's own delay (a CPU-bound
+    // generator), the same rise proves nothing: the TTFT check is inconclusive with the run's reason.
+    let file = slower.out.join("run.json");
+    let mut run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    run["engine"]["warnings"].as_array_mut().unwrap().push(serde_json::json!({
+        "kind": "stream_timing_distorted", "stage": 0,
+        "message": "stage 1: the generator used 93% of its 1 core(s): not trustworthy"
+    }));
+    std::fs::write(&file, run.to_string()).unwrap();
+    let distrusted = compare(&base.out, &slower.out);
+    let row = endpoint(&distrusted, "POST /v1/chat/completions (stream)");
+    let ttft = row.checks.iter().find(|c| c.kind == verdict::model::CheckKind::TtftP95).unwrap();
+    assert_eq!(ttft.verdict, Verdict::Inconclusive, "{:#?}", row.checks);
+    assert!(ttft.detail.contains("not trusted: stage 1: the generator used 93%"), "{}", ttft.detail);
     let again = run_text(&scenario(&normal), "ttft-again").await.0;
     let same = compare(&base.out, &again.out);
     let row = endpoint(&same, "POST /v1/chat/completions (stream)");

@@ -404,9 +404,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         let plain = Shaping::words();
         let shaping = request.shaping.as_deref().unwrap_or(&plain);
         let answers = (0..request.n)
-            .map(|index| {
-                shaped::answer(shaping, &spec.tools, request.fingerprint.wrapping_add(index), request.max_tokens)
-            })
+            .map(|index| shaped::answer(shaping, spec, request.fingerprint.wrapping_add(index), request.max_tokens))
             .collect::<Result<Vec<_>, _>>()?;
         shaped::count_calls(&gateway.telemetry, &answers);
         if request.stream {
@@ -423,7 +421,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         return Ok(bytes_response(body, headers));
     }
     if request.stream {
-        let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens);
+        let (words, cut) = super::text::completion_words(request.fingerprint, request.max_tokens, spec.answer_words);
         let tokens = words.len() as u64;
         let choice = ChoiceStream {
             pieces: Piece::words(words),
@@ -435,7 +433,9 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
     }
     // Every generated word is one token (see `text`), so the words are the completion tokens.
     let texts: Vec<CompletionText> = (0..request.n)
-        .map(|index| CompletionText::new(request.fingerprint.wrapping_add(index), request.max_tokens))
+        .map(|index| {
+            CompletionText::new(request.fingerprint.wrapping_add(index), request.max_tokens, spec.answer_words)
+        })
         .collect();
     let completion_tokens = texts.iter().map(|t| t.len() as u64).sum::<u64>();
     crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
@@ -491,6 +491,7 @@ fn stream(
         jitter: gateway.config.stream_jitter,
         fault,
         seed: request.fingerprint,
+        telemetry: gateway.telemetry.clone(),
     };
     let mut response = stream_response(plan, admission.permit);
     admission.headers.write(response.headers_mut());

@@ -85,7 +85,7 @@ mod tests {
         let texts: Vec<(String, bool)> = seeds
             .iter()
             .map(|seed| {
-                let text = CompletionText::new(*seed, max_tokens);
+                let text = CompletionText::new(*seed, max_tokens, Default::default());
                 let cut = text.cut();
                 (text.words().collect::<Vec<_>>().join(" "), cut)
             })
@@ -124,7 +124,7 @@ mod tests {
         ) {
             let usage = Usage::new(prompt_tokens, seeds.len() as u64);
             let head = CompletionHead { fingerprint, created, model: &model, usage };
-            let texts = seeds.iter().map(|seed| CompletionText::new(*seed, max_tokens)).collect();
+            let texts = seeds.iter().map(|seed| CompletionText::new(*seed, max_tokens, Default::default())).collect();
             let written = completion_json(&head, texts);
             prop_assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(reference(&head, &seeds, max_tokens)).unwrap());
         }
@@ -134,7 +134,8 @@ mod tests {
     fn a_model_name_that_needs_escaping_stays_valid_json() {
         let head = CompletionHead { fingerprint: 1, created: 2, model: "a\"b\\c\u{1}é", usage: Usage::new(1, 2) };
         let body: serde_json::Value =
-            serde_json::from_slice(&completion_json(&head, vec![CompletionText::new(3, None)])).unwrap();
+            serde_json::from_slice(&completion_json(&head, vec![CompletionText::new(3, None, Default::default())]))
+                .unwrap();
         assert_eq!(body["model"], "a\"b\\c\u{1}é");
         assert_eq!(body["id"], "chatcmpl-0000000000000001");
     }

@@ -131,9 +131,10 @@ fn completion_id(fingerprint: u64) -> String {
 
 async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFault) -> Result<Response, ApiError> {
     let chat = &request.chat;
-    let Prepared { admission, answered_model, ttft, tokens_per_second, .. } = prepare(gateway, chat, &fault)?;
+    let Prepared { served, admission, answered_model, ttft, tokens_per_second } = prepare(gateway, chat, &fault)?;
+    let words = served.spec.answer_words;
     let texts: Vec<CompletionText> =
-        (0..chat.n).map(|i| CompletionText::new(chat.fingerprint.wrapping_add(i), chat.max_tokens)).collect();
+        (0..chat.n).map(|i| CompletionText::new(chat.fingerprint.wrapping_add(i), chat.max_tokens, words)).collect();
     if chat.stream {
         let choices = texts
             .into_iter()
@@ -159,6 +160,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
             jitter: gateway.config.stream_jitter,
             fault,
             seed: chat.fingerprint,
+            telemetry: gateway.telemetry.clone(),
         };
         let mut response = stream_response(plan, admission.permit);
         admission.headers.write(response.headers_mut());

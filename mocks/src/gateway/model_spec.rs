@@ -126,6 +126,34 @@ pub struct ModelSpec {
     /// How it uses declared tools (chat models).
     #[serde(default, skip_serializing_if = "is_default_policy")]
     pub tools: ToolPolicy,
+    /// How many words (one token each) its answers have when `max_tokens` does not cut them.
+    #[serde(default, skip_serializing_if = "is_default_length")]
+    pub answer_words: AnswerWords,
+}
+
+/// The range an answer's natural length is drawn from (inclusive), in words: one token each. The
+/// default, 12 to 48, keeps answers short; a streaming benchmark sets, say, `{ min = 200, max =
+/// 200 }` for long streams (`max_tokens` still cuts them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerWords {
+    /// Fewest words.
+    pub min: u32,
+    /// Most words.
+    pub max: u32,
+}
+
+impl Default for AnswerWords {
+    fn default() -> Self {
+        AnswerWords { min: 12, max: 48 }
+    }
+}
+
+/// Longest natural answer a model may be configured for, in words.
+pub const MAX_ANSWER_WORDS: u32 = 100_000;
+
+fn is_default_length(words: &AnswerWords) -> bool {
+    *words == AnswerWords::default()
 }
 
 fn is_default_policy(p: &ToolPolicy) -> bool {
@@ -192,6 +220,9 @@ impl ModelSpec {
         }
         if self.tools.tool_weights.len() > 128 {
             p.push(("tools.tool_weights", "at most 128 patterns".to_owned()));
+        }
+        if self.answer_words.min > self.answer_words.max || self.answer_words.max > MAX_ANSWER_WORDS {
+            p.push(("answer_words", format!("needs 0 <= min <= max <= {MAX_ANSWER_WORDS}")));
         }
         if self.tools.max_rounds > 100 {
             p.push(("tools.max_rounds", "must be at most 100".to_owned()));

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 use super::errors::ApiError;
-use super::model_spec::ToolPolicy;
+use super::model_spec::ModelSpec;
 use super::schema_value::{SchemaProblem, value_for};
 use super::stream::Piece;
 use super::text::{CHARS_PER_TOKEN, CompletionText, json_tokens};
@@ -56,10 +56,11 @@ fn unanswerable(p: SchemaProblem) -> ApiError {
 /// The answer of one choice drawn from `seed`.
 pub fn answer(
     shaping: &Shaping,
-    policy: &ToolPolicy,
+    spec: &ModelSpec,
     seed: u64,
     max_tokens: Option<u64>,
 ) -> Result<ChoiceAnswer, ApiError> {
+    let policy = &spec.tools;
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x7001_5eed);
     let call = !shaping.tools.is_empty()
         && match &shaping.choice {
@@ -117,7 +118,7 @@ pub fn answer(
     }
     let json = match &shaping.format {
         ResponseFormat::Text => {
-            let text = CompletionText::new(seed, max_tokens);
+            let text = CompletionText::new(seed, max_tokens, spec.answer_words);
             let (tokens, cut) = (text.len() as u64, text.cut());
             return Ok(ChoiceAnswer {
                 content: Content::Words(text.words().collect()),
@@ -127,7 +128,7 @@ pub fn answer(
             });
         }
         ResponseFormat::JsonObject => {
-            let words: Vec<&str> = CompletionText::new(seed, Some(12)).words().collect();
+            let words: Vec<&str> = CompletionText::new(seed, Some(12), spec.answer_words).words().collect();
             serde_json::json!({ "answer": words.join(" ") }).to_string()
         }
         ResponseFormat::JsonSchema { schema, .. } => value_for(schema, seed).map_err(unanswerable)?.to_string(),

@@ -55,6 +55,8 @@ pub struct StreamPlan {
     pub fault: StreamFault,
     /// Seed for jitter.
     pub seed: u64,
+    /// Where the tokens sent are counted.
+    pub telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
 }
 
 /// One choice's part of a stream.
@@ -273,6 +275,7 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
                 _ => None,
             };
             send!(plan.piece_frame(created, index, Some(piece), logprobs, None));
+            plan.telemetry.count_streamed_tokens(1);
         }
     }
     if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= rounds) {

@@ -7,6 +7,8 @@
 use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::model_spec::AnswerWords;
+
 /// The generated vocabulary: every word is one token.
 const VOCAB: &[&str] = &[
     "the", "load", "mock", "test", "each", "user", "sent", "one", "more", "call", "fast", "slow", "data", "node",
@@ -35,7 +37,8 @@ pub fn prompt_tokens<'a>(contents: impl Iterator<Item = &'a str>) -> u64 {
     3 + contents.map(|c| 4 + count_tokens(c)).sum::<u64>()
 }
 
-/// A deterministic completion for `seed`: between 12 and 48 words, cut at `max_tokens`. Its length
+/// A deterministic completion for `seed`: as many words as the model's [`AnswerWords`] (12 to 48
+/// by default), cut at `max_tokens`. Its length
 /// and cut are known before any word is drawn, so answers can be timed (and sized) first and the
 /// words written straight into the body afterwards.
 #[derive(Debug, Clone)]
@@ -46,10 +49,10 @@ pub struct CompletionText {
 }
 
 impl CompletionText {
-    /// The completion for `seed`, at most `max_tokens` words.
-    pub fn new(seed: u64, max_tokens: Option<u64>) -> Self {
+    /// The completion for `seed`, of a length drawn from `words`, at most `max_tokens` words.
+    pub fn new(seed: u64, max_tokens: Option<u64>, words: AnswerWords) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let natural = rng.random_range(12..=48usize);
+        let natural = rng.random_range(words.min as usize..=words.max as usize);
         let limit = max_tokens.map_or(natural, |m| usize::try_from(m).unwrap_or(usize::MAX));
         CompletionText { rng, len: natural.min(limit), cut: limit < natural }
     }
@@ -71,8 +74,8 @@ impl CompletionText {
 }
 
 /// The words of [`CompletionText::new`] and whether they were cut.
-pub fn completion_words(seed: u64, max_tokens: Option<u64>) -> (Vec<&'static str>, bool) {
-    let text = CompletionText::new(seed, max_tokens);
+pub fn completion_words(seed: u64, max_tokens: Option<u64>, words: AnswerWords) -> (Vec<&'static str>, bool) {
+    let text = CompletionText::new(seed, max_tokens, words);
     let cut = text.cut();
     (text.words().collect(), cut)
 }
@@ -92,10 +95,10 @@ mod tests {
 
     #[test]
     fn generated_words_count_one_token_each() {
-        let (words, cut) = completion_words(7, None);
+        let (words, cut) = completion_words(7, None, AnswerWords::default());
         assert!(!cut);
         assert_eq!(count_tokens(&words.join(" ")), words.len() as u64);
-        let (short, cut) = completion_words(7, Some(3));
+        let (short, cut) = completion_words(7, Some(3), AnswerWords::default());
         assert!(cut);
         assert_eq!(short, words[..3]);
     }

@@ -79,6 +79,8 @@ pub struct Telemetry {
     state: Mutex<State>,
     /// When a warning about client input was last logged (ms on the epoch): at most one a second.
     last_warning_ms: AtomicU64,
+    /// Tokens sent in streamed answers (a lock-free counter: streams add to it once per token).
+    streamed_tokens: AtomicU64,
 }
 
 /// The counters as the admin API shows them.
@@ -100,6 +102,8 @@ pub struct CountersView {
     pub faults: BTreeMap<String, u64>,
     /// Service events (e.g. `unknown_model`) by value.
     pub events: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Tokens sent in streamed answers so far (the gateway's delivered tokens, for tokens/s).
+    pub streamed_tokens: u64,
 }
 
 /// One row of [`CountersView::requests`].
@@ -124,6 +128,7 @@ impl Telemetry {
             epoch: (Instant::now(), unix_ms),
             state: Mutex::new(State::default()),
             last_warning_ms: AtomicU64::new(0),
+            streamed_tokens: AtomicU64::new(0),
         }
     }
 
@@ -261,6 +266,7 @@ impl Telemetry {
             faults: c.faults.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             events,
             requests,
+            streamed_tokens: self.streamed_tokens.load(Ordering::Relaxed),
         }
     }
 
@@ -276,5 +282,11 @@ impl Telemetry {
     /// Clears journal and counters.
     pub fn reset(&self) {
         *self.state.lock() = State::default();
+        self.streamed_tokens.store(0, Ordering::Relaxed);
+    }
+
+    /// Counts `n` tokens sent in a streamed answer.
+    pub fn count_streamed_tokens(&self, n: u64) {
+        self.streamed_tokens.fetch_add(n, Ordering::Relaxed);
     }
 }

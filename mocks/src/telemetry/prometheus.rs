@@ -41,6 +41,9 @@ impl Telemetry {
         for (rule, n) in &view.faults {
             let _ = writeln!(out, "mock_injected_faults_total{{service=\"{service}\",rule=\"{}\"}} {n}", label(rule));
         }
+        let _ = writeln!(out, "# HELP mock_streamed_tokens_total Tokens sent in streamed answers.");
+        let _ = writeln!(out, "# TYPE mock_streamed_tokens_total counter");
+        let _ = writeln!(out, "mock_streamed_tokens_total{{service=\"{service}\"}} {}", view.streamed_tokens);
         let _ = writeln!(out, "# HELP mock_events_total Service events such as unknown models or sandbox violations.");
         let _ = writeln!(out, "# TYPE mock_events_total counter");
         for (event, values) in &view.events {

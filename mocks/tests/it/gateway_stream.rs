@@ -294,3 +294,40 @@ async fn logprobs_spell_the_answer_and_streams_with_n_2_interleave_their_choices
     assert_eq!(status, 400);
     assert_eq!(refused["error"]["param"], "top_logprobs");
 }
+
+#[tokio::test]
+async fn a_models_answer_words_set_its_answers_length_and_max_tokens_still_cuts() {
+    let gw = TestGateway::with_toml(
+        "[[gateway.models]]\nid = \"long\"\nkind = \"chat\"\nanswer_words = { min = 200, max = 200 }\n",
+    )
+    .await;
+    let mut body = stream_body("long", true);
+    body["max_tokens"] = json!(500);
+    let text = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&body).send().await.unwrap();
+    let all = frames(&text.text().await.unwrap());
+    let chunks: Vec<Value> = all[..all.len() - 1].iter().map(|f| serde_json::from_str(f).unwrap()).collect();
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["completion_tokens"], 200, "{usage}");
+    assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "stop");
+    // The gateway counts the tokens it streamed, for tokens/s delivered.
+    let (_, counters) = gw.get("/__admin/counters").await;
+    assert_eq!(counters["streamed_tokens"], 200, "{counters}");
+    let metrics = gw.client.get(format!("{}/metrics", gw.url)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("mock_streamed_tokens_total{service=\"gateway\"} 200"), "{metrics}");
+    // Not streamed: the same length; a smaller max_tokens cuts it with `length`.
+    body["stream"] = json!(false);
+    body.as_object_mut().unwrap().remove("stream_options");
+    let (_, whole) = gw.chat(body.clone()).await;
+    assert_eq!(whole["usage"]["completion_tokens"], 200);
+    assert_eq!(whole["choices"][0]["message"]["content"].as_str().unwrap().split_whitespace().count(), 200);
+    body["max_tokens"] = json!(50);
+    let (_, cut) = gw.chat(body).await;
+    assert_eq!(
+        (cut["usage"]["completion_tokens"].as_u64(), cut["choices"][0]["finish_reason"].as_str()),
+        (Some(50), Some("length"))
+    );
+
+    let bad = "[[gateway.models]]\nid = \"m\"\nkind = \"chat\"\nanswer_words = { min = 30, max = 10 }\n";
+    let err = MocksConfig::from_toml(&format!("[gateway]\n{bad}"), "bad.toml").unwrap_err().to_string();
+    assert!(err.contains("answer_words") && err.contains("min <= max"), "{err}");
+}

@@ -94,6 +94,7 @@ pub(super) fn play(
     tokens_per_second: f64,
     fault: StreamFault,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
 ) -> Response {
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::spawn(async move {
@@ -125,6 +126,9 @@ pub(super) fn play(
             let frame = format!("event: {kind}\ndata: {}\n\n", event.payload);
             if sender.send(Ok(Bytes::from(frame))).await.is_err() {
                 return;
+            }
+            if event.paced {
+                telemetry.count_streamed_tokens(1);
             }
         }
     });

@@ -248,7 +248,7 @@ async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Strea
         chat::prepare(gateway, &request, &fault)?;
     let plain = Shaping::words();
     let shaping = request.shaping.as_deref().unwrap_or(&plain);
-    let answer = shaped::answer(shaping, &served.spec.tools, request.fingerprint, request.max_tokens)?;
+    let answer = shaped::answer(shaping, &served.spec, request.fingerprint, request.max_tokens)?;
     shaped::count_calls(&gateway.telemetry, std::slice::from_ref(&answer));
     let rendered = Rendered {
         body,
@@ -265,7 +265,8 @@ async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Strea
     }
     if request.stream {
         let events = events::events(&rendered, &answer, &whole);
-        let mut response = events::play(events, ttft, tokens_per_second, fault, admission.permit);
+        let mut response =
+            events::play(events, ttft, tokens_per_second, fault, admission.permit, gateway.telemetry.clone());
         admission.headers.write(response.headers_mut());
         return Ok(response);
     }
