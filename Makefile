@@ -91,8 +91,9 @@ bench: bench-mocks bench-loadgen bench-streams bench-segments bench-agent bench-
 bench-deps:
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 
-bench-mocks: bench-deps ## mock requests/s beside a bare axum server, with wrk
+bench-mocks: bench-deps ## mock requests/s beside a bare axum server (wrk), and the gateway's streamed tokens per CPU-second beside a bare axum SSE server
 	bash bench/mocks.sh
+	$(PYTHON) bench/streams.py gateway
 
 bench-segments: ## one loadsuite process vs two execution segments (merged), pinned and shared placements
 	$(PYTHON) bench/segments.py

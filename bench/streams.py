@@ -35,6 +35,7 @@ RATES = [int(x) for x in os.environ.get("STREAMS_RATES", "100,200,400,800").spli
 LOCUST_USERS = int(os.environ.get("STREAMS_LOCUST_USERS", str(LEVELS[0])))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 PORT = 18800
+HELLO_PORT = 18801
 TOKENS = 200
 TTFT_MS = 200.0
 GAP_MS = 50.0
@@ -57,9 +58,12 @@ def proc_hwm_mib(pid):
     return 0.0
 
 
-def streamed_tokens():
-    """Tokens the gateway has sent in streamed answers so far (its own counter)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/__admin/counters", timeout=5) as response:
+def streamed_tokens(port=PORT):
+    """Tokens the gateway (or the bare server, `/tokens`) has sent in streamed answers so far."""
+    if port == HELLO_PORT:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/tokens", timeout=5) as response:
+            return int(response.read())
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__admin/counters", timeout=5) as response:
         return json.load(response)["streamed_tokens"]
 
 
@@ -78,11 +82,11 @@ def start_gateway():
     sys.exit("the gateway did not start")
 
 
-def scenario(load):
+def scenario(load, port=PORT):
     return f"""name = "bench-streams"
 description = "streamed chat, 200-token answers back to back"
 [targets]
-gateway = "http://127.0.0.1:{PORT}"
+gateway = "http://127.0.0.1:{port}"
 [[users]]
 name = "chat"
 target = "gateway"
@@ -92,7 +96,7 @@ tasks = [{{ kind = "chat", model = "bench-stream", max_tokens = {TOKENS}, stream
 """
 
 
-def watch(process, gateway, window):
+def watch(process, gateway, window, port=PORT):
     """Polls both processes until `process` exits; returns CPU seconds of each and the tokens the
     gateway streamed over `window` (seconds after start), its length, and the peaks of their
     resident memory."""
@@ -102,7 +106,7 @@ def watch(process, gateway, window):
     while process.poll() is None:
         try:
             t = time.monotonic() - started
-            samples.append((t, proc_cpu(process.pid), proc_cpu(gateway.pid), streamed_tokens()))
+            samples.append((t, proc_cpu(process.pid), proc_cpu(gateway.pid), streamed_tokens(port)))
             peak["loadsuite"] = max(peak["loadsuite"], proc_hwm_mib(process.pid))
             peak["gateway"] = max(peak["gateway"], proc_hwm_mib(gateway.pid))
         except (FileNotFoundError, ProcessLookupError, IndexError):
@@ -116,15 +120,15 @@ def watch(process, gateway, window):
     return (last[1] - first[1], last[2] - first[2], last[3] - first[3]), seconds, peak
 
 
-def loadsuite(text, out_dir, window, gateway, extra=()):
+def loadsuite(text, out_dir, window, gateway, port=PORT):
     path = os.path.join(out_dir + ".toml")
     with open(path, "w") as f:
         f.write(text)
     process = subprocess.Popen(
         ["taskset", "-c", "1", f"{BIN}/loadsuite", "run", path, "--silent", "--overwrite", "--no-preflight",
-         "--drain", "15s", "--out", out_dir, *extra],
+         "--drain", "15s", "--out", out_dir],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    (cpu_l, cpu_g, tokens), seconds, peak = watch(process, gateway, window)
+    (cpu_l, cpu_g, tokens), seconds, peak = watch(process, gateway, window, port)
     err = process.stderr.read()
     if process.returncode not in (0, 1):
         sys.exit(f"loadsuite failed ({process.returncode}): {err}")
@@ -290,7 +294,65 @@ class Chat(HttpUser):
 '''
 
 
+def gateway_vs_axum(users=2000, rounds=3):
+    """The gateway's tokens per CPU-second under `users` concurrent streams beside a bare axum SSE
+    server (bench/hello, current-thread, the same frames at the same pacing), each on core 0 in
+    turn, loadsuite on core 1; rounds alternate the order. Writes bench/results/mocks_streams.*."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks", "-p", "hello"], check=True)
+    load = (f'shape = "stages"\nstages = [{{ users = {users}, spawn_rate = {users}, duration = "3s" }}, '
+            f'{{ users = {users}, spawn_rate = {users}, duration = "{HOLD}s" }}]')
+    window = (4, 3 + HOLD - 1)
+    per_round = []
+    for round_ in range(rounds):
+        order = ["gateway", "axum"] if round_ % 2 == 0 else ["axum", "gateway"]
+        figures = {}
+        for name in order:
+            if name == "gateway":
+                server, port = start_gateway(), PORT
+            else:
+                server = subprocess.Popen(["taskset", "-c", "0", f"{BIN}/hello", f"127.0.0.1:{HELLO_PORT}",
+                                           "--current-thread"], stdout=subprocess.DEVNULL)
+                port = HELLO_PORT
+                time.sleep(0.5)
+            try:
+                _, (_, cpu_s, tokens, seconds), peak = loadsuite(scenario(load, port), f"/tmp/bench-streams-{name}",
+                                                                 window, server, port)
+            finally:
+                server.terminate()
+                server.wait()
+            figures[name] = {"tokens_per_s": tokens / seconds, "core_share": cpu_s / seconds,
+                             "tokens_per_cpu_s": tokens / cpu_s if cpu_s else 0.0, "peak_rss_mib": peak["gateway"]}
+        figures["ratio"] = figures["gateway"]["tokens_per_cpu_s"] / figures["axum"]["tokens_per_cpu_s"]
+        per_round.append(figures)
+        print(f"round {round_}: {json.dumps(figures)}", flush=True)
+    ratios = sorted(r["ratio"] for r in per_round)
+    median = lambda key, name: sorted(r[name][key] for r in per_round)[len(per_round) // 2]
+    result = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "setup": f"server on core 0 (one thread), loadsuite on core 1; {users} concurrent streams of 200 tokens "
+                 f"at 20 tokens/s after 200 ms, {HOLD} s hold, {rounds} rounds alternating the order, median",
+        "rounds": per_round,
+        "ratio_tokens_per_cpu_s_gateway_vs_axum": ratios[len(ratios) // 2],
+        "goal": ">= 0.7",
+    }
+    os.makedirs("bench/results", exist_ok=True)
+    with open("bench/results/mocks_streams.json", "w") as f:
+        json.dump(result, f, indent=2)
+    lines = [f"# The gateway under streams ({result['when']})", "", result["setup"] + ".", "",
+             "| server | tokens/s | share of its core | tokens per CPU-second | peak RSS |", "|---|---:|---:|---:|---:|"]
+    for name, label in (("axum", "bare axum SSE (bench/hello)"), ("gateway", "mock gateway")):
+        lines.append(f"| {label} | {median('tokens_per_s', name):,.0f} | {100 * median('core_share', name):.0f}% "
+                     f"| {median('tokens_per_cpu_s', name):,.0f} | {median('peak_rss_mib', name):.0f} MiB |")
+    lines += ["", f"gateway / bare axum tokens per CPU-second: **{result['ratio_tokens_per_cpu_s_gateway_vs_axum']:.2f}** "
+              f"(goal >= 0.7; rounds: {', '.join(f'{r:.2f}' for r in ratios)})"]
+    with open("bench/results/mocks_streams.md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
+    if sys.argv[1:] == ["gateway"]:
+        return gateway_vs_axum()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks"], check=True)
     closed = [closed_level(users) for users in LEVELS]
     arrival = [open_level(rate) for rate in RATES]

@@ -243,7 +243,9 @@ pub async fn sse(
     }
     let mut sample = StreamSample::default();
     let mut bytes = 0u64;
-    let mut buffer = String::new();
+    // Raw bytes: frames are cut on the blank line and parsed in place, with no text copy per token.
+    let mut buffer: Vec<u8> = Vec::new();
+    let blank_line = memchr::memmem::Finder::new(b"\n\n");
     let mut last_token: Option<Instant> = None;
     let mut first_token: Option<Instant> = None;
     let mut tokens = 0u64;
@@ -260,23 +262,25 @@ pub async fn sse(
             }
         };
         bytes += chunk.len() as u64;
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        if buffer.len() > MAX_SSE_EVENT {
-            failure = Some(Failure::new(
-                FailureKind::Protocol,
-                format!("an SSE event longer than {MAX_SSE_EVENT} bytes (no blank line): not a chat stream"),
-            ));
-            break;
-        }
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            for data in frame.lines().filter_map(|l| l.strip_prefix("data: ")) {
-                if data == "[DONE]" {
+        // Only the unsearched tail (and the byte before it) can hold a new blank line.
+        let searched = buffer.len().saturating_sub(1);
+        buffer.extend_from_slice(&chunk);
+        let mut consumed = 0;
+        let mut from = searched;
+        while let Some(at) = blank_line.find(&buffer[from..]) {
+            let end = from + at + 2;
+            let frame = &buffer[consumed..end];
+            consumed = end;
+            from = end;
+            for data in frame.split(|b| *b == b'\n').filter_map(|l| l.strip_prefix(b"data: ")) {
+                let data = data.strip_suffix(b"\r").unwrap_or(data);
+                if data == b"[DONE]" {
                     done = true;
                     continue;
                 }
-                let Ok(value) = serde_json::from_str::<Value>(data) else {
-                    failure = Some(Failure::new(FailureKind::Protocol, format!("unparseable SSE frame: {data}")));
+                let Ok(value) = serde_json::from_slice::<Value>(data) else {
+                    let shown = String::from_utf8_lossy(data);
+                    failure = Some(Failure::new(FailureKind::Protocol, format!("unparseable SSE frame: {shown}")));
                     continue;
                 };
                 if value.get("error").is_some() {
@@ -305,6 +309,14 @@ pub async fn sse(
                     tokens += 1;
                 }
             }
+        }
+        buffer.drain(..consumed);
+        if buffer.len() > MAX_SSE_EVENT {
+            failure = Some(Failure::new(
+                FailureKind::Protocol,
+                format!("an SSE event longer than {MAX_SSE_EVENT} bytes (no blank line): not a chat stream"),
+            ));
+            break;
         }
     }
     if failure.is_none() && !done {
@@ -340,6 +352,52 @@ mod tests {
             expect: None,
         };
         call.check(&answer).map(|f| f.message)
+    }
+
+    /// Serves `body` as an event stream cut into pieces of `piece` bytes, each sent on its own.
+    async fn sse_server(body: &'static str, piece: usize) -> String {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || async move {
+                let pieces: Vec<Result<bytes::Bytes, std::io::Error>> =
+                    body.as_bytes().chunks(piece).map(|c| Ok(bytes::Bytes::copy_from_slice(c))).collect();
+                let stream = futures::stream::iter(pieces).then(|p| async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    p
+                });
+                ([("content-type", "text/event-stream")], axum::body::Body::from_stream(stream))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    #[tokio::test]
+    async fn frames_cut_anywhere_and_crlf_lines_read_the_same() {
+        const BODY: &str =
+            "data: {\"t\":1}\n\ndata: {\"t\":2}\r\n\r\n\n\ndata: {\"t\":3}\n\n: comment\n\ndata: [DONE]\n\n";
+        let none = std::collections::BTreeMap::new();
+        let http = Http::new(reqwest::Client::new(), &none, &none);
+        for piece in [1, 2, 3, 7, BODY.len()] {
+            let url = sse_server(BODY, piece).await;
+            let mut seen = Vec::new();
+            let outcome = sse(&http, &url, &Value::Null, Duration::from_secs(5), None, |frame| {
+                seen.push(frame["t"].as_u64().unwrap());
+                Frame::Token
+            })
+            .await;
+            assert!(outcome.failure.is_none(), "pieces of {piece}: {:?}", outcome.failure);
+            assert_eq!(seen, [1, 2, 3], "pieces of {piece}");
+            let stream = outcome.stream.unwrap();
+            assert_eq!(stream.inter_token.len(), 2);
+            assert!(stream.ttft.is_some());
+        }
+        // A broken frame is a protocol failure that quotes it.
+        let url = sse_server("data: {oops\n\ndata: [DONE]\n\n", 3).await;
+        let outcome = sse(&http, &url, &Value::Null, Duration::from_secs(5), None, |_| Frame::Token).await;
+        assert!(outcome.failure.unwrap().message.contains("unparseable SSE frame: {oops"));
     }
 
     #[test]
