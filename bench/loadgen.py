@@ -3,7 +3,10 @@
 The server is pinned to core 0; each generator runs alone on core 1 for the same time with the same
 number of connections/users (no think time). Records requests/s and CPU seconds per 1,000 requests
 of each generator (from the kernel's rusage of the child), then loadsuite's peak resident memory
-with 1,000 and 10,000 users (1 s think time). Writes bench/results/loadgen.{json,md}.
+with 1,000 and 10,000 users (1 s think time). Peers a user would pick instead run in the same
+rounds on the same core when installed (skipped with a note otherwise, never required): oha
+(`cargo install oha`) and Locust (`pip install locust`, one process, `HttpUser` with no wait time,
+as its users write it; its peak RSS too). Writes bench/results/loadgen.{json,md}.
 """
 
 import datetime
@@ -11,8 +14,10 @@ import json
 import os
 import re
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
@@ -31,6 +36,39 @@ def child_run(cmd):
     return out, cpu, after.ru_maxrss
 
 
+LOCUSTFILE = """
+from locust import HttpUser, task
+
+class Health(HttpUser):
+    @task
+    def health(self):
+        self.client.get("/health")
+"""
+
+
+def oha():
+    """oha on core 1: (requests/s, CPU ms per 1,000 requests, peak RSS MiB)."""
+    out, cpu, _ = child_run(["taskset", "-c", "1", "oha", "-z", f"{DURATION}s", "-c", str(CONNECTIONS), "--no-tui", URL])
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out.stdout).group(1))
+    return {"rps": rps, "cpu_ms_per_1k": 1e6 * cpu / max(rps * DURATION, 1)}
+
+
+def locust():
+    """One Locust process on core 1, the same users and time: requests/s and CPU per 1,000."""
+    directory = tempfile.mkdtemp()
+    with open(os.path.join(directory, "locustfile.py"), "w") as f:
+        f.write(LOCUSTFILE)
+    prefix = os.path.join(directory, "run")
+    _, cpu, _ = child_run(["taskset", "-c", "1", "locust", "-f", os.path.join(directory, "locustfile.py"), "--headless",
+                           "-u", str(CONNECTIONS), "-r", str(CONNECTIONS), "-t", f"{DURATION}s", "--host",
+                           URL.rsplit("/", 1)[0], "--csv", prefix, "--only-summary"])
+    with open(prefix + "_stats.csv") as f:
+        header = f.readline().strip().split(",")
+        rows = [dict(zip(header, line.strip().split(","))) for line in f]
+    requests = int(next(r for r in rows if r["Name"] == "Aggregated")["Request Count"])
+    return {"rps": requests / DURATION, "cpu_ms_per_1k": 1e6 * cpu / max(requests, 1)}
+
+
 def loadsuite(users, seconds, extra, out_dir):
     cmd = ["taskset", "-c", "1", f"{BIN}/loadsuite", "run", "--url", URL, "--users", str(users),
            "--spawn-rate", str(users), "--run-time", f"{seconds}s", "--quiet", "--overwrite", "--out", out_dir] + extra
@@ -47,7 +85,17 @@ def main():
     time.sleep(0.5)
     try:
         runs = {"wrk": [], "loadsuite": []}
+        peers = {"oha": oha, "locust": locust}
+        skipped = {}
+        for name in list(peers):
+            if shutil.which(name) is None:
+                skipped[name] = f"not installed ({'cargo install oha' if name == 'oha' else 'pip install locust'})"
+                del peers[name]
+            else:
+                runs[name] = []
         for _ in range(ROUNDS):
+            for name, peer in peers.items():
+                runs[name].append(peer())
             out, cpu, _ = child_run(["taskset", "-c", "1", "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{DURATION}s", URL])
             requests = int(re.search(r"(\d+) requests in", out.stdout).group(1))
             runs["wrk"].append({"rps": requests / DURATION, "cpu_ms_per_1k": 1e6 * cpu / max(requests, 1)})
@@ -78,6 +126,7 @@ def main():
         "median": med,
         "ratio_rps_loadsuite_vs_wrk": med["loadsuite"]["rps"] / med["wrk"]["rps"],
         "loadsuite_peak_rss_mib": memory,
+        "peers_skipped": skipped,
         "goals": {"ratio_rps_loadsuite_vs_wrk": ">= 0.9", "rss_10000_users_mib": "< 512"},
     }
     os.makedirs("bench/results", exist_ok=True)
@@ -87,6 +136,8 @@ def main():
         md.write("| generator | requests/s | CPU ms per 1,000 requests |\n|---|---:|---:|\n")
         for k, v in med.items():
             md.write(f"| {k} | {v['rps']:,.0f} | {v['cpu_ms_per_1k']:.1f} |\n")
+        for name, why in skipped.items():
+            md.write(f"| {name} | skipped: {why} | |\n")
         md.write(f"\nloadsuite / wrk requests/s: **{result['ratio_rps_loadsuite_vs_wrk']:.2f}** (goal >= 0.9)\n\n")
         md.write("| loadsuite users (1 s think) | peak RSS MiB |\n|---:|---:|\n")
         for k, v in memory.items():

@@ -31,7 +31,7 @@ import urllib.request
 
 LEVELS = [int(x) for x in os.environ.get("STREAMS_LEVELS", "1000,5000,10000").split(",")]
 HOLD = int(os.environ.get("STREAMS_HOLD", "20"))
-RATES = [int(x) for x in os.environ.get("STREAMS_RATES", "100,200,400,800").split(",")]
+RATES = [int(x) for x in os.environ.get("STREAMS_RATES", "100,200,400,800,1600,3200").split(",")]
 LOCUST_USERS = int(os.environ.get("STREAMS_LOCUST_USERS", str(LEVELS[0])))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 PORT = 18800
@@ -205,7 +205,9 @@ def open_level(rate):
         "late": schedule.get("late", 0),
         "dropped": schedule.get("dropped", 0),
         "loadsuite_core_share": cpu_l / window if window else None,
-        "raw_schedule": schedule,
+        "generator_saturated": run["generator_cpu"]["saturated"],
+        "accurate": abs(row["requests"] / seconds - rate) <= 0.02 * rate and schedule.get("late", 0) == 0
+        and schedule.get("dropped", 0) == 0,
     }
 
 
@@ -388,6 +390,21 @@ def main():
               "| planned /s | measured /s | late starts | dropped | loadsuite core |", "|---:|---:|---:|---:|---:|"]
     for r in arrival:
         lines.append(f"| {r['planned_per_s']} | {r['measured_per_s']:.1f} | {r['late']} | {r['dropped']} | {pct(r['loadsuite_core_share'])} |")
+    within = [r["planned_per_s"] for r in arrival if abs(r["measured_per_s"] - r["planned_per_s"]) <= 0.02 * r["planned_per_s"]]
+    exact = []
+    for r in arrival:
+        if not r["accurate"]:
+            break
+        exact.append(r["planned_per_s"])
+    saturated = [r["planned_per_s"] for r in arrival if r["generator_saturated"]]
+    result["arrival_accuracy"] = {"within_2_percent_up_to": max(within, default=None),
+                                  "no_late_or_dropped_start_up_to": max(exact, default=None),
+                                  "generator_saturated_from": min(saturated, default=None)}
+    lines += ["", f"Measured arrival rate within 2% of the plan up to {max(within, default='none')}/s; no late or dropped "
+              f"start up to {max(exact, default='none (late starts at the lowest rate)')}/s; generator saturated from "
+              f"{min(saturated, default='no tested rate')}."]
+    with open("bench/results/streams.json", "w") as f:
+        json.dump(result, f, indent=2)
     lines += ["", "Peer, same gateway, same core, same answers:", ""]
     if "skipped" in locust:
         lines.append(f"- Locust: skipped ({locust['skipped']}).")
