@@ -286,7 +286,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         snapshot.per_stage.iter().filter(|(_, stats)| !stats.ttft.is_empty()).map(|((stage, _), _)| *stage).collect();
     let mut streamed = streamed;
     streamed.dedup();
-    engine.warnings.extend(crate::monitor::stream_distortion(&cpu, &lag, &streamed));
+    engine.warnings.extend(crate::monitor::stream_distortion(&cpu, &streamed));
     for w in &engine.warnings {
         eprintln!("loadsuite: warning: {}", w.message);
     }

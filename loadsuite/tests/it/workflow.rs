@@ -86,9 +86,12 @@ fn the_nightly_compare_step_passes_a_clean_night_and_files_a_slow_gateway() {
     let out = temp_dir("nightly");
     std::fs::create_dir_all(&out).unwrap();
     let (exit, said) = compare_step(&out, "none");
-    // A shared CI machine can get busier between the baseline and the night: then, and only then,
-    // the honest answer is "inconclusive" with that reason, never a regression.
-    let busier = exit == 3 && said.contains("the machine was busier") && !said.contains("**regression");
+    // A shared CI machine can get busier between the baseline and the night (or keep the generator
+    // so busy its stream timing is not trusted): then, and only then, the honest answer is
+    // "inconclusive" with that reason, never a regression.
+    let busier = exit == 3
+        && (said.contains("the machine was busier") || said.contains("not trusted: "))
+        && !said.contains("**regression");
     assert!(exit == 0 || busier, "a clean night passes against its fresh baseline: exit {exit}: {said}");
     let baseline: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("nightly/baseline.json")).unwrap()).unwrap();
