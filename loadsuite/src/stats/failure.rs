@@ -40,6 +40,14 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// The HTTP status, when the kind has one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FailureKind::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// The short key reports group by: `model_not_found`, `http_503`, `connect_refused`, ...
     pub fn key(&self) -> String {
         match self {

@@ -205,6 +205,7 @@ pub fn combine_failures(groups: impl IntoIterator<Item = FailureGroup>, by_stage
                 m.count += g.count;
                 if g.first_seen < m.first_seen {
                     m.message = g.message;
+                    m.status = g.status;
                     m.first_seen = g.first_seen;
                     m.stage = g.stage.min(m.stage);
                 }
@@ -278,13 +279,23 @@ fn flatten(rows: &Rows) -> impl Iterator<Item = (EndpointKey, &Stats)> {
     rows.iter().flat_map(|(m, names)| names.iter().map(move |(n, s)| ((m.clone(), n.clone()), s)))
 }
 
+/// How often one kind of failure happened in one stage and row, and its first message.
+#[derive(Debug, Clone)]
+struct Tally {
+    count: u64,
+    message: String,
+    first_seen: f64,
+    last_seen: f64,
+}
+
 #[derive(Default)]
 struct Inner {
     users: u64,
     total: Rows,
     per_stage: Vec<Rows>,
     second: Rows,
-    failures: BTreeMap<(usize, EndpointKey, String), FailureGroup>,
+    /// Failures by stage, row and kind: kept as [`FailureKind`]s until a snapshot writes them.
+    failures: BTreeMap<(usize, EndpointKey, FailureKind), Tally>,
     history: Vec<SecondRow>,
     schedule: Schedule,
 }
@@ -365,25 +376,16 @@ impl Recorder {
         row_of(&mut inner.per_stage[stage], method, name).add(&sample);
         row_of(&mut inner.second, method, name).add(&sample);
         if let Some(failure) = &sample.failure {
-            let key = (stage, (sample.method.to_owned(), sample.name.to_owned()));
+            let key = (stage, (method.to_owned(), name.to_owned()), failure.kind.clone());
             let now = unix_now();
-            let status = match &failure.kind {
-                FailureKind::Http { status, .. } => Some(*status),
-                _ => None,
-            };
-            let group = inner.failures.entry((key.0, key.1, failure.kind.key())).or_insert_with(|| FailureGroup {
-                stage,
-                method: sample.method.to_owned(),
-                name: sample.name.to_owned(),
-                kind: failure.kind.key(),
-                status,
+            let tally = inner.failures.entry(key).or_insert_with(|| Tally {
                 count: 0,
                 message: failure.message.clone(),
                 first_seen: now,
                 last_seen: now,
             });
-            group.count += 1;
-            group.last_seen = now;
+            tally.count += 1;
+            tally.last_seen = now;
         }
     }
 
@@ -435,7 +437,22 @@ impl Recorder {
                 .enumerate()
                 .flat_map(|(i, rows)| flatten(rows).map(move |(k, s)| ((i, k), s.clone())))
                 .collect(),
-            failures: inner.failures.values().cloned().collect(),
+            // Kinds become their report keys only here; kinds sharing a key (one error code
+            // under two statuses) are one group, as reports show them.
+            failures: combine_failures(
+                inner.failures.iter().map(|((stage, (method, name), kind), t)| FailureGroup {
+                    stage: *stage,
+                    method: method.clone(),
+                    name: name.clone(),
+                    kind: kind.key(),
+                    status: kind.status(),
+                    count: t.count,
+                    message: t.message.clone(),
+                    first_seen: t.first_seen,
+                    last_seen: t.last_seen,
+                }),
+                true,
+            ),
             history: inner.history.clone(),
             schedule: inner.schedule,
         }
@@ -487,5 +504,47 @@ impl Recorder {
             ),
             None => format!("stage {} users {}", self.stage() + 1, inner.users),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: FailureKind, message: &str) -> Sample<'static> {
+        Sample {
+            method: "POST",
+            name: "/v1/chat/completions",
+            latency: Duration::from_millis(3),
+            bytes: 10,
+            failure: Some(Failure::new(kind, message)),
+            stream: None,
+            step_counts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn failures_are_kept_by_kind_and_written_by_report_key() {
+        let recorder = Recorder::default();
+        let model = |status| FailureKind::Http { status, code: Some("model_not_found".into()) };
+        recorder.record_at(failed(model(404), "first"), 0);
+        std::thread::sleep(Duration::from_millis(2));
+        recorder.record_at(failed(model(400), "later"), 0);
+        recorder.record_at(failed(model(404), "again"), 0);
+        recorder.record_at(failed(FailureKind::Timeout, "slow"), 0);
+        recorder.record_at(failed(FailureKind::Timeout, "slow in stage 2"), 1);
+        let groups = recorder.snapshot().failures;
+        let summary: Vec<(usize, &str, Option<u16>, u64, &str)> =
+            groups.iter().map(|g| (g.stage, g.kind.as_str(), g.status, g.count, g.message.as_str())).collect();
+        // One error code under two statuses is one group, with the first failure's status and
+        // message; stages stay apart.
+        assert_eq!(
+            summary,
+            [
+                (0, "model_not_found", Some(404), 3, "first"),
+                (0, "timeout", None, 1, "slow"),
+                (1, "timeout", None, 1, "slow in stage 2")
+            ]
+        );
     }
 }
