@@ -261,18 +261,17 @@ pub async fn execute(
     match &task.kind {
         TaskKind::Http { method, path, body, headers } => {
             if let Some(authority) = base.strip_prefix("http://").map(|a| a.trim_end_matches('/')) {
-                return plain_http(
-                    user,
+                let request = PlainRequest {
                     authority,
-                    client.key_for(base),
+                    key: client.key_for(base),
                     method,
                     path,
-                    body.as_deref(),
+                    body: body.as_deref(),
                     headers,
                     timeout,
-                    task.expect_status,
-                )
-                .await;
+                    expect: task.expect_status,
+                };
+                return plain_http(user, &request).await;
             }
             let mut request = client.request(method.clone(), url(path)).timeout(timeout);
             for (k, v) in headers {
@@ -370,19 +369,24 @@ pub async fn execute(
     }
 }
 
-/// A plain-HTTP task over the user's own connection.
-#[allow(clippy::too_many_arguments)]
-async fn plain_http(
-    user: &mut UserState,
-    authority: &str,
-    key: Option<&str>,
-    method: &http::Method,
-    path: &str,
-    body: Option<&str>,
-    headers: &[(String, String)],
+/// One plain-HTTP request of an `http` task, as [`plain_http`] sends it.
+struct PlainRequest<'a> {
+    /// `host:port` of the target.
+    authority: &'a str,
+    /// The target's API key, sent as a bearer token.
+    key: Option<&'a str>,
+    method: &'a http::Method,
+    path: &'a str,
+    body: Option<&'a str>,
+    headers: &'a [(String, String)],
     timeout: Duration,
+    /// The status the task expects (any success when absent).
     expect: Option<u16>,
-) -> Outcome {
+}
+
+/// A plain-HTTP task over the user's own connection.
+async fn plain_http(user: &mut UserState, request: &PlainRequest<'_>) -> Outcome {
+    let PlainRequest { authority, key, method, path, body, headers, timeout, expect } = *request;
     let mut builder = http::Request::builder().method(method.clone()).uri(path).header(http::header::HOST, authority);
     for (k, v) in headers {
         builder = builder.header(k.as_str(), v.as_str());
