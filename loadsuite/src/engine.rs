@@ -343,6 +343,37 @@ fn users_due(from: usize, target: u32, spawn_rate: f64, elapsed: Duration) -> us
     due as usize
 }
 
+/// What one closed stage's spawner saw: the most users it held and when it reached its target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Ramp {
+    peak: u64,
+    reached_s: Option<f64>,
+}
+
+/// Moves the user count from `from` to the stage's target at its spawn rate and holds it until
+/// the stage ends or the run stops. `adjust(n)` makes the count `n`; it is called at the stage
+/// start and at every [`SPAWN_TICK`] while the count is moving, never while it holds.
+async fn ramp_stage(stage: &ClosedStage, from: usize, stop: &CancellationToken, mut adjust: impl FnMut(usize)) -> Ramp {
+    let stage_start = Instant::now();
+    let stage_end = stage_start + stage.duration;
+    let target = stage.users as usize;
+    let mut ramp = Ramp { peak: from as u64, reached_s: None };
+    loop {
+        let now = Instant::now();
+        if now >= stage_end || stop.is_cancelled() {
+            return ramp;
+        }
+        let due = users_due(from, stage.users, stage.spawn_rate, now - stage_start);
+        adjust(due);
+        ramp.peak = ramp.peak.max(due as u64);
+        if ramp.reached_s.is_none() && due == target {
+            ramp.reached_s = Some((now - stage_start).as_secs_f64());
+        }
+        let wait = if due == target { stage_end } else { (now + SPAWN_TICK).min(stage_end) };
+        sleep_until(wait, stop).await;
+    }
+}
+
 async fn run_closed(
     shared: &Arc<Shared>,
     stages: &[ClosedStage],
@@ -362,16 +393,7 @@ async fn run_closed(
         }
         shared.recorder.set_stage(index);
         let stage_start = Instant::now();
-        let stage_end = stage_start + stage.duration;
-        let from = users.len();
-        let mut peak = users.len() as u64;
-        let mut reached = None;
-        loop {
-            let now = Instant::now();
-            if now >= stage_end || stop.is_cancelled() {
-                break;
-            }
-            let due = users_due(from, stage.users, stage.spawn_rate, now - stage_start);
+        let ramp = ramp_stage(stage, users.len(), &stop, |due| {
             while users.len() < due {
                 let class = next_class(classes, &counts);
                 counts[class] += 1;
@@ -388,22 +410,17 @@ async fn run_closed(
                     counts[class] -= 1;
                 }
             }
-            peak = peak.max(users.len() as u64);
-            if reached.is_none() && users.len() == stage.users as usize {
-                reached = Some(stage_start.elapsed().as_secs_f64());
-            }
             shared.recorder.set_users(users.len() as u64);
-            let wait = if users.len() == stage.users as usize { stage_end } else { (now + SPAWN_TICK).min(stage_end) };
-            sleep_until(wait, &stop).await;
-        }
+        })
+        .await;
         timings.push(StageTiming {
             index,
             started_s: (stage_start - run_start).as_secs_f64(),
             duration_s: stage_start.elapsed().as_secs_f64(),
             target: stage.users as f64,
-            peak,
-            reached_s: reached,
-            complete: Instant::now() >= stage_end,
+            peak: ramp.peak,
+            reached_s: ramp.reached_s,
+            complete: Instant::now() >= stage_start + stage.duration,
         });
     }
     for (cancel, _) in &users {
@@ -530,8 +547,68 @@ async fn run_open(
 
 #[cfg(test)]
 mod tests {
-    use super::users_due;
+    use super::{Ramp, ramp_stage, users_due};
+    use crate::plan::ClosedStage;
     use std::time::Duration;
+    use tokio::time::Instant;
+    use tokio_util::sync::CancellationToken;
+
+    /// Runs one stage on tokio's paused clock and returns every change of the user count as
+    /// (milliseconds into the stage, users), with what the spawner reported.
+    async fn ramp(
+        from: usize,
+        users: u32,
+        spawn_rate: f64,
+        seconds: f64,
+        stop_after: Option<f64>,
+    ) -> (Vec<(u128, usize)>, Ramp) {
+        let stage = ClosedStage { users, spawn_rate, duration: at(seconds) };
+        let stop = CancellationToken::new();
+        if let Some(after) = stop_after {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(at(after)).await;
+                stop.cancel();
+            });
+        }
+        let start = Instant::now();
+        let mut changes: Vec<(u128, usize)> = Vec::new();
+        let mut current = from;
+        let report = ramp_stage(&stage, from, &stop, |due| {
+            if due != current || changes.is_empty() {
+                changes.push((start.elapsed().as_millis(), due));
+                current = due;
+            }
+        })
+        .await;
+        (changes, report)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stage_ramps_at_its_spawn_rate_on_the_clock() {
+        // 4 -> 12 users at 8 a second: one at once, then one every 125 ms, seen on the 10 ms tick.
+        let (changes, report) = ramp(4, 12, 8.0, 3.0, None).await;
+        let expected: Vec<(u128, usize)> = (5..=12).map(|n| (((n - 5) as u128 * 125).div_ceil(10) * 10, n)).collect();
+        assert_eq!(changes, expected);
+        assert_eq!(report, Ramp { peak: 12, reached_s: Some(0.88) });
+        // 0 -> 4 at 20 a second: 1, then one every 50 ms; reached at 150 ms.
+        let (changes, report) = ramp(0, 4, 20.0, 1.0, None).await;
+        assert_eq!(changes, [(0, 1), (50, 2), (100, 3), (150, 4)]);
+        assert_eq!(report.reached_s, Some(0.15));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ramp_down_keeps_the_earlier_peak_and_a_stop_ends_the_stage() {
+        let (changes, report) = ramp(12, 2, 100.0, 0.5, None).await;
+        assert_eq!(changes.first(), Some(&(0, 12)));
+        assert_eq!(changes.last(), Some(&(100, 2)), "ten users stopped at 100 a second take 0.1 s");
+        assert_eq!(report, Ramp { peak: 12, reached_s: Some(0.1) });
+        let start = Instant::now();
+        let (changes, report) = ramp(0, 100, 10.0, 60.0, Some(0.505)).await;
+        assert_eq!(start.elapsed(), at(0.505), "the stop ends the stage at once");
+        assert_eq!(changes.last(), Some(&(500, 6)));
+        assert_eq!(report.reached_s, None, "never reached");
+    }
 
     fn at(seconds: f64) -> Duration {
         Duration::from_secs_f64(seconds)

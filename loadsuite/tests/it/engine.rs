@@ -17,11 +17,11 @@ async fn stages_reach_their_user_counts_at_the_spawn_rate() {
     let stages = run["engine"]["stages"].as_array().unwrap();
     let peaks: Vec<u64> = stages.iter().map(|s| s["peak"].as_u64().unwrap()).collect();
     assert_eq!(peaks, [4, 12, 12], "the last stage starts at 12 and stops users down to 2");
-    // 8 users/s from 4 to 12 takes one second; 4 at 20/s takes 0.2 s; stopping 10 at 100/s 0.1 s.
+    // The exact spawn times are tested on tokio's paused clock (engine::tests); on the real clock
+    // only what noise cannot move: every stage reached its users, the slow ramp last of all.
     let reached: Vec<f64> = stages.iter().map(|s| s["reached_s"].as_f64().unwrap()).collect();
-    for (got, want) in reached.iter().zip([0.15, 0.875, 0.1]) {
-        assert!((got - want).abs() <= 0.1 + want * 0.1, "reached after {reached:?}");
-    }
+    assert!(reached[1] > reached[0] && reached[1] > reached[2], "reached after {reached:?}");
+    assert!(reached[1] >= 0.875, "8 users/s from 4 to 12 cannot be faster than 0.875 s: {reached:?}");
     let last_stage: Vec<u64> = run["time_series"]
         .as_array()
         .unwrap()
