@@ -3,16 +3,17 @@
 //! file, line and field ([`ConfigProblem`]).
 
 pub mod locate;
+mod model_spec;
 pub mod raw;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+pub use model_spec::{AnswerWords, ModelKind, ModelSpec, RateLimitSpec, ToolPolicy, ToolWeight};
 pub use raw::{Dialect, OverLimit, UnknownModelPolicy};
 
 use crate::faults::FaultRuleSpec;
-use crate::gateway::{ModelKind, ModelSpec};
 
 /// The configuration `mocks serve` runs when given no `--config`.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");

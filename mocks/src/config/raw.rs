@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::ModelSpec;
 use crate::faults::FaultRuleSpec;
-use crate::gateway::ModelSpec;
 
 /// The top level of a config file. A missing service table means that service's defaults.
 #[derive(Debug, Deserialize)]

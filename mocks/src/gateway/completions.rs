@@ -10,9 +10,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::chat::{ChatRequest, Prepared, generation_time, positive_int, prepare, stream_fields};
+use super::chat::{ChatRequest, Prepared, generation_time, prepare};
 use super::errors::ApiError;
 use super::extract::JsonObject;
+use super::fields::{model_field, positive_int, reject_unknown_fields, stream_fields};
 use super::stream::{ChoiceStream, Piece, StreamPlan, StreamShape, stream_response};
 use super::text::{CompletionText, count_tokens};
 use super::wire::{TextChoice, TextCompletion, Usage};
@@ -66,8 +67,8 @@ fn prompts(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
 }
 
 fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> {
-    super::chat::reject_unknown_fields(body, KNOWN_FIELDS)?;
-    let model = super::chat::model_field(body)?;
+    reject_unknown_fields(body, KNOWN_FIELDS)?;
+    let model = model_field(body)?;
     let prompts = prompts(body)?;
     let (stream, include_usage) = stream_fields(body)?;
     // The spec's default is 16 tokens.
@@ -87,7 +88,7 @@ fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> 
         Some(Value::Bool(true)) => Some(prompts.join("")),
         Some(other) => return Err(ApiError::wrong_type("echo", "a boolean", other)),
     };
-    super::chat_bounds::check(body)?;
+    super::chat::check_bounds(body)?;
     match body.get("logprobs") {
         None | Some(Value::Null) => {}
         Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= 5) => {}

@@ -9,10 +9,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::Gateway;
-use super::chat::{model_field, reject_unknown_fields};
 use super::errors::ApiError;
 use super::extract::JsonObject;
-use super::model_spec::ModelKind;
+use super::fields::{model_field, reject_unknown_fields};
+use crate::config::ModelKind;
 
 const KNOWN_FIELDS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
 /// Largest answer built, in bytes (estimated before building it).

@@ -6,15 +6,13 @@
 
 mod auth;
 mod chat;
-mod chat_bounds;
-mod chat_plain;
-mod completion_json;
 mod completions;
 mod embeddings;
 mod errors;
 mod extract;
+mod fields;
+mod headers;
 mod logprobs;
-mod model_spec;
 mod models_api;
 mod ratelimit;
 mod registry;
@@ -26,8 +24,8 @@ mod text;
 mod tools;
 mod wire;
 
+pub use crate::config::{ModelKind, ModelSpec, RateLimitSpec};
 pub use errors::ApiError;
-pub use model_spec::{ModelKind, ModelSpec, RateLimitSpec};
 pub use registry::{ModelRegistry, ServedModel};
 
 use std::sync::Arc;
@@ -40,7 +38,7 @@ use axum::extract::{Request, State};
 use axum::response::IntoResponse;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::config::{Dialect, GatewayConfig};
@@ -143,11 +141,6 @@ pub(crate) fn note_model(mut response: Response, model: Option<String>) -> Respo
     response
 }
 
-/// The request id header every answer carries (set by [`GatewayProtocol`]'s `finish`).
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-/// The processing time header every answer carries (set by [`GatewayProtocol`]'s `finish`).
-pub(crate) const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
-
 /// The gateway's hooks into the shared fault layer.
 struct GatewayProtocol {
     dialect: Dialect,
@@ -218,31 +211,9 @@ impl ServiceProtocol for GatewayProtocol {
                 rendered
             }
         };
-        let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_bytes(&request_id(self.seed, n)) {
-            headers.insert(REQUEST_ID, v);
-        }
-        // Most answers take under 10 ms: a static value then, instead of a formatted one.
-        const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
-        let ms = elapsed.as_millis() as u64;
-        let processing = match DIGITS.get(ms as usize) {
-            Some(digit) => HeaderValue::from_static(digit),
-            None => HeaderValue::from(ms),
-        };
-        headers.insert(PROCESSING_MS, processing);
+        headers::stamp(response.headers_mut(), self.seed, n, elapsed);
         response
     }
-}
-
-/// `req_` + the gateway's instance number as 16 hex digits + the request number as 8, written
-/// without the formatting machinery: it is on every response.
-fn request_id(seed: u64, n: u64) -> [u8; 28] {
-    let mut id = *b"req_000000000000000000000000";
-    id[4..20].copy_from_slice(&hex16(seed));
-    // `{n:08x}` prints at least 8 digits; the counter stays below 2^32 for ~4 billion requests, and
-    // wraps there rather than growing the header.
-    id[20..].copy_from_slice(&hex16(n)[8..]);
-    id
 }
 
 /// `value` as 16 lowercase hex digits (`{value:016x}`), for ids on every answer.
@@ -326,16 +297,4 @@ pub fn router(gateway: Arc<Gateway>) -> MockService {
         .route("/__admin/models/{id}", delete(models_api::admin_remove))
         .with_state(gateway.clone());
     service::assemble(api, parts, &gateway.config.common, Some(models_admin))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_match_their_format_string() {
-        for (seed, n) in [(0u64, 0u64), (42, 1), (u64::MAX, 0xffff_ffff), (0x0123_4567_89ab_cdef, 0x00c0_ffee)] {
-            let id = super::request_id(seed, n);
-            assert_eq!(std::str::from_utf8(&id).unwrap(), format!("req_{seed:016x}{n:08x}"));
-            assert_eq!(std::str::from_utf8(&super::hex16(seed)).unwrap(), format!("{seed:016x}"));
-        }
-    }
 }

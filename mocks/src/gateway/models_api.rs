@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::Gateway;
 use super::errors::ApiError;
-use super::model_spec::ModelSpec;
+use crate::config::ModelSpec;
 
 fn model_object(name: &str, spec: &ModelSpec) -> Value {
     json!({"id": name, "object": "model", "created": 1_700_000_000u64, "owned_by": spec.owned_by})

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::model_spec::{ModelKind, ModelSpec};
 use super::ratelimit::RateLimiter;
 use crate::config::{GatewayConfig, UnknownModelPolicy};
+use crate::config::{ModelKind, ModelSpec};
 use crate::telemetry::Telemetry;
 
 /// A served model and its live rate limiter.

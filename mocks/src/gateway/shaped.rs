@@ -7,12 +7,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
 use super::errors::ApiError;
-use super::model_spec::ModelSpec;
 use super::schema_value::{SchemaProblem, value_for};
 use super::stream::Piece;
 use super::text::{CHARS_PER_TOKEN, CompletionText, json_tokens};
 use super::tools::{ResponseFormat, Shaping, ToolChoice};
 use super::wire::{ChatCompletion, Choice, FunctionCall, Message, ToolCall, Usage};
+use crate::config::ModelSpec;
 
 /// A tool call the model makes.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,7 @@
 use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::model_spec::AnswerWords;
+use crate::config::AnswerWords;
 
 /// The generated vocabulary: every word is one token.
 const VOCAB: &[&str] = &[

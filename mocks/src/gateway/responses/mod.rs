@@ -227,8 +227,8 @@ pub async fn create(
 }
 
 async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: StreamFault) -> Result<Response, ApiError> {
-    chat::reject_unknown_fields(body, KNOWN_FIELDS)?;
-    chat::model_field(body)?;
+    super::fields::reject_unknown_fields(body, KNOWN_FIELDS)?;
+    super::fields::model_field(body)?;
     let before = match body.get("previous_response_id").filter(|v| !v.is_null()) {
         None => Vec::new(),
         Some(Value::String(id)) => gateway.responses.lock().conversations.get(id).cloned().ok_or_else(|| {

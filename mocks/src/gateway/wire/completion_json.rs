@@ -4,10 +4,10 @@
 //! that needs no escaping, yet serde_json escapes every key and value it writes: that scan was the
 //! largest single cost of a chat answer. This writer copies the fixed parts as they are, escapes
 //! only the one string a client chose (the model name, through serde_json), and yields exactly
-//! the bytes serde_json makes of [`super::wire::ChatCompletion`] (a property test compares them).
+//! the bytes serde_json makes of [`super::ChatCompletion`] (a property test compares them).
 
-use super::text::CompletionText;
-use super::wire::Usage;
+use super::Usage;
+use crate::gateway::text::CompletionText;
 
 /// What a completion body says besides its choices.
 pub struct CompletionHead<'a> {
@@ -26,7 +26,7 @@ pub fn completion_json(head: &CompletionHead<'_>, texts: Vec<CompletionText>) ->
     // The fixed fields take ~300 bytes; each choice ~100 plus up to 5 bytes a word.
     let mut out = Vec::with_capacity(300 + texts.iter().map(|t| 100 + 5 * t.len()).sum::<usize>() + head.model.len());
     out.extend_from_slice(b"{\"id\":\"chatcmpl-");
-    out.extend_from_slice(&super::hex16(head.fingerprint));
+    out.extend_from_slice(&crate::gateway::hex16(head.fingerprint));
     out.extend_from_slice(b"\",\"object\":\"chat.completion\",\"created\":");
     push_number(&mut out, head.created);
     out.extend_from_slice(b",\"model\":");
@@ -77,7 +77,7 @@ fn push_str(out: &mut Vec<u8>, value: &str) {
 mod tests {
     use proptest::prelude::*;
 
-    use super::super::wire::{ChatCompletion, Choice, Message};
+    use super::super::{ChatCompletion, Choice, Message};
     use super::*;
 
     /// The same completion through serde_json and the wire structs.

@@ -3,7 +3,7 @@
 //! Under load nearly every request is plain: a model, text messages, a few scalar options. Building a
 //! `serde_json::Value` tree for it, walking it and dropping it was the largest share of the chat
 //! endpoint's own time. This parser accepts only what it can prove valid, and yields exactly what
-//! the general validator ([`super::chat::parse`]) would; anything else (an unknown or unusual field,
+//! the general validator ([`super::request::parse`]) would; anything else (an unknown or unusual field,
 //! a wrong type, an out-of-range value, content parts, a duplicate key) returns `None`, and the
 //! general validator explains the problem in OpenAI's words.
 
@@ -13,7 +13,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
-use super::chat::{ChatRequest, ROLES, fingerprint};
+use super::request::{ChatRequest, MAX_CHOICES, ROLES, fingerprint};
 
 /// The fields a plain request may carry. The ignored ones are fields the general validator does
 /// not look at either.
@@ -81,7 +81,7 @@ pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
     }
     let max_tokens = body.max_completion_tokens.or(body.max_tokens);
     let n = body.n.unwrap_or(1);
-    if n > super::chat::MAX_CHOICES || (stream && n > 1) {
+    if n > MAX_CHOICES || (stream && n > 1) {
         return None;
     }
     let bounded = within(&body.temperature, 0.0, 2.0)
@@ -93,7 +93,7 @@ pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
     if !bounded {
         return None;
     }
-    let prompt_tokens = super::text::prompt_tokens(body.messages.iter().map(|m| m.content.as_ref()));
+    let prompt_tokens = crate::gateway::text::prompt_tokens(body.messages.iter().map(|m| m.content.as_ref()));
     let fingerprint = fingerprint(seed, &body.model, &body.messages, max_tokens, n, &body.seed, &body.temperature)?;
     Some(ChatRequest {
         model: body.model.into_owned(),
@@ -113,7 +113,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    use super::super::chat;
+    use super::super::request as chat;
     use super::parse;
 
     /// What the general validator makes of `body`, parsed from the same bytes the plain parser

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::errors::ApiError;
+use crate::gateway::errors::ApiError;
 
 /// Most `stop` sequences.
 const MAX_STOP: usize = 4;

@@ -2,7 +2,9 @@
 //! (building `serde_json::Value` trees for every answer was a measurable share of the
 //! benchmark), and the field order matches OpenAI's. Stream chunks and shaped answers (tool calls,
 //! structured outputs) are serialized from these; the plain non-streamed completion is written
-//! directly by `completion_json` and held to them by a test.
+//! directly by [`completion_json`], beside them, and held to them by a test.
+
+pub mod completion_json;
 
 use axum::body::Body;
 use axum::response::Response;
