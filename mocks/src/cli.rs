@@ -269,7 +269,7 @@ fn serve(
         let stack = Stack::start_with_admin(&config, &services, &admin).await?;
         let handle = tokio::runtime::Handle::current();
         tracing::info!(worker_threads = handle.metrics().num_workers(), scheduler = ?handle.runtime_flavor(), "serving");
-        crate::server::shutdown_signal().await;
+        common::shutdown_signal().await;
         stack.shutdown().await;
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)

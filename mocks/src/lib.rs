@@ -9,7 +9,6 @@ pub mod config;
 pub mod demo;
 pub mod faults;
 pub mod gateway;
-pub mod glob;
 pub mod healthcheck;
 pub mod json_body;
 pub mod mcp;

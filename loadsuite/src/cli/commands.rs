@@ -211,7 +211,7 @@ fn capacity_command(args: &RunArgs, mut scenario: Scenario, options: RunOptions)
     let out = options.out.clone();
     let found = runtime()?.block_on(async move {
         tokio::spawn(async move {
-            mocks::server::shutdown_signal().await;
+            common::shutdown_signal().await;
             eprintln!("loadsuite: stopping the capacity search after this probe");
             stop.cancel();
         });
@@ -279,7 +279,7 @@ fn run_command(args: RunArgs) -> Result<ExitCode, CliError> {
     let stop = options.stop.clone();
     let outcome = runtime()?.block_on(async move {
         tokio::spawn(async move {
-            mocks::server::shutdown_signal().await;
+            common::shutdown_signal().await;
             eprintln!("loadsuite: stopping; draining in-flight requests and writing results");
             stop.cancel();
         });

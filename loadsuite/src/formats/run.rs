@@ -268,7 +268,7 @@ pub struct FileMark {
 impl FileMark {
     /// The mark of `content`.
     pub fn of(content: &[u8]) -> Self {
-        FileMark { bytes: content.len() as u64, fnv1a: format!("{:016x}", mocks::faults::fnv1a(content)) }
+        FileMark { bytes: content.len() as u64, fnv1a: format!("{:016x}", common::fnv1a(content)) }
     }
 }
 
@@ -365,7 +365,7 @@ fn new_run_id(scenario: &str, started_at: f64, seed: u64) -> String {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let key = format!("{scenario}|{started_at}|{seed}|{}|{n}|{now}", std::process::id());
-    format!("{:016x}", mocks::faults::fnv1a(key.as_bytes()))
+    format!("{:016x}", common::fnv1a(key.as_bytes()))
 }
 
 /// The `run.json` of a results directory, or the path itself when it names a file.

@@ -12,11 +12,10 @@ pub use adhoc::AdHoc;
 pub use overrides::Overrides;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use mocks::config::locate::{Segment, field_name, line_of, line_of_field};
+use common::locate::{Segment, locate_all};
 use serde_json::Value;
 
 pub use raw::Think;
@@ -24,27 +23,8 @@ pub use shipped::{SHIPPED, shipped};
 
 use crate::plan::{ClosedStage, OpenStage, Plan};
 
-/// One problem in a scenario file.
-#[derive(Debug, Clone)]
-pub struct Problem {
-    /// The file.
-    pub file: String,
-    /// 1-based line, when found.
-    pub line: Option<usize>,
-    /// The field.
-    pub field: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.field, self.message),
-            None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
-        }
-    }
-}
+/// One problem in a scenario file (`file:line: field: message`).
+pub use common::Problem;
 
 /// Why a scenario could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -310,14 +290,8 @@ pub fn parse_with(
     default_name: &str,
     vars: &[(String, String)],
 ) -> Result<Scenario, ScenarioError> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| ScenarioError::Invalid {
-        problems: vec![Problem {
-            file: file.to_owned(),
-            line: e.span().map(|s| line_of(text, s.start)),
-            field: "(syntax)".into(),
-            message: e.message().trim().to_owned(),
-        }],
-    })?;
+    let mut table: toml::Table =
+        toml::from_str(text).map_err(|e| ScenarioError::Invalid { problems: vec![Problem::syntax(file, text, &e)] })?;
     override_variables(&mut table, vars, file)?;
     let mut problems: Vec<(Vec<Segment>, String)> = Vec::new();
     let scenario = match raw::typed(table) {
@@ -331,17 +305,7 @@ pub fn parse_with(
     if let Some(scenario) = scenario {
         return Ok(scenario);
     }
-    let mut located: Vec<Problem> = problems
-        .into_iter()
-        .map(|(path, message)| Problem {
-            file: file.to_owned(),
-            line: line_of_field(text, &path),
-            field: field_name(&path),
-            message,
-        })
-        .collect();
-    located.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
-    Err(ScenarioError::Invalid { problems: located })
+    Err(ScenarioError::Invalid { problems: locate_all(text, file, problems) })
 }
 
 fn key(k: &str) -> Segment {

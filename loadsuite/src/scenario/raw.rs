@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use mocks::config::locate::Segment;
+use common::locate::Segment;
 use serde::Deserialize;
 
 /// A whole scenario file.

@@ -19,8 +19,8 @@
 //! - Too few samples is inconclusive, never pass; every row states the smallest change it could
 //!   have flagged.
 
+use common::glob::matches as glob;
 use hdrhistogram::Histogram;
-use mocks::glob::matches as glob;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Check, CheckKind, Detectable, Severity, Verdict};

@@ -64,8 +64,7 @@ pub fn payload(verdict: &Value) -> Result<Option<IssuePayload>, IssueError> {
         })
         .collect();
     identity.sort();
-    let fingerprint =
-        format!("{:016x}", mocks::faults::fnv1a(format!("{scenario}\n{}", identity.join("\n")).as_bytes()));
+    let fingerprint = format!("{:016x}", common::fnv1a(format!("{scenario}\n{}", identity.join("\n")).as_bytes()));
     let mut body = format!(
         "Load test `{scenario}`: **{what}** ({severity}).\n\n| stage | endpoint | verdict | finding |\n|---:|---|---|---|\n"
     );

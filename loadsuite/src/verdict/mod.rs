@@ -35,7 +35,7 @@ use model::{Check, CheckKind, EndpointVerdict, Numbers, worst};
 pub fn load_thresholds(path: &Path) -> Result<Thresholds, InputError> {
     let text = crate::formats::read_text(path)?;
     let thresholds: Thresholds = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| mocks::config::locate::line_of(&text, s.start)).unwrap_or(0);
+        let line = e.span().map(|s| common::locate::line_of(&text, s.start)).unwrap_or(0);
         InputError::invalid(path.display(), format!("line {line}: {}", e.message().trim()))
     })?;
     let problems = thresholds.problems();

@@ -1,44 +1,24 @@
 //! Configuration of the mock stack, in two stages: a raw serde document ([`raw`]) and the validated,
 //! typed [`MocksConfig`] built by [`MocksConfig::from_toml`], which reports every problem with its
-//! file, line and field ([`ConfigProblem`]).
+//! file, line and field ([`Problem`]).
 
-pub mod locate;
 mod model_spec;
 pub mod raw;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
+pub use common::Problem;
+pub use common::locate;
 pub use model_spec::{AnswerWords, ModelKind, ModelSpec, RateLimitSpec, ToolPolicy, ToolWeight};
 pub use raw::{Dialect, OverLimit, UnknownModelPolicy};
+
+use common::locate::Unlocated;
 
 use crate::faults::FaultRuleSpec;
 
 /// The configuration `mocks serve` runs when given no `--config`.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
-
-/// One problem in a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// The file (or `<default>`).
-    pub file: String,
-    /// 1-based line, when it could be located.
-    pub line: Option<usize>,
-    /// Field path, e.g. `gateway.models[2].dimensions`.
-    pub field: String,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.field, self.message),
-            None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
-        }
-    }
-}
 
 /// A config file that could not be used, with every problem found.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +35,7 @@ pub enum ConfigError {
     #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid {
         /// Every problem, in file order.
-        problems: Vec<ConfigProblem>,
+        problems: Vec<Problem>,
     },
 }
 
@@ -195,14 +175,8 @@ impl MocksConfig {
 
     /// Parses and validates TOML text; `file` names it in problems.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            problems: vec![ConfigProblem {
-                file: file.to_owned(),
-                line: e.span().map(|s| locate::line_of(text, s.start)),
-                field: "(syntax)".to_owned(),
-                message: e.message().trim().to_owned(),
-            }],
-        })?;
+        let raw: raw::RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError::Invalid { problems: vec![Problem::syntax(file, text, &e)] })?;
         let mut problems = Vec::new();
         let config = validate(raw, &mut problems);
         if problems.is_empty() {
@@ -210,12 +184,6 @@ impl MocksConfig {
         }
         Err(ConfigError::Invalid { problems: locate::locate_all(text, file, problems) })
     }
-}
-
-/// A problem before it is located: field path segments and a message.
-pub(crate) struct Unlocated {
-    pub path: Vec<locate::Segment>,
-    pub message: String,
 }
 
 fn default_raw() -> raw::RawConfig {
@@ -229,7 +197,7 @@ struct Problems<'a> {
 
 impl Problems<'_> {
     fn add(&mut self, path: Vec<locate::Segment>, message: String) {
-        self.out.push(Unlocated { path, message });
+        self.out.push((path, message));
     }
 }
 

@@ -70,7 +70,7 @@ pub struct ToolWeight {
 impl ToolPolicy {
     /// The weight of the tool named `name`.
     pub fn weight_of(&self, name: &str) -> f64 {
-        self.tool_weights.iter().find(|w| crate::glob::matches(&w.pattern, name)).map_or(1.0, |w| w.weight)
+        self.tool_weights.iter().find(|w| common::glob::matches(&w.pattern, name)).map_or(1.0, |w| w.weight)
     }
 }
 

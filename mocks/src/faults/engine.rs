@@ -119,7 +119,7 @@ impl ActiveRule {
             spec.matcher.method.as_ref().and_then(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok());
         let path = spec.matcher.path.as_deref().map(compile_path);
         let literal = path.as_deref().and_then(literal_path);
-        let rule_seed = spec.seed.unwrap_or(seed) ^ fnv1a(spec.name.as_bytes());
+        let rule_seed = spec.seed.unwrap_or(seed) ^ common::fnv1a(spec.name.as_bytes());
         ActiveRule {
             spec,
             firing,
@@ -194,12 +194,6 @@ impl ActiveRule {
         let ms = if ms.is_finite() { ms.clamp(0.0, super::spec::MAX_FAULT_MS) } else { super::spec::MAX_FAULT_MS };
         Duration::from_secs_f64(ms / 1000.0)
     }
-}
-
-/// Stable 64-bit FNV-1a hash: the same bytes give the same value in every build, which keeps
-/// seeded behaviour reproducible.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// One rule as the admin API reports it: the spec plus how often it matched and fired.

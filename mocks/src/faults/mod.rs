@@ -12,7 +12,7 @@ mod layer;
 mod path;
 mod spec;
 
-pub use engine::{FaultDecision, FaultEngine, MAX_RULES, Release, RuleError, RuleSet, RuleStatus, fnv1a};
+pub use engine::{FaultDecision, FaultEngine, MAX_RULES, Release, RuleError, RuleSet, RuleStatus};
 pub use layer::{FaultContext, FaultFuture, FaultLayer, FaultService, InjectedLatency, ResponseNote, ServiceProtocol};
 pub use spec::{
     ErrorSpec, FaultRuleSpec, Firing, LatencySpec, MAX_FAULT_MS, MAX_RULE_NAME, MAX_SIGMA, MatchSpec, SpecProblem,

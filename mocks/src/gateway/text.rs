@@ -82,7 +82,7 @@ pub fn completion_words(seed: u64, max_tokens: Option<u64>, words: AnswerWords) 
 
 /// A deterministic unit-length embedding of `text` with `dimensions` components.
 pub fn embedding(seed: u64, text: &str, dimensions: usize) -> Vec<f32> {
-    let mut rng = StdRng::seed_from_u64(seed ^ crate::faults::fnv1a(text.as_bytes()));
+    let mut rng = StdRng::seed_from_u64(seed ^ common::fnv1a(text.as_bytes()));
     let mut v: Vec<f32> = (0..dimensions).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
     v.iter_mut().for_each(|x| *x /= norm);

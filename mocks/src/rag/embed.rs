@@ -5,7 +5,7 @@
 //! similarity, never negative. Hashed buckets can collide, so the store ranks by shared words
 //! first and uses the similarity within them.
 
-use crate::faults::fnv1a;
+use common::fnv1a;
 
 const STOP_WORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "is", "it", "its", "of", "on", "or",

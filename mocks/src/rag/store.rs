@@ -131,7 +131,7 @@ struct Collection {
 
 /// The sorted, distinct hashes of a text's terms.
 fn term_hashes(text: &str) -> Vec<u64> {
-    let mut hashes: Vec<u64> = super::embed::terms(text).map(|t| crate::faults::fnv1a(t.as_bytes())).collect();
+    let mut hashes: Vec<u64> = super::embed::terms(text).map(|t| common::fnv1a(t.as_bytes())).collect();
     hashes.sort_unstable();
     hashes.dedup();
     hashes

@@ -197,7 +197,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
     if shaping.is_some() {
         // Tools and formats shape the answer too: mix them in (plain requests hash as before).
         let shape = (body.get("tools"), body.get("tool_choice"), body.get("response_format"));
-        fingerprint ^= crate::faults::fnv1a(serde_json::to_string(&shape).unwrap_or_default().as_bytes());
+        fingerprint ^= common::fnv1a(serde_json::to_string(&shape).unwrap_or_default().as_bytes());
     }
     Ok(ChatRequest { model, prompt_tokens, stream, include_usage, max_tokens, n, fingerprint, shaping, logprobs })
 }
@@ -213,9 +213,9 @@ pub(crate) fn fingerprint(
     request_seed: &impl Serialize,
     temperature: &impl Serialize,
 ) -> Option<u64> {
-    let mut hasher = Fnv1aWriter(0xcbf2_9ce4_8422_2325);
+    let mut hasher = common::Fnv1a::default();
     serde_json::to_writer(&mut hasher, &(model, messages, max_tokens, n, request_seed, temperature)).ok()?;
-    Some(seed ^ hasher.0)
+    Some(seed ^ hasher.finish())
 }
 
 /// `chatcmpl-` and 16 hex digits (see [`Gateway::unique_id`]).
@@ -224,20 +224,6 @@ pub(super) fn completion_id(fingerprint: u64) -> String {
     id.push_str("chatcmpl-");
     id.push_str(std::str::from_utf8(&crate::gateway::hex16(fingerprint)).unwrap_or_default());
     id
-}
-
-/// FNV-1a over everything written to it: hashes a request's content without copying it.
-struct Fnv1aWriter(u64);
-
-impl std::io::Write for Fnv1aWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 = bytes.iter().fold(self.0, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
