@@ -10,10 +10,10 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::chat::{ChatRequest, Prepared, generation_time, prepare};
+use super::chat::{ChatRequest, MAX_CHOICES, Prepared, generation_time, prepare};
 use super::errors::ApiError;
 use super::extract::JsonObject;
-use super::fields::{model_field, positive_int, reject_unknown_fields, stream_fields};
+use super::fields::{choice_count, model_field, positive_int, reject_unknown_fields, stream_fields};
 use super::stream::{ChoiceStream, Piece, StreamPlan, StreamShape, stream_response};
 use super::text::{CompletionText, count_tokens};
 use super::wire::{TextChoice, TextCompletion, Usage};
@@ -43,9 +43,6 @@ const KNOWN_FIELDS: &[&str] = &[
     "user",
 ];
 
-/// Most choices one request may ask for (the spec's bound).
-const MAX_CHOICES: u64 = 128;
-
 /// A validated legacy completion request: the chat request it is answered as, and `echo`.
 struct TextRequest {
     chat: ChatRequest,
@@ -73,16 +70,7 @@ fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> 
     let (stream, include_usage) = stream_fields(body)?;
     // The spec's default is 16 tokens.
     let max_tokens = positive_int(body, "max_tokens")?.unwrap_or(16);
-    let n = positive_int(body, "n")?.unwrap_or(1);
-    if n > MAX_CHOICES {
-        return Err(ApiError::invalid(
-            format!(
-                "Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}, but got {n} instead."
-            ),
-            Some("n"),
-            Some("integer_above_max_value"),
-        ));
-    }
+    let n = choice_count(body, MAX_CHOICES)?;
     let echo = match body.get("echo") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => None,
         Some(Value::Bool(true)) => Some(prompts.join("")),

@@ -71,3 +71,16 @@ pub(super) fn stream_fields(body: &Map<String, Value>) -> Result<(bool, bool), A
     };
     Ok((stream, include_usage))
 }
+
+/// `n`, the number of choices (1 when absent), at most `max` as the spec bounds it.
+pub fn choice_count(body: &Map<String, Value>, max: u64) -> Result<u64, ApiError> {
+    let n = positive_int(body, "n")?.unwrap_or(1);
+    if n > max {
+        return Err(ApiError::invalid(
+            format!("Invalid 'n': integer above maximum value. Expected a value <= {max}, but got {n} instead."),
+            Some("n"),
+            Some("integer_above_max_value"),
+        ));
+    }
+    Ok(n)
+}

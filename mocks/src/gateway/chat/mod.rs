@@ -10,8 +10,8 @@ mod request;
 
 pub(super) use bounds::check as check_bounds;
 use request::completion_id;
-pub(super) use request::fingerprint;
 pub use request::{ChatRequest, parse};
+pub(super) use request::{MAX_CHOICES, fingerprint};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::gateway::errors::ApiError;
 use crate::gateway::extract::JsonObject;
-use crate::gateway::fields::{model_field, positive_int, reject_unknown_fields, stream_fields};
+use crate::gateway::fields::{choice_count, model_field, positive_int, reject_unknown_fields, stream_fields};
 use crate::gateway::tools::Shaping;
 
 /// Request fields the endpoint accepts (anything else is OpenAI's "Unrecognized request argument").
@@ -169,16 +169,7 @@ pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiErr
         Some(v) => Some(v),
         None => positive_int(body, "max_tokens")?,
     };
-    let n = positive_int(body, "n")?.unwrap_or(1);
-    if n > MAX_CHOICES {
-        return Err(ApiError::invalid(
-            format!(
-                "Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}, but got {n} instead."
-            ),
-            Some("n"),
-            Some("integer_above_max_value"),
-        ));
-    }
+    let n = choice_count(body, MAX_CHOICES)?;
     super::bounds::check(body)?;
     let logprobs = match (body.get("logprobs"), body.get("top_logprobs")) {
         (Some(Value::Bool(true)), top) => Some(top.and_then(Value::as_u64).unwrap_or(0).min(20) as u8),
