@@ -64,6 +64,7 @@ scenarios: ## list the shipped scenarios
 
 test: test-deps images ## every test: unit, in-process HTTP, CLI, property, Python clients, Locust, containers
 	$(CARGO) test --workspace
+	$(CARGO) test -p loadsuite --no-default-features --lib embedded
 
 test-deps: ## what the tests drive: the openai and mcp Python clients, Locust, headless Chromium, a compose command
 	@$(PYTHON) -c "import openai, mcp.client, locust" 2>/dev/null || $(PYTHON) -m pip install -q -r mocks/tests/python/requirements.txt
@@ -73,6 +74,7 @@ test-deps: ## what the tests drive: the openai and mcp Python clients, Locust, h
 lint: ## formatting and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p loadsuite --no-default-features --lib --bins -- -D warnings
 
 fmt: ## format the code
 	$(CARGO) fmt --all

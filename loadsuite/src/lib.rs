@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod cli;
 pub mod counters;
 pub mod duration;
+pub mod embedded;
 pub mod engine;
 pub mod formats;
 pub mod merge;

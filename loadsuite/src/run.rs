@@ -7,10 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mocks::config::MocksConfig;
-use mocks::stack::{ServiceKind, Stack};
 use tokio_util::sync::CancellationToken;
 
+use crate::embedded::{EmbeddedError, EmbeddedMocks};
 use crate::engine::{self, EngineConfig};
 use crate::engine::{RunWarning, WarningKind};
 use crate::formats::run::{RunFile, RunParts};
@@ -33,8 +32,8 @@ pub struct RunOptions {
     pub seed: u64,
     /// Start the mock stack in-process and point `gateway`, `rag`, `mcp` at it.
     pub embedded: bool,
-    /// The embedded stack's configuration (e.g. a fault profile); the mocks' defaults when absent.
-    pub mocks_config: Option<MocksConfig>,
+    /// The embedded stack's configuration file (e.g. a fault profile); the mocks' defaults when absent.
+    pub mocks_config: Option<PathBuf>,
     /// Check targets and models first.
     pub preflight: bool,
     /// No progress output.
@@ -90,8 +89,8 @@ pub enum RunError {
     #[error(transparent)]
     Preflight(#[from] PreflightError),
     /// The embedded stack did not start.
-    #[error("embedded mocks: {0}")]
-    Embedded(#[from] mocks::stack::StackError),
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
     /// The results directory holds an earlier run's results.
     #[error("{0}")]
     OutNotEmpty(String),
@@ -147,35 +146,19 @@ impl RunOutcome {
     }
 }
 
-/// The mock stack started in-process on free ports (`--embedded`), and the `gateway`, `rag` and
-/// `mcp` targets pointing at it. The one place loadsuite starts it: runs, the self-test and the
-/// calibration all come through here.
-pub async fn embedded_stack(
-    config: &MocksConfig,
-) -> Result<(Stack, BTreeMap<String, String>), mocks::stack::StackError> {
-    let stack = Stack::start_ephemeral(config).await?;
-    let mut targets = BTreeMap::new();
-    for (kind, name) in [(ServiceKind::Gateway, "gateway"), (ServiceKind::Rag, "rag"), (ServiceKind::Mcp, "mcp")] {
-        if let Some(service) = stack.service(kind) {
-            targets.insert(name.to_owned(), service.url());
-        }
-    }
-    Ok((stack, targets))
-}
-
 /// The mocks a self-test or calibration works on: `NAME=URL` targets for all three services, or the
 /// embedded stack (also when none is given). The stack, when started, must be shut down.
 pub async fn mock_targets(
     embedded: bool,
     given: &[String],
-) -> Result<(Option<Stack>, BTreeMap<String, String>), String> {
+) -> Result<(Option<EmbeddedMocks>, BTreeMap<String, String>), String> {
     let mut targets: BTreeMap<String, String> = BTreeMap::new();
     for t in given {
         let (n, u) = t.split_once('=').ok_or_else(|| format!("--target {t}: write NAME=URL"))?;
         targets.insert(n.to_owned(), u.trim_end_matches('/').to_owned());
     }
     let stack = if embedded || targets.is_empty() {
-        let (stack, embedded) = embedded_stack(&MocksConfig::default()).await.map_err(|e| e.to_string())?;
+        let (stack, embedded) = EmbeddedMocks::start(None).await.map_err(|e| e.to_string())?;
         targets.extend(embedded);
         Some(stack)
     } else {
@@ -192,8 +175,7 @@ pub async fn mock_targets(
 /// Runs `scenario` and writes its results.
 pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutcome, RunError> {
     let stack = if options.embedded {
-        let config = options.mocks_config.clone().unwrap_or_default();
-        let (stack, targets) = embedded_stack(&config).await?;
+        let (stack, targets) = EmbeddedMocks::start(options.mocks_config.as_deref()).await?;
         scenario.targets.extend(targets);
         Some(stack)
     } else {

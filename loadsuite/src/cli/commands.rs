@@ -216,8 +216,7 @@ fn capacity_command(args: &RunArgs, mut scenario: Scenario, options: RunOptions)
             stop.cancel();
         });
         let stack = if options.embedded {
-            let config = options.mocks_config.clone().unwrap_or_default();
-            let (stack, targets) = crate::run::embedded_stack(&config).await?;
+            let (stack, targets) = crate::embedded::EmbeddedMocks::start(options.mocks_config.as_deref()).await?;
             scenario.targets.extend(targets);
             Some(stack)
         } else {
@@ -251,7 +250,10 @@ fn options_of(args: &RunArgs, scenario: &Scenario) -> Result<RunOptions, CliErro
     options.seed = args.seed;
     options.overwrite = args.overwrite;
     options.embedded = args.embedded;
-    options.mocks_config = args.mocks_config.as_deref().map(mocks::config::MocksConfig::load).transpose()?;
+    if let Some(config) = &args.mocks_config {
+        crate::embedded::EmbeddedMocks::check_config(config)?;
+    }
+    options.mocks_config = args.mocks_config.clone();
     options.preflight = !args.no_preflight && args.url.is_none();
     options.quiet = args.quiet || args.silent;
     options.target_counters = !args.no_target_counters && args.url.is_none();

@@ -45,9 +45,9 @@ pub enum CliError {
     /// The issue could not be built or filed.
     #[error(transparent)]
     Issue(#[from] crate::verdict::github::IssueError),
-    /// The mocks' configuration file (`--mocks-config`) is not usable.
+    /// The embedded mocks (`--embedded`, `--mocks-config`) are not usable.
     #[error(transparent)]
-    MocksConfig(#[from] mocks::config::ConfigError),
+    Embedded(#[from] crate::embedded::EmbeddedError),
     /// `--segment` or `--start-at` is not usable.
     #[error(transparent)]
     Segment(#[from] crate::segment::SegmentError),

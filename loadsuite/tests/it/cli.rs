@@ -293,3 +293,23 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
+
+#[test]
+fn a_bad_mocks_config_is_refused_before_the_run_naming_file_and_line() {
+    let dir = out_dir("bad-mocks-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mocks = dir.join("mocks.toml");
+    std::fs::write(&mocks, "[gateway]\nmodels = 3\n").unwrap();
+    let out = dir.join("run");
+    let output = Command::new(LOADSUITE)
+        .args(["run", "baseline", "--embedded", "--quiet", "--run-time", "1s", "--mocks-config"])
+        .arg(&mocks)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains(&format!("{}:2", mocks.display())), "the file and line are named: {said}");
+    assert!(!out.exists(), "nothing was written for a run that did not start");
+}
