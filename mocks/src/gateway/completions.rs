@@ -14,6 +14,7 @@ use super::chat::{ChatRequest, MAX_CHOICES, Prepared, generation_time, prepare};
 use super::errors::ApiError;
 use super::extract::JsonObject;
 use super::fields::{choice_count, model_field, positive_int, reject_unknown_fields, stream_fields};
+use super::logprobs::{TextLogprobs, TokenLogprob};
 use super::stream::{ChoiceStream, Piece, StreamPlan, StreamShape, stream_response};
 use super::text::{CompletionText, count_tokens};
 use super::wire::{TextChoice, TextCompletion, Usage};
@@ -43,10 +44,12 @@ const KNOWN_FIELDS: &[&str] = &[
     "user",
 ];
 
-/// A validated legacy completion request: the chat request it is answered as, and `echo`.
+/// A validated legacy completion request: the chat request it is answered as, `echo`, and
+/// `logprobs` (how many most likely tokens per place).
 struct TextRequest {
     chat: ChatRequest,
     echo: Option<String>,
+    logprobs: Option<u8>,
 }
 
 fn prompts(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
@@ -77,9 +80,9 @@ fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> 
         Some(other) => return Err(ApiError::wrong_type("echo", "a boolean", other)),
     };
     super::chat::check_bounds(body)?;
-    match body.get("logprobs") {
-        None | Some(Value::Null) => {}
-        Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= 5) => {}
+    let logprobs = match body.get("logprobs") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|v| v <= 5) => n.as_u64().map(|v| v as u8),
         Some(other) => {
             return Err(ApiError::invalid(
                 format!("Invalid 'logprobs': expected an integer from 0 to 5, but got {other} instead."),
@@ -87,7 +90,7 @@ fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> 
                 Some("invalid_value"),
             ));
         }
-    }
+    };
     let prompt_tokens: u64 = prompts.iter().map(|p| count_tokens(p).max(1)).sum();
     let fingerprint = super::chat::fingerprint(
         seed,
@@ -110,7 +113,15 @@ fn parse(body: &Map<String, Value>, seed: u64) -> Result<TextRequest, ApiError> 
         shaping: None,
         logprobs: None,
     };
-    Ok(TextRequest { chat, echo })
+    Ok(TextRequest { chat, echo, logprobs })
+}
+
+/// A choice's tokens with their log probabilities: the echoed prompt as one token (streams send
+/// it as one piece), then the generated words, so the tokens spell the choice's text.
+fn choice_logprobs(echo: Option<&str>, words: &[&'static str], seed: u64, top: u8) -> Vec<TokenLogprob> {
+    let generated = super::logprobs::word_tokens(words);
+    let tokens: Vec<String> = echo.map(str::to_owned).into_iter().chain(generated).collect();
+    super::logprobs::for_tokens(tokens.iter().map(String::as_str), seed, top).content
 }
 
 /// `cmpl-` and 16 hex digits (see `Gateway::unique_id`).
@@ -124,16 +135,23 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
     let words = served.spec.answer_words;
     let texts: Vec<CompletionText> =
         (0..chat.n).map(|i| CompletionText::new(chat.fingerprint.wrapping_add(i), chat.max_tokens, words)).collect();
+    let logprobs_of = |index: usize, words: &[&'static str]| {
+        let seed = chat.fingerprint.wrapping_add(index as u64);
+        request.logprobs.map(|top| choice_logprobs(request.echo.as_deref(), words, seed, top))
+    };
     if chat.stream {
         let choices = texts
             .into_iter()
-            .map(|text| {
+            .enumerate()
+            .map(|(index, text)| {
                 let (tokens, cut) = (text.len() as u64, text.cut());
-                let mut pieces = Piece::words(text.words().collect());
+                let words: Vec<&'static str> = text.words().collect();
+                let logprobs = logprobs_of(index, &words);
+                let mut pieces = Piece::words(words);
                 if let Some(echo) = &request.echo {
                     pieces.insert(0, Piece::Text(echo.clone().into()));
                 }
-                ChoiceStream { pieces, finish_reason: if cut { "length" } else { "stop" }, logprobs: None, tokens }
+                ChoiceStream { pieces, finish_reason: if cut { "length" } else { "stop" }, logprobs, tokens }
             })
             .collect::<Vec<_>>();
         let plan = StreamPlan {
@@ -158,16 +176,18 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
     let completion_tokens: u64 = texts.iter().map(|t| t.len() as u64).sum();
     crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
     drop(admission.permit);
-    let bodies: Vec<(String, &'static str)> = texts
+    let bodies: Vec<(String, &'static str, Option<TextLogprobs>)> = texts
         .into_iter()
-        .map(|text| {
+        .enumerate()
+        .map(|(index, text)| {
             let cut = text.cut();
-            let words: Vec<&str> = text.words().collect();
+            let words: Vec<&'static str> = text.words().collect();
+            let logprobs = logprobs_of(index, &words).map(|content| TextLogprobs::legacy(&content, 0));
             let generated = words.join(" ");
             let finish = if cut { "length" } else { "stop" };
             match &request.echo {
-                Some(echo) => (format!("{echo}{generated}"), finish),
-                None => (generated, finish),
+                Some(echo) => (format!("{echo}{generated}"), finish, logprobs),
+                None => (generated, finish, logprobs),
             }
         })
         .collect();
@@ -181,10 +201,10 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
         choices: bodies
             .iter()
             .enumerate()
-            .map(|(index, (text, finish))| TextChoice {
+            .map(|(index, (text, finish, logprobs))| TextChoice {
                 text,
                 index: index as u64,
-                logprobs: None,
+                logprobs: logprobs.clone(),
                 finish_reason: Some(finish),
             })
             .collect(),

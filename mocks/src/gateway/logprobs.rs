@@ -2,7 +2,10 @@
 //! UTF-8 bytes and the `top_logprobs` most likely tokens at that place (the chosen one first),
 //! all drawn from the request's fingerprint, so the same request gets the same figures. The
 //! tokens put together spell the answer's content exactly (a word after the first carries its
-//! leading space), as OpenAI's do.
+//! leading space), as OpenAI's do. Legacy text completions (`POST /v1/completions`,
+//! `logprobs: N`) carry the same figures in their older shape, [`TextLogprobs`].
+
+use std::collections::BTreeMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -80,6 +83,40 @@ pub fn word_tokens<'a>(words: &'a [&'static str]) -> impl Iterator<Item = String
     words.iter().enumerate().map(|(i, w)| if i == 0 { (*w).to_owned() } else { format!(" {w}") })
 }
 
+/// A legacy text completion choice's `logprobs`: parallel arrays, one entry per token, and each
+/// token's offset in the choice's text.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TextLogprobs {
+    /// The tokens, which spell the text.
+    pub tokens: Vec<String>,
+    /// Each token's log probability.
+    pub token_logprobs: Vec<f64>,
+    /// Each place's `logprobs` most likely tokens and their log probabilities.
+    pub top_logprobs: Vec<BTreeMap<String, f64>>,
+    /// Each token's character offset in the choice's text.
+    pub text_offset: Vec<u64>,
+}
+
+impl TextLogprobs {
+    /// `content` in the legacy shape, its first token at character `offset` of the choice's text.
+    pub fn legacy(content: &[TokenLogprob], mut offset: usize) -> Self {
+        let mut out = TextLogprobs {
+            tokens: Vec::with_capacity(content.len()),
+            token_logprobs: Vec::with_capacity(content.len()),
+            top_logprobs: Vec::with_capacity(content.len()),
+            text_offset: Vec::with_capacity(content.len()),
+        };
+        for token in content {
+            out.tokens.push(token.token.clone());
+            out.token_logprobs.push(token.logprob);
+            out.top_logprobs.push(token.top_logprobs.iter().map(|t| (t.token.clone(), t.logprob)).collect());
+            out.text_offset.push(offset as u64);
+            offset += token.token.chars().count();
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +136,19 @@ mod tests {
         }
         assert_eq!(for_tokens(tokens.iter().map(String::as_str), 7, 3), logprobs, "deterministic");
         assert!(for_tokens(tokens.iter().map(String::as_str), 7, 0).content.iter().all(|t| t.top_logprobs.is_empty()));
+    }
+
+    #[test]
+    fn the_legacy_shape_keeps_the_figures_and_counts_offsets_in_characters() {
+        let tokens = ["héllo", " mock", " runs"];
+        let content = for_tokens(tokens.into_iter(), 3, 2).content;
+        let legacy = TextLogprobs::legacy(&content, 4);
+        assert_eq!(legacy.tokens.concat(), "héllo mock runs");
+        assert_eq!(legacy.text_offset, [4, 9, 14]);
+        assert_eq!(legacy.token_logprobs, content.iter().map(|t| t.logprob).collect::<Vec<_>>());
+        for (place, token) in legacy.top_logprobs.iter().zip(&content) {
+            assert_eq!(place.len(), 2);
+            assert_eq!(place.get(&token.token), Some(&token.logprob), "the chosen token is among the most likely");
+        }
     }
 }

@@ -12,7 +12,7 @@ use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
-use super::logprobs::ChoiceLogprobs;
+use super::logprobs::{ChoiceLogprobs, TextLogprobs, TokenLogprob};
 use super::unix_now;
 use super::wire::{Chunk, ChunkChoice, Delta, FunctionDelta, TextChoice, TextCompletion, ToolCallDelta, Usage};
 use crate::faults::StreamFault;
@@ -144,18 +144,21 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
 }
 
 impl StreamPlan {
-    /// The frame of one choice's chunk: `piece` (none: the choice's last chunk, with `finish`).
+    /// The frame of one choice's chunk: `piece` (none: the choice's last chunk, with `finish`),
+    /// with its token's log probability and (legacy text) character offset when asked for.
     fn piece_frame(
         &self,
         created: u64,
         index: usize,
         piece: Option<&Piece>,
-        logprobs: Option<ChoiceLogprobs>,
+        logprobs: Option<(&TokenLogprob, usize)>,
         finish: Option<&'static str>,
     ) -> Bytes {
         match self.shape {
             StreamShape::Chat => {
                 let delta = piece.map(Piece::delta).unwrap_or_default();
+                let logprobs =
+                    logprobs.map(|(token, _)| ChoiceLogprobs { content: vec![token.clone()], refusal: None });
                 frame(&self.chunk(created, ChunkChoice { index: index as u64, delta, logprobs, finish_reason: finish }))
             }
             StreamShape::Text => {
@@ -163,7 +166,9 @@ impl StreamPlan {
                     Some(Piece::Text(text)) => text.as_ref(),
                     _ => "",
                 };
-                let choice = TextChoice { text, index: index as u64, logprobs: None, finish_reason: finish };
+                let logprobs =
+                    logprobs.map(|(token, offset)| TextLogprobs::legacy(std::slice::from_ref(token), offset));
+                let choice = TextChoice { text, index: index as u64, logprobs, finish_reason: finish };
                 frame(&self.text_chunk(created, vec![choice], None))
             }
         }
@@ -243,8 +248,8 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         let opening = ChunkChoice { index: index as u64, delta: opening, logprobs: None, finish_reason: None };
         send!(frame(&plan.chunk(created, opening)));
     }
-    // Each choice's text pieces, counted, to find their log probabilities.
-    let mut texts = vec![0usize; plan.choices.len()];
+    // Each choice's text pieces and characters so far, to find their log probabilities and offsets.
+    let mut texts = vec![(0usize, 0usize); plan.choices.len()];
     let rounds = plan.choices.iter().map(|c| c.pieces.len()).max().unwrap_or(0);
     // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate;
     // with several choices each round sends one piece of each, as if generated side by side.
@@ -267,10 +272,10 @@ async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Erro
         for (index, choice) in plan.choices.iter().enumerate() {
             let Some(piece) = choice.pieces.get(round) else { continue };
             let logprobs = match (piece, &choice.logprobs) {
-                (Piece::Text(_), Some(all)) => {
-                    texts[index] += 1;
-                    all.get(texts[index] - 1)
-                        .map(|token| ChoiceLogprobs { content: vec![token.clone()], refusal: None })
+                (Piece::Text(text), Some(all)) => {
+                    let (count, offset) = texts[index];
+                    texts[index] = (count + 1, offset + text.chars().count());
+                    all.get(count).map(|token| (token, offset))
                 }
                 _ => None,
             };

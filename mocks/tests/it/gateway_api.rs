@@ -592,6 +592,64 @@ async fn configured_api_keys_are_required_with_openais_401s() {
     assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_api_key")), "{body}");
 }
 
+/// A legacy choice's `logprobs` spell its text: tokens concatenated, offsets at each token's
+/// first character, `top` alternatives per place with the chosen token among them.
+fn assert_legacy_logprobs(text: &str, logprobs: &Value, top: usize) {
+    let tokens: Vec<&str> = logprobs["tokens"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert_eq!(tokens.concat(), text, "{logprobs}");
+    let mut offset = 0;
+    for (i, token) in tokens.iter().enumerate() {
+        assert_eq!(logprobs["text_offset"][i].as_u64(), Some(offset), "{logprobs}");
+        offset += token.chars().count() as u64;
+        let chosen = logprobs["token_logprobs"][i].as_f64().unwrap();
+        assert!(chosen <= 0.0);
+        let places = logprobs["top_logprobs"][i].as_object().unwrap();
+        assert_eq!(places.len(), top, "{logprobs}");
+        if top > 0 {
+            assert_eq!(places.get(*token).and_then(Value::as_f64), Some(chosen), "{logprobs}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn legacy_completions_carry_logprobs_consistent_with_their_text_whole_and_streamed() {
+    let gw = TestGateway::start().await;
+    let body =
+        json!({"model": "gpt-4o-mini", "prompt": "Once upon", "max_tokens": 6, "n": 2, "logprobs": 3, "echo": true});
+    let (status, _, whole) = gw.post("/v1/completions", &body).await;
+    assert_eq!(status, 200, "{whole}");
+    for choice in whole["choices"].as_array().unwrap() {
+        let text = choice["text"].as_str().unwrap();
+        assert!(text.starts_with("Once upon"));
+        assert_legacy_logprobs(text, &choice["logprobs"], 3);
+    }
+    let (_, _, plain) = gw.post("/v1/completions", &json!({"model": "gpt-4o-mini", "prompt": "x"})).await;
+    assert!(plain["choices"][0]["logprobs"].is_null(), "null unless asked for: {plain}");
+    let (_, _, zero) = gw.post("/v1/completions", &json!({"model": "gpt-4o-mini", "prompt": "x", "logprobs": 0})).await;
+    assert_legacy_logprobs(zero["choices"][0]["text"].as_str().unwrap(), &zero["choices"][0]["logprobs"], 0);
+
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let text = gw.client.post(format!("{}/v1/completions", gw.url)).json(&streamed).send().await.unwrap();
+    let text = text.text().await.unwrap();
+    let mut spelled = [String::new(), String::new()];
+    for frame in text.split("\n\n").filter_map(|f| f.strip_prefix("data: ")).filter(|f| *f != "[DONE]") {
+        let frame: Value = serde_json::from_str(frame).unwrap();
+        for c in frame["choices"].as_array().unwrap() {
+            let (index, piece) = (c["index"].as_u64().unwrap() as usize, c["text"].as_str().unwrap());
+            if piece.is_empty() {
+                continue;
+            }
+            let logprobs = &c["logprobs"];
+            assert_eq!(logprobs["tokens"][0].as_str(), Some(piece), "one token per chunk: {c}");
+            assert_eq!(logprobs["text_offset"][0].as_u64(), Some(spelled[index].chars().count() as u64), "{c}");
+            spelled[index].push_str(piece);
+        }
+    }
+    let wholes: Vec<&str> = whole["choices"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap()).collect();
+    assert_eq!(spelled.to_vec(), wholes, "the stream spells the same answers");
+}
+
 #[tokio::test]
 async fn legacy_completions_answer_text_whole_and_streamed() {
     let gw = TestGateway::start().await;
@@ -638,6 +696,9 @@ async fn legacy_completions_answer_text_whole_and_streamed() {
 
     let (status, _, missing) = gw.post("/v1/completions", &json!({"model": "gpt-4o-mini"})).await;
     assert_eq!((status, missing["error"]["param"].as_str()), (400, Some("prompt")));
+    let (status, _, wrong) =
+        gw.post("/v1/completions", &json!({"model": "gpt-4o-mini", "prompt": "x", "logprobs": 6})).await;
+    assert_eq!((status, wrong["error"]["param"].as_str()), (400, Some("logprobs")), "{wrong}");
     let (status, _, unknown) =
         gw.post("/v1/completions", &json!({"model": "qwen2.5-14b-instruct", "prompt": "x"})).await;
     assert_eq!((status, unknown["error"]["code"].as_str()), (404, Some("model_not_found")));

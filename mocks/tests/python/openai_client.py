@@ -67,6 +67,12 @@ def main(base_url):
     pieces = "".join(c.choices[0].text for c in client.completions.create(
         model="gpt-4o-mini", prompt="Once upon a time", max_tokens=8, stream=True) if c.choices)
     check("completions.create(stream=True) spells the same text", pieces == legacy.choices[0].text, pieces)
+    scored = client.completions.create(model="gpt-4o-mini", prompt="Once upon a time", max_tokens=8, logprobs=2)
+    lp = scored.choices[0].logprobs
+    check("completions logprobs spell the text", "".join(lp.tokens) == scored.choices[0].text, lp)
+    check("completions logprobs: offsets and top 2 per token",
+          lp.text_offset == [sum(len(t) for t in lp.tokens[:i]) for i in range(len(lp.tokens))]
+          and all(len(top) == 2 and top.get(t) == p for t, p, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs)), lp)
 
     embedding = client.embeddings.create(model="text-embedding-3-small", input=["hello", "world"])
     vectors = [d.embedding for d in embedding.data]

@@ -134,11 +134,12 @@ def main(base, spec_path):
 
     recognised("CreateCompletionRequest", "/v1/completions", {"model": "gpt-4o-mini", "prompt": "hi"}, "legacy completion ")
     legacy = validator(components, "CreateCompletionResponse")
-    for name, extra in {"plain": {}, "n = 2, echo": {"n": 2, "echo": True}, "prompt list": {"prompt": ["a", "b"]}}.items():
+    for name, extra in {"plain": {}, "n = 2, echo": {"n": 2, "echo": True}, "prompt list": {"prompt": ["a", "b"]},
+                        "logprobs 3, echo": {"logprobs": 3, "echo": True}}.items():
         status, body = post(base, "/v1/completions", {"model": "gpt-4o-mini", "prompt": "hi", **extra})
         check(f"completions {name}: 200", status == 200, body)
         conforms(legacy, f"completions {name}: CreateCompletionResponse", json.loads(body))
-    status, text = post(base, "/v1/completions", {"model": "gpt-4o-mini", "prompt": "hi", "stream": True, "n": 2})
+    status, text = post(base, "/v1/completions", {"model": "gpt-4o-mini", "prompt": "hi", "stream": True, "n": 2, "logprobs": 2})
     frames = chunks(text)
     check("completions stream: 200 and [DONE]", status == 200 and text.rstrip().endswith("data: [DONE]") and frames, text[:200])
     # The document has no chunk schema for legacy completions: chunks are held to the response's,

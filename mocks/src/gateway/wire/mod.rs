@@ -180,8 +180,8 @@ pub struct TextChoice<'a> {
     pub text: &'a str,
     /// Position.
     pub index: u64,
-    /// Always null.
-    pub logprobs: Option<()>,
+    /// The tokens' log probabilities when asked for (`logprobs: N`), else null.
+    pub logprobs: Option<super::logprobs::TextLogprobs>,
     /// `stop` or `length`; null on stream chunks but the last of a choice.
     pub finish_reason: Option<&'static str>,
 }
