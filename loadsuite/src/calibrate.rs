@@ -31,7 +31,7 @@ const QUERY: &str = "POST /v1/query";
 
 /// What a calibration run needs.
 #[derive(Debug, Clone)]
-pub struct CalibrateOptions {
+pub(crate) struct CalibrateOptions {
     /// Target URLs (`gateway`, `rag`, `mcp`): the project's mocks.
     pub targets: BTreeMap<String, String>,
     /// Where the runs go.
@@ -64,7 +64,7 @@ pub enum CalibrateError {
 
 /// A count out of a number of trials, with its 95% Wilson interval.
 #[derive(Debug, Clone, Serialize)]
-pub struct Rate {
+pub(crate) struct Rate {
     /// Hits.
     pub hits: usize,
     /// Trials.
@@ -97,7 +97,7 @@ impl Rate {
 
 /// The A/A figures of one kind of baseline.
 #[derive(Debug, Clone, Serialize)]
-pub struct AaFigures {
+pub(crate) struct AaFigures {
     /// Which baselines: `3 runs merged` or `1 run`.
     pub baseline: String,
     /// Runs with any failing row or run check.
@@ -110,7 +110,7 @@ pub struct AaFigures {
 
 /// The figures of one known change.
 #[derive(Debug, Clone, Serialize)]
-pub struct PowerFigures {
+pub(crate) struct PowerFigures {
     /// The change.
     pub change: String,
     /// The rows it must flag.
@@ -123,7 +123,7 @@ pub struct PowerFigures {
 
 /// What a comparison could detect, per endpoint: the median over the A/A comparisons.
 #[derive(Debug, Clone, Serialize)]
-pub struct Detectable {
+pub(crate) struct Detectable {
     /// `METHOD name`.
     pub endpoint: String,
     /// Median p95 of the successful requests (ms).
@@ -136,7 +136,7 @@ pub struct Detectable {
 
 /// Everything calibration measured.
 #[derive(Debug, Clone, Serialize)]
-pub struct Calibration {
+pub(crate) struct Calibration {
     /// The service and workload.
     pub setup: String,
     /// A/A with three-run baselines, then with one-run baselines.
@@ -315,7 +315,7 @@ fn detectable(reports: &[verdict::Report]) -> Vec<Detectable> {
 }
 
 /// Runs the study.
-pub async fn calibrate(options: &CalibrateOptions) -> Result<Calibration, CalibrateError> {
+pub(crate) async fn calibrate(options: &CalibrateOptions) -> Result<Calibration, CalibrateError> {
     std::fs::create_dir_all(&options.out).ok();
     let clean_runs = options.aa + 3;
     let mut runner = Runner {
@@ -374,7 +374,7 @@ pub async fn calibrate(options: &CalibrateOptions) -> Result<Calibration, Calibr
 }
 
 /// The study as Markdown (bench/results/verdicts.md).
-pub fn markdown(c: &Calibration) -> String {
+pub(crate) fn markdown(c: &Calibration) -> String {
     let mut out = format!("# Verdict calibration\n\nSetup: {}.\n\n## A/A: false alarms\n\n", c.setup);
     out.push_str("A run raises an alarm when any row or run check fails (regression or missed target).\n\n");
     out.push_str("| baseline | runs with an alarm | inconclusive overall | alarms by check |\n|---|---|---|---|\n");
@@ -418,7 +418,7 @@ pub fn markdown(c: &Calibration) -> String {
 
 /// Writes the study as `verdicts.md` and `verdicts.json` into `dir`; returns the Markdown and the
 /// `.md` path.
-pub fn write(result: &Calibration, dir: &Path) -> std::io::Result<(String, PathBuf)> {
+pub(crate) fn write(result: &Calibration, dir: &Path) -> std::io::Result<(String, PathBuf)> {
     std::fs::create_dir_all(dir)?;
     let text = markdown(result);
     let md = dir.join("verdicts.md");

@@ -23,7 +23,7 @@ use crate::verdict::Thresholds;
 
 /// How the search runs.
 #[derive(Debug, Clone)]
-pub struct CapacityOptions {
+pub(crate) struct CapacityOptions {
     /// Users of the first probe.
     pub start_users: u32,
     /// Most users probed.
@@ -122,7 +122,11 @@ fn judge(
 
 /// Runs the search against the scenario's targets (already resolved: with `--embedded` the caller
 /// starts one stack for every probe).
-pub async fn find(scenario: &Scenario, options: &RunOptions, capacity: &CapacityOptions) -> Result<Capacity, RunError> {
+pub(crate) async fn find(
+    scenario: &Scenario,
+    options: &RunOptions,
+    capacity: &CapacityOptions,
+) -> Result<Capacity, RunError> {
     let mut probes: Vec<Probe> = Vec::new();
     let mut first: Option<BTreeMap<String, f64>> = None;
     let (mut held, mut crossed): (Option<u32>, Option<(u32, String)>) = (None, None);
@@ -169,7 +173,7 @@ pub async fn find(scenario: &Scenario, options: &RunOptions, capacity: &Capacity
 }
 
 /// The probes as a Markdown table, and the finding.
-pub fn markdown(capacity: &Capacity) -> String {
+pub(crate) fn markdown(capacity: &Capacity) -> String {
     let mut out = String::from("# Capacity\n\n");
     out.push_str(&match (capacity.sustained_users, capacity.limit_users) {
         (Some(h), Some(c)) => {
@@ -198,7 +202,7 @@ pub fn markdown(capacity: &Capacity) -> String {
 }
 
 /// Writes `capacity.json`, `capacity.md` and `capacity.html` into `out`.
-pub fn write(capacity: &Capacity, out: &Path) -> std::io::Result<()> {
+pub(crate) fn write(capacity: &Capacity, out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     crate::output::write_atomic(&out.join("capacity.json"), |w| {
         serde_json::to_writer_pretty(

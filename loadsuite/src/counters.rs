@@ -97,7 +97,7 @@ async fn read(client: &reqwest::Client, base: &str, metrics: bool) -> Option<(St
 
 /// Every target's counters now (targets that expose none are left out): the mocks'
 /// `/__admin/counters`, and with `metrics` a Prometheus `/metrics` where that is missing.
-pub async fn read_all(
+pub(crate) async fn read_all(
     targets: &BTreeMap<String, String>,
     metrics: bool,
 ) -> BTreeMap<String, (String, BTreeMap<String, f64>)> {
@@ -111,7 +111,7 @@ pub async fn read_all(
 
 /// The change from `start` to `end` per target (a target read only once is left out; a counter
 /// that appeared during the run starts from 0).
-pub fn change(
+pub(crate) fn change(
     start: &BTreeMap<String, (String, BTreeMap<String, f64>)>,
     end: BTreeMap<String, (String, BTreeMap<String, f64>)>,
 ) -> BTreeMap<String, TargetCounters> {

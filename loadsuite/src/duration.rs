@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Parses a duration; the error says what is accepted.
-pub fn parse(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<f64>() {
         return to_duration(seconds, text);
@@ -40,7 +40,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
 }
 
 /// The longest duration accepted anywhere (a run, a stage, a timeout, a think time): 30 days.
-pub const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
+pub(crate) const MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn to_duration(seconds: f64, text: &str) -> Result<Duration, String> {
     if !(seconds.is_finite() && seconds >= 0.0) {

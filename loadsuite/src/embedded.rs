@@ -35,9 +35,6 @@ pub struct EmbeddedMocks {
     stack: mocks::stack::Stack,
 }
 
-/// The target names the embedded stack answers, in the order its services start.
-pub const TARGET_NAMES: [&str; 3] = ["gateway", "rag", "mcp"];
-
 impl EmbeddedMocks {
     /// Starts the gateway, RAG and MCP mocks on free ports, configured by `config` (a mocks TOML
     /// file, e.g. a fault profile) or the mocks' defaults, and returns the `gateway`, `rag` and
@@ -48,7 +45,7 @@ impl EmbeddedMocks {
         let config = config.map(mocks::config::MocksConfig::load).transpose()?.unwrap_or_default();
         let stack = Stack::start_ephemeral(&config).await?;
         let mut targets = BTreeMap::new();
-        for (kind, name) in [ServiceKind::Gateway, ServiceKind::Rag, ServiceKind::Mcp].into_iter().zip(TARGET_NAMES) {
+        for (kind, name) in [(ServiceKind::Gateway, "gateway"), (ServiceKind::Rag, "rag"), (ServiceKind::Mcp, "mcp")] {
             if let Some(service) = stack.service(kind) {
                 targets.insert(name.to_owned(), service.url());
             }

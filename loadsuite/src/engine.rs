@@ -31,12 +31,12 @@ use crate::stats::{Failure, FailureKind, Recorder, Sample};
 use crate::tasks::{self, UserState};
 
 /// An arrival-rate iteration starting this much after its schedule counts as late.
-pub const LATE_AFTER: Duration = Duration::from_millis(10);
+pub(crate) const LATE_AFTER: Duration = Duration::from_millis(10);
 /// How often the closed-model spawner adjusts the user count.
 const SPAWN_TICK: Duration = Duration::from_millis(10);
 
 /// What the engine needs besides the scenario.
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     /// The scenario (targets already resolved).
     pub scenario: Arc<Scenario>,
     /// Seed for every user's random choices.
@@ -239,7 +239,7 @@ fn next_class(classes: &[UserClass], counts: &[u64]) -> usize {
 }
 
 /// Runs the plan to the end (or until `stop`), recording into `recorder`.
-pub async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> EngineReport {
+pub(crate) async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> EngineReport {
     let task_weights = config
         .scenario
         .users

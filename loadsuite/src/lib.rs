@@ -5,24 +5,24 @@
 //! The flow: `scenario` (file -> validated scenario) -> `plan` (one load representation) ->
 //! `engine` (users or arrivals, driving `tasks`) -> `stats` (recorder) -> `output` (files).
 
-pub mod calibrate;
-pub mod capacity;
+mod calibrate;
+mod capacity;
 pub mod cli;
-pub mod counters;
-pub mod duration;
-pub mod embedded;
-pub mod engine;
+mod counters;
+mod duration;
+mod embedded;
+mod engine;
 pub mod formats;
 pub mod merge;
-pub mod monitor;
-pub mod output;
-pub mod plan;
-pub mod preflight;
-pub mod resources;
+mod monitor;
+mod output;
+mod plan;
+mod preflight;
+mod resources;
 pub mod run;
 pub mod scenario;
 pub mod segment;
-pub mod selftest;
-pub mod stats;
+mod selftest;
+mod stats;
 pub mod tasks;
 pub mod verdict;

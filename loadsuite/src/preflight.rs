@@ -60,7 +60,7 @@ pub enum PreflightError {
 }
 
 /// Runs every check.
-pub async fn check(scenario: &Scenario, client: &reqwest::Client) -> Result<(), PreflightError> {
+pub(crate) async fn check(scenario: &Scenario, client: &reqwest::Client) -> Result<(), PreflightError> {
     let mut models: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for user in &scenario.users {

@@ -22,7 +22,7 @@ use crate::verdict::model::CheckKind;
 use crate::verdict::{self, Thresholds, Verdict, baseline};
 
 /// What a mode's faults may depend on.
-pub struct ModeContext {
+pub(crate) struct ModeContext {
     /// Length of each run.
     pub run_time: Duration,
     /// The baseline's median chat latency (ms): "twice as long" adds this much.
@@ -31,7 +31,7 @@ pub struct ModeContext {
 
 /// How a mode's run is driven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Workload {
+pub(crate) enum Workload {
     /// The self-test scenario with this chat model.
     Standard(&'static str),
     /// The scenario without its `/health` task.
@@ -47,7 +47,7 @@ pub enum Workload {
 
 /// What the verdict must show.
 #[derive(Debug, Clone, Copy)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Exactly these endpoints fail (in every stage, or only in `stage`), nothing else.
     Flags {
         /// The endpoints.
@@ -61,7 +61,7 @@ pub enum Expect {
 }
 
 /// One failure mode: the faults it injects, how the run is driven, what the verdict must show.
-pub struct Mode {
+pub(crate) struct Mode {
     /// Name (`loadsuite repro NAME`).
     pub name: &'static str,
     /// What a user sees.
@@ -105,7 +105,7 @@ fn none(_: &ModeContext) -> Vec<(&'static str, Value)> {
 }
 
 /// The catalog.
-pub const CATALOG: &[Mode] = &[
+pub(crate) const CATALOG: &[Mode] = &[
     Mode {
         name: "clean",
         symptom: "nothing changed: no row may be flagged (the A/A part runs this several times)",
@@ -438,7 +438,7 @@ stages = [{{ users = {}, spawn_rate = 1000, duration = "{half}s" }}, {{ users = 
 
 /// One row of the detection matrix.
 #[derive(Debug, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     /// Mode name (`clean #2` for the A/A runs).
     pub mode: String,
     /// What had to be flagged.
@@ -455,7 +455,7 @@ pub struct Row {
 
 /// The A/A part's figure: clean runs judged, and how many raised an alarm.
 #[derive(Debug, Serialize)]
-pub struct FalseAlarms {
+pub(crate) struct FalseAlarms {
     /// Clean runs judged against the baseline.
     pub runs: usize,
     /// Of those, runs with any failing row or run check.
@@ -466,7 +466,7 @@ pub struct FalseAlarms {
 
 /// Everything the self-test found.
 #[derive(Debug, Serialize)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The detection matrix.
     pub rows: Vec<Row>,
     /// The A/A figure (absent when a single mode ran).
@@ -475,7 +475,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Whether every row is right.
-    pub fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         self.rows.iter().all(|r| r.ok)
     }
 }
@@ -531,7 +531,7 @@ async fn admin(request: reqwest::RequestBuilder, url: String) -> Result<(), Self
 
 /// Settings of a self-test.
 #[derive(Debug, Clone)]
-pub struct SelftestOptions {
+pub(crate) struct SelftestOptions {
     /// Target URLs (`gateway`, `rag`, `mcp`).
     pub targets: BTreeMap<String, String>,
     /// Where runs and the matrix go.
@@ -633,7 +633,7 @@ fn judge(mode: &Mode, label: String, base: &Baseline, run: &Path) -> Result<Row,
 }
 
 /// Runs the catalog (or one mode of it); returns the detection matrix and the A/A figure.
-pub async fn selftest(options: &SelftestOptions, only: Option<&str>) -> Result<Outcome, SelftestError> {
+pub(crate) async fn selftest(options: &SelftestOptions, only: Option<&str>) -> Result<Outcome, SelftestError> {
     std::fs::create_dir_all(&options.out).ok();
     let clean = &CATALOG[0];
     let mut seed = options.seed;
@@ -700,7 +700,7 @@ pub async fn selftest(options: &SelftestOptions, only: Option<&str>) -> Result<O
 }
 
 /// The matrix as Markdown.
-pub fn matrix(outcome: &Outcome) -> String {
+pub(crate) fn matrix(outcome: &Outcome) -> String {
     let mut out = String::from(
         "| failure mode | expected to flag | flagged | diagnosis | verdict | result |\n|---|---|---|---|---|---|\n",
     );
@@ -739,7 +739,7 @@ pub fn matrix(outcome: &Outcome) -> String {
 
 /// Writes the matrix as `detection-matrix.md` and `.json` into `out`; returns the Markdown and
 /// the `.md` path.
-pub fn write_matrix(outcome: &Outcome, out: &Path) -> std::io::Result<(String, PathBuf)> {
+pub(crate) fn write_matrix(outcome: &Outcome, out: &Path) -> std::io::Result<(String, PathBuf)> {
     let table = matrix(outcome);
     let md = out.join("detection-matrix.md");
     crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, table.as_bytes()))?;

@@ -12,7 +12,7 @@ use crate::stack::{ServiceKind, Stack, StackError};
 
 /// Why the demo could not finish.
 #[derive(Debug, thiserror::Error)]
-pub enum DemoError {
+pub(crate) enum DemoError {
     /// The stack did not start.
     #[error(transparent)]
     Stack(#[from] StackError),
@@ -45,7 +45,7 @@ impl Tour {
 }
 
 /// Runs the tour and returns its transcript.
-pub async fn run(config: &MocksConfig) -> Result<String, DemoError> {
+pub(crate) async fn run(config: &MocksConfig) -> Result<String, DemoError> {
     let stack = Stack::start_ephemeral(config).await?;
     let url_of = |kind| stack.service(kind).map(|s| s.url()).unwrap_or_default();
     let (rag, mcp) = (url_of(ServiceKind::Rag), url_of(ServiceKind::Mcp));

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Why a health check failed.
 #[derive(Debug, thiserror::Error)]
-pub enum HealthError {
+pub(crate) enum HealthError {
     /// No answer (refused, timed out, bad URL).
     #[error("{url} did not answer: {source}")]
     Unreachable {
@@ -24,7 +24,7 @@ pub enum HealthError {
 }
 
 /// Succeeds when `url` answers 200 within `timeout`.
-pub async fn check(url: &str, timeout: Duration) -> Result<(), HealthError> {
+pub(crate) async fn check(url: &str, timeout: Duration) -> Result<(), HealthError> {
     let client = reqwest::Client::builder()
         .timeout(timeout)
         .build()

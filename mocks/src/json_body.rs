@@ -58,7 +58,7 @@ impl BodyError {
 }
 
 /// 499: the client closed the connection before the answer (nginx's convention).
-pub const CLIENT_CLOSED_REQUEST: http::StatusCode = match http::StatusCode::from_u16(499) {
+pub(crate) const CLIENT_CLOSED_REQUEST: http::StatusCode = match http::StatusCode::from_u16(499) {
     Ok(status) => status,
     Err(_) => http::StatusCode::BAD_REQUEST,
 };
@@ -68,13 +68,13 @@ pub const CLIENT_CLOSED_REQUEST: http::StatusCode = match http::StatusCode::from
 static BODY_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
 
 /// Sets the body timeout for every service of this process.
-pub fn set_body_timeout(timeout: Duration) {
+pub(crate) fn set_body_timeout(timeout: Duration) {
     BODY_TIMEOUT_MS.store(timeout.as_millis().try_into().unwrap_or(u64::MAX), Ordering::Relaxed);
 }
 
 /// Why a whole body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// Over the limit.
     TooLarge,
     /// Not there within the body timeout.
@@ -87,7 +87,7 @@ pub enum ReadError {
 
 impl ReadError {
     /// As a [`BodyError`], given the limit that applied.
-    pub fn into_body_error(self, limit: usize) -> BodyError {
+    pub(crate) fn into_body_error(self, limit: usize) -> BodyError {
         match self {
             ReadError::TooLarge => BodyError::TooLarge(limit),
             ReadError::TimedOut(t) => BodyError::TimedOut(t),
@@ -124,7 +124,7 @@ impl ReadError {
 }
 
 /// Whether the request says its body is JSON.
-pub fn is_json(request: &Request) -> Result<(), BodyError> {
+pub(crate) fn is_json(request: &Request) -> Result<(), BodyError> {
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
     let structured_json = essence.len() > 5 && essence.as_bytes()[essence.len() - 5..].eq_ignore_ascii_case(b"+json");
@@ -137,7 +137,7 @@ pub fn is_json(request: &Request) -> Result<(), BodyError> {
 
 /// Reads at most `limit` bytes of a body that says it is JSON, without parsing it (for services
 /// that parse straight into their own types).
-pub async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, BodyError> {
+pub(crate) async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, BodyError> {
     is_json(&request)?;
     read_body(request.into_body(), limit).await.map_err(|e| e.into_body_error(limit))
 }
@@ -145,7 +145,7 @@ pub async fn json_bytes(request: Request, limit: usize) -> Result<Bytes, BodyErr
 /// A whole body of at most `limit` bytes, within the body timeout. A body that arrives as one
 /// frame, as every small request does, is returned as it came: no copy and none of a general
 /// collect's bookkeeping.
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ReadError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ReadError> {
     let timeout = Duration::from_millis(BODY_TIMEOUT_MS.load(Ordering::Relaxed));
     match tokio::time::timeout(timeout, read_all(body, limit)).await {
         Ok(read) => read,
@@ -175,12 +175,12 @@ async fn read_all(body: Body, limit: usize) -> Result<Bytes, ReadError> {
 }
 
 /// Parses bytes as any JSON value.
-pub fn parse_value(bytes: &[u8]) -> Result<Value, BodyError> {
+pub(crate) fn parse_value(bytes: &[u8]) -> Result<Value, BodyError> {
     serde_json::from_slice::<Value>(bytes).map_err(|e| BodyError::Unparseable(e.to_string()))
 }
 
 /// Parses bytes as a JSON object.
-pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
     match parse_value(bytes)? {
         Value::Object(map) => Ok(map),
         other => Err(BodyError::NotObject(json_type(&other))),
@@ -188,17 +188,17 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, BodyError> {
 }
 
 /// Reads at most `limit` bytes and parses them as any JSON value.
-pub async fn json_value(request: Request, limit: usize) -> Result<Value, BodyError> {
+pub(crate) async fn json_value(request: Request, limit: usize) -> Result<Value, BodyError> {
     parse_value(&json_bytes(request, limit).await?)
 }
 
 /// Reads at most `limit` bytes and parses them as a JSON object.
-pub async fn json_object(request: Request, limit: usize) -> Result<Map<String, Value>, BodyError> {
+pub(crate) async fn json_object(request: Request, limit: usize) -> Result<Map<String, Value>, BodyError> {
     parse_object(&json_bytes(request, limit).await?)
 }
 
 /// JSON type names as OpenAI's messages use them.
-pub fn json_type(value: &Value) -> &'static str {
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -3,18 +3,18 @@
 //!
 //! Every binary entry point lives in [`cli`]; tests drive the same functions.
 
-pub mod admin;
+mod admin;
 pub mod cli;
 pub mod config;
-pub mod demo;
+mod demo;
 pub mod faults;
 pub mod gateway;
-pub mod healthcheck;
-pub mod json_body;
+mod healthcheck;
+mod json_body;
 pub mod mcp;
 pub mod rag;
-pub mod runtime;
-pub mod server;
+mod runtime;
+mod server;
 pub mod service;
 pub mod stack;
 pub mod telemetry;

@@ -10,13 +10,13 @@ use std::num::NonZeroUsize;
 
 /// How many worker threads to use when none are asked for: the cores this process may run on
 /// (its CPU affinity and cgroup quota, as the standard library reports them).
-pub fn default_worker_threads() -> NonZeroUsize {
+pub(crate) fn default_worker_threads() -> NonZeroUsize {
     std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
 }
 
 /// Builds the runtime for `worker_threads` workers (the default when `None`): the current-thread
 /// scheduler for one, the multi-thread scheduler otherwise. Timers and I/O are enabled either way.
-pub fn build(worker_threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn build(worker_threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
     let workers = worker_threads.unwrap_or_else(default_worker_threads);
     let mut builder = if workers.get() == 1 {
         tokio::runtime::Builder::new_current_thread()

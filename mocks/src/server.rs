@@ -68,7 +68,7 @@ const FD_RESERVE: usize = 64;
 /// The connection cap when none is configured: the process's open-file limit (soft, from
 /// `/proc/self/limits`) less a reserve, since every connection holds one descriptor; 1,024 when
 /// the limit cannot be read.
-pub fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|text| {
         text.lines()
             .find(|l| l.starts_with("Max open files"))
@@ -79,7 +79,7 @@ pub fn default_max_connections() -> usize {
 }
 
 /// How long in-flight requests get to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 tokio::task_local! {
     /// The connection whose task is running (set around every connection task [`serve`] spawns).
@@ -87,7 +87,7 @@ tokio::task_local! {
 }
 
 /// A handle on the TCP connection a request arrived on.
-pub struct ConnectionControl {
+pub(crate) struct ConnectionControl {
     abort: AbortHandle,
     /// Set by [`ConnectionControl::reset`]: the socket is closed with RST when dropped.
     reset: Arc<AtomicBool>,
@@ -96,18 +96,18 @@ pub struct ConnectionControl {
 impl ConnectionControl {
     /// The connection the current request arrived on; `None` when the service is driven without
     /// a socket (in-process `oneshot` calls).
-    pub fn current() -> Option<Arc<ConnectionControl>> {
+    pub(crate) fn current() -> Option<Arc<ConnectionControl>> {
         CONNECTION.try_with(Arc::clone).ok()
     }
 
     /// Aborts the connection with a TCP reset (SO_LINGER 0), without answering.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.reset.store(true, Ordering::Relaxed);
         self.abort.abort();
     }
 
     /// Closes the connection (FIN) without answering.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.abort.abort();
     }
 }
@@ -197,7 +197,7 @@ impl Drop for GuardedStream {
 /// Serves `app` (a mock's [`crate::service::MockService`], or any axum router) on `listener` until
 /// `shutdown` completes, then drains for at most [`SHUTDOWN_GRACE`]. A panic in any handler
 /// becomes a JSON 500.
-pub async fn serve<S>(
+pub(crate) async fn serve<S>(
     listener: TcpListener,
     app: S,
     shutdown: impl Future<Output = ()>,

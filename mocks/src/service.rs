@@ -1,6 +1,6 @@
 //! Assembling a mock service: its own protocol routes, wrapped the same way for every service —
 //! `/metrics`, the shared fault layer and the shared `/__admin` API (the panic guard wraps the whole
-//! router once, in [`crate::server::serve`]). Each service supplies only its routes, its
+//! router once, in `server::serve`). Each service supplies only its routes, its
 //! [`ServiceProtocol`] and what its reset restores.
 
 use std::convert::Infallible;

@@ -225,7 +225,7 @@ pub struct RunArgs {
     /// Multiply every stage duration by this factor.
     #[arg(long)]
     pub duration_scale: Option<f64>,
-    /// Results directory (default: results/<scenario>-<unix time>). One that already holds a
+    /// Results directory (default: `results/<scenario>-<unix time>`). One that already holds a
     /// run's results is refused unless --overwrite.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -1,5 +1,5 @@
-//! The `loadsuite` command line. `main.rs` only calls [`main`]; [`args`] declares the arguments,
-//! [`commands`] turns each into one library call and an exit code.
+//! The `loadsuite` command line. `main.rs` only calls [`main`]; `args` declares the arguments,
+//! `commands` turns each into one library call and an exit code.
 //!
 //! Exit codes of `run`: 0 the run completed and every request passed its check; 1 it completed but
 //! some requests failed (or an arrival-rate schedule was not kept); 2 usage, scenario or preflight

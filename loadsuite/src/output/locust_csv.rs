@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use crate::stats::{QUANTILES, Snapshot, Stats};
 
 /// `50%`, `66%`, ... `99.9%`, `99.99%`, `100%` as Locust names them.
-pub fn percentile_headers() -> Vec<String> {
+pub(crate) fn percentile_headers() -> Vec<String> {
     QUANTILES
         .iter()
         .map(|q| {
@@ -25,7 +25,7 @@ pub fn percentile_headers() -> Vec<String> {
 }
 
 /// Header of `_stats.csv`.
-pub fn stats_header() -> Vec<String> {
+pub(crate) fn stats_header() -> Vec<String> {
     let mut h: Vec<String> = [
         "Type",
         "Name",
@@ -46,7 +46,7 @@ pub fn stats_header() -> Vec<String> {
 }
 
 /// Header of `_stats_history.csv`.
-pub fn history_header() -> Vec<String> {
+pub(crate) fn history_header() -> Vec<String> {
     let mut h: Vec<String> =
         ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"].map(String::from).to_vec();
     h.extend(percentile_headers());
@@ -66,9 +66,9 @@ pub fn history_header() -> Vec<String> {
 }
 
 /// Header of `_failures.csv`.
-pub const FAILURES_HEADER: [&str; 6] = ["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"];
+pub(crate) const FAILURES_HEADER: [&str; 6] = ["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"];
 /// Header of `_exceptions.csv`.
-pub const EXCEPTIONS_HEADER: [&str; 4] = ["Count", "Message", "Traceback", "Nodes"];
+pub(crate) const EXCEPTIONS_HEADER: [&str; 4] = ["Count", "Message", "Traceback", "Nodes"];
 
 /// Quotes a field the way Python's csv module does (only when needed).
 pub(crate) fn field(value: &str) -> String {
@@ -112,7 +112,7 @@ fn row(method: &str, name: &str, stats: &Stats, seconds: f64) -> Vec<String> {
 }
 
 /// `_stats.csv`: one row per endpoint, then `Aggregated`.
-pub fn write_stats(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
+pub(crate) fn write_stats(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
     line(out, &stats_header())?;
     for ((method, name), stats) in &snapshot.total {
         line(out, &row(method, name, stats, seconds))?;
@@ -121,7 +121,7 @@ pub fn write_stats(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io
 }
 
 /// `_stats_history.csv`: every second, one row per endpoint and the aggregate.
-pub fn write_history(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
+pub(crate) fn write_history(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
     line(out, &history_header())?;
     for r in &snapshot.history {
         let mut fields = vec![
@@ -168,7 +168,7 @@ fn utc(seconds: f64) -> String {
 }
 
 /// `_failures.csv`.
-pub fn write_failures(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
+pub(crate) fn write_failures(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
     line(out, &FAILURES_HEADER.map(String::from))?;
     for f in &crate::stats::combine_failures(snapshot.failures.iter().cloned(), false) {
         let error = format!("{}: {}", f.kind, f.message);
@@ -181,7 +181,7 @@ pub fn write_failures(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()
 }
 
 /// `_exceptions.csv` (loadsuite's tasks raise no exceptions: the header alone).
-pub fn write_exceptions(out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn write_exceptions(out: &mut dyn Write) -> io::Result<()> {
     line(out, &EXCEPTIONS_HEADER.map(String::from))
 }
 

@@ -1,15 +1,18 @@
 //! Result files of a run, each written against `impl Write` and saved atomically (temporary file,
 //! then rename), so an interrupted run never leaves a half-written file.
 
-pub mod locust_csv;
-pub mod streams_csv;
-pub mod summary;
+pub(crate) mod locust_csv;
+pub(crate) mod streams_csv;
+pub(crate) mod summary;
 
 use std::io::Write;
 use std::path::Path;
 
 /// Writes a file atomically: `render` fills a temporary file that is then renamed into place.
-pub fn write_atomic(path: &Path, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+pub(crate) fn write_atomic(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
@@ -25,7 +28,7 @@ pub fn write_atomic(path: &Path, render: impl FnOnce(&mut dyn Write) -> std::io:
 }
 
 /// The result files a run writes into its directory, besides its CSVs (`PREFIX_*.csv`).
-pub const RUN_FILES: &[&str] = &["run.json", "verdict.json", "summary.md", "junit.xml", "report.html"];
+pub(crate) const RUN_FILES: &[&str] = &["run.json", "verdict.json", "summary.md", "junit.xml", "report.html"];
 
 /// Whether `name` is one of the files a run (with CSV prefix `prefix`) writes, or a temporary
 /// file left by an interrupted write.
@@ -39,7 +42,7 @@ fn is_result_file(name: &str, prefix: &str) -> bool {
 /// Prepares `out` for a run: refuses a directory that already holds results unless `overwrite`,
 /// in which case the earlier run's files are removed (never anything else); stray temporary files
 /// of an interrupted write are removed either way. Returns the results found, when refused.
-pub fn prepare_out(out: &Path, prefix: &str, overwrite: bool) -> Result<(), String> {
+pub(crate) fn prepare_out(out: &Path, prefix: &str, overwrite: bool) -> Result<(), String> {
     let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
     let names: Vec<String> = entries.filter_map(Result::ok).filter_map(|e| e.file_name().into_string().ok()).collect();
     let results: Vec<&String> = names.iter().filter(|n| is_result_file(n, prefix) && !n.ends_with(".tmp")).collect();
@@ -61,7 +64,7 @@ pub fn prepare_out(out: &Path, prefix: &str, overwrite: bool) -> Result<(), Stri
 /// which lists them with their size and hash, so a reader can tell they belong to this run (a
 /// crash between two runs' writes cannot leave a mix that passes for one run). Returns
 /// `run.json`'s path, or the file that could not be written and why.
-pub fn write_run(
+pub(crate) fn write_run(
     out: &Path,
     prefix: &str,
     snapshot: &crate::stats::Snapshot,

@@ -7,11 +7,11 @@ use std::io::{self, Write};
 use crate::stats::Snapshot;
 
 /// The header.
-pub const HEADER: &str =
+pub(crate) const HEADER: &str =
     "Type,Name,Streams,TTFT p50 ms,TTFT p95 ms,TTFT p99 ms,ITL p50 ms,ITL p95 ms,ITL p99 ms,Tokens/s p50,Tokens/s mean";
 
 /// Writes the header and one row per streamed (method, name).
-pub fn write(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
+pub(crate) fn write(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()> {
     writeln!(out, "{HEADER}")?;
     for ((method, name), s) in snapshot.total.iter().filter(|(_, s)| !s.ttft.is_empty()) {
         let ms = |h: &hdrhistogram::Histogram<u64>, q: f64| {

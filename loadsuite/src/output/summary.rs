@@ -63,7 +63,7 @@ fn write_step_counts(out: &mut dyn Write, snapshot: &Snapshot) -> io::Result<()>
 
 /// Writes the table: per endpoint requests, failures, p50/p95/p99 of the successful requests and
 /// requests/s, then failures grouped by kind with a sample message, then the arrival schedule.
-pub fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
+pub(crate) fn write(out: &mut dyn Write, snapshot: &Snapshot, seconds: f64) -> io::Result<()> {
     writeln!(
         out,
         "{:<8} {:<40} {:>9} {:>8} {:>10} {:>10} {:>10} {:>9}",

@@ -3,7 +3,7 @@
 //! `GET /containers/{id}/stats` and `GET /containers/{id}/json` for a CPU limit. No Docker SDK:
 //! three read-only calls do not justify one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 /// Why the engine could not be asked.
 #[derive(Debug, thiserror::Error)]
-pub enum DockerError {
+pub(crate) enum DockerError {
     /// No socket, or it refused.
     #[error("cannot reach the Docker engine at {path}: {source}")]
     Connect {
@@ -43,13 +43,13 @@ pub enum DockerError {
 
 /// A client of one engine socket.
 #[derive(Debug, Clone)]
-pub struct Docker {
+pub(crate) struct Docker {
     socket: PathBuf,
 }
 
 /// A published port of a container.
 #[derive(Debug, Clone, Deserialize)]
-pub struct PortBinding {
+pub(crate) struct PortBinding {
     /// The port inside the container.
     #[serde(rename = "PrivatePort")]
     pub private_port: u16,
@@ -64,14 +64,14 @@ pub struct PortBinding {
 impl PortBinding {
     /// Whether a client on this host reaches it at `port` over IPv6 (`v6`) or IPv4. Docker may
     /// publish one container port on different IPv4 and IPv6 host ports, so the family matters.
-    pub fn reached_at(&self, port: u16, v6: bool) -> bool {
+    pub(crate) fn reached_at(&self, port: u16, v6: bool) -> bool {
         self.public_port == Some(port) && self.ip.contains(':') == v6
     }
 }
 
 /// A running container as `GET /containers/json` lists it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ContainerSummary {
+pub(crate) struct ContainerSummary {
     /// Full id.
     #[serde(rename = "Id")]
     pub id: String,
@@ -88,12 +88,12 @@ pub struct ContainerSummary {
 
 impl ContainerSummary {
     /// The first name without its `/`, or the short id.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.names.first().map_or_else(|| self.id.chars().take(12).collect(), |n| n.trim_start_matches('/').to_owned())
     }
 
     /// Whether `host` names this container (name, compose service, or id prefix).
-    pub fn answers_to(&self, host: &str) -> bool {
+    pub(crate) fn answers_to(&self, host: &str) -> bool {
         self.names.iter().any(|n| n.trim_start_matches('/') == host)
             || self.labels.get("com.docker.compose.service").is_some_and(|s| s == host)
             || (host.len() >= 12 && self.id.starts_with(host))
@@ -102,7 +102,7 @@ impl ContainerSummary {
 
 /// CPU and memory of a container at one instant.
 #[derive(Debug, Clone, Copy)]
-pub struct ContainerUsage {
+pub(crate) struct ContainerUsage {
     /// Cumulative CPU time, nanoseconds.
     pub cpu_ns: u64,
     /// Memory in use, bytes, without the reclaimable page cache (as `docker stats` shows it).
@@ -140,16 +140,11 @@ struct MemoryStats {
 impl Docker {
     /// The engine named by `DOCKER_HOST` (a `unix://` URL) or the default socket; `None` when
     /// `DOCKER_HOST` points elsewhere (TCP engines are not sampled).
-    pub fn from_env() -> Option<Docker> {
+    pub(crate) fn from_env() -> Option<Docker> {
         match std::env::var("DOCKER_HOST") {
             Ok(host) if !host.is_empty() => host.strip_prefix("unix://").map(|p| Docker { socket: p.into() }),
             _ => Some(Docker { socket: "/var/run/docker.sock".into() }),
         }
-    }
-
-    /// A client of the socket at `path`.
-    pub fn at(path: impl AsRef<Path>) -> Docker {
-        Docker { socket: path.as_ref().to_owned() }
     }
 
     async fn get<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, DockerError> {
@@ -174,13 +169,13 @@ impl Docker {
     }
 
     /// The running containers.
-    pub async fn containers(&self) -> Result<Vec<ContainerSummary>, DockerError> {
+    pub(crate) async fn containers(&self) -> Result<Vec<ContainerSummary>, DockerError> {
         self.get("/containers/json").await
     }
 
     /// The cores a container may use when its CPU is limited (`--cpus`, or a quota over a
     /// period); `None` when it is not limited.
-    pub async fn cpu_limit(&self, id: &str) -> Option<f64> {
+    pub(crate) async fn cpu_limit(&self, id: &str) -> Option<f64> {
         #[derive(Deserialize)]
         struct Inspect {
             #[serde(rename = "HostConfig")]
@@ -207,7 +202,7 @@ impl Docker {
     }
 
     /// One reading of a container's CPU and memory.
-    pub async fn usage(&self, id: &str) -> Result<ContainerUsage, DockerError> {
+    pub(crate) async fn usage(&self, id: &str) -> Result<ContainerUsage, DockerError> {
         let stats: Stats = self.get(&format!("/containers/{id}/stats?stream=false&one-shot=true")).await?;
         let memory = &stats.memory_stats;
         // What `docker stats` subtracts: the inactive page cache (cgroup v2, then v1 names).

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::ResourceSample;
 
 /// Fewest readings the check needs.
-pub const MIN_SAMPLES: usize = 5;
+pub(crate) const MIN_SAMPLES: usize = 5;
 /// Growth over the window that counts as material, bytes.
-pub const MIN_GROWTH_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
+pub(crate) const MIN_GROWTH_BYTES: f64 = 8.0 * 1024.0 * 1024.0;
 /// Growth over the window that counts as material, relative to the fitted start.
-pub const MIN_GROWTH_FRACTION: f64 = 0.10;
+pub(crate) const MIN_GROWTH_FRACTION: f64 = 0.10;
 /// How well the line must fit (coefficient of determination).
-pub const MIN_R_SQUARED: f64 = 0.8;
+pub(crate) const MIN_R_SQUARED: f64 = 0.8;
 
 /// A steady climb of memory.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -49,7 +49,7 @@ impl LeakFinding {
 }
 
 /// Judges the readings from `from_s` on (all of them when fewer than [`MIN_SAMPLES`] fall there).
-pub fn analyze(samples: &[ResourceSample], from_s: f64) -> Option<LeakFinding> {
+pub(crate) fn analyze(samples: &[ResourceSample], from_s: f64) -> Option<LeakFinding> {
     let late: Vec<&ResourceSample> = samples.iter().filter(|s| s.t_s >= from_s).collect();
     let window: Vec<&ResourceSample> = if late.len() >= MIN_SAMPLES { late } else { samples.iter().collect() };
     if window.len() < MIN_SAMPLES {

@@ -4,9 +4,9 @@
 //! processes by PID. Samples and their summary go to `run.json`; a steady climb during the final,
 //! constant-load stage is called out as a possible leak.
 
-pub mod docker;
-pub mod leak;
-pub mod process;
+pub(crate) mod docker;
+pub(crate) mod leak;
+pub(crate) mod process;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use docker::Docker;
-pub use leak::{LeakFinding, analyze};
+pub(crate) use leak::{LeakFinding, analyze};
 
 /// What to watch besides the automatic container discovery.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +93,7 @@ struct Watched {
 }
 
 /// Samples what it was told to watch until stopped.
-pub struct Sampler {
+pub(crate) struct Sampler {
     docker: Option<Docker>,
     watched: Vec<Watched>,
     started: Instant,
@@ -112,7 +112,7 @@ fn is_local(host: &str) -> bool {
 
 impl Sampler {
     /// Resolves `options` against the run's `targets` (name -> URL).
-    pub async fn discover(options: &WatchOptions, targets: &BTreeMap<String, String>) -> Sampler {
+    pub(crate) async fn discover(options: &WatchOptions, targets: &BTreeMap<String, String>) -> Sampler {
         let mut sampler = Sampler { docker: None, watched: Vec::new(), started: Instant::now(), notes: Vec::new() };
         for pid in &options.pids {
             let name = process::name(*pid).unwrap_or_else(|| format!("pid {pid}"));
@@ -182,12 +182,12 @@ impl Sampler {
     }
 
     /// Whether anything is watched.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.watched.is_empty()
     }
 
     /// Takes one reading of everything watched (containers concurrently).
-    pub async fn sample(&mut self) {
+    pub(crate) async fn sample(&mut self) {
         let docker = self.docker.clone();
         let readings = futures::future::join_all(self.watched.iter().map(|w| {
             let docker = docker.clone();
@@ -225,7 +225,7 @@ impl Sampler {
     }
 
     /// Samples every `every` until `stop`, then returns the sampler.
-    pub async fn run(mut self, every: Duration, stop: CancellationToken) -> Sampler {
+    pub(crate) async fn run(mut self, every: Duration, stop: CancellationToken) -> Sampler {
         self.started = Instant::now();
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -241,7 +241,7 @@ impl Sampler {
     /// The summarized series; the leak check looks at readings from `steady_from_s` on, and a
     /// climb on a series serving a target the run wrote to then (`writes`: target name -> write
     /// requests in that window) is growth with writes, not a possible leak.
-    pub fn finish(self, steady_from_s: f64, writes: &BTreeMap<String, u64>) -> Vec<ResourceSeries> {
+    pub(crate) fn finish(self, steady_from_s: f64, writes: &BTreeMap<String, u64>) -> Vec<ResourceSeries> {
         self.watched
             .into_iter()
             .map(|w| {
@@ -285,7 +285,7 @@ pub struct WriteGrowth {
 
 /// A climb is a possible leak unless the run wrote to the target meanwhile (`written` write
 /// requests), when it is growth the run's own writes explain.
-pub fn classify(climb: Option<LeakFinding>, written: u64) -> (Option<LeakFinding>, Option<WriteGrowth>) {
+pub(crate) fn classify(climb: Option<LeakFinding>, written: u64) -> (Option<LeakFinding>, Option<WriteGrowth>) {
     match climb {
         Some(growth) if written > 0 => (None, Some(WriteGrowth { growth, writes: written })),
         other => (other, None),
@@ -309,12 +309,12 @@ impl ResourceSeries {
 }
 
 /// Bytes as MiB with one decimal, for reports.
-pub fn mib(bytes: u64) -> String {
+pub(crate) fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// One line per series for terminal summaries and reports, leaks first.
-pub fn describe(series: &ResourceSeries) -> String {
+pub(crate) fn describe(series: &ResourceSeries) -> String {
     let base = format!(
         "{} {} `{}`: CPU mean {:.2} / max {:.2} cores; memory {} -> {} (peak {})",
         series.kind,

@@ -6,7 +6,7 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// One reading of a process.
 #[derive(Debug, Clone, Copy)]
-pub struct ProcessUsage {
+pub(crate) struct ProcessUsage {
     /// Cumulative CPU seconds (user + system).
     pub cpu_seconds: f64,
     /// Resident set size, bytes.
@@ -14,7 +14,7 @@ pub struct ProcessUsage {
 }
 
 /// Reads `/proc/PID`; `None` when the process is gone (or this is not Linux).
-pub fn usage(pid: u32) -> Option<ProcessUsage> {
+pub(crate) fn usage(pid: u32) -> Option<ProcessUsage> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -29,6 +29,6 @@ pub fn usage(pid: u32) -> Option<ProcessUsage> {
 }
 
 /// The process name (`/proc/PID/comm`), for reports.
-pub fn name(pid: u32) -> Option<String> {
+pub(crate) fn name(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_owned())
 }

@@ -1,7 +1,7 @@
 //! Scenarios: the validated form of a scenario file, and loading by path or shipped name.
 //!
 //! Validation collects every problem with its file, line and field (the same locator the mocks'
-//! config uses), and every load shape becomes one [`Plan`](crate::plan::Plan).
+//! config uses), and every load shape becomes one `Plan`.
 
 mod adhoc;
 mod overrides;

@@ -8,7 +8,7 @@
 //!
 //! Memory depends on the number of endpoints, stages and seconds, never on the request count.
 
-pub mod failure;
+pub(crate) mod failure;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -19,18 +19,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-pub use failure::{Failure, FailureKind};
+pub(crate) use failure::{Failure, FailureKind};
 
 /// Highest latency recorded exactly: one hour.
 const MAX_MICROS: u64 = 3_600_000_000;
 
 /// A fresh latency histogram.
-pub fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("static histogram bounds are valid")
 }
 
 /// (method, name): one statistics row.
-pub type EndpointKey = (String, String);
+pub(crate) type EndpointKey = (String, String);
 
 /// Counters and histograms of one row.
 #[derive(Clone)]
@@ -57,7 +57,7 @@ pub struct Stats {
 }
 
 /// A fresh histogram of step counts (0 to 100,000 per iteration; HDR histograms record 0 too).
-pub fn count_histogram() -> Histogram<u64> {
+pub(crate) fn count_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000, 3).expect("static bounds are valid")
 }
 
@@ -153,7 +153,7 @@ pub struct StreamSample {
 
 /// One finished request (borrowing its row's names: recording allocates nothing for them).
 #[derive(Debug, Clone)]
-pub struct Sample<'a> {
+pub(crate) struct Sample<'a> {
     /// Row method.
     pub method: &'a str,
     /// Row name.
@@ -196,7 +196,7 @@ pub struct FailureGroup {
 /// Failure groups combined: groups of the same endpoint and kind (and stage, when `by_stage`)
 /// become one, counts summed, the earliest message kept. Segments merge with `by_stage`; Locust's
 /// failures file, which has no stages, without.
-pub fn combine_failures(groups: impl IntoIterator<Item = FailureGroup>, by_stage: bool) -> Vec<FailureGroup> {
+pub(crate) fn combine_failures(groups: impl IntoIterator<Item = FailureGroup>, by_stage: bool) -> Vec<FailureGroup> {
     let mut merged: BTreeMap<(usize, String, String, String), FailureGroup> = BTreeMap::new();
     for g in groups {
         let key = (if by_stage { g.stage } else { 0 }, g.method.clone(), g.name.clone(), g.kind.clone());
@@ -262,7 +262,7 @@ pub struct SecondRow {
 }
 
 /// Locust's reporting quantiles.
-pub const QUANTILES: [f64; 11] = [0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
+pub(crate) const QUANTILES: [f64; 11] = [0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
 
 /// Rows by method, then name: looked up with borrowed strings, so recording allocates nothing
 /// once a row exists.
@@ -321,7 +321,7 @@ impl Schedule {
 
 /// The run's recorder, shared by every worker.
 #[derive(Default)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     inner: Mutex<Inner>,
     stage: AtomicUsize,
 }
@@ -355,18 +355,18 @@ impl Snapshot {
 
 impl Recorder {
     /// Records one request in the current stage.
-    pub fn record(&self, sample: Sample<'_>) {
+    pub(crate) fn record(&self, sample: Sample<'_>) {
         self.record_at(sample, self.stage());
     }
 
     /// The current stage.
-    pub fn stage(&self) -> usize {
+    pub(crate) fn stage(&self) -> usize {
         self.stage.load(Ordering::Relaxed)
     }
 
     /// Records one request in stage `stage` (an unfinished request belongs to the stage it was
     /// sent in).
-    pub fn record_at(&self, sample: Sample<'_>, stage: usize) {
+    pub(crate) fn record_at(&self, sample: Sample<'_>, stage: usize) {
         let mut inner = self.inner.lock();
         let (method, name) = (sample.method, sample.name);
         row_of(&mut inner.total, method, name).add(&sample);
@@ -390,17 +390,17 @@ impl Recorder {
     }
 
     /// Marks the start of stage `index`.
-    pub fn set_stage(&self, index: usize) {
+    pub(crate) fn set_stage(&self, index: usize) {
         self.stage.store(index, Ordering::Relaxed);
     }
 
     /// Sets the current user (or in-flight) count.
-    pub fn set_users(&self, users: u64) {
+    pub(crate) fn set_users(&self, users: u64) {
         self.inner.lock().users = users;
     }
 
     /// Counts one scheduled arrival-rate iteration: whether it started late, or was dropped.
-    pub fn count_schedule(&self, late: bool, dropped: bool) {
+    pub(crate) fn count_schedule(&self, late: bool, dropped: bool) {
         let mut inner = self.inner.lock();
         inner.schedule.scheduled += 1;
         inner.schedule.late += u64::from(late);
@@ -408,7 +408,7 @@ impl Recorder {
     }
 
     /// Closes the current second: appends its rows to the time series.
-    pub fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let mut inner = self.inner.lock();
         let timestamp = unix_now() as u64;
         let stage = self.stage();
@@ -427,7 +427,7 @@ impl Recorder {
     }
 
     /// Everything so far.
-    pub fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let inner = self.inner.lock();
         Snapshot {
             total: flatten(&inner.total).map(|(k, s)| (k, s.clone())).collect(),
@@ -489,7 +489,7 @@ fn row(timestamp: u64, users: u64, stage: usize, key: &EndpointKey, current: &St
 
 impl Recorder {
     /// One line for live progress: stage, users, last-second requests/s, p50/p95, failure %.
-    pub fn progress_line(&self) -> String {
+    pub(crate) fn progress_line(&self) -> String {
         let inner = self.inner.lock();
         let last = inner.history.iter().rev().find(|r| r.name == "Aggregated");
         match last {

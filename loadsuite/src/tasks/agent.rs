@@ -26,7 +26,7 @@ use crate::stats::{Failure, FailureKind};
 
 /// Which of the model APIs an agent talks through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelApi {
+pub(super) enum ModelApi {
     /// `POST /v1/chat/completions`: `tool_calls` and `tool` messages.
     Chat,
     /// `POST /v1/responses`: `function_call` and `function_call_output` items.
@@ -139,7 +139,7 @@ impl Conversation {
 }
 
 /// What an agent turn needs besides the user.
-pub struct AgentTurn<'a> {
+pub(super) struct AgentTurn<'a> {
     /// The model API's URL on the gateway.
     pub model_url: String,
     /// Which API that is.
@@ -219,7 +219,7 @@ fn function_tools(tools: &[Value], offered: &[String]) -> Vec<Value> {
 }
 
 /// Runs one turn.
-pub async fn turn(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>) -> Outcome {
+pub(super) async fn turn(client: &Http, user: &mut UserState, agent: &AgentTurn<'_>) -> Outcome {
     let mut outcome = Outcome::default();
     if let Err(failure) = run(client, user, agent, &mut outcome).await {
         outcome.failure = Some(failure);

@@ -86,7 +86,7 @@ async fn rpc(
 
 /// One `tools/call` in the user's session; a tool reporting `isError` is a failure. Returns the
 /// outcome and the text of the tool's answer.
-pub async fn call_tool(
+pub(super) async fn call_tool(
     client: &Http,
     url: &str,
     user: &mut UserState,
@@ -105,7 +105,7 @@ pub async fn call_tool(
 }
 
 /// One `tools/call` in the user's session (the `mcp_tool` task).
-pub async fn call(
+pub(super) async fn call(
     client: &Http,
     url: &str,
     user: &mut UserState,
@@ -117,7 +117,12 @@ pub async fn call(
 }
 
 /// `tools/list` in the user's session: the declared tools (`name`, `description`, `inputSchema`).
-pub async fn list_tools(client: &Http, url: &str, user: &mut UserState, timeout: Duration) -> (Outcome, Vec<Value>) {
+pub(super) async fn list_tools(
+    client: &Http,
+    url: &str,
+    user: &mut UserState,
+    timeout: Duration,
+) -> (Outcome, Vec<Value>) {
     let (mut outcome, parsed) = rpc(client, url, user, "tools/list", json!({}), timeout).await;
     let tools = parsed.as_ref().and_then(|v| v["result"]["tools"].as_array()).cloned().unwrap_or_default();
     if outcome.failure.is_none() && tools.is_empty() {

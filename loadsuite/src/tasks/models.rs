@@ -15,7 +15,7 @@ use super::{Http, Outcome, exchange};
 use crate::stats::{Failure, FailureKind};
 
 /// What a cycle needs.
-pub struct ModelCycle<'a> {
+pub(super) struct ModelCycle<'a> {
     /// The gateway's base URL.
     pub base: &'a str,
     /// The model to unload and load back.
@@ -34,7 +34,7 @@ fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
 }
 
 /// Runs one cycle.
-pub async fn cycle(client: &Http, cycle: &ModelCycle<'_>) -> Outcome {
+pub(super) async fn cycle(client: &Http, cycle: &ModelCycle<'_>) -> Outcome {
     let mut outcome = Outcome::default();
     if let Err(failure) = run(client, cycle, &mut outcome).await {
         outcome.failure = Some(failure);

@@ -15,7 +15,7 @@ use crate::stats::{Failure, FailureKind, StreamSample};
 const MAX_SSE_EVENT: usize = 1 << 20;
 
 /// What one parsed SSE frame was to the reader.
-pub enum Frame {
+pub(super) enum Frame {
     /// It carried a token (content, or a piece of a tool call): timed for TTFT and pacing.
     Token,
     /// Anything else (role, usage, bookkeeping events).
@@ -26,7 +26,7 @@ pub enum Frame {
 
 /// One model call of a `chat` task: Chat Completions or the Responses API, plain or streamed,
 /// with extra request fields whose promise the answer is checked against.
-pub struct ChatCall<'a> {
+pub(super) struct ChatCall<'a> {
     /// The endpoint URL.
     pub url: String,
     /// Model.
@@ -116,7 +116,7 @@ impl ChatCall<'_> {
 }
 
 /// One `chat` task call: the answer read whole or from its stream, then checked.
-pub async fn chat(client: &Http, call: &ChatCall<'_>) -> Outcome {
+pub(super) async fn chat(client: &Http, call: &ChatCall<'_>) -> Outcome {
     let body = call.body();
     if !call.stream {
         let request = client.post(&call.url).json(&body).timeout(call.timeout);
@@ -144,7 +144,7 @@ pub async fn chat(client: &Http, call: &ChatCall<'_>) -> Outcome {
 
 /// A Responses API stream event to the SSE reader: text and argument deltas are tokens,
 /// `response.completed` ends the stream and leaves the whole response in `whole`.
-pub fn responses_frame(frame: &Value, whole: &mut Option<Value>) -> Frame {
+pub(super) fn responses_frame(frame: &Value, whole: &mut Option<Value>) -> Frame {
     match frame["type"].as_str() {
         Some("response.output_text.delta" | "response.function_call_arguments.delta") => Frame::Token,
         Some("response.completed") => {
@@ -157,7 +157,7 @@ pub fn responses_frame(frame: &Value, whole: &mut Option<Value>) -> Frame {
 
 /// A streamed chat answer put back together from its deltas.
 #[derive(Default)]
-pub struct StreamedMessage {
+pub(super) struct StreamedMessage {
     content: Option<String>,
     /// By `index`: id, name, arguments so far.
     calls: std::collections::BTreeMap<u64, (String, String, String)>,
@@ -165,7 +165,7 @@ pub struct StreamedMessage {
 
 impl StreamedMessage {
     /// Takes one frame's deltas in; says whether it carried a token.
-    pub fn add(&mut self, frame: &Value) -> Frame {
+    pub(super) fn add(&mut self, frame: &Value) -> Frame {
         let delta = &frame["choices"][0]["delta"];
         let mut token = false;
         if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
@@ -189,7 +189,7 @@ impl StreamedMessage {
     }
 
     /// The answer in the non-streamed completion's shape.
-    pub fn into_answer(self) -> Value {
+    pub(super) fn into_answer(self) -> Value {
         let mut message = json!({"role": "assistant", "content": self.content});
         if !self.calls.is_empty() {
             let calls: Vec<Value> = self
@@ -208,7 +208,7 @@ impl StreamedMessage {
 /// Posts `body` and reads its answer as a server-sent event stream, handing every JSON frame to
 /// `on_frame`: time to first token, the gaps between tokens and tokens/s from the frames it calls
 /// tokens; `stream_cut` when the stream ends before `[DONE]` (or a frame `on_frame` calls the end).
-pub async fn sse(
+pub(super) async fn sse(
     client: &Http,
     url: &str,
     body: &Value,

@@ -1,5 +1,5 @@
 //! A busier machine is not a slower service. The generator measures how late its own timers fire
-//! in every stage ([`StageLag`]); when a stage's lateness rose over what the baseline's runs saw,
+//! in every stage (`StageLag`); when a stage's lateness rose over what the baseline's runs saw,
 //! every request of the stage may have waited that much longer for a CPU, several times over (the
 //! send, the server's read and answer, the receive). A latency regression the added wait can
 //! explain (or a TTFT rise) is inconclusive, with the figures: it says "rerun on a quieter machine", never "the
@@ -27,7 +27,7 @@ pub fn lag_rise(stage: usize, baseline: &[StageLag], run: &[StageLag]) -> Option
     (rise >= MIN_LAG_RISE_MS).then_some((rise, *base, *now))
 }
 
-/// Stream timing the run itself did not trust (a [`WarningKind::StreamTimingDistorted`] stage:
+/// Stream timing the run itself did not trust (a `WarningKind::StreamTimingDistorted` stage:
 /// the generator's own delay is in it) proves nothing either way: the stage's TTFT checks are
 /// inconclusive with the run's reason, whatever they found.
 pub fn distrust_streams(checks: &mut [Check], stage: usize, warnings: &[RunWarning]) {

@@ -19,7 +19,7 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, ORIGIN, TRANSFER_ENCODIN
 use crate::config::AdminConfig;
 
 /// Largest admin request body (a full rule list fits many times over).
-pub const MAX_ADMIN_BODY: usize = 1 << 20;
+pub(crate) const MAX_ADMIN_BODY: usize = 1 << 20;
 
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body = serde_json::json!({"error": {"message": message, "type": "invalid_request_error", "param": null, "code": code}});
@@ -65,7 +65,7 @@ fn token_of(request: &Request) -> Option<&str> {
 }
 
 /// The middleware in front of every admin route.
-pub async fn guard(State(config): State<Arc<AdminConfig>>, request: Request, next: Next) -> Response {
+pub(crate) async fn guard(State(config): State<Arc<AdminConfig>>, request: Request, next: Next) -> Response {
     if let Some(token) = &config.token
         && token_of(&request) != Some(token.as_str())
     {

@@ -5,7 +5,7 @@
 //! its own admin routes (the gateway: `/__admin/models`) next to these. Errors use the envelope
 //! `{"error":{"message","type","param","code"}}`.
 
-pub mod guard;
+pub(crate) mod guard;
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::telemetry::Telemetry;
 
 /// What the admin routes act on.
 #[derive(Clone)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// The service's fault rules.
     pub engine: Arc<FaultEngine>,
     /// The service's journal and counters.
@@ -35,7 +35,7 @@ pub struct AdminState {
 
 /// An admin request that could not be carried out.
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
+pub(crate) enum AdminError {
     /// The body was not what the route takes.
     #[error("{0}")]
     BadBody(String),
@@ -65,7 +65,7 @@ impl IntoResponse for AdminError {
 }
 
 /// The admin routes of one service.
-pub fn router(state: AdminState) -> Router {
+pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/__admin/faults", get(list_rules).post(add_rule).put(replace_rules).delete(clear_rules))
         .route("/__admin/faults/{name}", axum::routing::delete(remove_rule))
@@ -78,7 +78,7 @@ pub fn router(state: AdminState) -> Router {
 /// Finishes a service's admin router (its own routes merged in): unknown admin paths and methods
 /// answer in the admin error envelope, like every other admin error, and every request passes the
 /// [`guard`] first.
-pub fn with_fallbacks(router: Router, access: Arc<crate::config::AdminConfig>) -> Router {
+pub(crate) fn with_fallbacks(router: Router, access: Arc<crate::config::AdminConfig>) -> Router {
     router
         .fallback(|uri: http::Uri| async move { AdminError::NoRoute(uri.path().to_owned()) })
         .method_not_allowed_fallback(|method: http::Method, uri: http::Uri| async move {
@@ -88,7 +88,7 @@ pub fn with_fallbacks(router: Router, access: Arc<crate::config::AdminConfig>) -
 }
 
 /// `GET /metrics` for one service (mounted inside the fault layer so it can be faulted too).
-pub async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> Response {
+pub(crate) async fn metrics(State(telemetry): State<Arc<Telemetry>>) -> Response {
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], telemetry.prometheus()).into_response()
 }
 

@@ -150,7 +150,7 @@ impl Default for AnswerWords {
 }
 
 /// Longest natural answer a model may be configured for, in words.
-pub const MAX_ANSWER_WORDS: u32 = 100_000;
+pub(super) const MAX_ANSWER_WORDS: u32 = 100_000;
 
 fn is_default_length(words: &AnswerWords) -> bool {
     *words == AnswerWords::default()

@@ -25,7 +25,7 @@ async fn buffered(response: Response) -> (http::response::Parts, Bytes) {
 
 /// Sends the head and the first `after_bytes` (default: half) of the body, then fails the body so
 /// the server drops the connection mid-message.
-pub async fn truncated(response: Response, after_bytes: Option<u64>) -> Response {
+pub(super) async fn truncated(response: Response, after_bytes: Option<u64>) -> Response {
     let (parts, bytes) = buffered(response).await;
     let keep = after_bytes.map_or(bytes.len() / 2, |n| n as usize).min(bytes.len().saturating_sub(1));
     let head = bytes.slice(..keep);
@@ -39,7 +39,7 @@ pub async fn truncated(response: Response, after_bytes: Option<u64>) -> Response
 }
 
 /// Sends the body `chunk_bytes` at a time with `interval` between pieces.
-pub async fn dribbled(response: Response, chunk_bytes: usize, interval: Duration) -> Response {
+pub(super) async fn dribbled(response: Response, chunk_bytes: usize, interval: Duration) -> Response {
     let (parts, bytes) = buffered(response).await;
     let chunk_bytes = chunk_bytes.max(1);
     let stream = futures::stream::unfold((bytes, true), move |(rest, first)| async move {

@@ -433,7 +433,7 @@ fn panic_response(context: &FaultContext, panic: Box<dyn std::any::Any + Send>) 
 }
 
 /// What the layer knows of a request before it is answered (all cheap clones, no copies).
-pub struct Pending {
+pub(super) struct Pending {
     at_ms: u64,
     method: http::Method,
     uri: http::Uri,

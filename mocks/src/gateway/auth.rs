@@ -25,7 +25,7 @@ fn redact(key: &str) -> String {
 }
 
 /// The 401 of a wrong key (also what an injected 401 says).
-pub fn wrong_key(key: &str) -> ApiError {
+pub(super) fn wrong_key(key: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "invalid_request_error",
@@ -39,7 +39,7 @@ pub fn wrong_key(key: &str) -> ApiError {
 }
 
 /// Lets a request through when keys are off or it carries one of them.
-pub async fn require_key(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+pub(super) async fn require_key(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
     let keys = &gateway.config.api_keys;
     if keys.is_empty() {
         return next.run(request).await;

@@ -216,7 +216,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
 }
 
 /// The handler.
-pub async fn completions(
+pub(super) async fn completions(
     State(gateway): State<Arc<Gateway>>,
     fault: Option<Extension<StreamFault>>,
     body: Result<JsonObject, ApiError>,

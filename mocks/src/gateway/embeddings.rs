@@ -16,7 +16,7 @@ use crate::config::ModelKind;
 
 const KNOWN_FIELDS: &[&str] = &["model", "input", "encoding_format", "dimensions", "user"];
 /// Largest answer built, in bytes (estimated before building it).
-pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+pub(super) const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Most inputs in one request, as OpenAI allows.
 const MAX_INPUTS: usize = 2048;
 
@@ -62,7 +62,7 @@ fn inputs(body: &Map<String, Value>) -> Result<Vec<String>, ApiError> {
 }
 
 /// The handler.
-pub async fn embeddings(State(gateway): State<Arc<Gateway>>, body: Result<JsonObject, ApiError>) -> Response {
+pub(super) async fn embeddings(State(gateway): State<Arc<Gateway>>, body: Result<JsonObject, ApiError>) -> Response {
     let JsonObject(body) = match body {
         Ok(b) => b,
         Err(e) => return e.into_response(),

@@ -145,4 +145,4 @@ fn vllm_type(status: StatusCode) -> &'static str {
     }
 }
 
-pub use crate::json_body::json_type;
+pub(super) use crate::json_body::json_type;

@@ -14,14 +14,14 @@ use crate::json_body::{BodyError, json_bytes, parse_object};
 
 /// A request body that says it is JSON and fits the size limit, not parsed yet: endpoints with a
 /// hot path parse it straight into their own types and fall back to [`JsonObject::parse`].
-pub struct JsonBytes(pub Bytes);
+pub(super) struct JsonBytes(pub Bytes);
 
 /// A request body that is a JSON object.
-pub struct JsonObject(pub Map<String, Value>);
+pub(super) struct JsonObject(pub Map<String, Value>);
 
 impl JsonObject {
     /// Parses checked bytes into an object, or OpenAI's error for them.
-    pub fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
+    pub(super) fn parse(bytes: &[u8]) -> Result<Self, ApiError> {
         parse_object(bytes).map(JsonObject).map_err(api_error)
     }
 }

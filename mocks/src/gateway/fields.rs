@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::errors::ApiError;
 
 /// The `model` field, shared with embeddings.
-pub fn model_field(body: &Map<String, Value>) -> Result<String, ApiError> {
+pub(super) fn model_field(body: &Map<String, Value>) -> Result<String, ApiError> {
     match body.get("model") {
         None | Some(Value::Null) => Err(ApiError::missing("model")),
         Some(Value::String(s)) if s.trim().is_empty() => Err(ApiError::invalid(
@@ -20,7 +20,7 @@ pub fn model_field(body: &Map<String, Value>) -> Result<String, ApiError> {
 }
 
 /// Rejects fields the endpoint does not know, as OpenAI does.
-pub fn reject_unknown_fields(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
+pub(super) fn reject_unknown_fields(body: &Map<String, Value>, known: &[&str]) -> Result<(), ApiError> {
     let unknown: Vec<&str> = body.keys().map(String::as_str).filter(|k| !known.contains(k)).collect();
     if unknown.is_empty() {
         return Ok(());
@@ -73,7 +73,7 @@ pub(super) fn stream_fields(body: &Map<String, Value>) -> Result<(bool, bool), A
 }
 
 /// `n`, the number of choices (1 when absent), at most `max` as the spec bounds it.
-pub fn choice_count(body: &Map<String, Value>, max: u64) -> Result<u64, ApiError> {
+pub(super) fn choice_count(body: &Map<String, Value>, max: u64) -> Result<u64, ApiError> {
     let n = positive_int(body, "n")?.unwrap_or(1);
     if n > max {
         return Err(ApiError::invalid(

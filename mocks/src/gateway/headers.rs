@@ -10,11 +10,11 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The request id header every answer carries (set by [`stamp`]).
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(super) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The processing time header every answer carries (set by [`stamp`]).
-pub const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
+pub(super) const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
 /// The rate-limit headers, in [`RateLimitHeaders`]' order.
-pub const HEADER_NAMES: [HeaderName; 6] = [
+pub(super) const HEADER_NAMES: [HeaderName; 6] = [
     HeaderName::from_static("x-ratelimit-limit-requests"),
     HeaderName::from_static("x-ratelimit-remaining-requests"),
     HeaderName::from_static("x-ratelimit-reset-requests"),
@@ -98,7 +98,7 @@ impl RateLimitHeaders {
 
 /// Sets `x-request-id` (the `n`th answer of the gateway instance `seed`) and
 /// `openai-processing-ms` on an answer.
-pub fn stamp(headers: &mut HeaderMap, seed: u64, n: u64, elapsed: Duration) {
+pub(super) fn stamp(headers: &mut HeaderMap, seed: u64, n: u64, elapsed: Duration) {
     if let Ok(v) = HeaderValue::from_bytes(&request_id(seed, n)) {
         headers.insert(REQUEST_ID, v);
     }

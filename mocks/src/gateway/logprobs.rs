@@ -13,7 +13,7 @@ use serde::Serialize;
 
 /// One alternative at a token's place.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TopLogprob {
+pub(super) struct TopLogprob {
     /// The token text.
     pub token: String,
     /// Its log probability (<= 0).
@@ -24,7 +24,7 @@ pub struct TopLogprob {
 
 /// One output token.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TokenLogprob {
+pub(super) struct TokenLogprob {
     /// The token text.
     pub token: String,
     /// Its log probability (<= 0).
@@ -37,7 +37,7 @@ pub struct TokenLogprob {
 
 /// A choice's `logprobs`: `content` for the answer's tokens, `refusal` null.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ChoiceLogprobs {
+pub(super) struct ChoiceLogprobs {
     /// One entry per output token.
     pub content: Vec<TokenLogprob>,
     /// Always null (the mock never refuses).
@@ -49,7 +49,7 @@ const ALTERNATIVES: &[&str] = &["a", "the", "it", "and", "data", "test", "load",
 
 /// The log probabilities of `tokens` (which spell the content when joined), `top` alternatives
 /// each, drawn from `seed`.
-pub fn for_tokens<'a>(tokens: impl Iterator<Item = &'a str>, seed: u64, top: u8) -> ChoiceLogprobs {
+pub(super) fn for_tokens<'a>(tokens: impl Iterator<Item = &'a str>, seed: u64, top: u8) -> ChoiceLogprobs {
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x1096_9b0b);
     let content = tokens
         .map(|token| {
@@ -79,14 +79,14 @@ pub fn for_tokens<'a>(tokens: impl Iterator<Item = &'a str>, seed: u64, top: u8)
 }
 
 /// The tokens of generated words: each after the first with its leading space.
-pub fn word_tokens<'a>(words: &'a [&'static str]) -> impl Iterator<Item = String> + 'a {
+pub(super) fn word_tokens<'a>(words: &'a [&'static str]) -> impl Iterator<Item = String> + 'a {
     words.iter().enumerate().map(|(i, w)| if i == 0 { (*w).to_owned() } else { format!(" {w}") })
 }
 
 /// A legacy text completion choice's `logprobs`: parallel arrays, one entry per token, and each
 /// token's offset in the choice's text.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct TextLogprobs {
+pub(super) struct TextLogprobs {
     /// The tokens, which spell the text.
     pub tokens: Vec<String>,
     /// Each token's log probability.
@@ -99,7 +99,7 @@ pub struct TextLogprobs {
 
 impl TextLogprobs {
     /// `content` in the legacy shape, its first token at character `offset` of the choice's text.
-    pub fn legacy(content: &[TokenLogprob], mut offset: usize) -> Self {
+    pub(super) fn legacy(content: &[TokenLogprob], mut offset: usize) -> Self {
         let mut out = TextLogprobs {
             tokens: Vec::with_capacity(content.len()),
             token_logprobs: Vec::with_capacity(content.len()),

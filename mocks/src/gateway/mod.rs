@@ -2,7 +2,7 @@
 //! per-model rate limits, the unknown-model policy and error dialects.
 //!
 //! The gateway owns only its protocol. Faults, journal, counters and the admin API come from the
-//! shared [`crate::faults`], [`crate::telemetry`] and [`crate::admin`] modules.
+//! shared [`crate::faults`], [`crate::telemetry`] and `admin` modules.
 
 mod auth;
 mod chat;

@@ -18,7 +18,7 @@ fn model_object(name: &str, spec: &ModelSpec) -> Value {
 }
 
 /// `GET /v1/models`.
-pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+pub(super) async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     // Every name a model answers to is listed, its aliases as models of their own, as routers
     // and gateways list them.
     let data: Vec<Value> = gateway
@@ -31,7 +31,10 @@ pub async fn list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
 }
 
 /// `GET /v1/models/{id}`.
-pub async fn retrieve(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn retrieve(
+    State(gateway): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     match gateway.registry.get(&id) {
         Some(model) => Ok(Json(model_object(&id, &model.spec))),
         None => Err(ApiError::new(
@@ -45,16 +48,16 @@ pub async fn retrieve(State(gateway): State<Arc<Gateway>>, Path(id): Path<String
 }
 
 /// The most models a gateway serves (configured and added at run time).
-pub const MAX_MODELS: usize = 1000;
+pub(super) const MAX_MODELS: usize = 1000;
 
 /// `GET /__admin/models`: full specs.
-pub async fn admin_list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
+pub(super) async fn admin_list(State(gateway): State<Arc<Gateway>>) -> Json<Value> {
     let models: Vec<ModelSpec> = gateway.registry.all().iter().map(|m| m.spec.clone()).collect();
     Json(json!({"models": models}))
 }
 
 /// `POST /__admin/models`: add or replace one model (a [`ModelSpec`] as JSON).
-pub async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
+pub(super) async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
     let spec: ModelSpec = match serde_json::from_slice(&body) {
         Ok(spec) => spec,
         Err(e) => {
@@ -88,7 +91,7 @@ pub async fn admin_upsert(State(gateway): State<Arc<Gateway>>, body: axum::body:
 }
 
 /// `DELETE /__admin/models/{id}`.
-pub async fn admin_remove(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+pub(super) async fn admin_remove(State(gateway): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
     if gateway.registry.remove(&id) {
         tracing::info!(model = %id.escape_debug(), "model removed at run time");
         StatusCode::NO_CONTENT.into_response()

@@ -50,7 +50,7 @@ const MAX_DEPTH: usize = 8;
 /// Why no value can be produced for a schema.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message} (at {path})")]
-pub struct SchemaProblem {
+pub(super) struct SchemaProblem {
     /// Where in the schema, as a JSON pointer (`#/properties/city`).
     pub path: String,
     /// What is wrong.
@@ -58,13 +58,13 @@ pub struct SchemaProblem {
 }
 
 /// Draws a value valid against `schema` for `seed`.
-pub fn value_for(schema: &Value, seed: u64) -> Result<Value, SchemaProblem> {
+pub(super) fn value_for(schema: &Value, seed: u64) -> Result<Value, SchemaProblem> {
     let mut filler = Filler { root: schema, rng: SmallRng::seed_from_u64(seed) };
     filler.fill(schema, "#", 0)
 }
 
 /// Checks that `schema` only uses what [`value_for`] supports (a dry run with a fixed seed).
-pub fn check(schema: &Value) -> Result<(), SchemaProblem> {
+pub(super) fn check(schema: &Value) -> Result<(), SchemaProblem> {
     value_for(schema, 0).map(|_| ())
 }
 

@@ -16,7 +16,7 @@ use crate::config::ModelSpec;
 
 /// A tool call the model makes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PlannedCall {
+pub(super) struct PlannedCall {
     /// `call_...`.
     pub id: String,
     /// The tool's name.
@@ -27,7 +27,7 @@ pub struct PlannedCall {
 
 /// What a worded answer says.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Content {
+pub(super) enum Content {
     /// Nothing (the model calls tools).
     None,
     /// Generated words.
@@ -38,7 +38,7 @@ pub enum Content {
 
 /// One choice's answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChoiceAnswer {
+pub(super) struct ChoiceAnswer {
     /// Its text.
     pub content: Content,
     /// Its tool calls (empty for a worded answer).
@@ -54,7 +54,7 @@ fn unanswerable(p: SchemaProblem) -> ApiError {
 }
 
 /// The answer of one choice drawn from `seed`.
-pub fn answer(
+pub(super) fn answer(
     shaping: &Shaping,
     spec: &ModelSpec,
     seed: u64,
@@ -168,7 +168,7 @@ fn schema_breaking(schema: &Value, arguments: Value) -> Value {
 
 impl ChoiceAnswer {
     /// The pieces a stream plays, one chunk each.
-    pub fn pieces(&self) -> Vec<Piece> {
+    pub(super) fn pieces(&self) -> Vec<Piece> {
         let mut pieces = match &self.content {
             Content::None => Vec::new(),
             Content::Words(words) => Piece::words(words.clone()),
@@ -185,7 +185,7 @@ impl ChoiceAnswer {
 
 /// Counts the tool calls answers make, by tool name (the `tool_call` event in the counters), so a
 /// test or an agent run can check that every call the model made was executed exactly once.
-pub fn count_calls(telemetry: &crate::telemetry::Telemetry, answers: &[ChoiceAnswer]) {
+pub(super) fn count_calls(telemetry: &crate::telemetry::Telemetry, answers: &[ChoiceAnswer]) {
     for call in answers.iter().flat_map(|a| &a.calls) {
         telemetry.event("tool_call", &call.name);
     }
@@ -193,7 +193,7 @@ pub fn count_calls(telemetry: &crate::telemetry::Telemetry, answers: &[ChoiceAns
 
 /// The log probabilities of an answer's content (`None` for tool calls): words with their
 /// leading spaces, JSON text in pieces of [`CHARS_PER_TOKEN`] characters.
-pub fn content_logprobs(answer: &ChoiceAnswer, seed: u64, top: u8) -> Option<super::logprobs::ChoiceLogprobs> {
+pub(super) fn content_logprobs(answer: &ChoiceAnswer, seed: u64, top: u8) -> Option<super::logprobs::ChoiceLogprobs> {
     let tokens: Vec<String> = match &answer.content {
         Content::None => return None,
         Content::Words(words) => super::logprobs::word_tokens(words).collect(),
@@ -207,7 +207,7 @@ pub fn content_logprobs(answer: &ChoiceAnswer, seed: u64, top: u8) -> Option<sup
 
 /// The non-streamed completion of shaped answers, as JSON bytes; with `logprobs` (the request's
 /// fingerprint and `top_logprobs`) each choice carries its tokens' log probabilities.
-pub fn completion_body(
+pub(super) fn completion_body(
     id: &str,
     created: u64,
     model: &str,

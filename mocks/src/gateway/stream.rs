@@ -22,7 +22,7 @@ const DEFAULT_STALL: Duration = Duration::from_secs(5);
 
 /// The chunks' shape: chat completion chunks, or the legacy text completions'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamShape {
+pub(super) enum StreamShape {
     /// `chat.completion.chunk` with deltas, opened by the role.
     Chat,
     /// `text_completion` chunks with `text` (`POST /v1/completions`), no opening chunk.
@@ -30,7 +30,7 @@ pub enum StreamShape {
 }
 
 /// Everything needed to play one stream.
-pub struct StreamPlan {
+pub(super) struct StreamPlan {
     /// The chunks' shape.
     pub shape: StreamShape,
     /// `chatcmpl-...` (`cmpl-...` for text).
@@ -60,7 +60,7 @@ pub struct StreamPlan {
 }
 
 /// One choice's part of a stream.
-pub struct ChoiceStream {
+pub(super) struct ChoiceStream {
     /// The content, one piece (one token) per chunk.
     pub pieces: Vec<Piece>,
     /// `stop`, `length` or `tool_calls`.
@@ -73,7 +73,7 @@ pub struct ChoiceStream {
 
 /// One paced piece of a stream: one chunk.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Piece {
+pub(super) enum Piece {
     /// A piece of the message's text.
     Text(Cow<'static, str>),
     /// A tool call begins: its id and name (its arguments follow).
@@ -96,7 +96,7 @@ pub enum Piece {
 
 impl Piece {
     /// Generated words as text pieces, spaced as the whole text is.
-    pub fn words(words: Vec<&'static str>) -> Vec<Piece> {
+    pub(super) fn words(words: Vec<&'static str>) -> Vec<Piece> {
         words
             .into_iter()
             .enumerate()
@@ -105,7 +105,7 @@ impl Piece {
     }
 
     /// A text cut into pieces of [`super::text::CHARS_PER_TOKEN`] characters.
-    pub fn split(text: &str) -> Vec<String> {
+    pub(super) fn split(text: &str) -> Vec<String> {
         let chars: Vec<char> = text.chars().collect();
         chars.chunks(super::text::CHARS_PER_TOKEN).map(|c| c.iter().collect()).collect()
     }
@@ -214,7 +214,7 @@ impl StreamPlan {
 }
 
 /// Starts playing `plan`; `permit` (a concurrency slot) is held until the stream ends.
-pub fn stream_response(plan: StreamPlan, permit: Option<OwnedSemaphorePermit>) -> Response {
+pub(super) fn stream_response(plan: StreamPlan, permit: Option<OwnedSemaphorePermit>) -> Response {
     let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     tokio::spawn(async move {
         let _permit = permit;

@@ -20,20 +20,20 @@ const VOCAB: &[&str] = &[
 
 /// Characters per token of text that is not generated words (JSON arguments and structured
 /// outputs): streamed in pieces of this many characters, counted the same way.
-pub const CHARS_PER_TOKEN: usize = 4;
+pub(super) const CHARS_PER_TOKEN: usize = 4;
 
 /// Tokens of a JSON text (arguments, structured output): one per [`CHARS_PER_TOKEN`] characters.
-pub fn json_tokens(text: &str) -> u64 {
+pub(super) fn json_tokens(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(CHARS_PER_TOKEN as u64)
 }
 
 /// Tokens in a text under the mock's counting rule.
-pub fn count_tokens(text: &str) -> u64 {
+pub(super) fn count_tokens(text: &str) -> u64 {
     text.split_whitespace().map(|w| (w.chars().count() as u64).div_ceil(4).max(1)).sum()
 }
 
 /// Prompt tokens of a chat: 3 priming tokens plus, per message, 4 framing tokens and its content.
-pub fn prompt_tokens<'a>(contents: impl Iterator<Item = &'a str>) -> u64 {
+pub(super) fn prompt_tokens<'a>(contents: impl Iterator<Item = &'a str>) -> u64 {
     3 + contents.map(|c| 4 + count_tokens(c)).sum::<u64>()
 }
 
@@ -42,7 +42,7 @@ pub fn prompt_tokens<'a>(contents: impl Iterator<Item = &'a str>) -> u64 {
 /// and cut are known before any word is drawn, so answers can be timed (and sized) first and the
 /// words written straight into the body afterwards.
 #[derive(Debug, Clone)]
-pub struct CompletionText {
+pub(super) struct CompletionText {
     rng: StdRng,
     len: usize,
     cut: bool,
@@ -50,7 +50,7 @@ pub struct CompletionText {
 
 impl CompletionText {
     /// The completion for `seed`, of a length drawn from `words`, at most `max_tokens` words.
-    pub fn new(seed: u64, max_tokens: Option<u64>, words: AnswerWords) -> Self {
+    pub(super) fn new(seed: u64, max_tokens: Option<u64>, words: AnswerWords) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let natural = rng.random_range(words.min as usize..=words.max as usize);
         let limit = max_tokens.map_or(natural, |m| usize::try_from(m).unwrap_or(usize::MAX));
@@ -58,30 +58,30 @@ impl CompletionText {
     }
 
     /// How many words (and so tokens) it has.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.len
     }
 
     /// Whether `max_tokens` cut it short (`finish_reason: "length"`).
-    pub fn cut(&self) -> bool {
+    pub(super) fn cut(&self) -> bool {
         self.cut
     }
 
     /// Its words, in order. Every word is lowercase ASCII letters: JSON needs no escaping for it.
-    pub fn words(mut self) -> impl Iterator<Item = &'static str> {
+    pub(super) fn words(mut self) -> impl Iterator<Item = &'static str> {
         (0..self.len).map(move |_| VOCAB[self.rng.random_range(0..VOCAB.len())])
     }
 }
 
 /// The words of [`CompletionText::new`] and whether they were cut.
-pub fn completion_words(seed: u64, max_tokens: Option<u64>, words: AnswerWords) -> (Vec<&'static str>, bool) {
+pub(super) fn completion_words(seed: u64, max_tokens: Option<u64>, words: AnswerWords) -> (Vec<&'static str>, bool) {
     let text = CompletionText::new(seed, max_tokens, words);
     let cut = text.cut();
     (text.words().collect(), cut)
 }
 
 /// A deterministic unit-length embedding of `text` with `dimensions` components.
-pub fn embedding(seed: u64, text: &str, dimensions: usize) -> Vec<f32> {
+pub(super) fn embedding(seed: u64, text: &str, dimensions: usize) -> Vec<f32> {
     let mut rng = StdRng::seed_from_u64(seed ^ common::fnv1a(text.as_bytes()));
     let mut v: Vec<f32> = (0..dimensions).map(|_| rng.random_range(-1.0f32..1.0)).collect();
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);

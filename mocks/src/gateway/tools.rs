@@ -13,7 +13,7 @@ const MAX_TOOLS: usize = 128;
 
 /// A declared function tool.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FunctionTool {
+pub(super) struct FunctionTool {
     /// `function.name`.
     pub name: String,
     /// `function.parameters` (an empty object schema when absent).
@@ -22,7 +22,7 @@ pub struct FunctionTool {
 
 /// `tool_choice`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ToolChoice {
+pub(super) enum ToolChoice {
     /// Never call a tool.
     None,
     /// The model decides (the gateway's seeded policy).
@@ -35,7 +35,7 @@ pub enum ToolChoice {
 
 /// `response_format`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ResponseFormat {
+pub(super) enum ResponseFormat {
     /// Words.
     Text,
     /// Any JSON object.
@@ -51,7 +51,7 @@ pub enum ResponseFormat {
 
 /// Everything beyond plain words a request asks for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Shaping {
+pub(super) struct Shaping {
     /// Declared tools.
     pub tools: Vec<FunctionTool>,
     /// How the model may use them.
@@ -66,12 +66,12 @@ pub struct Shaping {
 
 impl Shaping {
     /// Plain words: no tools, no format (what a request without shaping fields asks for).
-    pub fn words() -> Shaping {
+    pub(super) fn words() -> Shaping {
         Shaping { tools: Vec::new(), choice: ToolChoice::None, parallel: true, rounds: 0, format: ResponseFormat::Text }
     }
 
     /// Reads the shaping fields of a chat body (`None` when it asks for plain words only).
-    pub fn parse(body: &Map<String, Value>, messages: &[Value]) -> Result<Option<Shaping>, ApiError> {
+    pub(super) fn parse(body: &Map<String, Value>, messages: &[Value]) -> Result<Option<Shaping>, ApiError> {
         let tools = tools(body)?;
         let choice = tool_choice(body, &tools)?;
         let parallel = match body.get("parallel_tool_calls") {

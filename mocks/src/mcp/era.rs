@@ -20,26 +20,26 @@ pub const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
 /// Stateless revisions, oldest first.
 pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
 /// `_meta` key carrying the protocol version.
-pub const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+pub(super) const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 /// `_meta` key carrying the server identity in discover results.
-pub const SERVER_INFO_META: &str = "io.modelcontextprotocol/serverInfo";
+pub(super) const SERVER_INFO_META: &str = "io.modelcontextprotocol/serverInfo";
 /// Session header.
-pub const SESSION_HEADER: &str = "mcp-session-id";
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 /// Version header.
-pub const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Method header (stateless era).
-pub const METHOD_HEADER: &str = "mcp-method";
+pub(super) const METHOD_HEADER: &str = "mcp-method";
 /// Name header for `tools/call` (stateless era).
-pub const NAME_HEADER: &str = "mcp-name";
+pub(super) const NAME_HEADER: &str = "mcp-name";
 
 /// Every revision served, oldest first.
-pub fn supported_versions() -> Vec<&'static str> {
+pub(super) fn supported_versions() -> Vec<&'static str> {
     HANDSHAKE_VERSIONS.iter().chain(MODERN_VERSIONS).copied().collect()
 }
 
 /// Which era a request belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Era {
+pub(super) enum Era {
     /// A handshake session at this version.
     Session {
         /// The session id.
@@ -58,13 +58,13 @@ pub enum Era {
 
 impl Era {
     /// Whether results must carry the 2026 fields (`resultType`, cache hints).
-    pub fn is_modern(&self) -> bool {
+    pub(super) fn is_modern(&self) -> bool {
         matches!(self, Era::Stateless { .. })
     }
 }
 
 /// A refusal before any method runs: the HTTP status and the JSON-RPC error.
-pub type Refusal = (http::StatusCode, RpcError);
+pub(super) type Refusal = (http::StatusCode, RpcError);
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -131,7 +131,7 @@ impl Table {
 /// session nobody used since `initialize` is dropped first, then the least recently used, so a
 /// flood of `initialize` calls evicts its own sessions before any a client is using. Every
 /// operation is O(log n).
-pub struct Sessions {
+pub(super) struct Sessions {
     capacity: usize,
     idle: Duration,
     table: Mutex<Table>,
@@ -139,12 +139,12 @@ pub struct Sessions {
 
 impl Sessions {
     /// An empty table holding at most `capacity` sessions, each expiring after `idle` unused.
-    pub fn new(capacity: usize, idle: Duration) -> Self {
+    pub(super) fn new(capacity: usize, idle: Duration) -> Self {
         Sessions { capacity: capacity.max(1), idle, table: Mutex::new(Table::default()) }
     }
 
     /// Opens a session; returns its id.
-    pub fn open(&self, version: &str) -> String {
+    pub(super) fn open(&self, version: &str) -> String {
         let id: String = format!("{:032x}", rand::rng().random::<u128>());
         let mut table = self.table.lock();
         table.expire(self.idle);
@@ -156,24 +156,24 @@ impl Sessions {
     }
 
     /// Ends a session; false when unknown.
-    pub fn close(&self, id: &str) -> bool {
+    pub(super) fn close(&self, id: &str) -> bool {
         self.table.lock().remove(id).is_some()
     }
 
     /// How many are open.
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         let mut table = self.table.lock();
         table.expire(self.idle);
         table.by_id.len()
     }
 
     /// Ends every session.
-    pub fn clear(&self) {
+    pub(super) fn clear(&self) {
         *self.table.lock() = Table::default();
     }
 
     /// Whether a session is open, without marking it used (a notification is not a use).
-    pub fn contains(&self, id: &str) -> bool {
+    pub(super) fn contains(&self, id: &str) -> bool {
         let mut table = self.table.lock();
         table.expire(self.idle);
         table.by_id.contains_key(id)
@@ -256,7 +256,7 @@ fn decode_header_value(value: &str) -> Option<String> {
 }
 
 /// Places a request in its era, or refuses it.
-pub fn classify(
+pub(super) fn classify(
     headers: &HeaderMap,
     method: &str,
     params: &Map<String, Value>,
@@ -303,7 +303,7 @@ pub fn classify(
 }
 
 /// The version `initialize` settles on: the client's when supported, else the latest.
-pub fn negotiate(requested: Option<&str>) -> &'static str {
+pub(super) fn negotiate(requested: Option<&str>) -> &'static str {
     HANDSHAKE_VERSIONS
         .iter()
         .find(|v| Some(**v) == requested)

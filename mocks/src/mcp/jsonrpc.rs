@@ -3,21 +3,21 @@
 use serde_json::{Map, Value, json};
 
 /// Invalid JSON.
-pub const PARSE_ERROR: i64 = -32700;
+pub(super) const PARSE_ERROR: i64 = -32700;
 /// Not a valid request object.
-pub const INVALID_REQUEST: i64 = -32600;
+pub(super) const INVALID_REQUEST: i64 = -32600;
 /// Unknown method.
-pub const METHOD_NOT_FOUND: i64 = -32601;
+pub(super) const METHOD_NOT_FOUND: i64 = -32601;
 /// Bad parameters (including an unknown tool, or arguments failing the tool's schema).
-pub const INVALID_PARAMS: i64 = -32602;
+pub(super) const INVALID_PARAMS: i64 = -32602;
 /// Server-side failure.
-pub const INTERNAL_ERROR: i64 = -32603;
+pub(super) const INTERNAL_ERROR: i64 = -32603;
 /// The tool concurrency limit is reached (implementation-defined range).
-pub const SERVER_BUSY: i64 = -32010;
+pub(super) const SERVER_BUSY: i64 = -32010;
 /// `MCP-Protocol-Version` header and `_meta` disagree (2026-07-28).
-pub const HEADER_MISMATCH: i64 = -32020;
+pub(super) const HEADER_MISMATCH: i64 = -32020;
 /// Protocol version not supported (2026-07-28).
-pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+pub(super) const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 /// A JSON-RPC error, before it has an id.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,13 +54,13 @@ impl RpcError {
 }
 
 /// A successful response to request `id`.
-pub fn result_message(id: &Value, result: Value) -> Value {
+pub(super) fn result_message(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
 /// One incoming message.
 #[derive(Debug, Clone)]
-pub enum Incoming {
+pub(super) enum Incoming {
     /// A request (has an id).
     Request {
         /// Its id.
@@ -77,7 +77,7 @@ pub enum Incoming {
 }
 
 /// Parses one JSON-RPC message; the error carries the id when one could be read.
-pub fn parse(value: &Value) -> Result<Incoming, (Value, RpcError)> {
+pub(super) fn parse(value: &Value) -> Result<Incoming, (Value, RpcError)> {
     let Value::Object(message) = value else {
         let what = if value.is_array() { "batches are not supported" } else { "a message must be a JSON object" };
         return Err((Value::Null, RpcError::new(INVALID_REQUEST, format!("Invalid Request: {what}"))));

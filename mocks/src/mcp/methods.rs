@@ -22,7 +22,7 @@ const INLINE_SCAN_BYTES: usize = 256 << 10;
 const TTL_MS: u64 = 60_000;
 
 /// A successful method result, and the session it opened (for `initialize`).
-pub struct Answer {
+pub(super) struct Answer {
     /// The `result` object.
     pub result: Value,
     /// Set by `initialize`: sent back as `Mcp-Session-Id`.
@@ -52,7 +52,7 @@ fn complete(mut result: Value, modern: bool, cacheable: bool) -> Value {
 /// mini-redis's `Command` style): what a method needs is checked here, and [`Method::execute`] only
 /// runs it.
 #[derive(Debug)]
-pub enum Method {
+pub(super) enum Method {
     /// `initialize`: opens a session at the negotiated version.
     Initialize(Initialize),
     /// `server/discover`: the stateless era's capability discovery.
@@ -69,21 +69,21 @@ pub enum Method {
 
 /// `initialize`'s params.
 #[derive(Debug)]
-pub struct Initialize {
+pub(super) struct Initialize {
     /// The version the client asks for.
     requested: String,
 }
 
 /// `tools/call`'s params: a known tool and arguments its schema accepts.
 #[derive(Debug)]
-pub struct ToolsCall {
+pub(super) struct ToolsCall {
     tool: &'static tools::ToolSpec,
     arguments: Map<String, Value>,
 }
 
 impl Method {
     /// Parses a request's method and params; an `Err` is the `-32602 Invalid params` to answer.
-    pub fn parse(name: &str, mut params: Map<String, Value>) -> Result<Method, RpcError> {
+    pub(super) fn parse(name: &str, mut params: Map<String, Value>) -> Result<Method, RpcError> {
         Ok(match name {
             "initialize" => {
                 let Some(Value::String(requested)) = params.remove("protocolVersion") else {
@@ -101,7 +101,7 @@ impl Method {
 
     /// Runs the method. An injected latency delays every method (for `tools/call` inside its
     /// concurrency slot), so a rule that fires always adds what it says.
-    pub async fn execute(self, mcp: &Arc<Mcp>, era: &Era, latency: InjectedLatency) -> Result<Answer, RpcError> {
+    pub(super) async fn execute(self, mcp: &Arc<Mcp>, era: &Era, latency: InjectedLatency) -> Result<Answer, RpcError> {
         let modern = era.is_modern();
         let plain = |result: Value| Ok(Answer { result, new_session: None });
         // Every method but `tools/call` (which waits inside its slot) waits first.

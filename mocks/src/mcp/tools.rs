@@ -19,9 +19,9 @@ enum Kind {
 }
 
 /// Longest path a tool accepts, in bytes (Linux's PATH_MAX).
-pub const MAX_PATH_BYTES: usize = 4096;
+pub(super) const MAX_PATH_BYTES: usize = 4096;
 /// Most `/`-separated segments a path may have.
-pub const MAX_PATH_SEGMENTS: usize = 256;
+pub(super) const MAX_PATH_SEGMENTS: usize = 256;
 
 /// One declared parameter.
 #[derive(Debug, Clone, Copy)]
@@ -194,13 +194,13 @@ impl ToolSpec {
 }
 
 /// Looks a tool up by name.
-pub fn find(name: &str) -> Option<&'static ToolSpec> {
+pub(super) fn find(name: &str) -> Option<&'static ToolSpec> {
     TOOLS.iter().find(|t| t.name == name)
 }
 
 /// What a tool call produced.
 #[derive(Debug)]
-pub struct Outcome {
+pub(super) struct Outcome {
     /// Text for the `content` block.
     pub text: String,
     /// Structured result, when the tool has one.
@@ -238,7 +238,7 @@ fn text_arg<'a>(arguments: &'a Map<String, Value>, name: &str) -> Option<&'a str
 }
 
 /// Runs a tool whose arguments passed [`ToolSpec::check`].
-pub fn run(
+pub(super) fn run(
     tool: &ToolSpec,
     arguments: &Map<String, Value>,
     sandbox: &Sandbox,

@@ -59,7 +59,7 @@ fn source(name: &str) -> Map<String, Value> {
 }
 
 /// The built-in corpus.
-pub fn builtin() -> Vec<NewDocument> {
+pub(super) fn builtin() -> Vec<NewDocument> {
     BUILTIN
         .iter()
         .map(|(id, text)| NewDocument { id: (*id).to_owned(), text: (*text).to_owned(), metadata: source("builtin") })
@@ -67,7 +67,7 @@ pub fn builtin() -> Vec<NewDocument> {
 }
 
 /// Loads `builtin`, a directory, or a JSON/JSONL file.
-pub fn load(spec: &str) -> Result<Vec<NewDocument>, CorpusError> {
+pub(super) fn load(spec: &str) -> Result<Vec<NewDocument>, CorpusError> {
     if spec == "builtin" {
         return Ok(builtin());
     }

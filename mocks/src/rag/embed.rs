@@ -13,7 +13,7 @@ const STOP_WORDS: &[&str] = &[
 ];
 
 /// The words of a text that carry meaning, lower-cased.
-pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+pub(super) fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -21,7 +21,7 @@ pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// The unit-length embedding of `text` (all zeros when it has no terms).
-pub fn embed(text: &str, dimensions: usize) -> Vec<f32> {
+pub(super) fn embed(text: &str, dimensions: usize) -> Vec<f32> {
     let mut vector = vec![0f32; dimensions.max(1)];
     for term in terms(text) {
         let hash = fnv1a(term.as_bytes());
@@ -36,12 +36,12 @@ pub fn embed(text: &str, dimensions: usize) -> Vec<f32> {
 }
 
 /// Cosine similarity of two unit vectors.
-pub fn similarity(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn similarity(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Splits a text into chunks of `words` words overlapping by `overlap` words.
-pub fn chunks(text: &str, words: usize, overlap: usize) -> Vec<String> {
+pub(super) fn chunks(text: &str, words: usize, overlap: usize) -> Vec<String> {
     let all: Vec<&str> = text.split_whitespace().collect();
     if all.is_empty() {
         return Vec::new();

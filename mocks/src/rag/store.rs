@@ -35,7 +35,7 @@ struct Chunk {
 
 /// A stored document.
 #[derive(Debug)]
-pub struct Document {
+pub(super) struct Document {
     id: String,
     metadata: Map<String, Value>,
     chunks: Vec<Chunk>,

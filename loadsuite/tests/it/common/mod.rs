@@ -13,24 +13,24 @@ use serde_json::Value;
 /// The machine, shared between the tests of this binary. Tests whose verdicts other tests' load
 /// would disturb (timing, A/A comparisons, a clean night that must pass) hold it exclusively
 /// (`write`); tests that only generate load share it (`read`), so they never overlap the former.
-pub static QUIET: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+pub(crate) static QUIET: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-pub struct Mocks {
+pub(crate) struct Mocks {
     pub stack: Stack,
 }
 
 impl Mocks {
-    pub async fn start(config_toml: &str) -> Self {
+    pub(crate) async fn start(config_toml: &str) -> Self {
         let config = MocksConfig::from_toml(config_toml, "test.toml").expect("valid mock config");
         Mocks { stack: Stack::start_ephemeral(&config).await.expect("mocks start") }
     }
 
-    pub fn url(&self, kind: ServiceKind) -> String {
+    pub(crate) fn url(&self, kind: ServiceKind) -> String {
         self.stack.service(kind).unwrap().url()
     }
 
     /// `[targets]` pointing at this stack.
-    pub fn targets(&self) -> String {
+    pub(crate) fn targets(&self) -> String {
         format!(
             "[targets]\ngateway = \"{}\"\nrag = \"{}\"\nmcp = \"{}\"\n",
             self.url(ServiceKind::Gateway),
@@ -39,26 +39,26 @@ impl Mocks {
         )
     }
 
-    pub fn gateway_counters(&self) -> mocks::telemetry::CountersView {
+    pub(crate) fn gateway_counters(&self) -> mocks::telemetry::CountersView {
         self.stack.service(ServiceKind::Gateway).unwrap().gateway().unwrap().telemetry.counters()
     }
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loadsuite-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
 /// Runs scenario text (targets included) and returns the outcome and `run.json`.
-pub async fn run_text(text: &str, name: &str) -> (RunOutcome, Value) {
+pub(crate) async fn run_text(text: &str, name: &str) -> (RunOutcome, Value) {
     let scenario = scenario::parse(text, &format!("{name}.toml"), name).unwrap_or_else(|e| panic!("{e}"));
     let outcome = run(scenario, RunOptions::new(temp_dir(name))).await.expect("run completes");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&outcome.run_json).unwrap()).unwrap();
     (outcome, json)
 }
 
-pub fn endpoint<'a>(run: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn endpoint<'a>(run: &'a Value, name: &str) -> &'a Value {
     run["endpoints"]
         .as_array()
         .unwrap()
@@ -69,7 +69,7 @@ pub fn endpoint<'a>(run: &'a Value, name: &str) -> &'a Value {
 
 /// Runs a real Locust (2 users, 4 s, `tests/python/locustfile.py`) against `host` with `--csv
 /// DIR/locust`; returns the `_stats.csv` path.
-pub async fn run_locust(host: &str, dir: &std::path::Path) -> PathBuf {
+pub(crate) async fn run_locust(host: &str, dir: &std::path::Path) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let locustfile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/locustfile.py");
     let output = tokio::process::Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))

@@ -40,7 +40,7 @@ fn range(body: &Map<String, Value>, field: &str, low: f64, high: f64, integer: b
 }
 
 /// Every bound above, first problem first.
-pub fn check(body: &Map<String, Value>) -> Result<(), ApiError> {
+pub(crate) fn check(body: &Map<String, Value>) -> Result<(), ApiError> {
     range(body, "temperature", 0.0, 2.0, false)?;
     range(body, "top_p", 0.0, 1.0, false)?;
     range(body, "presence_penalty", -2.0, 2.0, false)?;

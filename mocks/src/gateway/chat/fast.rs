@@ -63,7 +63,7 @@ struct PlainMessage<'a> {
 }
 
 /// The validated request, or `None` when the body is not plain (see the module docs).
-pub fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
+pub(super) fn parse(bytes: &[u8], seed: u64) -> Option<ChatRequest> {
     // One UTF-8 check of the whole body; parsing from `&str` then skips serde_json's check of
     // every string (invalid UTF-8 goes to the general validator, which reports it).
     let body: PlainChat<'_> = serde_json::from_str(std::str::from_utf8(bytes).ok()?).ok()?;

@@ -10,7 +10,7 @@ mod request;
 
 pub(super) use bounds::check as check_bounds;
 use request::completion_id;
-pub use request::{ChatRequest, parse};
+pub(super) use request::{ChatRequest, parse};
 pub(super) use request::{MAX_CHOICES, fingerprint};
 
 use std::sync::Arc;
@@ -32,7 +32,7 @@ use super::{Gateway, unix_now};
 use crate::config::ModelKind;
 use crate::faults::StreamFault;
 /// The handler: plain requests take the typed parser, everything else the general validator.
-pub async fn completions(
+pub(super) async fn completions(
     State(gateway): State<Arc<Gateway>>,
     fault: Option<Extension<StreamFault>>,
     body: Result<JsonBytes, ApiError>,

@@ -57,7 +57,7 @@ pub(crate) const ROLES: &[&str] = &["system", "assistant", "user", "function", "
 
 /// A validated chat request.
 #[derive(Debug, PartialEq)]
-pub struct ChatRequest {
+pub(crate) struct ChatRequest {
     /// The model name as asked.
     pub model: String,
     /// Tokens of the prompt (every message's text plus framing).
@@ -82,7 +82,7 @@ impl ChatRequest {
     /// The one way a chat body becomes a request, with the model it named (for the journal) when
     /// it was refused. Plain requests take the fast path; anything else, and every refusal, the
     /// general validator, so the error is always the general one.
-    pub fn read(bytes: &[u8], seed: u64) -> (Option<String>, Result<ChatRequest, ApiError>) {
+    pub(crate) fn read(bytes: &[u8], seed: u64) -> (Option<String>, Result<ChatRequest, ApiError>) {
         if let Some(request) = super::fast::parse(bytes, seed) {
             return (None, Ok(request));
         }
@@ -146,7 +146,7 @@ fn message_text(i: usize, message: &Value) -> Result<String, ApiError> {
 }
 
 /// Validates a general chat body into a [`ChatRequest`].
-pub fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiError> {
+pub(crate) fn parse(body: &Map<String, Value>, seed: u64) -> Result<ChatRequest, ApiError> {
     reject_unknown_fields(body, KNOWN_FIELDS)?;
     let model = model_field(body)?;
     let messages = match body.get("messages") {

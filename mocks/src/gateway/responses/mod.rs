@@ -66,7 +66,7 @@ const STORE_CAPACITY: usize = 10_000;
 
 /// Stored conversations by response id, for `previous_response_id`.
 #[derive(Default)]
-pub struct ResponseStore {
+pub(super) struct ResponseStore {
     conversations: HashMap<String, Vec<Value>>,
     order: VecDeque<String>,
 }
@@ -83,14 +83,14 @@ impl ResponseStore {
     }
 
     /// Forgets every stored response (admin reset).
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.conversations.clear();
         self.order.clear();
     }
 }
 
 /// The shared store.
-pub type SharedStore = Arc<Mutex<ResponseStore>>;
+pub(super) type SharedStore = Arc<Mutex<ResponseStore>>;
 
 fn text_of(content: &Value, at: &str) -> Result<String, ApiError> {
     match content {
@@ -211,7 +211,7 @@ fn chat_body(body: &Map<String, Value>, messages: Vec<Value>) -> Result<Map<Stri
 }
 
 /// The handler.
-pub async fn create(
+pub(super) async fn create(
     State(gateway): State<Arc<Gateway>>,
     fault: Option<Extension<StreamFault>>,
     body: Result<JsonBytes, ApiError>,

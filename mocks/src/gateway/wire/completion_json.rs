@@ -10,7 +10,7 @@ use super::Usage;
 use crate::gateway::text::CompletionText;
 
 /// What a completion body says besides its choices.
-pub struct CompletionHead<'a> {
+pub(crate) struct CompletionHead<'a> {
     /// The number that names the completion (`chatcmpl-` and 16 hex digits; see `Gateway::unique_id`).
     pub fingerprint: u64,
     /// Unix seconds.
@@ -22,7 +22,7 @@ pub struct CompletionHead<'a> {
 }
 
 /// The completion as JSON bytes, one choice per text, in OpenAI's field order.
-pub fn completion_json(head: &CompletionHead<'_>, texts: Vec<CompletionText>) -> Vec<u8> {
+pub(crate) fn completion_json(head: &CompletionHead<'_>, texts: Vec<CompletionText>) -> Vec<u8> {
     // The fixed fields take ~300 bytes; each choice ~100 plus up to 5 bytes a word.
     let mut out = Vec::with_capacity(300 + texts.iter().map(|t| 100 + 5 * t.len()).sum::<usize>() + head.model.len());
     out.extend_from_slice(b"{\"id\":\"chatcmpl-");

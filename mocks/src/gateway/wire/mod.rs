@@ -4,7 +4,7 @@
 //! structured outputs) are serialized from these; the plain non-streamed completion is written
 //! directly by [`completion_json`], beside them, and held to them by a test.
 
-pub mod completion_json;
+pub(super) mod completion_json;
 
 use axum::body::Body;
 use axum::response::Response;
@@ -13,7 +13,7 @@ use serde::Serialize;
 
 /// `usage`.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct Usage {
+pub(super) struct Usage {
     /// Tokens in the prompt.
     pub prompt_tokens: u64,
     /// Tokens generated.
@@ -24,7 +24,7 @@ pub struct Usage {
 
 impl Usage {
     /// Usage from prompt and completion counts.
-    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+    pub(super) fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
         Usage { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens }
     }
 }
@@ -32,7 +32,7 @@ impl Usage {
 /// An assistant message. Plain word answers are written directly by `completion_json` (a test
 /// holds it to these structs); tool calls and structured outputs are serialized from them.
 #[derive(Debug, Serialize)]
-pub struct Message<'a> {
+pub(super) struct Message<'a> {
     /// Always `assistant`.
     pub role: &'static str,
     /// The text (null when the model calls tools).
@@ -46,7 +46,7 @@ pub struct Message<'a> {
 
 /// One call of a function tool (`ChatCompletionMessageToolCall`).
 #[derive(Debug, Serialize)]
-pub struct ToolCall<'a> {
+pub(super) struct ToolCall<'a> {
     /// `call_...`.
     pub id: &'a str,
     /// Always `function`.
@@ -58,7 +58,7 @@ pub struct ToolCall<'a> {
 
 /// The function of a tool call.
 #[derive(Debug, Serialize)]
-pub struct FunctionCall<'a> {
+pub(super) struct FunctionCall<'a> {
     /// The tool's name.
     pub name: &'a str,
     /// The arguments, as a JSON string.
@@ -67,7 +67,7 @@ pub struct FunctionCall<'a> {
 
 /// One choice of a completion.
 #[derive(Debug, Serialize)]
-pub struct Choice<'a> {
+pub(super) struct Choice<'a> {
     /// Position.
     pub index: u64,
     /// The message.
@@ -80,7 +80,7 @@ pub struct Choice<'a> {
 
 /// A whole (non-streamed) chat completion.
 #[derive(Debug, Serialize)]
-pub struct ChatCompletion<'a> {
+pub(super) struct ChatCompletion<'a> {
     /// `chatcmpl-...`.
     pub id: &'a str,
     /// `chat.completion`.
@@ -100,7 +100,7 @@ pub struct ChatCompletion<'a> {
 /// A tool call inside a stream delta: the first delta of a call carries its id, type and name;
 /// later ones only pieces of the arguments.
 #[derive(Debug, Serialize)]
-pub struct ToolCallDelta<'a> {
+pub(super) struct ToolCallDelta<'a> {
     /// Which call of the answer.
     pub index: u32,
     /// `call_...`, on the first delta.
@@ -115,7 +115,7 @@ pub struct ToolCallDelta<'a> {
 
 /// The function part of a [`ToolCallDelta`].
 #[derive(Debug, Serialize)]
-pub struct FunctionDelta<'a> {
+pub(super) struct FunctionDelta<'a> {
     /// The tool's name, on the first delta.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<&'a str>,
@@ -125,7 +125,7 @@ pub struct FunctionDelta<'a> {
 
 /// The `delta` of a stream chunk.
 #[derive(Debug, Default, Serialize)]
-pub struct Delta<'a> {
+pub(super) struct Delta<'a> {
     /// `assistant` on the first chunk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<&'static str>,
@@ -142,7 +142,7 @@ pub struct Delta<'a> {
 
 /// One choice of a stream chunk.
 #[derive(Debug, Default, Serialize)]
-pub struct ChunkChoice<'a> {
+pub(super) struct ChunkChoice<'a> {
     /// Position.
     pub index: u64,
     /// The delta.
@@ -155,7 +155,7 @@ pub struct ChunkChoice<'a> {
 
 /// A `chat.completion.chunk`.
 #[derive(Debug, Serialize)]
-pub struct Chunk<'a> {
+pub(super) struct Chunk<'a> {
     /// Same id for the whole stream.
     pub id: &'a str,
     /// `chat.completion.chunk`.
@@ -175,7 +175,7 @@ pub struct Chunk<'a> {
 
 /// One choice of a legacy text completion (`POST /v1/completions`), whole or one stream chunk.
 #[derive(Debug, Serialize)]
-pub struct TextChoice<'a> {
+pub(super) struct TextChoice<'a> {
     /// The text (a piece of it in a stream).
     pub text: &'a str,
     /// Position.
@@ -188,7 +188,7 @@ pub struct TextChoice<'a> {
 
 /// A legacy `text_completion`: the whole answer, or one stream chunk.
 #[derive(Debug, Serialize)]
-pub struct TextCompletion<'a> {
+pub(super) struct TextCompletion<'a> {
     /// `cmpl-...`.
     pub id: &'a str,
     /// `text_completion`.
@@ -207,7 +207,7 @@ pub struct TextCompletion<'a> {
 }
 
 /// JSON already written as bytes, as a response with `headers` (which carry the content type).
-pub fn bytes_response(body: Vec<u8>, headers: HeaderMap) -> Response {
+pub(super) fn bytes_response(body: Vec<u8>, headers: HeaderMap) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.headers_mut() = headers;
     response

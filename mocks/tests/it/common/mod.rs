@@ -10,34 +10,34 @@ use mocks::stack::{ServiceKind, Stack};
 use serde_json::{Value, json};
 
 /// A running gateway and a client for it.
-pub struct TestGateway {
+pub(crate) struct TestGateway {
     pub stack: Stack,
     pub url: String,
     pub client: reqwest::Client,
 }
 
 impl TestGateway {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::with_config(MocksConfig::default()).await
     }
 
     /// Starts with the default config changed by a TOML snippet appended to the `[gateway]` table.
-    pub async fn with_toml(gateway_toml: &str) -> Self {
+    pub(crate) async fn with_toml(gateway_toml: &str) -> Self {
         let text = format!("seed = 42\n[gateway]\n{gateway_toml}\n");
         Self::with_config(MocksConfig::from_toml(&text, "test.toml").expect("valid test config")).await
     }
 
-    pub async fn with_config(config: MocksConfig) -> Self {
+    pub(crate) async fn with_config(config: MocksConfig) -> Self {
         let stack = Stack::start_ephemeral(&config).await.expect("stack starts");
         let url = stack.service(ServiceKind::Gateway).expect("gateway runs").url();
         TestGateway { stack, url, client: reqwest::Client::new() }
     }
 
-    pub fn gateway(&self) -> Arc<Gateway> {
+    pub(crate) fn gateway(&self) -> Arc<Gateway> {
         self.stack.service(ServiceKind::Gateway).and_then(|s| s.gateway()).expect("gateway state")
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
         let response = self.client.post(format!("{}{path}", self.url)).json(body).send().await.expect("request");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
@@ -45,32 +45,32 @@ impl TestGateway {
         (status, headers, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
     }
 
-    pub async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(format!("{}{path}", self.url)).send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
     }
 
-    pub async fn chat(&self, body: Value) -> (u16, Value) {
+    pub(crate) async fn chat(&self, body: Value) -> (u16, Value) {
         let (status, _, body) = self.post("/v1/chat/completions", &body).await;
         (status, body)
     }
 
     /// Installs a fault rule through the admin API.
-    pub async fn add_rule(&self, rule: Value) {
+    pub(crate) async fn add_rule(&self, rule: Value) {
         let response = self.client.post(format!("{}/__admin/faults", self.url)).json(&rule).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 201, "{}", response.text().await.unwrap());
     }
 }
 
 /// A minimal valid chat body.
-pub fn chat_body(model: &str) -> Value {
+pub(crate) fn chat_body(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 8})
 }
 
 /// An instant chat model config (no simulated generation time), for fault and load tests.
-pub const FAST_MODELS: &str = r#"
+pub(crate) const FAST_MODELS: &str = r#"
 [[gateway.models]]
 id = "fast"
 kind = "chat"

@@ -12,16 +12,16 @@ use loadsuite::scenario;
 use serde_json::Value;
 
 /// One container test at a time: they share two cores, and their verdicts are timing-sensitive.
-pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-pub fn out_dir(name: &str) -> PathBuf {
+pub(crate) fn out_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("aistack-e2e-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
 
 /// Runs a shipped scenario against `targets`, fitted into `run_time` with `users` users.
-pub async fn run_shipped(
+pub(crate) async fn run_shipped(
     name: &str,
     targets: &BTreeMap<String, String>,
     users: Option<u32>,
@@ -40,13 +40,13 @@ pub async fn run_shipped(
     run(scenario, options).await.expect("the run completes")
 }
 
-pub fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// `run.json` rows: `"METHOD name" -> (requests, failures)`.
-pub fn rows(run: &Value) -> BTreeMap<String, (u64, u64)> {
+pub(crate) fn rows(run: &Value) -> BTreeMap<String, (u64, u64)> {
     run["endpoints"]
         .as_array()
         .unwrap()
@@ -63,7 +63,7 @@ pub fn rows(run: &Value) -> BTreeMap<String, (u64, u64)> {
 /// What a service saw, grouped as loadsuite names its rows: for HTTP services the admin counters
 /// per method and route (unbounded); for MCP the journal's tool calls as `MCP tools/call TOOL`
 /// (the handshake requests are left out).
-pub async fn service_rows(url: &str, service: &str) -> BTreeMap<String, u64> {
+pub(crate) async fn service_rows(url: &str, service: &str) -> BTreeMap<String, u64> {
     let get = |path: &str| {
         let url = format!("{url}{path}");
         async move { reqwest::get(url).await.expect("admin API").json::<Value>().await.expect("admin JSON") }
@@ -88,7 +88,7 @@ pub async fn service_rows(url: &str, service: &str) -> BTreeMap<String, u64> {
 }
 
 /// Files every run writes.
-pub const RUN_FILES: [&str; 5] = [
+pub(crate) const RUN_FILES: [&str; 5] = [
     "run.json",
     "loadsuite_stats.csv",
     "loadsuite_stats_history.csv",
@@ -97,7 +97,7 @@ pub const RUN_FILES: [&str; 5] = [
 ];
 
 /// Judges `run` (against `baseline` when given) and writes the reports next to it.
-pub fn judge(run: &Path, baseline: Option<&Path>) -> loadsuite::verdict::Report {
+pub(crate) fn judge(run: &Path, baseline: Option<&Path>) -> loadsuite::verdict::Report {
     let loaded = baseline.map(|b| loadsuite::formats::baseline::read(b).expect("baseline loads"));
     let report =
         loadsuite::verdict::judge(baseline.zip(loaded.as_ref()), run, loadsuite::verdict::Thresholds::default())
@@ -107,7 +107,7 @@ pub fn judge(run: &Path, baseline: Option<&Path>) -> loadsuite::verdict::Report 
 }
 
 /// Records a baseline from `run` into `file`.
-pub fn record_baseline(run: &Path, file: &Path) {
+pub(crate) fn record_baseline(run: &Path, file: &Path) {
     let options = loadsuite::verdict::baseline::BuildOptions::default();
     let baseline = loadsuite::verdict::baseline::build(&[run], &options).expect("baseline builds");
     loadsuite::verdict::baseline::write(&baseline, file).unwrap();
