@@ -179,6 +179,9 @@ pub enum BaselineWarningKind {
     AllFailing,
     /// A source run was stopped early or fell short of its plan.
     IncompleteRun,
+    /// A source run's stream timing (TTFT, gaps) in this stage carried the generator's own delay:
+    /// TTFT checks of the stage against this baseline are inconclusive.
+    StreamTimingDistorted,
 }
 
 /// One warning recorded in the baseline.

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use super::Thresholds;
 use super::measures::{self, RunMeasures};
+use crate::engine::WarningKind;
 use crate::formats::InputError;
 use crate::formats::baseline::{Baseline, BaselineWarning, BaselineWarningKind, ScenarioBaseline};
 
@@ -56,13 +57,28 @@ fn add_run(
             }
         }
     }
-    if run.interrupted || !run.warnings.is_empty() {
-        let why: Vec<&str> = run.warnings.iter().map(|w| w.message.as_str()).collect();
+    // Distorted stream timing is recorded apart, per stage (below): the run did run its plan.
+    let short: Vec<&str> = run
+        .warnings
+        .iter()
+        .filter(|w| w.kind != WarningKind::StreamTimingDistorted)
+        .map(|w| w.message.as_str())
+        .collect();
+    if run.interrupted || !short.is_empty() {
+        let why = short;
         target.warnings.push(BaselineWarning {
             kind: BaselineWarningKind::IncompleteRun,
             stage: None,
             endpoint: None,
             message: format!("{shown}: {}", if why.is_empty() { "interrupted".to_owned() } else { why.join("; ") }),
+        });
+    }
+    for w in run.warnings.iter().filter(|w| w.kind == WarningKind::StreamTimingDistorted) {
+        target.warnings.push(BaselineWarning {
+            kind: BaselineWarningKind::StreamTimingDistorted,
+            stage: w.stage,
+            endpoint: None,
+            message: format!("{shown}: {}", w.message),
         });
     }
     target.runs += 1;

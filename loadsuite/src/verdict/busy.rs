@@ -7,7 +7,7 @@
 
 use super::model::{Check, CheckKind, Verdict};
 use crate::engine::{RunWarning, WarningKind};
-use crate::formats::baseline::EndpointMeasure;
+use crate::formats::baseline::{BaselineWarning, BaselineWarningKind, EndpointMeasure};
 use crate::monitor::StageLag;
 
 /// How many waits for a CPU one request's latency can include: a p95 rise up to this many times
@@ -28,17 +28,21 @@ pub fn lag_rise(stage: usize, baseline: &[StageLag], run: &[StageLag]) -> Option
 }
 
 /// Stream timing the run itself did not trust (a `WarningKind::StreamTimingDistorted` stage:
-/// the generator's own delay is in it) proves nothing either way: the stage's TTFT checks are
-/// inconclusive with the run's reason, whatever they found.
-pub fn distrust_streams(checks: &mut [Check], stage: usize, warnings: &[RunWarning]) {
-    let Some(warning) =
-        warnings.iter().find(|w| w.kind == WarningKind::StreamTimingDistorted && w.stage == Some(stage))
-    else {
-        return;
+/// the generator's own delay is in it) proves nothing either way, and neither does a baseline
+/// recorded from such a run: the stage's TTFT checks are inconclusive with the reason, whatever
+/// they found.
+pub fn distrust_streams(checks: &mut [Check], stage: usize, run: &[RunWarning], baseline: &[BaselineWarning]) {
+    let in_run = run.iter().find(|w| w.kind == WarningKind::StreamTimingDistorted && w.stage == Some(stage));
+    let in_baseline =
+        baseline.iter().find(|w| w.kind == BaselineWarningKind::StreamTimingDistorted && w.stage == Some(stage));
+    let reason = match (in_run, in_baseline) {
+        (Some(w), _) => w.message.clone(),
+        (None, Some(w)) => format!("the baseline's stream timing in this stage was distorted ({})", w.message),
+        (None, None) => return,
     };
     for check in checks.iter_mut().filter(|c| c.kind == CheckKind::TtftP95) {
         check.verdict = Verdict::Inconclusive;
-        check.detail = format!("{}; not trusted: {}", check.detail, warning.message);
+        check.detail = format!("{}; not trusted: {reason}", check.detail);
     }
 }
 

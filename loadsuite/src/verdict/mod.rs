@@ -85,7 +85,7 @@ impl Judging<'_> {
                 (Ok(()), Some(b)) => {
                     let (mut found, could) = compare::regression(b, current, t, self.budget, self.run.open_model);
                     busy::discount(&mut found, stage, b, current, (&scenario.generator_lag, &self.run.lag));
-                    busy::distrust_streams(&mut found, stage, &self.run.warnings);
+                    busy::distrust_streams(&mut found, stage, &self.run.warnings, &scenario.warnings);
                     checks.extend(found);
                     detectable = could;
                 }

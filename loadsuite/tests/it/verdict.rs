@@ -277,7 +277,8 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     // Had the run found its stream timing distorted by the generator's own delay (a CPU-bound
     // generator), the same rise proves nothing: the TTFT check is inconclusive with the run's reason.
     let file = slower.out.join("run.json");
-    let mut run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let slower_clean = std::fs::read_to_string(&file).unwrap();
+    let mut run: serde_json::Value = serde_json::from_str(&slower_clean).unwrap();
     run["engine"]["warnings"].as_array_mut().unwrap().push(serde_json::json!({
         "kind": "stream_timing_distorted", "stage": 0,
         "message": "stage 1: the generator used 93% of its 1 core(s): not trustworthy"
@@ -288,6 +289,30 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     let ttft = row.checks.iter().find(|c| c.kind == verdict::model::CheckKind::TtftP95).unwrap();
     assert_eq!(ttft.verdict, Verdict::Inconclusive, "{:#?}", row.checks);
     assert!(ttft.detail.contains("not trusted: stage 1: the generator used 93%"), "{}", ttft.detail);
+    // A baseline recorded from a distorted run records it, and the TTFT it compares with is as
+    // untrustworthy: inconclusive, saying the baseline's timing was the distorted one.
+    let base_file = base.out.join("run.json");
+    let clean = std::fs::read_to_string(&base_file).unwrap();
+    let mut run: serde_json::Value = serde_json::from_str(&clean).unwrap();
+    run["engine"]["warnings"].as_array_mut().unwrap().push(serde_json::json!({
+        "kind": "stream_timing_distorted", "stage": 0,
+        "message": "stage 1: the generator's timers fired 40 ms late (p99): not trustworthy"
+    }));
+    std::fs::write(&base_file, run.to_string()).unwrap();
+    std::fs::write(&file, &slower_clean).unwrap();
+    let recorded = baseline::build(&[base.out.as_path()], &baseline::BuildOptions::default()).unwrap();
+    let warnings = &recorded.scenarios["streams"].warnings;
+    assert!(
+        warnings.iter().any(|w| w.kind == loadsuite::formats::baseline::BaselineWarningKind::StreamTimingDistorted
+            && w.stage == Some(0)),
+        "{warnings:#?}"
+    );
+    let distrusted = compare(&base.out, &slower.out);
+    let row = endpoint(&distrusted, "POST /v1/chat/completions (stream)");
+    let ttft = row.checks.iter().find(|c| c.kind == verdict::model::CheckKind::TtftP95).unwrap();
+    assert_eq!(ttft.verdict, Verdict::Inconclusive, "{:#?}", row.checks);
+    assert!(ttft.detail.contains("the baseline's stream timing in this stage was distorted"), "{}", ttft.detail);
+    std::fs::write(&base_file, clean).unwrap();
     let again = run_text(&scenario(&normal), "ttft-again").await.0;
     let same = compare(&base.out, &again.out);
     let row = endpoint(&same, "POST /v1/chat/completions (stream)");
