@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 /// Why a body is not a usable JSON object.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// `Content-Type` is not JSON (carries what was sent, or `none`).
     #[error(
         "Invalid Content-Type header ({0}), expected application/json. Send the body as JSON with `Content-Type: application/json`."
@@ -44,7 +44,7 @@ pub enum BodyError {
 impl BodyError {
     /// The HTTP status this failure answers with (499, nginx's "client closed request", for a
     /// client that is gone: recorded as its own outcome, never as a server error).
-    pub fn status(&self) -> http::StatusCode {
+    pub(crate) fn status(&self) -> http::StatusCode {
         match self {
             BodyError::UnsupportedMediaType(_) => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             BodyError::TooLarge(_) => http::StatusCode::PAYLOAD_TOO_LARGE,

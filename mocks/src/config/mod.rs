@@ -1,17 +1,17 @@
-//! Configuration of the mock stack, in two stages: a raw serde document ([`raw`]) and the validated,
+//! Configuration of the mock stack, in two stages: a raw serde document (`raw`) and the validated,
 //! typed [`MocksConfig`] built by [`MocksConfig::from_toml`], which reports every problem with its
 //! file, line and field ([`Problem`]).
 
 mod model_spec;
-pub mod raw;
+pub(crate) mod raw;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use common::Problem;
-pub use common::locate;
-pub use model_spec::{AnswerWords, ModelKind, ModelSpec, RateLimitSpec, ToolPolicy, ToolWeight};
-pub use raw::{Dialect, OverLimit, UnknownModelPolicy};
+pub(crate) use common::Problem;
+pub(crate) use common::locate;
+pub(crate) use model_spec::{AnswerWords, ModelKind, ModelSpec, RateLimitSpec};
+pub(crate) use raw::{Dialect, OverLimit, UnknownModelPolicy};
 
 use common::locate::Unlocated;
 

@@ -10,7 +10,7 @@ use crate::faults::FaultRuleSpec;
 /// The top level of a config file. A missing service table means that service's defaults.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(crate) struct RawConfig {
     /// Seed for every random choice.
     pub seed: Option<u64>,
     /// The `[gateway]` table.
@@ -28,7 +28,7 @@ pub struct RawConfig {
 /// The `[server]` table: connection limits and timeouts for every service of the process.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(crate) struct RawServer {
     /// Connections open at once; sized from the open-file limit when absent.
     pub max_connections: Option<usize>,
     /// Longest wait for request headers (and between kept-alive requests).
@@ -59,7 +59,7 @@ fn default_body_timeout() -> f64 {
 /// The `[admin]` table: who may use the admin API.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdmin {
+pub(crate) struct RawAdmin {
     /// Token required on every admin request (`MOCKS_ADMIN_TOKEN` overrides it).
     pub token: Option<String>,
     /// Dotted host names allowed besides IP literals and single-label names.
@@ -84,7 +84,7 @@ pub enum OverLimit {
 /// The `[mcp]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMcp {
+pub(crate) struct RawMcp {
     /// Tool executions in flight at once.
     #[serde(default = "default_concurrency")]
     pub max_concurrent_tools: usize,
@@ -181,7 +181,7 @@ pub enum UnknownModelPolicy {
 /// The `[gateway]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawGateway {
+pub(crate) struct RawGateway {
     /// Error dialect.
     #[serde(default)]
     pub dialect: Dialect,
@@ -216,7 +216,7 @@ pub struct RawGateway {
 /// The `[rag]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRag {
+pub(crate) struct RawRag {
     /// Embedding dimensions.
     #[serde(default = "default_dimensions")]
     pub dimensions: usize,

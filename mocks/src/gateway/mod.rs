@@ -24,9 +24,9 @@ mod text;
 mod tools;
 mod wire;
 
-pub use crate::config::{ModelKind, ModelSpec, RateLimitSpec};
-pub use errors::ApiError;
-pub use registry::{ModelRegistry, ServedModel};
+pub(crate) use crate::config::ModelKind;
+pub(crate) use errors::ApiError;
+pub(crate) use registry::{ModelRegistry, ServedModel};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use super::jsonrpc::{HEADER_MISMATCH, INVALID_REQUEST, RpcError, UNSUPPORTED_PROTOCOL_VERSION};
 
 /// Revisions reachable through `initialize`, oldest first.
-pub const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+pub(crate) const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
 /// Stateless revisions, oldest first.
-pub const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
+pub(crate) const MODERN_VERSIONS: &[&str] = &["2026-07-28"];
 /// `_meta` key carrying the protocol version.
 pub(super) const VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
 /// `_meta` key carrying the server identity in discover results.

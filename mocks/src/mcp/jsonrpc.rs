@@ -21,7 +21,7 @@ pub(super) const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
 /// A JSON-RPC error, before it has an id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
+pub(crate) struct RpcError {
     /// The code.
     pub code: i64,
     /// The message.
@@ -32,7 +32,7 @@ pub struct RpcError {
 
 impl RpcError {
     /// An error without data.
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: i64, message: impl Into<String>) -> Self {
         RpcError { code, message: message.into(), data: None }
     }
 
@@ -40,7 +40,7 @@ impl RpcError {
     /// The error response to request `id`. When the id is unknown (the request could not be
     /// read), `id` is left out: the 2025-11-25 and 2026-07-28 schemas allow no `null` id but an
     /// absent one (2025-06-18 allows neither; an absent id is the closer of the two).
-    pub fn to_message(&self, id: &Value) -> Value {
+    pub(crate) fn to_message(&self, id: &Value) -> Value {
         let mut error = json!({"code": self.code, "message": self.message});
         if let Some(data) = &self.data {
             error["data"] = data.clone();

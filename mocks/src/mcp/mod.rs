@@ -9,11 +9,11 @@
 mod era;
 mod jsonrpc;
 mod methods;
-pub mod sandbox;
+pub(crate) mod sandbox;
 mod tools;
 
-pub use era::{HANDSHAKE_VERSIONS, MODERN_VERSIONS};
-pub use tools::{Family, TOOLS};
+pub(crate) use era::{HANDSHAKE_VERSIONS, MODERN_VERSIONS};
+pub(crate) use tools::TOOLS;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

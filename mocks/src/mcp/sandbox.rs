@@ -326,7 +326,7 @@ impl Sandbox {
 }
 
 /// The default sandbox: a small project with history, and one symlink pointing outside.
-pub fn default_sandbox(limits: Limits) -> Sandbox {
+pub(crate) fn default_sandbox(limits: Limits) -> Sandbox {
     let files: BTreeMap<String, Node> = [
         ("README.md", "# demo-service\n\nA small service used by the MCP mock's sandbox.\n"),
         ("src/main.rs", "fn main() {\n    println!(\"hello from the sandbox\");\n}\n"),

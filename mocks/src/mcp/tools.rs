@@ -36,38 +36,24 @@ const fn param(name: &'static str, kind: Kind, required: bool, description: &'st
     Param { name, kind, required, description }
 }
 
-/// The tool families, for load plans that mix them (40% file / 40% git / 20% web).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// read_file, write_file, list_dir, search_files.
-    File,
-    /// git_status, git_log, git_diff.
-    Git,
-    /// web_fetch.
-    Web,
-}
-
 /// One tool.
 #[derive(Debug, Clone, Copy)]
-pub struct ToolSpec {
+pub(crate) struct ToolSpec {
     /// Tool name.
     pub name: &'static str,
     /// Display title.
     pub title: &'static str,
     description: &'static str,
     params: &'static [Param],
-    /// Its family.
-    pub family: Family,
 }
 
 /// Every tool, in the deterministic order `tools/list` gives.
-pub const TOOLS: &[ToolSpec] = &[
+pub(crate) const TOOLS: &[ToolSpec] = &[
     ToolSpec {
         name: "read_file",
         title: "Read file",
         description: "Read a text file inside the sandbox.",
         params: &[param("path", Kind::Path, true, "Path relative to the sandbox root.")],
-        family: Family::File,
     },
     ToolSpec {
         name: "write_file",
@@ -77,14 +63,12 @@ pub const TOOLS: &[ToolSpec] = &[
             param("path", Kind::Path, true, "Path relative to the sandbox root."),
             param("content", Kind::String, true, "The new content."),
         ],
-        family: Family::File,
     },
     ToolSpec {
         name: "list_dir",
         title: "List directory",
         description: "List the entries of a directory inside the sandbox.",
         params: &[param("path", Kind::Path, false, "Directory relative to the sandbox root (default: the root).")],
-        family: Family::File,
     },
     ToolSpec {
         name: "search_files",
@@ -94,46 +78,41 @@ pub const TOOLS: &[ToolSpec] = &[
             param("pattern", Kind::String, true, "Text to look for."),
             param("path", Kind::Path, false, "Directory to search (default: the root)."),
         ],
-        family: Family::File,
     },
     ToolSpec {
         name: "git_status",
         title: "Git status",
         description: "Changes in the sandbox repository since the last commit.",
         params: &[],
-        family: Family::Git,
     },
     ToolSpec {
         name: "git_log",
         title: "Git log",
         description: "Recent commits of the sandbox repository.",
         params: &[param("max_count", Kind::Integer, false, "How many commits (default 10).")],
-        family: Family::Git,
     },
     ToolSpec {
         name: "git_diff",
         title: "Git diff",
         description: "Diff of uncommitted changes, optionally for one path.",
         params: &[param("path", Kind::Path, false, "Limit the diff to this path.")],
-        family: Family::Git,
     },
     ToolSpec {
         name: "web_fetch",
         title: "Fetch web page",
         description: "Fetch a page from the allowlist of configured URLs.",
         params: &[param("url", Kind::String, true, "The URL to fetch.")],
-        family: Family::Web,
     },
 ];
 
 impl ToolSpec {
     /// Whether running it reads the whole tree (searches, status, diffs): worth a blocking thread.
-    pub fn scans_the_tree(&self) -> bool {
+    pub(crate) fn scans_the_tree(&self) -> bool {
         matches!(self.name, "search_files" | "git_status" | "git_diff")
     }
 
     /// The tool as `tools/list` describes it.
-    pub fn describe(&self) -> Value {
+    pub(crate) fn describe(&self) -> Value {
         let properties: Map<String, Value> = self
             .params
             .iter()
@@ -156,7 +135,7 @@ impl ToolSpec {
     }
 
     /// Checks `arguments` against the schema (an invalid-params error names the problem).
-    pub fn check(&self, arguments: &Map<String, Value>) -> Result<(), RpcError> {
+    pub(crate) fn check(&self, arguments: &Map<String, Value>) -> Result<(), RpcError> {
         let invalid =
             |why: String| RpcError::new(INVALID_PARAMS, format!("Invalid arguments for tool `{}`: {why}", self.name));
         for key in arguments.keys() {

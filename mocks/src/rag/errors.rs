@@ -12,7 +12,7 @@ use crate::json_body::BodyError;
 
 /// One RAG error.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RagError {
+pub(crate) struct RagError {
     /// HTTP status.
     pub status: StatusCode,
     /// Machine-readable kind.
@@ -25,12 +25,12 @@ pub struct RagError {
 
 impl RagError {
     /// Any error.
-    pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
         RagError { status, kind: kind.to_owned(), message: message.into(), retry_after: None }
     }
 
     /// 400 `invalid_request`.
-    pub fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 }

@@ -10,9 +10,9 @@ mod embed;
 mod errors;
 mod store;
 
-pub use corpus::CorpusError;
-pub use errors::RagError;
-pub use store::{NewDocument, Store, StoreLimits};
+pub(crate) use corpus::CorpusError;
+pub(crate) use errors::RagError;
+pub(crate) use store::{NewDocument, Store, StoreLimits};
 
 use std::sync::Arc;
 

@@ -6,19 +6,19 @@ use std::borrow::Cow;
 
 /// Longest client-chosen text stored, in bytes (longer text is cut at a character boundary and
 /// marked with `…`).
-pub const MAX_TEXT: usize = 200;
+pub(crate) const MAX_TEXT: usize = 200;
 /// Most distinct values counted per event kind (e.g. unknown model names); the rest are counted
 /// together under [`OTHER_VALUES`].
-pub const MAX_EVENT_VALUES: usize = 1000;
+pub(crate) const MAX_EVENT_VALUES: usize = 1000;
 /// The counter of the values past [`MAX_EVENT_VALUES`].
-pub const OTHER_VALUES: &str = "(other values)";
+pub(crate) const OTHER_VALUES: &str = "(other values)";
 /// Most distinct HTTP methods counted per route; the rest are counted under [`OTHER_VALUES`].
-pub const MAX_METHODS_PER_ROUTE: usize = 16;
+pub(crate) const MAX_METHODS_PER_ROUTE: usize = 16;
 /// Most fired rule names kept per journal entry (the rest are counted, not named).
-pub const MAX_RULES_PER_ENTRY: usize = 16;
+pub(crate) const MAX_RULES_PER_ENTRY: usize = 16;
 
 /// `text`, or its first bytes up to `max` (at a character boundary) followed by `…`.
-pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
+pub(crate) fn bounded(text: &str, max: usize) -> Cow<'_, str> {
     if text.len() <= max {
         return Cow::Borrowed(text);
     }
@@ -30,7 +30,7 @@ pub fn bounded(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// [`bounded`] at [`MAX_TEXT`].
-pub fn text(value: &str) -> Cow<'_, str> {
+pub(crate) fn text(value: &str) -> Cow<'_, str> {
     bounded(value, MAX_TEXT)
 }
 

@@ -4,13 +4,13 @@
 //! the three views can never disagree. Injected faults are always told apart from genuine errors.
 //! Recording is on every request's path, so it allocates nothing once a route has been seen.
 
-pub mod bounded;
+pub(crate) mod bounded;
 mod journal;
 mod prometheus;
 mod routes;
 
-pub use journal::{JournalEntry, RequestRecord};
-pub use routes::{RouteTemplates, UNMATCHED};
+pub(crate) use journal::{JournalEntry, RequestRecord};
+pub(crate) use routes::RouteTemplates;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -203,7 +203,7 @@ impl Telemetry {
 
     /// Counts a service event, e.g. (`unknown_model`, `qwen2.5-14b-instruct`). Returns the new count
     /// of that value. Values are client-chosen: each is bounded in length, and past
-    /// [`bounded::MAX_EVENT_VALUES`] distinct values of one event the rest are counted together.
+    /// `bounded::MAX_EVENT_VALUES` distinct values of one event the rest are counted together.
     pub fn event(&self, event: &str, value: &str) -> u64 {
         let value = bounded::text(value);
         let mut state = self.state.lock();

@@ -5,7 +5,7 @@
 //! before the router runs, with the same matcher (and syntax) axum routes with.
 
 /// What requests are named when no route matches.
-pub const UNMATCHED: &str = "unmatched";
+pub(super) const UNMATCHED: &str = "unmatched";
 
 /// A service's route templates.
 #[derive(Clone, Default)]
