@@ -422,9 +422,7 @@ pub(crate) fn write(result: &Calibration, dir: &Path) -> std::io::Result<(String
     std::fs::create_dir_all(dir)?;
     let text = markdown(result);
     let md = dir.join("verdicts.md");
-    crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, text.as_bytes()))?;
-    crate::output::write_atomic(&dir.join("verdicts.json"), |w| {
-        serde_json::to_writer_pretty(w, result).map_err(std::io::Error::other)
-    })?;
+    crate::output::write_text_atomic(&md, &text)?;
+    crate::output::write_json_atomic(&dir.join("verdicts.json"), result)?;
     Ok((text, md))
 }

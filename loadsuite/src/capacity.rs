@@ -204,14 +204,10 @@ pub(crate) fn markdown(capacity: &Capacity) -> String {
 /// Writes `capacity.json`, `capacity.md` and `capacity.html` into `out`.
 pub(crate) fn write(capacity: &Capacity, out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
-    crate::output::write_atomic(&out.join("capacity.json"), |w| {
-        serde_json::to_writer_pretty(
-            w,
-            &serde_json::json!({"format": "loadsuite-capacity", "version": 1, "capacity": capacity}),
-        )
-        .map_err(std::io::Error::other)
-    })?;
-    let md = markdown(capacity);
-    crate::output::write_atomic(&out.join("capacity.md"), |w| w.write_all(md.as_bytes()))?;
+    crate::output::write_json_atomic(
+        &out.join("capacity.json"),
+        &serde_json::json!({"format": "loadsuite-capacity", "version": 1, "capacity": capacity}),
+    )?;
+    crate::output::write_text_atomic(&out.join("capacity.md"), &markdown(capacity))?;
     crate::output::write_atomic(&out.join("capacity.html"), |w| crate::verdict::html::write_capacity(w, capacity))
 }

@@ -27,6 +27,16 @@ pub(crate) fn write_atomic(
     std::fs::rename(&tmp, path)
 }
 
+/// Writes `value` as pretty JSON, atomically.
+pub(crate) fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    write_atomic(path, |w| serde_json::to_writer_pretty(w, value).map_err(std::io::Error::other))
+}
+
+/// Writes `text`, atomically.
+pub(crate) fn write_text_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    write_atomic(path, |w| w.write_all(text.as_bytes()))
+}
+
 /// The result files a run writes into its directory, besides its CSVs (`PREFIX_*.csv`).
 pub(crate) const RUN_FILES: &[&str] = &["run.json", "verdict.json", "summary.md", "junit.xml", "report.html"];
 
@@ -90,7 +100,6 @@ pub(crate) fn write_run(
         run.files.insert(name, crate::formats::run::FileMark::of(&bytes));
     }
     let run_json = out.join("run.json");
-    write_atomic(&run_json, |w| serde_json::to_writer_pretty(w, &run).map_err(std::io::Error::other))
-        .map_err(|e| (run_json.clone(), e))?;
+    write_json_atomic(&run_json, &run).map_err(|e| (run_json.clone(), e))?;
     Ok(run_json)
 }

@@ -92,9 +92,7 @@ pub(crate) fn matrix(outcome: &Outcome) -> String {
 pub(crate) fn write_matrix(outcome: &Outcome, out: &Path) -> std::io::Result<(String, PathBuf)> {
     let table = matrix(outcome);
     let md = out.join("detection-matrix.md");
-    crate::output::write_atomic(&md, |w| std::io::Write::write_all(w, table.as_bytes()))?;
-    crate::output::write_atomic(&out.join("detection-matrix.json"), |w| {
-        serde_json::to_writer_pretty(w, outcome).map_err(std::io::Error::other)
-    })?;
+    crate::output::write_text_atomic(&md, &table)?;
+    crate::output::write_json_atomic(&out.join("detection-matrix.json"), outcome)?;
     Ok((table, md))
 }

@@ -65,12 +65,11 @@ fn add_run(
         .map(|w| w.message.as_str())
         .collect();
     if run.interrupted || !short.is_empty() {
-        let why = short;
         target.warnings.push(BaselineWarning {
             kind: BaselineWarningKind::IncompleteRun,
             stage: None,
             endpoint: None,
-            message: format!("{shown}: {}", if why.is_empty() { "interrupted".to_owned() } else { why.join("; ") }),
+            message: format!("{shown}: {}", if short.is_empty() { "interrupted".to_owned() } else { short.join("; ") }),
         });
     }
     for w in run.warnings.iter().filter(|w| w.kind == WarningKind::StreamTimingDistorted) {
@@ -167,7 +166,7 @@ pub fn build(inputs: &[&Path], options: &BuildOptions) -> Result<Baseline, Input
 
 /// Writes a baseline atomically.
 pub fn write(baseline: &Baseline, out: &Path) -> std::io::Result<()> {
-    crate::output::write_atomic(out, |w| serde_json::to_writer_pretty(w, baseline).map_err(std::io::Error::other))
+    crate::output::write_json_atomic(out, baseline)
 }
 
 /// `loadsuite baseline`: builds the baseline of `inputs`, writes it to `out`, and returns it with

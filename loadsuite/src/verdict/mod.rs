@@ -235,9 +235,7 @@ pub fn write_reports(report: &Report, out: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let view = html::run_view(Path::new(&report.run));
     crate::output::write_atomic(&out.join("report.html"), |w| html::write(w, report, &view))?;
-    crate::output::write_atomic(&out.join("verdict.json"), |w| {
-        serde_json::to_writer_pretty(w, report).map_err(std::io::Error::other)
-    })?;
+    crate::output::write_json_atomic(&out.join("verdict.json"), report)?;
     crate::output::write_atomic(&out.join("summary.md"), |w| report::write_markdown(w, report))?;
     crate::output::write_atomic(&out.join("junit.xml"), |w| report::write_junit(w, report))
 }

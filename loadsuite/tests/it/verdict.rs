@@ -242,6 +242,19 @@ async fn a_rise_a_busier_machine_explains_is_inconclusive_and_a_larger_one_stand
     assert!(!said.contains("regression"), "{said}");
 }
 
+/// Adds a `stream_timing_distorted` warning on stage 0 to the run.json in `dir`, as a CPU-bound
+/// generator records one; returns the file's text before.
+fn distort_streams(dir: &Path, message: &str) -> String {
+    let file = dir.join("run.json");
+    let clean = std::fs::read_to_string(&file).unwrap();
+    let mut run: serde_json::Value = serde_json::from_str(&clean).unwrap();
+    run["engine"]["warnings"].as_array_mut().unwrap().push(serde_json::json!({
+        "kind": "stream_timing_distorted", "stage": 0, "message": message
+    }));
+    std::fs::write(&file, run.to_string()).unwrap();
+    clean
+}
+
 #[tokio::test]
 async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     let _quiet = crate::common::QUIET.write().await;
@@ -276,14 +289,8 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     assert!(markdown.contains("TTFT p95 ms (baseline -> now)") && markdown.contains("(stream)` | "), "{markdown}");
     // Had the run found its stream timing distorted by the generator's own delay (a CPU-bound
     // generator), the same rise proves nothing: the TTFT check is inconclusive with the run's reason.
-    let file = slower.out.join("run.json");
-    let slower_clean = std::fs::read_to_string(&file).unwrap();
-    let mut run: serde_json::Value = serde_json::from_str(&slower_clean).unwrap();
-    run["engine"]["warnings"].as_array_mut().unwrap().push(serde_json::json!({
-        "kind": "stream_timing_distorted", "stage": 0,
-        "message": "stage 1: the generator used 93% of its 1 core(s): not trustworthy"
-    }));
-    std::fs::write(&file, run.to_string()).unwrap();
+    let slower_clean =
+        distort_streams(&slower.out, "stage 1: the generator used 93% of its 1 core(s): not trustworthy");
     let distrusted = compare(&base.out, &slower.out);
     let row = endpoint(&distrusted, "POST /v1/chat/completions (stream)");
     let ttft = row.checks.iter().find(|c| c.kind == verdict::model::CheckKind::TtftP95).unwrap();
@@ -291,15 +298,8 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     assert!(ttft.detail.contains("not trusted: stage 1: the generator used 93%"), "{}", ttft.detail);
     // A baseline recorded from a distorted run records it, and the TTFT it compares with is as
     // untrustworthy: inconclusive, saying the baseline's timing was the distorted one.
-    let base_file = base.out.join("run.json");
-    let clean = std::fs::read_to_string(&base_file).unwrap();
-    let mut run: serde_json::Value = serde_json::from_str(&clean).unwrap();
-    run["engine"]["warnings"].as_array_mut().unwrap().push(serde_json::json!({
-        "kind": "stream_timing_distorted", "stage": 0,
-        "message": "stage 1: the generator's timers fired 40 ms late (p99): not trustworthy"
-    }));
-    std::fs::write(&base_file, run.to_string()).unwrap();
-    std::fs::write(&file, &slower_clean).unwrap();
+    let clean = distort_streams(&base.out, "stage 1: the generator's timers fired 40 ms late (p99): not trustworthy");
+    std::fs::write(slower.out.join("run.json"), &slower_clean).unwrap();
     let recorded = baseline::build(&[base.out.as_path()], &baseline::BuildOptions::default()).unwrap();
     let warnings = &recorded.scenarios["streams"].warnings;
     assert!(
@@ -312,7 +312,7 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     let ttft = row.checks.iter().find(|c| c.kind == verdict::model::CheckKind::TtftP95).unwrap();
     assert_eq!(ttft.verdict, Verdict::Inconclusive, "{:#?}", row.checks);
     assert!(ttft.detail.contains("the baseline's stream timing in this stage was distorted"), "{}", ttft.detail);
-    std::fs::write(&base_file, clean).unwrap();
+    std::fs::write(base.out.join("run.json"), clean).unwrap();
     let again = run_text(&scenario(&normal), "ttft-again").await.0;
     let same = compare(&base.out, &again.out);
     let row = endpoint(&same, "POST /v1/chat/completions (stream)");

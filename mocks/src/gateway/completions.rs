@@ -204,7 +204,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
             .map(|(index, (text, finish, logprobs))| TextChoice {
                 text,
                 index: index as u64,
-                logprobs: logprobs.clone(),
+                logprobs: logprobs.as_ref(),
                 finish_reason: Some(finish),
             })
             .collect(),

@@ -168,7 +168,8 @@ impl StreamPlan {
                 };
                 let logprobs =
                     logprobs.map(|(token, offset)| TextLogprobs::legacy(std::slice::from_ref(token), offset));
-                let choice = TextChoice { text, index: index as u64, logprobs, finish_reason: finish };
+                let choice =
+                    TextChoice { text, index: index as u64, logprobs: logprobs.as_ref(), finish_reason: finish };
                 frame(&self.text_chunk(created, vec![choice], None))
             }
         }

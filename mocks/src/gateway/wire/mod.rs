@@ -181,7 +181,7 @@ pub(super) struct TextChoice<'a> {
     /// Position.
     pub index: u64,
     /// The tokens' log probabilities when asked for (`logprobs: N`), else null.
-    pub logprobs: Option<super::logprobs::TextLogprobs>,
+    pub logprobs: Option<&'a super::logprobs::TextLogprobs>,
     /// `stop` or `length`; null on stream chunks but the last of a choice.
     pub finish_reason: Option<&'static str>,
 }
