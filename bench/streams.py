@@ -9,6 +9,8 @@ stage), TTFT p50/p99 against the configured 200 ms, inter-token p50/p99 against 
 50 ms, each process's share of its core and CPU per 1,000 tokens (from /proc, sampled over the
 hold), each one's peak RSS (VmHWM), the generator's timer lateness in the stage, and whether the
 run itself flagged its stream figures as distorted by the generator.
+The HTTP/2 levels (STREAMS_H2_LEVELS, default 5,000 and 10,000) repeat the run with the
+scenario's `http2 = ["gateway"]`: every stream multiplexed on one h2c connection.
 
 Then the open model: streams started at a fixed arrival rate (STREAMS_RATES per second, each
 stream 2 s long), the measured arrival rate against the plan and the late starts, up to the rate
@@ -30,6 +32,9 @@ import time
 import urllib.request
 
 LEVELS = [int(x) for x in os.environ.get("STREAMS_LEVELS", "1000,5000,10000").split(",")]
+# The same levels with loadsuite speaking HTTP/2 (h2c) to the gateway: every stream on one
+# connection, the gateway writing the frames due together in one send.
+H2_LEVELS = [int(x) for x in os.environ.get("STREAMS_H2_LEVELS", "5000,10000").split(",") if x]
 HOLD = int(os.environ.get("STREAMS_HOLD", "20"))
 RATES = [int(x) for x in os.environ.get("STREAMS_RATES", "100,200,400,800,1600,3200").split(",")]
 LOCUST_USERS = int(os.environ.get("STREAMS_LOCUST_USERS", str(LEVELS[0])))
@@ -82,8 +87,9 @@ def start_gateway():
     sys.exit("the gateway did not start")
 
 
-def scenario(load, port=PORT):
-    return f"""name = "bench-streams"
+def scenario(load, port=PORT, http2=False):
+    return f"""{'http2 = ["gateway"]' if http2 else ''}
+name = "bench-streams"
 description = "streamed chat, 200-token answers back to back"
 [targets]
 gateway = "http://127.0.0.1:{port}"
@@ -109,7 +115,8 @@ def watch(process, gateway, window, port=PORT):
             samples.append((t, proc_cpu(process.pid), proc_cpu(gateway.pid), streamed_tokens(port)))
             peak["loadsuite"] = max(peak["loadsuite"], proc_hwm_mib(process.pid))
             peak["gateway"] = max(peak["gateway"], proc_hwm_mib(gateway.pid))
-        except (FileNotFoundError, ProcessLookupError, IndexError):
+        except (OSError, IndexError):
+            # A process gone, or a counters read that timed out: that sample is skipped.
             pass
         time.sleep(0.25)
     inside = [s for s in samples if window[0] <= s[0] <= window[1]]
@@ -147,7 +154,7 @@ def lag_of(run, stage):
     return {}
 
 
-def closed_level(users):
+def closed_level(users, http2=False):
     ramp_rate = min(users, 2000)
     ramp = users / ramp_rate + 2
     load = (f'shape = "stages"\nstages = [{{ users = {users}, spawn_rate = {ramp_rate}, duration = "{ramp:.0f}s" }}, '
@@ -156,7 +163,8 @@ def closed_level(users):
     try:
         # The hold's first 12 s include streams begun in the ramp; CPU is read over the rest.
         window = (round(ramp) + 1, round(ramp) + HOLD - 1)
-        run, (cpu_l, cpu_g, tokens, seconds), peak = loadsuite(scenario(load), f"/tmp/bench-streams-{users}", window, gateway)
+        run, (cpu_l, cpu_g, tokens, seconds), peak = loadsuite(
+            scenario(load, http2=http2), f"/tmp/bench-streams-{users}{'-h2' if http2 else ''}", window, gateway)
     finally:
         gateway.terminate()
         gateway.wait()
@@ -167,6 +175,7 @@ def closed_level(users):
     distorted = [w["message"] for w in run["engine"].get("warnings", []) if w["kind"] == "stream_timing_distorted"]
     return {
         "users": users,
+        "protocol": "HTTP/2" if http2 else "HTTP/1.1",
         "streams_completed": row["requests"] - row["failures"],
         "failed": row["failures"],
         "tokens_per_s": tokens_per_s,
@@ -356,7 +365,7 @@ def main():
     if sys.argv[1:] == ["gateway"]:
         return gateway_vs_axum()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks"], check=True)
-    closed = [closed_level(users) for users in LEVELS]
+    closed = [closed_level(users) for users in LEVELS] + [closed_level(users, http2=True) for users in H2_LEVELS]
     arrival = [open_level(rate) for rate in RATES]
     locust = locust_peer(LOCUST_USERS)
     result = {
@@ -374,14 +383,14 @@ def main():
     with open("bench/results/streams.json", "w") as f:
         json.dump(result, f, indent=2)
     lines = [f"# Streams at scale ({result['when']}, {result['machine']})", "", result["setup"] + ".", "",
-             "| streams | tokens/s | TTFT p50 / p99 (200 ms set) | inter-token p50 / p99 (50 ms set) | loadsuite core | gateway core "
+             "| streams | protocol | tokens/s | TTFT p50 / p99 (200 ms set) | inter-token p50 / p99 (50 ms set) | loadsuite core | gateway core "
              "| loadsuite CPU / 1k tokens | gateway CPU / 1k tokens | RSS loadsuite + gateway | timer lateness p99 | run flagged |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"
     ms = lambda x: "n/a" if x is None else f"{x:.1f} ms"
     for r in closed:
         lines.append(
-            f"| {r['users']:,} | {r['tokens_per_s']:,.0f} | {r['ttft_p50_ms']:.1f} / {r['ttft_p99_ms']:.1f} ms "
+            f"| {r['users']:,} | {r['protocol']} | {r['tokens_per_s']:,.0f} | {r['ttft_p50_ms']:.1f} / {r['ttft_p99_ms']:.1f} ms "
             f"| {r['inter_token_p50_ms']:.1f} / {r['inter_token_p99_ms']:.1f} ms | {pct(r['loadsuite_core_share'])} "
             f"| {pct(r['gateway_core_share'])} | {ms(r['loadsuite_cpu_ms_per_1k_tokens'])} | {ms(r['gateway_cpu_ms_per_1k_tokens'])} "
             f"| {r['loadsuite_peak_rss_mib']:.0f} + {r['gateway_peak_rss_mib']:.0f} MiB | {ms(r['generator_lag_p99_ms'])} "

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::tasks::Http;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -63,8 +64,9 @@ fn flatten_prometheus(text: &str) -> Option<BTreeMap<String, f64>> {
 const MAX_BODY: usize = 1 << 20;
 
 /// The body of a successful answer to `GET base+path`, at most [`MAX_BODY`] bytes.
-async fn fetch(client: &reqwest::Client, base: &str, path: &str) -> Option<Vec<u8>> {
-    let mut response = client.get(format!("{base}{path}")).timeout(READ_TIMEOUT).send().await.ok()?;
+async fn fetch(client: &Http, base: &str, path: &str) -> Option<Vec<u8>> {
+    let mut response =
+        client.request(reqwest::Method::GET, format!("{base}{path}")).timeout(READ_TIMEOUT).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }
@@ -80,7 +82,7 @@ async fn fetch(client: &reqwest::Client, base: &str, path: &str) -> Option<Vec<u
 
 /// One target's counters now, with their source; `None` when it exposes none (`/metrics` is only
 /// asked when `metrics`).
-async fn read(client: &reqwest::Client, base: &str, metrics: bool) -> Option<(String, BTreeMap<String, f64>)> {
+async fn read(client: &Http, base: &str, metrics: bool) -> Option<(String, BTreeMap<String, f64>)> {
     let base = base.trim_end_matches('/');
     if let Some(body) = fetch(client, base, "/__admin/counters").await
         && let Ok(body) = serde_json::from_slice::<Value>(&body)
@@ -96,12 +98,13 @@ async fn read(client: &reqwest::Client, base: &str, metrics: bool) -> Option<(St
 }
 
 /// Every target's counters now (targets that expose none are left out): the mocks'
-/// `/__admin/counters`, and with `metrics` a Prometheus `/metrics` where that is missing.
+/// `/__admin/counters`, and with `metrics` a Prometheus `/metrics` where that is missing. Asked
+/// through `client`, so each target is asked over its own protocol and with its own key.
 pub(crate) async fn read_all(
+    client: &Http,
     targets: &BTreeMap<String, String>,
     metrics: bool,
 ) -> BTreeMap<String, (String, BTreeMap<String, f64>)> {
-    let client = reqwest::Client::new();
     let reads = targets.iter().map(|(name, url)| {
         let client = &client;
         async move { (name.clone(), read(client, url, metrics).await) }

@@ -292,11 +292,17 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
         max_fraction: runs.iter().map(|(_, r)| r.generator_cpu.max_fraction).fold(0.0, f64::max),
         saturated_seconds: runs.iter().map(|(_, r)| r.generator_cpu.saturated_seconds).max().unwrap_or(0),
         saturated: runs.iter().any(|(_, r)| r.generator_cpu.saturated),
-        // Per stage, the busiest segment's: any segment's distortion is the merged run's.
+        // Per stage, the busiest segment's (and the most busy seconds of any): any segment's
+        // distortion is the merged run's.
         stages: runs.iter().flat_map(|(_, r)| r.generator_cpu.stages.iter()).fold(Vec::new(), |mut all, s| {
             match all.iter_mut().find(|k: &&mut crate::monitor::StageCpu| k.stage == s.stage) {
-                Some(k) if k.mean_fraction < s.mean_fraction => *k = *s,
-                Some(_) => {}
+                Some(k) => {
+                    let busy_samples = k.busy_samples.max(s.busy_samples);
+                    if k.mean_fraction < s.mean_fraction {
+                        *k = *s;
+                    }
+                    k.busy_samples = busy_samples;
+                }
                 None => all.push(*s),
             }
             all
@@ -325,6 +331,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, prefix: &str) -> Result<Merged, Mer
         scenario: first.scenario.clone(),
         description: first.description.clone(),
         targets: first.targets.clone(),
+        http2: first.http2.clone(),
         plan: sum_plans(&runs.iter().map(|(_, r)| &r.plan).collect::<Vec<_>>()),
         snapshot: &snapshot,
         engine,

@@ -60,7 +60,7 @@ pub enum PreflightError {
 }
 
 /// Runs every check.
-pub(crate) async fn check(scenario: &Scenario, client: &reqwest::Client) -> Result<(), PreflightError> {
+pub(crate) async fn check(scenario: &Scenario, client: &crate::tasks::Http) -> Result<(), PreflightError> {
     let mut models: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut used: BTreeSet<&str> = BTreeSet::new();
     for user in &scenario.users {
@@ -78,8 +78,12 @@ pub(crate) async fn check(scenario: &Scenario, client: &reqwest::Client) -> Resu
             url: url.clone(),
             reason: e.to_string(),
         };
-        let response =
-            client.get(format!("{url}/health")).timeout(Duration::from_secs(5)).send().await.map_err(unreachable)?;
+        let response = client
+            .request(reqwest::Method::GET, format!("{url}/health"))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(unreachable)?;
         if !response.status().is_success() {
             return Err(PreflightError::Unhealthy {
                 target: target.to_owned(),
@@ -88,10 +92,7 @@ pub(crate) async fn check(scenario: &Scenario, client: &reqwest::Client) -> Resu
             });
         }
         let Some(wanted) = models.get(target) else { continue };
-        let mut listing = client.get(format!("{url}/v1/models"));
-        if let Some(key) = scenario.api_keys.get(target) {
-            listing = listing.bearer_auth(key);
-        }
+        let listing = client.request(reqwest::Method::GET, format!("{url}/v1/models"));
         let answer = listing.timeout(Duration::from_secs(5)).send().await.map_err(unreachable)?;
         if matches!(answer.status().as_u16(), 401 | 403) {
             let given = scenario.api_keys.contains_key(target);

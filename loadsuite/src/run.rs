@@ -190,7 +190,7 @@ pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutco
 
 async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
     if options.preflight {
-        preflight::check(&scenario, &reqwest::Client::new()).await?;
+        preflight::check(&scenario, &crate::tasks::Http::for_scenario(&scenario)).await?;
     }
     scenario.plan = options.segment.plan(&scenario.plan);
     let unreachable: Vec<RunWarning> = scenario
@@ -227,7 +227,8 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     }
     let no_targets = BTreeMap::new();
     let counted = if options.target_counters { &scenario.targets } else { &no_targets };
-    let counters_at_start = crate::counters::read_all(counted, options.target_metrics).await;
+    let asking = crate::tasks::Http::for_scenario(&scenario);
+    let counters_at_start = crate::counters::read_all(&asking, counted, options.target_metrics).await;
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
     let lag = tokio::spawn(crate::monitor::probe_lag(recorder.clone(), ticker_stop.clone()));
@@ -246,8 +247,10 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     )
     .await;
     ticker_stop.cancel();
-    let target_counters =
-        crate::counters::change(&counters_at_start, crate::counters::read_all(counted, options.target_metrics).await);
+    let target_counters = crate::counters::change(
+        &counters_at_start,
+        crate::counters::read_all(&asking, counted, options.target_metrics).await,
+    );
     let cpu = ticker.await.unwrap_or_default();
     let lag = lag.await.unwrap_or_default();
     let steady_from_s = report.stages.last().map_or(0.0, |s| s.started_s);
@@ -277,6 +280,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
         targets: scenario.targets.clone(),
+        http2: scenario.http2.clone(),
         plan: scenario.plan.clone(),
         snapshot: &snapshot,
         engine,

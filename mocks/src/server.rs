@@ -44,6 +44,8 @@ pub struct ServeOptions {
     /// Longest wait for a request's headers, and for the next request on a kept-alive connection
     /// (hyper's header read timeout), and for the first byte of a new connection.
     pub header_timeout: Duration,
+    /// Requests open at once on one HTTP/2 connection.
+    pub http2_max_streams: u32,
     /// Where refused and timed-out connections are counted.
     pub telemetry: Option<Arc<Telemetry>>,
 }
@@ -52,7 +54,12 @@ impl ServeOptions {
     /// Options with a cap of `max_connections` (`None`: sized from the open-file limit).
     pub fn new(max_connections: Option<usize>, header_timeout: Duration) -> Self {
         let cap = max_connections.unwrap_or_else(default_max_connections);
-        ServeOptions { connections: Arc::new(Semaphore::new(cap.max(1))), header_timeout, telemetry: None }
+        ServeOptions {
+            connections: Arc::new(Semaphore::new(cap.max(1))),
+            header_timeout,
+            http2_max_streams: crate::config::DEFAULT_HTTP2_MAX_STREAMS,
+            telemetry: None,
+        }
     }
 
     fn count(&self, event: &str, value: &str) {
@@ -213,6 +220,9 @@ where
     let mut builder = Builder::new(TokioExecutor::new());
     // Half-close: a client that shuts its sending side after the request still gets the answer.
     builder.http1().timer(TokioTimer::new()).header_read_timeout(options.header_timeout).half_close(true);
+    // HTTP/2 without TLS (prior knowledge, h2c), as load generators and proxies speak it: many
+    // requests multiplexed on one connection, each stream's frames written together.
+    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(options.http2_max_streams);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -235,7 +235,8 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let mut running = Vec::new();
         crate::json_body::set_body_timeout(config.server.body_timeout);
-        let options = ServeOptions::new(config.server.max_connections, config.server.header_timeout);
+        let mut options = ServeOptions::new(config.server.max_connections, config.server.header_timeout);
+        options.http2_max_streams = config.server.http2_max_streams;
         let bind = |kind: ServiceKind, addr: SocketAddr| async move {
             TcpListener::bind(addr).await.map_err(|source| StackError::Bind { service: kind.name(), addr, source })
         };

@@ -173,8 +173,7 @@ pub(crate) async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> Engine
         .iter()
         .map(|u| WeightedIndex::new(u.tasks.iter().map(|t| t.weight)).expect("validated: tasks exist with weight >= 1"))
         .collect();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client builds");
-    let client = tasks::Http::new(client, &config.scenario.targets, &config.scenario.api_keys);
+    let client = tasks::Http::for_scenario(&config.scenario);
     let shared = Arc::new(Shared { config, client, recorder, task_weights });
     let started = Instant::now();
     let plan = shared.config.scenario.plan.clone();

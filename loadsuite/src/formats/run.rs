@@ -215,6 +215,9 @@ pub struct RunFile {
     pub segments: Vec<SegmentSource>,
     /// Target name -> URL.
     pub targets: BTreeMap<String, String>,
+    /// The targets spoken to over HTTP/2 (h2c); absent: every target over HTTP/1.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http2: Vec<String>,
     /// The plan that ran.
     pub plan: Plan,
     /// Stage timings, class usage, warnings.
@@ -280,6 +283,8 @@ pub struct RunParts<'a> {
     pub description: String,
     /// Target name -> URL.
     pub targets: BTreeMap<String, String>,
+    /// The targets spoken to over HTTP/2.
+    pub http2: Vec<String>,
     /// The plan that ran (this segment's share for a segment run).
     pub plan: Plan,
     /// What was recorded.
@@ -336,6 +341,7 @@ impl RunFile {
             segment: parts.segment,
             segments: parts.segments,
             targets: parts.targets,
+            http2: parts.http2,
             plan: parts.plan,
             generator_cpu: parts.cpu,
             generator_lag: parts.lag,

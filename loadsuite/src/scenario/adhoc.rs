@@ -89,6 +89,7 @@ impl Scenario {
             description: format!("{} {}", a.method, a.url),
             targets: BTreeMap::from([("url".to_owned(), base)]),
             api_keys: BTreeMap::new(),
+            http2: Vec::new(),
             thresholds: None,
             users: vec![UserClass { name: "adhoc".into(), weight: 1, target: "url".into(), think, tasks: vec![task] }],
             plan,

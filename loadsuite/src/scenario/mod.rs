@@ -204,6 +204,8 @@ pub struct Scenario {
     pub targets: BTreeMap<String, String>,
     /// Target name -> the API key its requests carry (`Authorization: Bearer`).
     pub api_keys: BTreeMap<String, String>,
+    /// Targets spoken to over HTTP/2 (h2c), by name.
+    pub http2: Vec<String>,
     /// The scenario's own verdict thresholds (`[thresholds]`), when it has them.
     pub thresholds: Option<crate::verdict::Thresholds>,
     /// User classes.

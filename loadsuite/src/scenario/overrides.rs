@@ -62,6 +62,12 @@ impl Scenario {
                 ));
             }
             reqwest::Url::parse(url).map_err(|e| format!("--target {target}: `{url}` is not a URL ({e})"))?;
+            if self.http2.iter().any(|n| n == name) && !url.starts_with("http://") {
+                return Err(format!(
+                    "--target {target}: scenario `{}` speaks HTTP/2 without TLS (h2c) to `{name}`; give an http:// URL",
+                    self.name
+                ));
+            }
             self.targets.insert(name.to_owned(), url.to_owned());
         }
         Ok(())

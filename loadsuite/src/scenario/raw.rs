@@ -23,6 +23,10 @@ pub struct RawScenario {
     /// environment).
     #[serde(default)]
     pub api_keys: BTreeMap<String, String>,
+    /// Targets spoken to over HTTP/2 without TLS (h2c, prior knowledge): every user's requests
+    /// to them multiplexed on one connection. Others get HTTP/1.1, a connection per user.
+    #[serde(default)]
+    pub http2: Vec<String>,
     /// User classes.
     #[serde(default)]
     pub users: Vec<RawUser>,

@@ -71,6 +71,19 @@ pub(super) fn validate(
             }
         }
     }
+    for (i, name) in raw.http2.iter().enumerate() {
+        let at = vec![key("http2"), Segment::Index(i)];
+        match raw.targets.get(name) {
+            None => problems.push((at, format!("unknown target `{name}`; define it under [targets]"))),
+            Some(url) if !url.starts_with("http://") => problems.push((
+                at,
+                format!(
+                    "`{name}` is `{url}`: HTTP/2 is spoken without TLS (h2c), so give an http:// URL or drop it here"
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
     for (u, user) in raw.users.into_iter().enumerate() {
         let at = |field: &str| vec![key("users"), Segment::Index(u), key(field)];
         if !raw.targets.contains_key(&user.target) {
@@ -120,6 +133,7 @@ pub(super) fn validate(
         description: raw.description.unwrap_or_default(),
         targets: raw.targets,
         api_keys,
+        http2: raw.http2,
         thresholds: raw.thresholds,
         users,
         plan,

@@ -1,12 +1,25 @@
-//! The run's HTTP client and the API keys of the targets that need one: every request to a keyed
-//! target carries `Authorization: Bearer KEY`, and no key ever goes to another target.
+//! The run's HTTP clients and what each target needs: every request to a keyed target carries
+//! `Authorization: Bearer KEY` (no key ever goes to another target), and the targets a scenario
+//! names under `http2` are spoken to over HTTP/2 without TLS (prior knowledge, h2c), every
+//! user's requests multiplexed as streams on one connection.
 
 use std::collections::BTreeMap;
 
-/// One client for the whole run (its connection pool is shared), plus the keys by target URL.
+/// One client for the whole run (its connection pool is shared), an HTTP/2 one when a target
+/// asks for it, and the keys by target URL.
 pub struct Http {
     client: reqwest::Client,
+    http2: Option<(reqwest::Client, Vec<String>)>,
     keys: Vec<(String, String)>,
+}
+
+/// Whether `url` is `base` or below it (`http://h:1/v1` is below `http://h:1`, `http://h:10` is not).
+fn under(url: &str, base: &str) -> bool {
+    url.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn base(url: &str) -> String {
+    url.trim_end_matches('/').to_owned()
 }
 
 impl Http {
@@ -16,27 +29,48 @@ impl Http {
         targets: &BTreeMap<String, String>,
         api_keys: &BTreeMap<String, String>,
     ) -> Self {
-        let keys = api_keys
-            .iter()
-            .filter_map(|(name, key)| targets.get(name).map(|url| (url.trim_end_matches('/').to_owned(), key.clone())))
-            .collect();
-        Http { client, keys }
+        let keys =
+            api_keys.iter().filter_map(|(name, key)| targets.get(name).map(|url| (base(url), key.clone()))).collect();
+        Http { client, http2: None, keys }
+    }
+
+    /// The clients a run of `scenario` uses: its keys, and HTTP/2 to the targets it names so.
+    pub fn for_scenario(scenario: &crate::scenario::Scenario) -> Self {
+        let client =
+            reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client builds");
+        Http::new(client, &scenario.targets, &scenario.api_keys).with_http2(&scenario.targets, &scenario.http2)
+    }
+
+    /// Speaks HTTP/2 (h2c, prior knowledge) to the targets named in `names`: one multiplexed
+    /// connection per target instead of one connection per user in flight. A server that speaks
+    /// only HTTP/1.1 fails those requests as protocol errors.
+    pub fn with_http2(mut self, targets: &BTreeMap<String, String>, names: &[String]) -> Self {
+        let bases: Vec<String> = names.iter().filter_map(|name| targets.get(name)).map(|url| base(url)).collect();
+        if !bases.is_empty() {
+            let client = reqwest::Client::builder().http2_prior_knowledge().build().expect("an HTTP/2 client builds");
+            self.http2 = Some((client, bases));
+        }
+        self
+    }
+
+    /// Whether requests to `url` go over HTTP/2.
+    pub fn is_http2(&self, url: &str) -> bool {
+        self.http2.as_ref().is_some_and(|(_, bases)| bases.iter().any(|b| under(url, b)))
     }
 
     /// The key of the target `url` belongs to.
     pub fn key_for(&self, url: &str) -> Option<&str> {
-        self.keys
-            .iter()
-            .find(|(base, _)| {
-                url.strip_prefix(base.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            })
-            .map(|(_, key)| key.as_str())
+        self.keys.iter().find(|(base, _)| under(url, base)).map(|(_, key)| key.as_str())
     }
 
-    /// A request, with the target's key when it has one.
+    /// A request, over the target's protocol and with its key when it has one.
     pub fn request(&self, method: reqwest::Method, url: impl AsRef<str>) -> reqwest::RequestBuilder {
         let url = url.as_ref();
-        let request = self.client.request(method, url);
+        let client = match &self.http2 {
+            Some((client, _)) if self.is_http2(url) => client,
+            _ => &self.client,
+        };
+        let request = client.request(method, url);
         match self.key_for(url) {
             Some(key) => request.bearer_auth(key),
             None => request,
@@ -58,16 +92,30 @@ impl Http {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_key_goes_to_its_own_target_only() {
-        let targets = BTreeMap::from([
+    fn targets() -> BTreeMap<String, String> {
+        BTreeMap::from([
             ("gateway".to_owned(), "http://127.0.0.1:8000/".to_owned()),
             ("rag".to_owned(), "http://127.0.0.1:8002".to_owned()),
-        ]);
-        let http = Http::new(reqwest::Client::new(), &targets, &BTreeMap::from([("gateway".into(), "sk-1".into())]));
+        ])
+    }
+
+    #[test]
+    fn a_key_goes_to_its_own_target_only() {
+        let http = Http::new(reqwest::Client::new(), &targets(), &BTreeMap::from([("gateway".into(), "sk-1".into())]));
         assert_eq!(http.key_for("http://127.0.0.1:8000/v1/chat/completions"), Some("sk-1"));
         assert_eq!(http.key_for("http://127.0.0.1:8000"), Some("sk-1"));
         assert_eq!(http.key_for("http://127.0.0.1:80001/v1"), None);
         assert_eq!(http.key_for("http://127.0.0.1:8002/v1/query"), None);
+    }
+
+    #[test]
+    fn only_the_named_targets_speak_http2() {
+        let http =
+            Http::new(reqwest::Client::new(), &targets(), &BTreeMap::new()).with_http2(&targets(), &["gateway".into()]);
+        assert!(http.is_http2("http://127.0.0.1:8000/v1/chat/completions"));
+        assert!(!http.is_http2("http://127.0.0.1:80001/v1"));
+        assert!(!http.is_http2("http://127.0.0.1:8002/v1/query"));
+        let none = Http::new(reqwest::Client::new(), &targets(), &BTreeMap::new()).with_http2(&targets(), &[]);
+        assert!(!none.is_http2("http://127.0.0.1:8000/health"));
     }
 }

@@ -260,7 +260,9 @@ pub async fn execute(
     let url = |path: &str| format!("{}{path}", base.trim_end_matches('/'));
     match &task.kind {
         TaskKind::Http { method, path, body, headers } => {
-            if let Some(authority) = base.strip_prefix("http://").map(|a| a.trim_end_matches('/')) {
+            if let Some(authority) = base.strip_prefix("http://").map(|a| a.trim_end_matches('/'))
+                && !client.is_http2(base)
+            {
                 let request = PlainRequest {
                     authority,
                     key: client.key_for(base),

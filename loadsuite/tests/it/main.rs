@@ -9,6 +9,7 @@ mod engine;
 mod github;
 mod golden;
 mod honest;
+mod http2;
 mod limits;
 mod plans;
 mod resources;

@@ -129,7 +129,14 @@ pub struct ServerConfig {
     pub header_timeout: std::time::Duration,
     /// Longest wait for a whole request body (408 after it).
     pub body_timeout: std::time::Duration,
+    /// Requests open at once on one HTTP/2 connection; more wait at the client.
+    pub http2_max_streams: u32,
 }
+
+/// Requests open at once on one HTTP/2 connection by default: five times hyper's own 200, since a
+/// load generator multiplexes many users on one connection (`http2` in a loadsuite scenario),
+/// and bounded, since every open stream may hold a request body.
+pub const DEFAULT_HTTP2_MAX_STREAMS: u32 = 1000;
 
 /// Who may use the admin API (see `admin::guard`).
 #[derive(Debug, Clone, Default)]
@@ -377,6 +384,12 @@ fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
             );
         }
     }
+    if !(1..=100_000).contains(&server.http2_max_streams) {
+        problems.add(
+            vec![locate::Segment::Key("server".into()), locate::Segment::Key("http2_max_streams".into())],
+            "must be between 1 and 100000".into(),
+        );
+    }
     if server.max_connections == Some(0) {
         problems.add(
             vec![locate::Segment::Key("server".into()), locate::Segment::Key("max_connections".into())],
@@ -389,6 +402,7 @@ fn validate(raw: raw::RawConfig, problems: &mut Vec<Unlocated>) -> MocksConfig {
             max_connections: server.max_connections,
             header_timeout: seconds(server.header_timeout_seconds),
             body_timeout: seconds(server.body_timeout_seconds),
+            http2_max_streams: server.http2_max_streams,
         },
         admin: AdminConfig {
             token: admin.token,

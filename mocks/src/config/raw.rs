@@ -37,6 +37,9 @@ pub(crate) struct RawServer {
     /// Longest wait for a whole request body.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_seconds: f64,
+    /// Requests open at once on one HTTP/2 connection (the SETTINGS a client is sent).
+    #[serde(default = "default_http2_max_streams")]
+    pub http2_max_streams: u32,
 }
 
 impl Default for RawServer {
@@ -45,6 +48,7 @@ impl Default for RawServer {
             max_connections: None,
             header_timeout_seconds: default_header_timeout(),
             body_timeout_seconds: default_body_timeout(),
+            http2_max_streams: default_http2_max_streams(),
         }
     }
 }
@@ -54,6 +58,9 @@ fn default_header_timeout() -> f64 {
 }
 fn default_body_timeout() -> f64 {
     30.0
+}
+fn default_http2_max_streams() -> u32 {
+    crate::config::DEFAULT_HTTP2_MAX_STREAMS
 }
 
 /// The `[admin]` table: who may use the admin API.

@@ -272,3 +272,15 @@ fn a_flood_of_bad_names_cannot_flood_or_forge_the_log() {
     assert!(!log.iter().any(|l| l.starts_with("INFO forged")), "client text cannot start a log line");
     assert!(log.iter().all(|l| l.len() < 2_000), "client text is cut in the log");
 }
+
+#[test]
+fn config_check_bounds_the_http2_streams_per_connection() {
+    let path = temp_file("h2.toml", "[server]\nhttp2_max_streams = 0\n");
+    let output = Command::new(MOCKS).args(["config", "check"]).arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let file = path.display().to_string();
+    assert!(stderr.contains(&format!("{file}:2: server.http2_max_streams: must be between 1 and 100000")), "{stderr}");
+    let fine = temp_file("h2-fine.toml", "[server]\nhttp2_max_streams = 20000\n");
+    assert!(Command::new(MOCKS).args(["config", "check"]).arg(&fine).output().unwrap().status.success());
+}

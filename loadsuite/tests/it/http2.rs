@@ -1,0 +1,119 @@
+//! `http2` in a scenario: the named targets are spoken to over HTTP/2 (h2c) with every user's
+//! requests multiplexed on one connection, plain tasks and streams alike; a scenario naming a
+//! target that is not there, or one behind https, is refused with its file and line.
+
+use std::convert::Infallible;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+
+use crate::common::{Mocks, endpoint, run_text};
+
+/// Requests served per connection, in the order the connections came.
+type PerConnection = Arc<Mutex<Vec<Arc<AtomicU64>>>>;
+
+/// A server that answers 200 to HTTP/2 requests and 505 to any other, counting the requests of
+/// each connection.
+async fn http2_only_server() -> (String, PerConnection) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = PerConnection::default();
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let requests = Arc::new(AtomicU64::new(0));
+            counted.lock().unwrap().push(requests.clone());
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                requests.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let status = if request.version() == Version::HTTP_2 { 200 } else { 505 };
+                    let answer = Response::builder().status(status).body(Full::new(Bytes::from_static(b"{}"))).unwrap();
+                    Ok::<_, Infallible>(answer)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    (url, connections)
+}
+
+fn health_scenario(url: &str, http2: bool) -> String {
+    let http2 = if http2 { "http2 = [\"svc\"]\n" } else { "" };
+    format!(
+        "{http2}[targets]\nsvc = \"{url}\"\n[[users]]\nname = \"u\"\ntarget = \"svc\"\nthink = {{ kind = \"constant\", seconds = 0.02 }}\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 8, spawn_rate = 100, duration = \"1s\" }}]\n"
+    )
+}
+
+#[tokio::test]
+async fn plain_tasks_to_an_http2_target_share_one_multiplexed_connection() {
+    let _load = crate::common::QUIET.read().await;
+    let (url, connections) = http2_only_server().await;
+    let (_, run) = run_text(&health_scenario(&url, true), "http2-plain").await;
+    let row = endpoint(&run, "/health");
+    assert!(row["requests"].as_u64().unwrap() > 50, "{row}");
+    assert_eq!(row["failures"], 0, "every request went over HTTP/2: {row}");
+    // The preflight's and the target counters' requests come on connections of their own; every
+    // user's request on one.
+    let counts: Vec<u64> = connections.lock().unwrap().iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    let most = counts.iter().max().copied().unwrap_or(0);
+    assert!(counts.len() <= 3 && most >= row["requests"].as_u64().unwrap(), "8 users on one connection: {counts:?}");
+    assert_eq!(run["http2"], serde_json::json!(["svc"]));
+
+    // Without `http2` the run speaks HTTP/1.1, which this server refuses: the preflight says so.
+    let (url, connections) = http2_only_server().await;
+    let scenario = loadsuite::scenario::parse(&health_scenario(&url, false), "h1.toml", "h1").unwrap();
+    let refused =
+        loadsuite::run::run(scenario, loadsuite::run::RunOptions::new(crate::common::temp_dir("http1-plain")))
+            .await
+            .expect_err("HTTP/1.1 is refused");
+    assert!(format!("{refused:?}").contains("505"), "{refused:?}");
+    assert_eq!(connections.lock().unwrap().len(), 1, "the preflight's connection, and no run");
+}
+
+#[tokio::test]
+async fn streamed_chat_over_http2_measures_the_first_token() {
+    let _load = crate::common::QUIET.read().await;
+    let mocks = Mocks::start(
+        "[gateway]\nstream_jitter = 0.0\n[[gateway.models]]\nid = \"paced\"\nkind = \"chat\"\nttft_ms = 150\ntokens_per_second = 100.0\nanswer_words = { min = 10, max = 10 }\n",
+    )
+    .await;
+    let text = format!(
+        "http2 = [\"gateway\"]\n{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"chat\", model = \"paced\", max_tokens = 10, stream = true }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 20, spawn_rate = 100, duration = \"1.5s\" }}]\n",
+        mocks.targets()
+    );
+    let (_, run) = run_text(&text, "http2-streams").await;
+    let row = endpoint(&run, "/v1/chat/completions (stream)");
+    assert!(row["requests"].as_u64().unwrap() >= 20, "{row}");
+    assert_eq!(row["failures"], 0, "{row}");
+    let ttft = row["ttft_ms"]["p50"].as_f64().unwrap();
+    assert!(ttft >= 150.0, "the first token comes after the configured 150 ms: {ttft}");
+    let gap = row["inter_token_ms"]["p50"].as_f64().unwrap();
+    assert!(gap >= 9.0, "100 tokens/s paces tokens 10 ms apart: {gap}");
+}
+
+#[test]
+fn a_scenario_naming_an_unknown_or_https_http2_target_is_refused_with_its_line() {
+    let dir = crate::common::temp_dir("http2-check");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h2.toml");
+    std::fs::write(
+        &path,
+        "http2 = [\"gateway\", \"secure\", \"nope\"]\n[targets]\ngateway = \"http://127.0.0.1:8000\"\nsecure = \"https://api.example\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{ kind = \"http\", path = \"/health\" }]\n[load]\nshape = \"stages\"\nstages = [{ users = 1, duration = \"1s\" }]\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_loadsuite")).arg("check").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8(output.stderr).unwrap();
+    let file = path.display().to_string();
+    assert!(err.contains(&format!("{file}:1: http2[1]: `secure` is `https://api.example`")), "{err}");
+    assert!(err.contains(&format!("{file}:1: http2[2]: unknown target `nope`")), "{err}");
+    assert!(!err.contains("http2[0]"), "{err}");
+}
