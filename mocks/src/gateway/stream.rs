@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use rand::rngs::SmallRng as StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::logprobs::{ChoiceLogprobs, TextLogprobs, TokenLogprob};
 use super::unix_now;
@@ -143,23 +143,63 @@ fn frame(value: &impl serde::Serialize) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// A chat stream's chunks around their one choice, serialized once per stream: every chunk of a
+/// stream has the same id, model, time and usage field, so only the choice is written per token.
+/// Escaping those strings again for every token was the gateway's largest user-space cost at
+/// thousands of streams over HTTP/2 (`make bench-streams`); the bytes are exactly
+/// `frame(&plan.chunk(created, choice))`'s (a test holds them to it).
+struct Envelope {
+    created: u64,
+    /// `data: {"id":...,"choices":[`.
+    head: Vec<u8>,
+    /// `]` (`,"usage":null` when asked for) `}` and the blank line.
+    tail: Vec<u8>,
+}
+
+impl Envelope {
+    fn chat(&self, choice: &ChunkChoice<'_>) -> Bytes {
+        let mut bytes = Vec::with_capacity(self.head.len() + 96 + self.tail.len());
+        bytes.extend_from_slice(&self.head);
+        serde_json::to_writer(&mut bytes, choice).expect("chunks serialize");
+        bytes.extend_from_slice(&self.tail);
+        Bytes::from(bytes)
+    }
+}
+
 impl StreamPlan {
+    /// The stream's envelope at `created`.
+    fn envelope(&self, created: u64) -> Envelope {
+        let mut empty = self.chunk(created, ChunkChoice::default());
+        empty.choices.clear();
+        empty.usage = None;
+        let whole = frame(&empty);
+        // `data: {...,"choices":[]}\n\n`: the head ends at the `[`.
+        let head = whole[..whole.len() - "]}\n\n".len()].to_vec();
+        let mut tail = b"]".to_vec();
+        if self.include_usage {
+            tail.extend_from_slice(b",\"usage\":null");
+        }
+        tail.extend_from_slice(b"}\n\n");
+        Envelope { created, head, tail }
+    }
+
     /// The frame of one choice's chunk: `piece` (none: the choice's last chunk, with `finish`),
     /// with its token's log probability and (legacy text) character offset when asked for.
     fn piece_frame(
         &self,
-        created: u64,
+        envelope: &Envelope,
         index: usize,
         piece: Option<&Piece>,
         logprobs: Option<(&TokenLogprob, usize)>,
         finish: Option<&'static str>,
     ) -> Bytes {
+        let created = envelope.created;
         match self.shape {
             StreamShape::Chat => {
                 let delta = piece.map(Piece::delta).unwrap_or_default();
                 let logprobs =
                     logprobs.map(|(token, _)| ChoiceLogprobs { content: vec![token.clone()], refusal: None });
-                frame(&self.chunk(created, ChunkChoice { index: index as u64, delta, logprobs, finish_reason: finish }))
+                envelope.chat(&ChunkChoice { index: index as u64, delta, logprobs, finish_reason: finish })
             }
             StreamShape::Text => {
                 let text = match piece {
@@ -214,100 +254,162 @@ impl StreamPlan {
     }
 }
 
-/// Starts playing `plan`; `permit` (a concurrency slot) is held until the stream ends.
+/// Plays `plan` as the response body; `permit` (a concurrency slot) is held until the stream ends.
+/// The body is a stream hyper polls itself (no task and channel between the two): each token is
+/// due on the stream's timer and written when it is ready, and a client that goes away drops it.
 pub(super) fn stream_response(plan: StreamPlan, permit: Option<OwnedSemaphorePermit>) -> Response {
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    tokio::spawn(async move {
-        let _permit = permit;
-        play(plan, sender).await;
-    });
-    let mut response = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver)));
+    sse_response(play(plan, permit))
+}
+
+/// A `text/event-stream` response whose body is `frames`, polled by the server as it writes.
+pub(super) fn sse_response(
+    frames: impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+) -> Response {
+    let mut response = Response::new(Body::from_stream(frames));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }
 
-async fn play(plan: StreamPlan, sender: mpsc::Sender<Result<Bytes, std::io::Error>>) {
-    let created = unix_now();
-    let mut rng = StdRng::seed_from_u64(plan.seed);
-    // A send fails only when the client went away: then stop quietly.
-    macro_rules! send {
-        ($bytes:expr) => {
-            if sender.send(Ok($bytes)).await.is_err() {
+/// The frames of `plan` at their times; a cut fault ends it with an error after a pause that lets
+/// the frames already sent reach the client, so the server drops the connection without `[DONE]`.
+fn play(
+    plan: StreamPlan,
+    permit: Option<OwnedSemaphorePermit>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    async_stream::stream! {
+        let _permit = permit;
+        let created = unix_now();
+        let envelope = plan.envelope(created);
+        let mut rng = StdRng::seed_from_u64(plan.seed);
+        let cut = || std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut");
+        crate::faults::pause(plan.ttft).await;
+        // A chat text answer opens with empty content; a tool-call answer with none; legacy text
+        // completions have no opening chunk.
+        for (index, choice) in plan.choices.iter().enumerate().filter(|_| plan.shape == StreamShape::Chat) {
+            let calls = matches!(choice.pieces.first(), Some(Piece::CallStart { .. }));
+            let opening =
+                Delta { role: Some("assistant"), content: (!calls).then_some(""), refusal: Some(None), tool_calls: None };
+            let opening = ChunkChoice { index: index as u64, delta: opening, logprobs: None, finish_reason: None };
+            yield Ok(envelope.chat(&opening));
+        }
+        // Each choice's text pieces and characters so far, to find their log probabilities and offsets.
+        let mut texts = vec![(0usize, 0usize); plan.choices.len()];
+        let rounds = plan.choices.iter().map(|c| c.pieces.len()).max().unwrap_or(0);
+        // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate;
+        // with several choices each round sends one piece of each, as if generated side by side.
+        let mut due = tokio::time::Instant::now();
+        for round in 0..rounds {
+            let at = round as u32;
+            if plan.fault.cut_after_chunks == Some(at) {
+                tokio::time::sleep(CUT_PAUSE).await;
+                yield Err(cut());
                 return;
             }
-        };
-    }
-    crate::faults::pause(plan.ttft).await;
-    // A chat text answer opens with empty content; a tool-call answer with none; legacy text
-    // completions have no opening chunk.
-    for (index, choice) in plan.choices.iter().enumerate().filter(|_| plan.shape == StreamShape::Chat) {
-        let calls = matches!(choice.pieces.first(), Some(Piece::CallStart { .. }));
-        let opening =
-            Delta { role: Some("assistant"), content: (!calls).then_some(""), refusal: Some(None), tool_calls: None };
-        let opening = ChunkChoice { index: index as u64, delta: opening, logprobs: None, finish_reason: None };
-        send!(frame(&plan.chunk(created, opening)));
-    }
-    // Each choice's text pieces and characters so far, to find their log probabilities and offsets.
-    let mut texts = vec![(0usize, 0usize); plan.choices.len()];
-    let rounds = plan.choices.iter().map(|c| c.pieces.len()).max().unwrap_or(0);
-    // Tokens are due on an absolute schedule, so timer rounding and send time never accumulate;
-    // with several choices each round sends one piece of each, as if generated side by side.
-    let mut due = tokio::time::Instant::now();
-    for round in 0..rounds {
-        let at = round as u32;
-        if plan.fault.cut_after_chunks == Some(at) {
-            return cut(&sender).await;
-        }
-        if round > 0 {
-            due += plan.interval(&mut rng);
-            if due > tokio::time::Instant::now() {
-                tokio::time::sleep_until(due).await;
+            if round > 0 {
+                due += plan.interval(&mut rng);
+                if due > tokio::time::Instant::now() {
+                    tokio::time::sleep_until(due).await;
+                }
+            }
+            if plan.fault.stall_at_chunk == Some(at) {
+                tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
+                due = tokio::time::Instant::now();
+            }
+            for (index, choice) in plan.choices.iter().enumerate() {
+                let Some(piece) = choice.pieces.get(round) else { continue };
+                let logprobs = match (piece, &choice.logprobs) {
+                    (Piece::Text(text), Some(all)) => {
+                        let (count, offset) = texts[index];
+                        texts[index] = (count + 1, offset + text.chars().count());
+                        all.get(count).map(|token| (token, offset))
+                    }
+                    _ => None,
+                };
+                yield Ok(plan.piece_frame(&envelope, index, Some(piece), logprobs, None));
+                plan.telemetry.count_streamed_tokens(1);
             }
         }
-        if plan.fault.stall_at_chunk == Some(at) {
-            tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
-            due = tokio::time::Instant::now();
+        if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= rounds) {
+            tokio::time::sleep(CUT_PAUSE).await;
+            yield Err(cut());
+            return;
         }
         for (index, choice) in plan.choices.iter().enumerate() {
-            let Some(piece) = choice.pieces.get(round) else { continue };
-            let logprobs = match (piece, &choice.logprobs) {
-                (Piece::Text(text), Some(all)) => {
-                    let (count, offset) = texts[index];
-                    texts[index] = (count + 1, offset + text.chars().count());
-                    all.get(count).map(|token| (token, offset))
+            yield Ok(plan.piece_frame(&envelope, index, None, None, Some(choice.finish_reason)));
+        }
+        if plan.include_usage {
+            let usage = Usage::new(plan.prompt_tokens, plan.completion_tokens);
+            match plan.shape {
+                StreamShape::Chat => {
+                    let mut last = plan.chunk(created, ChunkChoice::default());
+                    last.choices.clear();
+                    last.usage = Some(Some(usage));
+                    yield Ok(frame(&last));
                 }
-                _ => None,
-            };
-            send!(plan.piece_frame(created, index, Some(piece), logprobs, None));
-            plan.telemetry.count_streamed_tokens(1);
-        }
-    }
-    if plan.fault.cut_after_chunks.is_some_and(|n| n as usize >= rounds) {
-        return cut(&sender).await;
-    }
-    for (index, choice) in plan.choices.iter().enumerate() {
-        send!(plan.piece_frame(created, index, None, None, Some(choice.finish_reason)));
-    }
-    if plan.include_usage {
-        let usage = Usage::new(plan.prompt_tokens, plan.completion_tokens);
-        match plan.shape {
-            StreamShape::Chat => {
-                let mut last = plan.chunk(created, ChunkChoice::default());
-                last.choices.clear();
-                last.usage = Some(Some(usage));
-                send!(frame(&last));
+                StreamShape::Text => yield Ok(frame(&plan.text_chunk(created, Vec::new(), Some(usage)))),
             }
-            StreamShape::Text => send!(frame(&plan.text_chunk(created, Vec::new(), Some(usage)))),
         }
+        yield Ok(Bytes::from_static(b"data: [DONE]\n\n"));
     }
-    send!(Bytes::from_static(b"data: [DONE]\n\n"));
 }
 
-/// Fails the body so the server drops the connection without `[DONE]`; the pause first lets the
-/// chunks already sent reach the client.
-async fn cut(sender: &mpsc::Sender<Result<Bytes, std::io::Error>>) {
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let _ = sender.send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut"))).await;
+/// How long a cut stream waits after its last frame before failing, so that frame reaches the client.
+const CUT_PAUSE: Duration = Duration::from_millis(20);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(include_usage: bool) -> StreamPlan {
+        StreamPlan {
+            shape: StreamShape::Chat,
+            id: "chatcmpl-\"quoted\" \u{e9}".into(),
+            model: "gpt-4o-mini\\x".into(),
+            choices: Vec::new(),
+            completion_tokens: 0,
+            include_usage,
+            prompt_tokens: 0,
+            ttft: Duration::ZERO,
+            tokens_per_second: 0.0,
+            jitter: 0.0,
+            fault: StreamFault::default(),
+            seed: 1,
+            telemetry: std::sync::Arc::new(crate::telemetry::Telemetry::new("gateway", 10)),
+        }
+    }
+
+    #[test]
+    fn the_envelope_writes_exactly_the_whole_chunk() {
+        let token = TokenLogprob { token: "a".into(), logprob: -0.5, bytes: vec![97], top_logprobs: Vec::new() };
+        let pieces = [
+            Piece::Text(Cow::Borrowed("tricky \"text\"\n\u{1F600}")),
+            Piece::CallStart { index: 1, id: "call_1".into(), name: "read_file".into() },
+            Piece::CallArgs { index: 1, text: "{\"path\":".into() },
+        ];
+        for include_usage in [false, true] {
+            let plan = plan(include_usage);
+            let envelope = plan.envelope(1_700_000_000);
+            let opening = || ChunkChoice {
+                index: 0,
+                delta: Delta { role: Some("assistant"), content: Some(""), refusal: Some(None), tool_calls: None },
+                logprobs: None,
+                finish_reason: None,
+            };
+            assert_eq!(envelope.chat(&opening()), frame(&plan.chunk(1_700_000_000, opening())));
+            for piece in &pieces {
+                for logprobs in [None, Some((&token, 0))] {
+                    let fast = plan.piece_frame(&envelope, 2, Some(piece), logprobs, None);
+                    let delta = piece.delta();
+                    let logprobs = logprobs.map(|(t, _)| ChoiceLogprobs { content: vec![t.clone()], refusal: None });
+                    let whole = ChunkChoice { index: 2, delta, logprobs, finish_reason: None };
+                    assert_eq!(fast, frame(&plan.chunk(1_700_000_000, whole)), "{piece:?}");
+                }
+            }
+            let finish = plan.piece_frame(&envelope, 0, None, None, Some("stop"));
+            let whole = ChunkChoice { finish_reason: Some("stop"), ..ChunkChoice::default() };
+            assert_eq!(finish, frame(&plan.chunk(1_700_000_000, whole)));
+        }
+    }
 }

@@ -5,12 +5,9 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use super::super::shaped::ChoiceAnswer;
 use super::super::stream::Piece;
@@ -96,8 +93,7 @@ pub(super) fn play(
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
 ) -> Response {
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    tokio::spawn(async move {
+    let frames = async_stream::stream! {
         let _permit = permit;
         crate::faults::pause(ttft).await;
         let interval =
@@ -108,7 +104,7 @@ pub(super) fn play(
             if event.paced {
                 if fault.cut_after_chunks == Some(paced) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                    let _ = sender.send(Err(std::io::Error::other("injected stream cut"))).await;
+                    yield Err(std::io::Error::other("injected stream cut"));
                     return;
                 }
                 if paced > 0 {
@@ -123,18 +119,11 @@ pub(super) fn play(
             }
             event.payload["sequence_number"] = json!(sequence);
             let kind = event.payload["type"].as_str().unwrap_or_default().to_owned();
-            let frame = format!("event: {kind}\ndata: {}\n\n", event.payload);
-            if sender.send(Ok(Bytes::from(frame))).await.is_err() {
-                return;
-            }
+            yield Ok(Bytes::from(format!("event: {kind}\ndata: {}\n\n", event.payload)));
             if event.paced {
                 telemetry.count_streamed_tokens(1);
             }
         }
-    });
-    let mut response = Response::new(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver)));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
+    };
+    super::super::stream::sse_response(frames)
 }
