@@ -14,7 +14,8 @@ use crate::stats::{Failure, FailureKind, StreamSample};
 /// Longest SSE event read before the stream is judged broken (memory stays bounded).
 const MAX_SSE_EVENT: usize = 1 << 20;
 
-/// What one parsed SSE frame was to the reader.
+/// What one SSE frame was to the reader.
+#[derive(Debug)]
 pub(super) enum Frame {
     /// It carried a token (content, or a piece of a tool call): timed for TTFT and pacing.
     Token,
@@ -22,6 +23,8 @@ pub(super) enum Frame {
     Other,
     /// The stream's own end (a Responses API stream ends with `response.completed`, no `[DONE]`).
     Done,
+    /// An error frame, or one that is not JSON: the stream fails with it (reading goes on).
+    Failed(Failure),
 }
 
 /// One model call of a `chat` task: Chat Completions or the Responses API, plain or streamed,
@@ -144,11 +147,16 @@ pub(super) async fn chat(client: &Http, call: &ChatCall<'_>) -> Outcome {
 
 /// A Responses API stream event to the SSE reader: text and argument deltas are tokens,
 /// `response.completed` ends the stream and leaves the whole response in `whole`.
-pub(super) fn responses_frame(frame: &Value, whole: &mut Option<Value>) -> Frame {
-    match frame["type"].as_str() {
+pub(super) fn responses_frame(data: &[u8], whole: &mut Option<Value>) -> Frame {
+    let kind = match super::frames::responses_type(data) {
+        Ok(kind) => kind,
+        Err(frame) => return frame,
+    };
+    match kind.as_ref().map(|k| k.0.as_ref()) {
         Some("response.output_text.delta" | "response.function_call_arguments.delta") => Frame::Token,
         Some("response.completed") => {
-            *whole = Some(frame["response"].clone());
+            // Once per stream: the whole response, read in full.
+            *whole = serde_json::from_slice::<Value>(data).ok().map(|mut frame| frame["response"].take());
             Frame::Done
         }
         _ => Frame::Other,
@@ -165,23 +173,29 @@ pub(super) struct StreamedMessage {
 
 impl StreamedMessage {
     /// Takes one frame's deltas in; says whether it carried a token.
-    pub(super) fn add(&mut self, frame: &Value) -> Frame {
-        let delta = &frame["choices"][0]["delta"];
+    pub(super) fn add(&mut self, data: &[u8]) -> Frame {
+        let delta = match super::frames::chat_delta(data) {
+            Ok(Some(delta)) => delta,
+            Ok(None) => return Frame::Other,
+            Err(frame) => return frame,
+        };
         let mut token = false;
-        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
-            self.content.get_or_insert_default().push_str(text);
+        if let Some(text) = delta.content.filter(|t| !t.0.is_empty()) {
+            self.content.get_or_insert_default().push_str(&text.0);
             token = true;
         }
-        for piece in delta["tool_calls"].as_array().into_iter().flatten() {
-            let call = self.calls.entry(piece["index"].as_u64().unwrap_or_default()).or_default();
-            if let Some(id) = piece["id"].as_str() {
-                call.0 = id.to_owned();
+        for piece in delta.tool_calls.into_iter().flatten() {
+            let call = self.calls.entry(piece.index.unwrap_or_default()).or_default();
+            if let Some(id) = piece.id {
+                call.0 = id.0.into_owned();
             }
-            if let Some(name) = piece["function"]["name"].as_str() {
-                call.1.push_str(name);
-            }
-            if let Some(arguments) = piece["function"]["arguments"].as_str() {
-                call.2.push_str(arguments);
+            if let Some(function) = piece.function {
+                if let Some(name) = function.name {
+                    call.1.push_str(&name.0);
+                }
+                if let Some(arguments) = function.arguments {
+                    call.2.push_str(&arguments.0);
+                }
             }
             token = true;
         }
@@ -214,7 +228,7 @@ pub(super) async fn sse(
     body: &Value,
     timeout: Duration,
     expect: Option<u16>,
-    mut on_frame: impl FnMut(&Value) -> Frame,
+    mut on_frame: impl FnMut(&[u8]) -> Frame,
 ) -> Outcome {
     let started = Instant::now();
     let response = match client.post(url).json(body).timeout(timeout).send().await {
@@ -278,21 +292,15 @@ pub(super) async fn sse(
                     done = true;
                     continue;
                 }
-                let Ok(value) = serde_json::from_slice::<Value>(data) else {
-                    let shown = String::from_utf8_lossy(data);
-                    failure = Some(Failure::new(FailureKind::Protocol, format!("unparseable SSE frame: {shown}")));
-                    continue;
-                };
-                if value.get("error").is_some() {
-                    let message = value["error"]["message"].as_str().unwrap_or("error frame in stream").to_owned();
-                    failure = Some(Failure::new(FailureKind::Protocol, message));
-                    continue;
-                }
-                let token = match on_frame(&value) {
+                let token = match on_frame(data) {
                     Frame::Token => true,
                     Frame::Other => false,
                     Frame::Done => {
                         done = true;
+                        false
+                    }
+                    Frame::Failed(failed) => {
+                        failure = Some(failed);
                         false
                     }
                 };
@@ -384,6 +392,7 @@ mod tests {
             let url = sse_server(BODY, piece).await;
             let mut seen = Vec::new();
             let outcome = sse(&http, &url, &Value::Null, Duration::from_secs(5), None, |frame| {
+                let frame: Value = serde_json::from_slice(frame).unwrap();
                 seen.push(frame["t"].as_u64().unwrap());
                 Frame::Token
             })
@@ -396,7 +405,7 @@ mod tests {
         }
         // A broken frame is a protocol failure that quotes it.
         let url = sse_server("data: {oops\n\ndata: [DONE]\n\n", 3).await;
-        let outcome = sse(&http, &url, &Value::Null, Duration::from_secs(5), None, |_| Frame::Token).await;
+        let outcome = sse(&http, &url, &Value::Null, Duration::from_secs(5), None, super::super::frames::general).await;
         assert!(outcome.failure.unwrap().message.contains("unparseable SSE frame: {oops"));
     }
 
