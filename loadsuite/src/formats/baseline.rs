@@ -205,6 +205,9 @@ pub struct ScenarioBaseline {
     /// The plan its runs ran (absent for a Locust CSV, which does not say).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<Plan>,
+    /// The targets its runs spoke HTTP/2 to (absent: HTTP/1.1 to every target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http2: Vec<String>,
     /// How many runs it was made from.
     pub runs: u32,
     /// The ids of those runs (`run_id` in their run.json): a run among them is not compared with it.

@@ -35,6 +35,7 @@ fn add_run(
         None => {
             *first = Some((shown.clone(), run.has_histograms));
             target.plan = run.plan.clone();
+            target.http2 = run.http2.clone();
         }
         Some((first_path, histograms)) => {
             if *histograms != run.has_histograms {
@@ -42,6 +43,17 @@ fn add_run(
                     &shown,
                     format!(
                         "cannot merge a Locust CSV (rounded percentiles, no histograms) with loadsuite runs (histograms) into one baseline of `{}` ({first_path} is the other kind): record them as separate baselines",
+                        run.scenario
+                    ),
+                ));
+            }
+            if target.http2 != run.http2 {
+                return Err(InputError::invalid(
+                    &shown,
+                    format!(
+                        "spoke {} where {first_path} spoke {} for scenario `{}`: runs of one baseline must share their protocol",
+                        super::completeness::protocols(&run.http2),
+                        super::completeness::protocols(&target.http2),
                         run.scenario
                     ),
                 ));

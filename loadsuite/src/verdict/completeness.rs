@@ -104,6 +104,23 @@ pub fn run_checks(run: &RunMeasures, t: &Thresholds) -> Vec<Check> {
     checks
 }
 
+fn sorted(names: &[String]) -> Vec<&str> {
+    let mut names: Vec<&str> = names.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The protocols of a run in words, from the targets it spoke HTTP/2 to: a run over HTTP/2
+/// multiplexes every user on one connection, so its latencies are not those of HTTP/1.1.
+pub(crate) fn protocols(http2: &[String]) -> String {
+    if http2.is_empty() {
+        "HTTP/1.1 to every target".into()
+    } else {
+        let named: Vec<String> = sorted(http2).iter().map(|n| format!("`{n}`")).collect();
+        format!("HTTP/2 to {}", named.join(", "))
+    }
+}
+
 /// The load of one stage of a plan, in words and as a number to compare.
 fn load_of(plan: &Plan, stage: usize) -> Option<(f64, String)> {
     match plan {
@@ -121,6 +138,13 @@ pub fn comparable(base: &ScenarioBaseline, run: &RunMeasures, stage: usize) -> R
         return Err(format!("not comparable: {}", w.message));
     }
     let (Some(bp), Some(rp)) = (&base.plan, &run.plan) else { return Ok(()) };
+    if sorted(&base.http2) != sorted(&run.http2) {
+        return Err(format!(
+            "not comparable: the baseline spoke {} and this run {}",
+            protocols(&base.http2),
+            protocols(&run.http2)
+        ));
+    }
     if std::mem::discriminant(bp) != std::mem::discriminant(rp) {
         return Err("not comparable: the baseline ran a closed plan and this run an open one (or the reverse)".into());
     }

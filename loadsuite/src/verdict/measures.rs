@@ -25,6 +25,8 @@ pub struct RunMeasures {
     pub stages: StageMeasures,
     /// The plan that ran (absent for Locust CSVs).
     pub plan: Option<Plan>,
+    /// The targets spoken to over HTTP/2.
+    pub http2: Vec<String>,
     /// Whether the load was an open (arrival-rate) plan: only then is throughput a verdict.
     pub open_model: bool,
     /// Stopped before the plan's end.
@@ -116,6 +118,7 @@ pub fn from_run(run: RunFile) -> RunMeasures {
         stages,
         open_model: matches!(run.plan, Plan::Open { .. }),
         plan: Some(run.plan),
+        http2: run.http2,
         interrupted: run.engine.interrupted,
         schedule: run.schedule,
         warnings: run.engine.warnings,
@@ -278,6 +281,7 @@ fn read_locust(path: &Path) -> Result<RunMeasures, InputError> {
         run_id: None,
         stages: BTreeMap::from([(0, stage)]),
         plan: None,
+        http2: Vec::new(),
         open_model: false,
         interrupted: false,
         schedule: Schedule::default(),

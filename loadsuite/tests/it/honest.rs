@@ -231,6 +231,27 @@ fn a_baselined_endpoint_missing_from_the_run_is_a_regression_that_names_it() {
         "{}",
         text(&compared)
     );
+
+    // The same plan over HTTP/2 is another measurement (every user on one connection): not
+    // comparable with an HTTP/1.1 baseline either.
+    let h2 = dir.join("h2.toml");
+    std::fs::write(&h2, format!("http2 = [\"gateway\"]\n{}", std::fs::read_to_string(&full).unwrap())).unwrap();
+    let over_h2 = dir.join("over-h2");
+    assert!(run_into(path(&h2), &over_h2, &[]).status.success());
+    assert_eq!(read(&over_h2.join("run.json"))["http2"], serde_json::json!(["gateway"]));
+    let compared = loadsuite(&["compare", "--baseline", path(&baseline), "--run", path(&over_h2)]);
+    assert_eq!(compared.status.code(), Some(3), "{}", text(&compared));
+    assert!(
+        text(&compared)
+            .contains("not comparable: the baseline spoke HTTP/1.1 to every target and this run HTTP/2 to `gateway`"),
+        "{}",
+        text(&compared)
+    );
+    // Nor do runs over both make one baseline.
+    let mixed = dir.join("mixed.json");
+    let refused = loadsuite(&["baseline", "--from", path(&base_run), "--from", path(&over_h2), "--out", path(&mixed)]);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("must share their protocol"), "{}", text(&refused));
 }
 
 #[test]
