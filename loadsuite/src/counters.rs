@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::tasks::Http;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::tasks::Http;
 
 /// The change of one target's counters over a run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -105,10 +106,7 @@ pub(crate) async fn read_all(
     targets: &BTreeMap<String, String>,
     metrics: bool,
 ) -> BTreeMap<String, (String, BTreeMap<String, f64>)> {
-    let reads = targets.iter().map(|(name, url)| {
-        let client = &client;
-        async move { (name.clone(), read(client, url, metrics).await) }
-    });
+    let reads = targets.iter().map(|(name, url)| async move { (name.clone(), read(client, url, metrics).await) });
     futures::future::join_all(reads).await.into_iter().filter_map(|(name, read)| Some((name, read?))).collect()
 }
 

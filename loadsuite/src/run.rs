@@ -189,8 +189,10 @@ pub async fn run(mut scenario: Scenario, options: RunOptions) -> Result<RunOutco
 }
 
 async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<RunOutcome, RunError> {
+    // One set of clients for the run: the preflight, the counter reads and every user.
+    let client = crate::tasks::Http::for_scenario(&scenario);
     if options.preflight {
-        preflight::check(&scenario, &crate::tasks::Http::for_scenario(&scenario)).await?;
+        preflight::check(&scenario, &client).await?;
     }
     scenario.plan = options.segment.plan(&scenario.plan);
     let unreachable: Vec<RunWarning> = scenario
@@ -227,8 +229,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     }
     let no_targets = BTreeMap::new();
     let counted = if options.target_counters { &scenario.targets } else { &no_targets };
-    let asking = crate::tasks::Http::for_scenario(&scenario);
-    let counters_at_start = crate::counters::read_all(&asking, counted, options.target_metrics).await;
+    let counters_at_start = crate::counters::read_all(&client, counted, options.target_metrics).await;
     let ticker_stop = CancellationToken::new();
     let ticker = tokio::spawn(ticker(recorder.clone(), ticker_stop.clone(), options.quiet, scenario.plan.total()));
     let lag = tokio::spawn(crate::monitor::probe_lag(recorder.clone(), ticker_stop.clone()));
@@ -242,6 +243,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
             stop: options.stop.clone(),
             drain: options.drain,
             segment: options.segment,
+            client: client.clone(),
         },
         recorder.clone(),
     )
@@ -249,7 +251,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     ticker_stop.cancel();
     let target_counters = crate::counters::change(
         &counters_at_start,
-        crate::counters::read_all(&asking, counted, options.target_metrics).await,
+        crate::counters::read_all(&client, counted, options.target_metrics).await,
     );
     let cpu = ticker.await.unwrap_or_default();
     let lag = lag.await.unwrap_or_default();

@@ -53,11 +53,12 @@ pub(crate) struct EngineConfig {
     pub drain: Duration,
     /// The share of the plan this process runs: its users' ids and its arrival phase.
     pub segment: Segment,
+    /// The run's clients (the one the preflight and the counter reads use).
+    pub client: tasks::Http,
 }
 
 struct Shared {
     config: EngineConfig,
-    client: tasks::Http,
     recorder: Arc<Recorder>,
     task_weights: Vec<WeightedIndex<u32>>,
 }
@@ -91,7 +92,8 @@ impl Shared {
             done: false,
         };
         let targets = &self.config.scenario.targets;
-        let outcome = tasks::execute(task, self.base(class), targets, &self.client, state, self.config.timeout).await;
+        let outcome =
+            tasks::execute(task, self.base(class), targets, &self.config.client, state, self.config.timeout).await;
         in_flight.done = true;
         let latency = started.elapsed();
         let method = task.kind.method();
@@ -173,15 +175,14 @@ pub(crate) async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> Engine
         .iter()
         .map(|u| WeightedIndex::new(u.tasks.iter().map(|t| t.weight)).expect("validated: tasks exist with weight >= 1"))
         .collect();
-    let client = tasks::Http::for_scenario(&config.scenario);
-    let shared = Arc::new(Shared { config, client, recorder, task_weights });
+    let shared = Arc::new(Shared { config, recorder, task_weights });
     let started = Instant::now();
     let plan = shared.config.scenario.plan.clone();
     let (stages, peaks, users) = match &plan {
         Plan::Closed { stages } => run_closed(&shared, stages, started).await,
         Plan::Open { stages, max_in_flight } => run_open(&shared, stages, *max_in_flight, started).await,
     };
-    tasks::end_sessions(&shared.client, users).await;
+    tasks::end_sessions(&shared.config.client, users).await;
     let classes: Vec<ClassUsage> = shared
         .config
         .scenario

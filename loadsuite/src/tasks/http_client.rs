@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 
-/// One client for the whole run (its connection pool is shared), an HTTP/2 one when a target
-/// asks for it, and the keys by target URL.
+/// One client for the whole run (its connection pool is shared, clones included), an HTTP/2 one
+/// when a target asks for it, and the keys by target URL.
+#[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
     http2: Option<(reqwest::Client, Vec<String>)>,

@@ -60,8 +60,8 @@ async fn plain_tasks_to_an_http2_target_share_one_multiplexed_connection() {
     let row = endpoint(&run, "/health");
     assert!(row["requests"].as_u64().unwrap() > 50, "{row}");
     assert_eq!(row["failures"], 0, "every request went over HTTP/2: {row}");
-    // The preflight's and the target counters' requests come on connections of their own; every
-    // user's request on one.
+    // The preflight, the target-counter reads and every user share the run's HTTP/2 client: its
+    // connection carries every user's request (never a connection per user).
     let counts: Vec<u64> = connections.lock().unwrap().iter().map(|c| c.load(Ordering::Relaxed)).collect();
     let most = counts.iter().max().copied().unwrap_or(0);
     assert!(counts.len() <= 3 && most >= row["requests"].as_u64().unwrap(), "8 users on one connection: {counts:?}");

@@ -18,7 +18,7 @@ use super::wire::{Chunk, ChunkChoice, Delta, FunctionDelta, TextChoice, TextComp
 use crate::faults::StreamFault;
 
 /// Default pause of a stall when the rule gives no length.
-const DEFAULT_STALL: Duration = Duration::from_secs(5);
+pub(super) const DEFAULT_STALL: Duration = Duration::from_secs(5);
 
 /// The chunks' shape: chat completion chunks, or the legacy text completions'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,7 +356,7 @@ fn play(
 }
 
 /// How long a cut stream waits after its last frame before failing, so that frame reaches the client.
-const CUT_PAUSE: Duration = Duration::from_millis(20);
+pub(super) const CUT_PAUSE: Duration = Duration::from_millis(20);
 
 #[cfg(test)]
 mod tests {

@@ -103,7 +103,7 @@ pub(super) fn play(
         for (sequence, mut event) in events.into_iter().enumerate() {
             if event.paced {
                 if fault.cut_after_chunks == Some(paced) {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    tokio::time::sleep(super::super::stream::CUT_PAUSE).await;
                     yield Err(std::io::Error::other("injected stream cut"));
                     return;
                 }
@@ -112,7 +112,7 @@ pub(super) fn play(
                     tokio::time::sleep_until(due).await;
                 }
                 if fault.stall_at_chunk == Some(paced) {
-                    tokio::time::sleep(fault.stall_ms.map_or(Duration::from_secs(5), Duration::from_millis)).await;
+                    tokio::time::sleep(fault.stall_ms.map_or(super::super::stream::DEFAULT_STALL, Duration::from_millis)).await;
                     due = tokio::time::Instant::now();
                 }
                 paced += 1;
