@@ -2,10 +2,13 @@
 
 The gateway mock (bench/mocks-streams.toml: a model at 20 tokens/s after a 200 ms first token, no
 pacing jitter) is pinned to core 0, loadsuite to core 1. Per level (STREAMS_LEVELS, default 1,000,
-5,000 and 10,000 users), a fresh gateway and one loadsuite run: a ramp stage, then a hold stage of
-STREAMS_HOLD seconds with every user streaming 200-token answers back to back (no think time).
-Figures are those of the hold stage: tokens/s delivered (completed streams x 200 tokens over the
-stage), TTFT p50/p99 against the configured 200 ms, inter-token p50/p99 against the configured
+5,000 and 10,000 users), a fresh gateway and one loadsuite run: a ramp stage, a settle stage of
+STREAMS_SETTLE seconds (longer than one answer, so every stream the hold stage sees began after the
+ramp: a stream is counted in the stage it ends in, and the first turns, sent while thousands of
+connections or h2 streams were being opened, would otherwise add the ramp's setup delay to TTFT),
+then a hold stage of STREAMS_HOLD seconds with every user streaming 200-token answers back to back
+(no think time). Figures are those of the hold stage: tokens/s delivered (completed streams x 200
+tokens over the stage), TTFT p50/p99 against the configured 200 ms, inter-token p50/p99 against the configured
 50 ms, each process's share of its core and CPU per 1,000 tokens (from /proc, sampled over the
 hold), each one's peak RSS (VmHWM), the generator's timer lateness in the stage, and whether the
 run itself flagged its stream figures as distorted by the generator.
@@ -36,6 +39,8 @@ LEVELS = [int(x) for x in os.environ.get("STREAMS_LEVELS", "1000,5000,10000").sp
 # connection, the gateway writing the frames due together in one send.
 H2_LEVELS = [int(x) for x in os.environ.get("STREAMS_H2_LEVELS", "5000,10000").split(",") if x]
 HOLD = int(os.environ.get("STREAMS_HOLD", "20"))
+# One answer lasts 10.15 s at the configured pacing; the settle stage outlasts it with margin.
+SETTLE = int(os.environ.get("STREAMS_SETTLE", "15"))
 RATES = [int(x) for x in os.environ.get("STREAMS_RATES", "100,200,400,800,1600,3200").split(",")]
 LOCUST_USERS = int(os.environ.get("STREAMS_LOCUST_USERS", str(LEVELS[0])))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
@@ -154,25 +159,32 @@ def lag_of(run, stage):
     return {}
 
 
+# The closed levels' stages: ramp, settle, hold.
+HOLD_STAGE = 2
+
+
 def closed_level(users, http2=False):
     ramp_rate = min(users, 2000)
     ramp = users / ramp_rate + 2
     load = (f'shape = "stages"\nstages = [{{ users = {users}, spawn_rate = {ramp_rate}, duration = "{ramp:.0f}s" }}, '
+            f'{{ users = {users}, spawn_rate = {ramp_rate}, duration = "{SETTLE}s" }}, '
             f'{{ users = {users}, spawn_rate = {ramp_rate}, duration = "{HOLD}s" }}]')
     gateway = start_gateway()
     try:
-        # The hold's first 12 s include streams begun in the ramp; CPU is read over the rest.
-        window = (round(ramp) + 1, round(ramp) + HOLD - 1)
+        # CPU, memory and tokens are read over the hold stage (less a second at each end).
+        hold_start = round(ramp) + SETTLE
+        window = (hold_start + 1, hold_start + HOLD - 1)
         run, (cpu_l, cpu_g, tokens, seconds), peak = loadsuite(
             scenario(load, http2=http2), f"/tmp/bench-streams-{users}{'-h2' if http2 else ''}", window, gateway)
     finally:
         gateway.terminate()
         gateway.wait()
-    row = stream_row(run, 1)
+    row = stream_row(run, HOLD_STAGE)
     # Tokens the gateway streamed over the window (its counter): completions come in waves.
     tokens_per_s = tokens / seconds if seconds else 0.0
     tokens_in_window = tokens
-    distorted = [w["message"] for w in run["engine"].get("warnings", []) if w["kind"] == "stream_timing_distorted"]
+    distorted = [w["message"] for w in run["engine"].get("warnings", [])
+                 if w["kind"] == "stream_timing_distorted" and w.get("stage") == HOLD_STAGE]
     return {
         "users": users,
         "protocol": "HTTP/2" if http2 else "HTTP/1.1",
@@ -189,7 +201,7 @@ def closed_level(users, http2=False):
         "gateway_cpu_ms_per_1k_tokens": 1e6 * cpu_g / tokens_in_window if tokens_in_window else None,
         "loadsuite_peak_rss_mib": peak["loadsuite"],
         "gateway_peak_rss_mib": peak["gateway"],
-        "generator_lag_p99_ms": lag_of(run, 1).get("p99_ms"),
+        "generator_lag_p99_ms": lag_of(run, HOLD_STAGE).get("p99_ms"),
         "run_flagged": distorted,
     }
 
@@ -229,14 +241,15 @@ def locust_peer(users):
         f.write(LOCUSTFILE)
     gateway = start_gateway()
     ramp = users // 100 + 2
-    seconds = ramp + HOLD
+    seconds = ramp + SETTLE + HOLD
     try:
         process = subprocess.Popen(
             ["taskset", "-c", "1", "locust", "-f", locustfile, "--headless", "-u", str(users), "-r", str(min(users, 100)),
              "-t", f"{seconds}s", "--host", f"http://127.0.0.1:{PORT}", "--only-summary",
              "--csv", "/tmp/bench-streams-locust"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "STREAM_TOKENS": str(TOKENS)})
-        (cpu_l, _, tokens), window, peak = watch(process, gateway, (ramp + 1, seconds - 1))
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "STREAM_TOKENS": str(TOKENS), "MEASURE_AFTER_S": str(ramp + SETTLE)})
+        (cpu_l, _, tokens), window, peak = watch(process, gateway, (ramp + SETTLE + 1, seconds - 1))
     finally:
         gateway.terminate()
         gateway.wait()
@@ -264,12 +277,14 @@ def locust_peer(users):
 
 # Locust's SSE task as its users write it: requests with stream=True, a line iterator, and the
 # first token and the gaps reported as their own rows (inter-token gaps sampled: one row per
-# stream, its median gap, so the stats files stay small).
+# stream, its median gap, so the stats files stay small). As for loadsuite, only streams begun
+# after the ramp and the settle time (MEASURE_AFTER_S from start) are reported.
 LOCUSTFILE = r'''
 import json, os, time
 from locust import HttpUser, task, events
 
 TOKENS = int(os.environ.get("STREAM_TOKENS", "200"))
+MEASURE_FROM = time.perf_counter() + float(os.environ.get("MEASURE_AFTER_S", "0"))
 
 class Chat(HttpUser):
     @task
@@ -295,10 +310,10 @@ class Chat(HttpUser):
                 last = now
             response.success()
         fire = self.environment.events.request.fire
-        if first is not None:
+        if first is not None and start >= MEASURE_FROM:
             fire(request_type="SSE", name="ttft", response_time=(first - start) * 1000, response_length=0,
                  exception=None, context={})
-        if gaps:
+        if gaps and start >= MEASURE_FROM:
             gaps.sort()
             fire(request_type="SSE", name="inter_token", response_time=gaps[len(gaps) // 2] * 1000,
                  response_length=0, exception=None, context={})
@@ -372,7 +387,8 @@ def main():
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, shared",
         "setup": f"gateway mock on core 0 (one worker thread), generator on core 1; a model at 20 tokens/s after a "
-                 f"200 ms first token, {TOKENS}-token answers back to back; figures from a {HOLD} s hold stage",
+                 f"200 ms first token, {TOKENS}-token answers back to back; figures from a {HOLD} s hold stage after a {SETTLE} s settle stage (no stream begun in the ramp is "
+                 f"measured)",
         "closed": closed,
         "arrival": arrival,
         "locust": locust,
