@@ -219,6 +219,19 @@ impl StreamedMessage {
     }
 }
 
+/// Hands every complete event of `data` (the bytes up to and including its blank line) to
+/// `on_event`, searching for blank lines from `from`; returns how many bytes the events took.
+fn events(data: &[u8], from: usize, blank_line: &memchr::memmem::Finder<'_>, mut on_event: impl FnMut(&[u8])) -> usize {
+    let (mut consumed, mut from) = (0, from);
+    while let Some(at) = blank_line.find(&data[from..]) {
+        let end = from + at + 2;
+        on_event(&data[consumed..end]);
+        consumed = end;
+        from = end;
+    }
+    consumed
+}
+
 /// Posts `body` and reads its answer as a server-sent event stream, handing every JSON frame to
 /// `on_frame`: time to first token, the gaps between tokens and tokens/s from the frames it calls
 /// tokens; `stream_cut` when the stream ends before `[DONE]` (or a frame `on_frame` calls the end).
@@ -276,16 +289,17 @@ pub(super) async fn sse(
             }
         };
         bytes += chunk.len() as u64;
-        // Only the unsearched tail (and the byte before it) can hold a new blank line.
-        let searched = buffer.len().saturating_sub(1);
-        buffer.extend_from_slice(&chunk);
-        let mut consumed = 0;
-        let mut from = searched;
-        while let Some(at) = blank_line.find(&buffer[from..]) {
-            let end = from + at + 2;
-            let frame = &buffer[consumed..end];
-            consumed = end;
-            from = end;
+        // A chunk that starts a fresh event is read in place; only an event cut across chunks is
+        // copied, into `buffer`, and only the unsearched tail (and the byte before it) can hold
+        // its blank line.
+        let (data, from): (&[u8], usize) = if buffer.is_empty() {
+            (&chunk, 0)
+        } else {
+            let searched = buffer.len().saturating_sub(1);
+            buffer.extend_from_slice(&chunk);
+            (&buffer, searched)
+        };
+        let consumed = events(data, from, &blank_line, |frame| {
             for data in frame.split(|b| *b == b'\n').filter_map(|l| l.strip_prefix(b"data: ")) {
                 let data = data.strip_suffix(b"\r").unwrap_or(data);
                 if data == b"[DONE]" {
@@ -317,8 +331,12 @@ pub(super) async fn sse(
                     tokens += 1;
                 }
             }
+        });
+        if buffer.is_empty() {
+            buffer.extend_from_slice(&chunk[consumed..]);
+        } else {
+            buffer.drain(..consumed);
         }
-        buffer.drain(..consumed);
         if buffer.len() > MAX_SSE_EVENT {
             failure = Some(Failure::new(
                 FailureKind::Protocol,
