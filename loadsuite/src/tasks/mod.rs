@@ -3,6 +3,7 @@
 //! sessions) lives here, not in the engine.
 
 mod agent;
+mod deadline;
 mod frames;
 mod http1;
 mod http_client;

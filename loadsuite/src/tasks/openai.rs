@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
+use super::deadline::{Deadline, Expired};
 use super::{Http, Outcome, exchange, judge};
 use crate::stats::{Failure, FailureKind, StreamSample};
 
@@ -244,11 +245,19 @@ pub(super) async fn sse(
     mut on_frame: impl FnMut(&[u8]) -> Frame,
 ) -> Outcome {
     let started = Instant::now();
-    let response = match client.post(url).json(body).timeout(timeout).send().await {
-        Ok(r) => r,
-        Err(e) => {
+    // The whole request's limit, as reqwest's `timeout` would set it, without a timer poll per frame.
+    let mut deadline = Deadline::after(timeout);
+    let response = match deadline.run(client.post(url).json(body).send()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
             return Outcome {
                 failure: Some(Failure::new(FailureKind::from_reqwest(&e), e.to_string())),
+                ..Outcome::default()
+            };
+        }
+        Err(Expired) => {
+            return Outcome {
+                failure: Some(Failure::new(FailureKind::Timeout, format!("no answer within {timeout:?}"))),
                 ..Outcome::default()
             };
         }
@@ -260,9 +269,10 @@ pub(super) async fn sse(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("text/event-stream"));
     if !(200..300).contains(&status) || !is_sse {
-        let kept = super::read_kept(response, super::KEEP_BYTES)
-            .await
-            .unwrap_or(super::Kept { head: Default::default(), total: 0 });
+        let kept = match deadline.run(super::read_kept(response, super::KEEP_BYTES)).await {
+            Ok(Ok(kept)) => kept,
+            _ => super::Kept { head: Default::default(), total: 0 },
+        };
         let failure = judge(status, &kept.head, expect).or_else(|| {
             Some(Failure::new(FailureKind::Protocol, "expected text/event-stream for a streamed completion"))
         });
@@ -279,7 +289,18 @@ pub(super) async fn sse(
     let mut done = false;
     let mut failure = None;
     let mut chunks = response.bytes_stream();
-    while let Some(chunk) = chunks.next().await {
+    loop {
+        let chunk = match deadline.run(chunks.next()).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(Expired) => {
+                failure = Some(Failure::new(
+                    FailureKind::Timeout,
+                    format!("stream timed out after {tokens} tokens ({timeout:?})"),
+                ));
+                break;
+            }
+        };
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
