@@ -8,8 +8,8 @@ ramp: a stream is counted in the stage it ends in, and the first turns, sent whi
 connections or h2 streams were being opened, would otherwise add the ramp's setup delay to TTFT),
 then a hold stage of STREAMS_HOLD seconds with every user streaming 200-token answers back to back
 (no think time). Figures are those of the hold stage: tokens/s delivered (completed streams x 200
-tokens over the stage), TTFT p50/p99 against the configured 200 ms, inter-token p50/p99 against the configured
-50 ms, each process's share of its core and CPU per 1,000 tokens (from /proc, sampled over the
+tokens over the stage), TTFT p50/p99 against the configured 200 ms, inter-token p50/p99 against the
+configured 50 ms, each process's share of its core and CPU per 1,000 tokens (from /proc, sampled over the
 hold), each one's peak RSS (VmHWM), the generator's timer lateness in the stage, and whether the
 run itself flagged its stream figures as distorted by the generator.
 The HTTP/2 levels (STREAMS_H2_LEVELS, default 5,000 and 10,000) repeat the run with the
@@ -387,8 +387,8 @@ def main():
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, shared",
         "setup": f"gateway mock on core 0 (one worker thread), generator on core 1; a model at 20 tokens/s after a "
-                 f"200 ms first token, {TOKENS}-token answers back to back; figures from a {HOLD} s hold stage after a {SETTLE} s settle stage (no stream begun in the ramp is "
-                 f"measured)",
+                 f"200 ms first token, {TOKENS}-token answers back to back; figures from a {HOLD} s hold stage "
+                 f"after a {SETTLE} s settle stage (no stream begun in the ramp is measured)",
         "closed": closed,
         "arrival": arrival,
         "locust": locust,

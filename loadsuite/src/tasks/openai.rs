@@ -291,21 +291,18 @@ pub(super) async fn sse(
     let mut chunks = response.bytes_stream();
     loop {
         let chunk = match deadline.run(chunks.next()).await {
-            Ok(Some(chunk)) => chunk,
+            Ok(Some(Ok(chunk))) => chunk,
             Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::StreamCut };
+                failure = Some(Failure::new(kind, format!("stream broken after {tokens} tokens: {e}")));
+                break;
+            }
             Err(Expired) => {
                 failure = Some(Failure::new(
                     FailureKind::Timeout,
                     format!("stream timed out after {tokens} tokens ({timeout:?})"),
                 ));
-                break;
-            }
-        };
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::StreamCut };
-                failure = Some(Failure::new(kind, format!("stream broken after {tokens} tokens: {e}")));
                 break;
             }
         };
