@@ -92,8 +92,8 @@ impl Stats {
             if let Some(ttft) = stream.ttft {
                 self.ttft.saturating_record(ttft.as_micros().max(1) as u64);
             }
-            for gap in &stream.inter_token {
-                self.inter_token.saturating_record(gap.as_micros().max(1) as u64);
+            for &gap in &stream.inter_token {
+                self.inter_token.saturating_record(u64::from(gap.max(1)));
             }
             if stream.tokens_per_second > 0.0 {
                 self.tokens_per_second.saturating_record((stream.tokens_per_second * 1000.0) as u64);
@@ -145,8 +145,10 @@ impl Stats {
 pub struct StreamSample {
     /// Time to first content token.
     pub ttft: Option<Duration>,
-    /// Gaps between content tokens.
-    pub inter_token: Vec<Duration>,
+    /// Gaps between content tokens in microseconds (at most `u32::MAX`, 71 minutes): 4 bytes a
+    /// token, because every stream in flight holds its gaps until it ends (10,000 streams of 200
+    /// tokens keep 8 MB of them, where `Duration`s took 32 MB and the cache misses with them).
+    pub inter_token: Vec<u32>,
     /// Tokens over the generation time.
     pub tokens_per_second: f64,
 }

@@ -106,7 +106,7 @@ impl Conversation {
         body["stream"] = json!(true);
         match self.api {
             ModelApi::Chat => {
-                let mut message = StreamedMessage::default();
+                let mut message = StreamedMessage::new(true);
                 let outcome = sse(client, &agent.model_url, &body, agent.timeout, None, |f| message.add(f)).await;
                 (outcome, Some(message.into_answer()))
             }

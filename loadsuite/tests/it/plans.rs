@@ -284,15 +284,24 @@ fn tool_calls_structured_outputs_and_responses_streams_are_checked() {
     let (run, broken) = run_on_mocks(
         &dir,
         "broken",
-        "name = \"broken\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.05 }\ntasks = [\n  { kind = \"chat\", name = \"cut json\", model = \"gpt-4o-mini\", max_tokens = 2, extra = { response_format = { type = \"json_object\" } }, prompt = \"answer in json\" },\n  { kind = \"chat\", name = \"no call\", model = \"talker\", stream = true, extra = { tool_choice = \"required\", tools = [{ type = \"function\", function = { name = \"f\" } }] } },\n]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 10, duration = \"2s\" }]\n",
+        "name = \"broken\"\n[targets]\ngateway = \"http://127.0.0.1:8000\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = { kind = \"constant\", seconds = 0.05 }\ntasks = [\n  { kind = \"chat\", name = \"cut json\", model = \"gpt-4o-mini\", max_tokens = 2, extra = { response_format = { type = \"json_object\" } }, prompt = \"answer in json\" },\n  { kind = \"chat\", name = \"cut json stream\", model = \"gpt-4o-mini\", max_tokens = 2, stream = true, extra = { response_format = { type = \"json_object\" } }, prompt = \"answer in json\" },\n  { kind = \"chat\", name = \"json stream\", model = \"gpt-4o-mini\", max_tokens = 256, stream = true, extra = { response_format = { type = \"json_object\" } }, prompt = \"answer in json\" },\n  { kind = \"chat\", name = \"no call\", model = \"talker\", stream = true, extra = { tool_choice = \"required\", tools = [{ type = \"function\", function = { name = \"f\" } }] } },\n]\n[load]\nshape = \"stages\"\nstages = [{ users = 2, spawn_rate = 10, duration = \"2s\" }]\n",
         "[[gateway.models]]\nid = \"gpt-4o-mini\"\nkind = \"chat\"\n[[gateway.models]]\nid = \"talker\"\nkind = \"chat\"\n",
         &["--silent"],
     );
     assert_eq!(run.status.code(), Some(1), "{}", String::from_utf8_lossy(&run.stderr));
     let recorded = json(&broken.join("run.json"));
     let failures = recorded["failures"].as_array().unwrap();
-    let cut = failures.iter().find(|f| f["name"] == "cut json").unwrap_or_else(|| panic!("{failures:?}"));
-    assert_eq!(cut["kind"], "check_failed");
-    assert!(cut["message"].as_str().unwrap().contains("not valid JSON (cut at max_tokens"), "{cut}");
+    // Read whole or put back together from its stream (whose text is kept only for this check).
+    for name in ["cut json", "cut json stream"] {
+        let cut = failures.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{name}: {failures:?}"));
+        assert_eq!(cut["kind"], "check_failed");
+        assert!(cut["message"].as_str().unwrap().contains("not valid JSON"), "{cut}");
+    }
+    let cut = failures.iter().find(|f| f["name"] == "cut json").unwrap();
+    assert!(cut["message"].as_str().unwrap().contains("(cut at max_tokens"), "{cut}");
     assert!(failures.iter().all(|f| f["name"] != "no call"), "the mock obeys `required`: {failures:?}");
+    // A whole structured output, streamed, is put back together and passes its check.
+    let rows = recorded["endpoints"].as_array().unwrap();
+    let whole = rows.iter().find(|r| r["name"] == "json stream").unwrap();
+    assert!(whole["requests"].as_u64().unwrap() > 0 && whole["failures"] == 0, "{whole}");
 }
