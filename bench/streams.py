@@ -11,7 +11,8 @@ then a hold stage of STREAMS_HOLD seconds with every user streaming 200-token an
 tokens over the stage), TTFT p50/p99 against the configured 200 ms, inter-token p50/p99 against the
 configured 50 ms, each process's share of its core and CPU per 1,000 tokens (from /proc, sampled over the
 hold), each one's peak RSS (VmHWM), the generator's timer lateness in the stage, and whether the
-run itself flagged its stream figures as distorted by the generator.
+run itself flagged its stream figures as distorted by the generator, and the share of tokens the
+gateway sent more than 5 ms after they were due (its `late_stream_tokens`: the target's own lag).
 The HTTP/2 levels (STREAMS_H2_LEVELS, default 5,000 and 10,000) repeat the run with the
 scenario's `http2 = ["gateway"]`: every stream multiplexed on one h2c connection.
 
@@ -69,12 +70,15 @@ def proc_hwm_mib(pid):
 
 
 def streamed_tokens(port=PORT):
-    """Tokens the gateway (or the bare server, `/tokens`) has sent in streamed answers so far."""
+    """Tokens the gateway (or the bare server, `/tokens`) has sent in streamed answers so far, and
+    how many of them left more than 5 ms after they were due (the gateway's own lag; the bare
+    server does not count them)."""
     if port == HELLO_PORT:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/tokens", timeout=5) as response:
-            return int(response.read())
+            return int(response.read()), 0
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/__admin/counters", timeout=5) as response:
-        return json.load(response)["streamed_tokens"]
+        counters = json.load(response)
+        return counters["streamed_tokens"], counters["late_stream_tokens"]
 
 
 def start_gateway():
@@ -108,16 +112,16 @@ tasks = [{{ kind = "chat", model = "bench-stream", max_tokens = {TOKENS}, stream
 
 
 def watch(process, gateway, window, port=PORT):
-    """Polls both processes until `process` exits; returns CPU seconds of each and the tokens the
-    gateway streamed over `window` (seconds after start), its length, and the peaks of their
-    resident memory."""
+    """Polls both processes until `process` exits; returns CPU seconds of each, the tokens the
+    gateway streamed and those it sent late over `window` (seconds after start), its length, and
+    the peaks of their resident memory."""
     started = time.monotonic()
     samples = []
     peak = {"loadsuite": 0.0, "gateway": 0.0}
     while process.poll() is None:
         try:
             t = time.monotonic() - started
-            samples.append((t, proc_cpu(process.pid), proc_cpu(gateway.pid), streamed_tokens(port)))
+            samples.append((t, proc_cpu(process.pid), proc_cpu(gateway.pid), *streamed_tokens(port)))
             peak["loadsuite"] = max(peak["loadsuite"], proc_hwm_mib(process.pid))
             peak["gateway"] = max(peak["gateway"], proc_hwm_mib(gateway.pid))
         except (OSError, IndexError):
@@ -126,10 +130,10 @@ def watch(process, gateway, window, port=PORT):
         time.sleep(0.25)
     inside = [s for s in samples if window[0] <= s[0] <= window[1]]
     if len(inside) < 2:
-        return (None, None, 0), 0.0, peak
+        return (None, None, 0, 0), 0.0, peak
     seconds = inside[-1][0] - inside[0][0]
     first, last = inside[0], inside[-1]
-    return (last[1] - first[1], last[2] - first[2], last[3] - first[3]), seconds, peak
+    return (last[1] - first[1], last[2] - first[2], last[3] - first[3], last[4] - first[4]), seconds, peak
 
 
 def loadsuite(text, out_dir, window, gateway, port=PORT):
@@ -140,12 +144,12 @@ def loadsuite(text, out_dir, window, gateway, port=PORT):
         ["taskset", "-c", "1", f"{BIN}/loadsuite", "run", path, "--silent", "--overwrite", "--no-preflight",
          "--drain", "15s", "--out", out_dir],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    (cpu_l, cpu_g, tokens), seconds, peak = watch(process, gateway, window, port)
+    (cpu_l, cpu_g, tokens, late), seconds, peak = watch(process, gateway, window, port)
     err = process.stderr.read()
     if process.returncode not in (0, 1):
         sys.exit(f"loadsuite failed ({process.returncode}): {err}")
     with open(os.path.join(out_dir, "run.json")) as f:
-        return json.load(f), (cpu_l, cpu_g, tokens, seconds), peak
+        return json.load(f), (cpu_l, cpu_g, tokens, late, seconds), peak
 
 
 def stream_row(run, stage):
@@ -174,7 +178,7 @@ def closed_level(users, http2=False):
         # CPU, memory and tokens are read over the hold stage (less a second at each end).
         hold_start = round(ramp) + SETTLE
         window = (hold_start + 1, hold_start + HOLD - 1)
-        run, (cpu_l, cpu_g, tokens, seconds), peak = loadsuite(
+        run, (cpu_l, cpu_g, tokens, late, seconds), peak = loadsuite(
             scenario(load, http2=http2), f"/tmp/bench-streams-{users}{'-h2' if http2 else ''}", window, gateway)
     finally:
         gateway.terminate()
@@ -202,6 +206,8 @@ def closed_level(users, http2=False):
         "loadsuite_peak_rss_mib": peak["loadsuite"],
         "gateway_peak_rss_mib": peak["gateway"],
         "generator_lag_p99_ms": lag_of(run, HOLD_STAGE).get("p99_ms"),
+        # The target's own lag: tokens the gateway sent more than 5 ms after they were due.
+        "gateway_late_token_share": late / tokens if tokens else None,
         "run_flagged": distorted,
     }
 
@@ -212,7 +218,7 @@ def open_level(rate):
     text = scenario(load).replace(f"max_tokens = {TOKENS}", "max_tokens = 40")
     gateway = start_gateway()
     try:
-        run, (cpu_l, _, _, window), _ = loadsuite(text, f"/tmp/bench-streams-rate-{rate}", (1, seconds - 1), gateway)
+        run, (cpu_l, _, _, _, window), _ = loadsuite(text, f"/tmp/bench-streams-rate-{rate}", (1, seconds - 1), gateway)
     finally:
         gateway.terminate()
         gateway.wait()
@@ -249,7 +255,7 @@ def locust_peer(users):
              "--csv", "/tmp/bench-streams-locust"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "STREAM_TOKENS": str(TOKENS), "MEASURE_AFTER_S": str(ramp + SETTLE)})
-        (cpu_l, _, tokens), window, peak = watch(process, gateway, (ramp + SETTLE + 1, seconds - 1))
+        (cpu_l, _, tokens, _), window, peak = watch(process, gateway, (ramp + SETTLE + 1, seconds - 1))
     finally:
         gateway.terminate()
         gateway.wait()
@@ -341,7 +347,7 @@ def gateway_vs_axum(users=2000, rounds=3):
                 port = HELLO_PORT
                 time.sleep(0.5)
             try:
-                _, (_, cpu_s, tokens, seconds), peak = loadsuite(scenario(load, port), f"/tmp/bench-streams-{name}",
+                _, (_, cpu_s, tokens, _, seconds), peak = loadsuite(scenario(load, port), f"/tmp/bench-streams-{name}",
                                                                  window, server, port)
             finally:
                 server.terminate()
@@ -400,17 +406,19 @@ def main():
         json.dump(result, f, indent=2)
     lines = [f"# Streams at scale ({result['when']}, {result['machine']})", "", result["setup"] + ".", "",
              "| streams | protocol | tokens/s | TTFT p50 / p99 (200 ms set) | inter-token p50 / p99 (50 ms set) | loadsuite core | gateway core "
-             "| loadsuite CPU / 1k tokens | gateway CPU / 1k tokens | RSS loadsuite + gateway | timer lateness p99 | run flagged |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "| loadsuite CPU / 1k tokens | gateway CPU / 1k tokens | RSS loadsuite + gateway | generator timer lateness p99 "
+             "| gateway tokens > 5 ms late | run flagged |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.0f}%"
     ms = lambda x: "n/a" if x is None else f"{x:.1f} ms"
+    late = lambda x: "n/a" if x is None else f"{100 * x:.2f}%"
     for r in closed:
         lines.append(
             f"| {r['users']:,} | {r['protocol']} | {r['tokens_per_s']:,.0f} | {r['ttft_p50_ms']:.1f} / {r['ttft_p99_ms']:.1f} ms "
             f"| {r['inter_token_p50_ms']:.1f} / {r['inter_token_p99_ms']:.1f} ms | {pct(r['loadsuite_core_share'])} "
             f"| {pct(r['gateway_core_share'])} | {ms(r['loadsuite_cpu_ms_per_1k_tokens'])} | {ms(r['gateway_cpu_ms_per_1k_tokens'])} "
             f"| {r['loadsuite_peak_rss_mib']:.0f} + {r['gateway_peak_rss_mib']:.0f} MiB | {ms(r['generator_lag_p99_ms'])} "
-            f"| {'; '.join(r['run_flagged']) or 'no'} |")
+            f"| {late(r['gateway_late_token_share'])} | {'; '.join(r['run_flagged']) or 'no'} |")
     lines += ["", "Open model (2 s streams of 40 tokens at a fixed arrival rate, 10 s):", "",
               "| planned /s | measured /s | late starts | dropped | loadsuite core |", "|---:|---:|---:|---:|---:|"]
     for r in arrival:

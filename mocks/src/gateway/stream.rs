@@ -284,7 +284,7 @@ fn play(
         let envelope = plan.envelope(created);
         let mut rng = StdRng::seed_from_u64(plan.seed);
         let cut = || std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut");
-        crate::faults::pause(plan.ttft).await;
+        until_due(tokio::time::Instant::now() + plan.ttft, &plan.telemetry).await;
         // A chat text answer opens with empty content; a tool-call answer with none; legacy text
         // completions have no opening chunk.
         for (index, choice) in plan.choices.iter().enumerate().filter(|_| plan.shape == StreamShape::Chat) {
@@ -309,9 +309,7 @@ fn play(
             }
             if round > 0 {
                 due += plan.interval(&mut rng);
-                if due > tokio::time::Instant::now() {
-                    tokio::time::sleep_until(due).await;
-                }
+                until_due(due, &plan.telemetry).await;
             }
             if plan.fault.stall_at_chunk == Some(at) {
                 tokio::time::sleep(plan.fault.stall_ms.map_or(DEFAULT_STALL, Duration::from_millis)).await;
@@ -352,6 +350,22 @@ fn play(
             }
         }
         yield Ok(Bytes::from_static(b"data: [DONE]\n\n"));
+    }
+}
+
+/// How far past its due time a token may leave before the service counts it as late: the
+/// timer's millisecond rounding and a write are well inside it; a busy service is not.
+pub(super) const LATE_TOKEN: Duration = Duration::from_millis(5);
+
+/// Waits until a token is `due`, then counts it in `late_stream_tokens` when it leaves more than
+/// [`LATE_TOKEN`] after that: the service's own scheduling delay, which a client would measure
+/// and blame on the model (injected stalls are timed apart, after this).
+pub(super) async fn until_due(due: tokio::time::Instant, telemetry: &crate::telemetry::Telemetry) {
+    if due > tokio::time::Instant::now() {
+        tokio::time::sleep_until(due).await;
+    }
+    if tokio::time::Instant::now().saturating_duration_since(due) > LATE_TOKEN {
+        telemetry.count_late_stream_token();
     }
 }
 

@@ -81,6 +81,8 @@ pub struct Telemetry {
     last_warning_ms: AtomicU64,
     /// Tokens sent in streamed answers (a lock-free counter: streams add to it once per token).
     streamed_tokens: AtomicU64,
+    /// Streamed tokens that left late through the service's own scheduling delay.
+    late_stream_tokens: AtomicU64,
 }
 
 /// The counters as the admin API shows them.
@@ -104,6 +106,10 @@ pub struct CountersView {
     pub events: BTreeMap<String, BTreeMap<String, u64>>,
     /// Tokens sent in streamed answers so far (the gateway's delivered tokens, for tokens/s).
     pub streamed_tokens: u64,
+    /// Of those, the tokens (first tokens included) that left more than 5 ms after they were due
+    /// because the service itself was busy: delay a client measures in TTFT or token gaps that
+    /// no configured pacing asked for, so a benchmark can tell the target's lag from its own.
+    pub late_stream_tokens: u64,
 }
 
 /// One row of [`CountersView::requests`].
@@ -129,6 +135,7 @@ impl Telemetry {
             state: Mutex::new(State::default()),
             last_warning_ms: AtomicU64::new(0),
             streamed_tokens: AtomicU64::new(0),
+            late_stream_tokens: AtomicU64::new(0),
         }
     }
 
@@ -267,6 +274,7 @@ impl Telemetry {
             events,
             requests,
             streamed_tokens: self.streamed_tokens.load(Ordering::Relaxed),
+            late_stream_tokens: self.late_stream_tokens.load(Ordering::Relaxed),
         }
     }
 
@@ -283,10 +291,16 @@ impl Telemetry {
     pub fn reset(&self) {
         *self.state.lock() = State::default();
         self.streamed_tokens.store(0, Ordering::Relaxed);
+        self.late_stream_tokens.store(0, Ordering::Relaxed);
     }
 
     /// Counts `n` tokens sent in a streamed answer.
     pub fn count_streamed_tokens(&self, n: u64) {
         self.streamed_tokens.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a streamed token that left late (see [`CountersView::late_stream_tokens`]).
+    pub fn count_late_stream_token(&self) {
+        self.late_stream_tokens.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -44,6 +44,12 @@ impl Telemetry {
         let _ = writeln!(out, "# HELP mock_streamed_tokens_total Tokens sent in streamed answers.");
         let _ = writeln!(out, "# TYPE mock_streamed_tokens_total counter");
         let _ = writeln!(out, "mock_streamed_tokens_total{{service=\"{service}\"}} {}", view.streamed_tokens);
+        let _ = writeln!(
+            out,
+            "# HELP mock_late_stream_tokens_total Streamed tokens sent over 5 ms after due (the service's own lag)."
+        );
+        let _ = writeln!(out, "# TYPE mock_late_stream_tokens_total counter");
+        let _ = writeln!(out, "mock_late_stream_tokens_total{{service=\"{service}\"}} {}", view.late_stream_tokens);
         let _ = writeln!(out, "# HELP mock_events_total Service events such as unknown models or sandbox violations.");
         let _ = writeln!(out, "# TYPE mock_events_total counter");
         for (event, values) in &view.events {

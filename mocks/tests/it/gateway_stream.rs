@@ -314,6 +314,7 @@ async fn a_models_answer_words_set_its_answers_length_and_max_tokens_still_cuts(
     assert_eq!(counters["streamed_tokens"], 200, "{counters}");
     let metrics = gw.client.get(format!("{}/metrics", gw.url)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("mock_streamed_tokens_total{service=\"gateway\"} 200"), "{metrics}");
+    assert!(metrics.contains("mock_late_stream_tokens_total{service=\"gateway\"} "), "{metrics}");
     // Not streamed: the same length; a smaller max_tokens cuts it with `length`.
     body["stream"] = json!(false);
     body.as_object_mut().unwrap().remove("stream_options");
@@ -330,4 +331,25 @@ async fn a_models_answer_words_set_its_answers_length_and_max_tokens_still_cuts(
     let bad = "[[gateway.models]]\nid = \"m\"\nkind = \"chat\"\nanswer_words = { min = 30, max = 10 }\n";
     let err = MocksConfig::from_toml(&format!("[gateway]\n{bad}"), "bad.toml").unwrap_err().to_string();
     assert!(err.contains("answer_words") && err.contains("min <= max"), "{err}");
+}
+
+/// Tokens a busy gateway sends late are counted apart (`late_stream_tokens`): the target's own
+/// lag, which a client would otherwise measure as the model's. The test runtime's one thread also
+/// serves the gateway, so blocking it holds every token due meanwhile.
+#[tokio::test]
+async fn tokens_a_busy_gateway_sends_late_are_counted() {
+    let gw = TestGateway::with_toml(
+        "[[gateway.models]]\nid = \"quick\"\nkind = \"chat\"\nttft_ms = 0\ntokens_per_second = 100.0\n",
+    )
+    .await;
+    let response = gw.client.post(format!("{}/v1/chat/completions", gw.url)).json(&stream_body("quick", false));
+    let mut chunks = response.send().await.unwrap().bytes_stream();
+    assert!(chunks.next().await.is_some(), "the stream begins");
+    // Tokens are due every 10 ms: the ones due in these 80 ms leave 5 ms or more after their time.
+    std::thread::sleep(Duration::from_millis(80));
+    while chunks.next().await.is_some() {}
+    let (_, counters) = gw.get("/__admin/counters").await;
+    let late = counters["late_stream_tokens"].as_u64().unwrap();
+    assert!((3..=16).contains(&late), "tokens held by the blocked runtime count as late: {counters}");
+    assert_eq!(counters["streamed_tokens"], 16, "{counters}");
 }

@@ -95,7 +95,7 @@ pub(super) fn play(
 ) -> Response {
     let frames = async_stream::stream! {
         let _permit = permit;
-        crate::faults::pause(ttft).await;
+        super::super::stream::until_due(tokio::time::Instant::now() + ttft, &telemetry).await;
         let interval =
             if tokens_per_second > 0.0 { Duration::from_secs_f64(1.0 / tokens_per_second) } else { Duration::ZERO };
         let mut due = tokio::time::Instant::now();
@@ -109,7 +109,7 @@ pub(super) fn play(
                 }
                 if paced > 0 {
                     due += interval;
-                    tokio::time::sleep_until(due).await;
+                    super::super::stream::until_due(due, &telemetry).await;
                 }
                 if fault.stall_at_chunk == Some(paced) {
                     tokio::time::sleep(fault.stall_ms.map_or(super::super::stream::DEFAULT_STALL, Duration::from_millis)).await;
