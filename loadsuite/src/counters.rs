@@ -18,8 +18,8 @@ pub struct TargetCounters {
     /// Where they came from: `admin` (`/__admin/counters`) or `prometheus` (`/metrics`).
     pub source: String,
     /// Counter name -> change over the run. From `admin`: `total_requests`, `injected_faults`,
-    /// `genuine_errors`, `client_aborts`, `events.EVENT` (and `events.EVENT.VALUE`),
-    /// `faults.RULE`; from `prometheus`: each metric summed over its labels.
+    /// `genuine_errors`, `client_aborts`, `streamed_tokens` and `late_stream_tokens` (when the
+    /// target counts them), `events.EVENT` (and `events.EVENT.VALUE`), `faults.RULE`; from `prometheus`: each metric summed over its labels.
     pub delta: BTreeMap<String, f64>,
 }
 
@@ -30,6 +30,12 @@ fn flatten_admin(body: &Value) -> Option<BTreeMap<String, f64>> {
     let mut out = BTreeMap::new();
     for key in ["total_requests", "injected_faults", "genuine_errors", "client_aborts"] {
         out.insert(key.to_owned(), body.get(key)?.as_f64()?);
+    }
+    // Streamed tokens and those the target sent late through its own lag (a gateway mock's).
+    for key in ["streamed_tokens", "late_stream_tokens"] {
+        if let Some(n) = body.get(key).and_then(Value::as_f64) {
+            out.insert(key.to_owned(), n);
+        }
     }
     for (event, values) in body["events"].as_object().into_iter().flatten() {
         let mut sum = 0.0;
@@ -133,8 +139,10 @@ mod tests {
     #[test]
     fn admin_counters_flatten_with_event_sums() {
         let body = serde_json::json!({"total_requests": 10, "injected_faults": 2, "genuine_errors": 1, "client_aborts": 0,
-            "events": {"sandbox_violation": {"read_file": 3, "write_file": 1}}, "faults": {"slow": 2}});
+            "events": {"sandbox_violation": {"read_file": 3, "write_file": 1}}, "faults": {"slow": 2},
+            "streamed_tokens": 400, "late_stream_tokens": 3});
         let flat = flatten_admin(&body).unwrap();
+        assert_eq!((flat["streamed_tokens"], flat["late_stream_tokens"]), (400.0, 3.0));
         assert_eq!(flat["events.sandbox_violation"], 4.0);
         assert_eq!(flat["events.sandbox_violation.read_file"], 3.0);
         assert_eq!(flat["faults.slow"], 2.0);

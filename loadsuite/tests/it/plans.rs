@@ -203,6 +203,9 @@ fn target_counters_are_recorded_and_judged_against_expectations() {
         injected > 0.0 && counters["gateway"]["delta"]["genuine_errors"] == 0.0,
         "injected apart from genuine: {counters}"
     );
+    // No chat streamed here: the gateway's streamed and late tokens are recorded, unchanged.
+    assert_eq!(counters["gateway"]["delta"]["late_stream_tokens"], 0.0, "{counters}");
+    assert_eq!(counters["gateway"]["delta"]["streamed_tokens"], 0.0, "{counters}");
 
     let thresholds = dir.join("t.toml");
     std::fs::write(
