@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::engine::{RunWarning, WarningKind};
 use crate::tasks::Http;
 
 /// The change of one target's counters over a run.
@@ -132,9 +133,72 @@ pub(crate) fn change(
         .collect()
 }
 
+/// Share of a target's streamed tokens sent late (its own `late_stream_tokens`: more than 5 ms
+/// after they were due) from which the run's stream timing is not trusted: once more than 1% of
+/// tokens leave over 5 ms late, the first tokens among them move TTFT p99 by more than 5 ms.
+/// Measured with `make bench-streams` (2026-12-07): at 10,000 HTTP/2 streams the gateway mock sent
+/// 2.3-6.0% of its tokens late and TTFT p99 was 24-56 ms over the configured value; at 5,000,
+/// 0.04-0.11%.
+pub(crate) const LATE_SHARE_DISTRUSTED: f64 = 0.01;
+
+/// Fewest late tokens that count: a short run's few streams share one hiccup of the machine.
+const MIN_LATE_TOKENS: f64 = 50.0;
+
+/// Warnings for the streamed stages (`streamed`) of a run in which a target reported sending
+/// more than [`LATE_SHARE_DISTRUSTED`] of its streamed tokens late: the target's own lag (a mock at
+/// its CPU limit) is then in every TTFT and gap, not only the pacing it was configured with. The
+/// counters cover the whole run, so every streamed stage is distrusted: inconclusive rather than
+/// wrong.
+pub(crate) fn stream_lag(counters: &BTreeMap<String, TargetCounters>, streamed: &[usize]) -> Vec<RunWarning> {
+    let mut warnings = Vec::new();
+    for (target, counted) in counters {
+        let (Some(&tokens), Some(&late)) =
+            (counted.delta.get("streamed_tokens"), counted.delta.get("late_stream_tokens"))
+        else {
+            continue;
+        };
+        if tokens <= 0.0 || late < MIN_LATE_TOKENS || late / tokens <= LATE_SHARE_DISTRUSTED {
+            continue;
+        }
+        for &stage in streamed {
+            warnings.push(RunWarning {
+                kind: WarningKind::StreamTimingDistorted,
+                stage: Some(stage),
+                message: format!(
+                    "stage {}: the target `{target}` sent {late:.0} of its {tokens:.0} streamed tokens ({:.1}%) more than 5 ms after they were due (its own `late_stream_tokens`, over the whole run): its TTFT and inter-token figures include the target's own delay and are not trustworthy; give the mock a core of its own (`--worker-threads`) or fewer streams",
+                    stage + 1,
+                    100.0 * late / tokens
+                ),
+            });
+        }
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_target_sending_over_one_percent_of_its_tokens_late_distrusts_every_streamed_stage() {
+        let lagging = |tokens: f64, late: f64| {
+            let delta =
+                BTreeMap::from([("streamed_tokens".to_owned(), tokens), ("late_stream_tokens".to_owned(), late)]);
+            BTreeMap::from([("gateway".to_owned(), TargetCounters { source: "admin".into(), delta })])
+        };
+        let warnings = stream_lag(&lagging(200_000.0, 6_000.0), &[1, 2]);
+        assert_eq!(warnings.iter().map(|w| w.stage).collect::<Vec<_>>(), [Some(1), Some(2)]);
+        assert!(warnings[0].kind == WarningKind::StreamTimingDistorted, "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("`gateway` sent 6000 of its 200000 streamed tokens (3.0%)"),
+            "{warnings:?}"
+        );
+        // 0.1% late, a short run's one hiccup, a target without the counter, a run without streams.
+        assert!(stream_lag(&lagging(200_000.0, 200.0), &[0]).is_empty());
+        assert!(stream_lag(&lagging(1_000.0, 40.0), &[0]).is_empty());
+        assert!(stream_lag(&BTreeMap::from([("rag".to_owned(), TargetCounters::default())]), &[0]).is_empty());
+        assert!(stream_lag(&lagging(200_000.0, 6_000.0), &[]).is_empty());
+    }
 
     #[test]
     fn admin_counters_flatten_with_event_sums() {

@@ -274,6 +274,7 @@ async fn run_against(mut scenario: Scenario, options: &RunOptions) -> Result<Run
     let mut streamed = streamed;
     streamed.dedup();
     engine.warnings.extend(crate::monitor::stream_distortion(&cpu, &streamed));
+    engine.warnings.extend(crate::counters::stream_lag(&target_counters, &streamed));
     for w in &engine.warnings {
         eprintln!("loadsuite: warning: {}", w.message);
     }

@@ -50,7 +50,8 @@ pub enum WarningKind {
     /// The run was stopped before the plan's end.
     Interrupted,
     /// A stage's stream timing (TTFT, inter-token gaps) includes the generator's own delay (see
-    /// [`crate::monitor::stream_distortion`]).
+    /// [`crate::monitor::stream_distortion`]) or a target's own lag it reported
+    /// ([`crate::counters::stream_lag`]).
     StreamTimingDistorted,
 }
 

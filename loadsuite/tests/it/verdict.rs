@@ -318,3 +318,70 @@ async fn a_slower_first_token_is_flagged_when_the_whole_stream_is_not() {
     let row = endpoint(&same, "POST /v1/chat/completions (stream)");
     assert!(row.checks.iter().all(|c| !c.verdict.fails()), "an identical run passes: {:#?}", row.checks);
 }
+
+/// A stand-in gateway that streams three tokens at once and reports, from its second counters
+/// read on, `late` of 10,000 streamed tokens sent late: the lag a mock at its CPU limit reports.
+async fn lagging_gateway(late: u64) -> String {
+    use axum::routing::{get, post};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let reads = std::sync::Arc::new(AtomicU64::new(0));
+    let stream = || async {
+        let body = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"content\":\"c\"}}]}\n\ndata: [DONE]\n\n";
+        ([("content-type", "text/event-stream")], body)
+    };
+    let counters = move || {
+        let n = reads.fetch_add(1, Ordering::Relaxed).min(1);
+        async move {
+            axum::Json(serde_json::json!({"total_requests": 0, "injected_faults": 0, "genuine_errors": 0,
+                "client_aborts": 0, "streamed_tokens": n * 10_000, "late_stream_tokens": n * late}))
+        }
+    };
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(stream))
+        .route("/__admin/counters", get(counters))
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/v1/models",
+            get(|| async { axum::Json(serde_json::json!({"object": "list", "data": [{"id": "m"}]})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn a_target_that_reports_its_own_stream_lag_makes_the_runs_ttft_untrusted() {
+    let _quiet = crate::common::QUIET.write().await;
+    let scenario = |url: &str| {
+        format!(
+            "name = \"lag\"\n[targets]\ngateway = \"{url}\"\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\nthink = {{ kind = \"constant\", seconds = 0.05 }}\ntasks = [{{ kind = \"chat\", model = \"m\", stream = true }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 4, spawn_rate = 100, duration = \"2s\" }}]\n"
+        )
+    };
+    let (clean, clean_json) = run_text(&scenario(&lagging_gateway(0).await), "lag-clean").await;
+    let (lagged, lagged_json) = run_text(&scenario(&lagging_gateway(600).await), "lag-lagged").await;
+    let distorted = |run: &serde_json::Value| -> Vec<String> {
+        run["engine"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["kind"] == "stream_timing_distorted")
+            .map(|w| w["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(distorted(&clean_json).iter().all(|m| !m.contains("the target")), "{clean_json}");
+    let warned = distorted(&lagged_json);
+    assert!(
+        warned
+            .iter()
+            .any(|m| m.starts_with("stage 1: the target `gateway` sent 600 of its 10000 streamed tokens (6.0%)")),
+        "{warned:?}"
+    );
+    assert_eq!(lagged_json["target_counters"]["gateway"]["delta"]["late_stream_tokens"], 600.0);
+    // Judged against the clean run, its TTFT proves nothing either way: inconclusive, saying why.
+    let report = compare(&clean.out, &lagged.out);
+    let row = endpoint(&report, "POST /v1/chat/completions (stream)");
+    let ttft = row.checks.iter().find(|c| c.kind == verdict::model::CheckKind::TtftP95).unwrap();
+    assert_eq!(ttft.verdict, Verdict::Inconclusive, "{:#?}", row.checks);
+    assert!(ttft.detail.contains("not trusted: stage 1: the target `gateway`"), "{}", ttft.detail);
+}
