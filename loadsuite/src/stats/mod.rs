@@ -9,6 +9,7 @@
 //! Memory depends on the number of endpoints, stages and seconds, never on the request count.
 
 pub(crate) mod failure;
+mod second;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -130,6 +131,22 @@ impl Stats {
     /// A latency percentile of the successful requests in ms (q in 0..=1); 0 when none succeeded.
     pub fn percentile_ms(&self, q: f64) -> f64 {
         if self.latency.is_empty() { 0.0 } else { self.latency.value_at_quantile(q) as f64 / 1000.0 }
+    }
+
+    /// Empties the row (a time-series second that ended), keeping its histograms' memory.
+    fn clear(&mut self) {
+        let histograms = [
+            &mut self.latency,
+            &mut self.failed_latency,
+            &mut self.ttft,
+            &mut self.inter_token,
+            &mut self.tokens_per_second,
+        ];
+        for h in histograms.into_iter().filter(|h| !h.is_empty()) {
+            h.reset();
+        }
+        self.steps_per_iteration.clear();
+        (self.count, self.failures, self.bytes) = (0, 0, 0);
     }
 
     /// Every request's latency, successful or not: Locust's convention, for its CSV files.
@@ -409,23 +426,16 @@ impl Recorder {
         inner.schedule.dropped += u64::from(dropped);
     }
 
-    /// Closes the current second: appends its rows to the time series.
+    /// Closes the current second: appends its rows to the time series and empties the second's
+    /// figures in place (their memory is kept for the next second).
     pub(crate) fn tick(&self) {
-        let mut inner = self.inner.lock();
-        let timestamp = unix_now() as u64;
-        let stage = self.stage();
-        let second = std::mem::take(&mut inner.second);
-        let mut rows = Vec::new();
-        let mut all_second = Stats::default();
-        let mut all_total = Stats::default();
-        for (key, total) in flatten(&inner.total) {
-            let current = second.get(&key.0).and_then(|names| names.get(&key.1)).cloned().unwrap_or_default();
-            all_second.merge(&current);
-            all_total.merge(total);
-            rows.push(row(timestamp, inner.users, stage, &key, &current, total));
-        }
-        rows.push(row(timestamp, inner.users, stage, &(String::new(), "Aggregated".into()), &all_second, &all_total));
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        let rows = second::rows(unix_now() as u64, inner.users, self.stage(), &inner.total, &inner.second);
         inner.history.extend(rows);
+        for stats in inner.second.values_mut().flat_map(BTreeMap::values_mut) {
+            stats.clear();
+        }
     }
 
     /// Everything so far.
@@ -458,34 +468,6 @@ impl Recorder {
             history: inner.history.clone(),
             schedule: inner.schedule,
         }
-    }
-}
-
-fn row(timestamp: u64, users: u64, stage: usize, key: &EndpointKey, current: &Stats, total: &Stats) -> SecondRow {
-    let ms = |us: u64| us as f64 / 1000.0;
-    let all_total = total.all_latency();
-    SecondRow {
-        timestamp,
-        users,
-        stage,
-        method: key.0.clone(),
-        name: key.1.clone(),
-        requests: current.count,
-        failures: current.failures,
-        percentiles_ms: {
-            let all = current.all_latency();
-            QUANTILES.iter().map(|q| if all.is_empty() { 0.0 } else { ms(all.value_at_quantile(*q)) }).collect()
-        },
-        success_p50_ms: current.percentile_ms(0.5),
-        success_p95_ms: current.percentile_ms(0.95),
-        success_p99_ms: current.percentile_ms(0.99),
-        total_requests: total.count,
-        total_failures: total.failures,
-        total_median_ms: if all_total.is_empty() { 0.0 } else { ms(all_total.value_at_quantile(0.5)) },
-        total_average_ms: if all_total.is_empty() { 0.0 } else { all_total.mean() / 1000.0 },
-        total_min_ms: if all_total.is_empty() { 0.0 } else { ms(all_total.min()) },
-        total_max_ms: if all_total.is_empty() { 0.0 } else { ms(all_total.max()) },
-        total_average_bytes: if total.count == 0 { 0.0 } else { total.bytes as f64 / total.count as f64 },
     }
 }
 
@@ -522,6 +504,50 @@ mod tests {
             failure: Some(Failure::new(kind, message)),
             stream: None,
             step_counts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_second_shows_its_own_requests_and_the_totals_so_far_per_row_and_aggregated() {
+        let recorder = Recorder::default();
+        let sample = |name: &'static str, ms: u64, failed: bool| Sample {
+            name,
+            latency: Duration::from_millis(ms),
+            failure: failed.then(|| Failure::new(FailureKind::Timeout, "slow")),
+            ..self::failed(FailureKind::Timeout, "")
+        };
+        for (name, ms, failed) in [("a", 10, false), ("a", 30, false), ("a", 50, true), ("b", 20, false)] {
+            recorder.record_at(sample(name, ms, failed), 0);
+        }
+        recorder.tick();
+        recorder.record_at(sample("b", 40, false), 0);
+        recorder.tick();
+        let history = recorder.snapshot().history;
+        let shown: Vec<_> = history
+            .iter()
+            .map(|r| {
+                let figures =
+                    (r.name.as_str(), r.requests, r.failures, r.percentiles_ms[10], r.success_p99_ms, r.total_requests);
+                (figures, r.total_max_ms)
+            })
+            .collect();
+        let close = |a: f64, b: f64| (a - b).abs() < 0.1;
+        let expected = [
+            // Second 1: every request counts in the percentiles (the failed 50 ms too), the
+            // successful ones in the success figures; the aggregate sums the rows.
+            (("a", 3, 1, 50.0, 30.0, 3), 50.0),
+            (("b", 1, 0, 20.0, 20.0, 1), 20.0),
+            (("Aggregated", 4, 1, 50.0, 30.0, 4), 50.0),
+            // Second 2: `a` was quiet; the totals go on.
+            (("a", 0, 0, 0.0, 0.0, 3), 50.0),
+            (("b", 1, 0, 40.0, 40.0, 2), 40.0),
+            (("Aggregated", 1, 0, 40.0, 40.0, 5), 50.0),
+        ];
+        assert_eq!(shown.len(), expected.len(), "{shown:?}");
+        for (((name, n, f, p100, p99, total), max), want) in shown.iter().zip(expected) {
+            let ((w_name, w_n, w_f, w_p100, w_p99, w_total), w_max) = want;
+            assert_eq!((*name, *n, *f, *total), (w_name, w_n, w_f, w_total), "{shown:?}");
+            assert!(close(*p100, w_p100) && close(*p99, w_p99) && close(*max, w_max), "{shown:?}");
         }
     }
 
