@@ -20,7 +20,8 @@ pub struct TargetCounters {
     pub source: String,
     /// Counter name -> change over the run. From `admin`: `total_requests`, `injected_faults`,
     /// `genuine_errors`, `client_aborts`, `streamed_tokens` and `late_stream_tokens` (when the
-    /// target counts them), `events.EVENT` (and `events.EVENT.VALUE`), `faults.RULE`; from `prometheus`: each metric summed over its labels.
+    /// target counts them), `events.EVENT` (and `events.EVENT.VALUE`), `faults.RULE`; from
+    /// `prometheus`: each metric summed over its labels.
     pub delta: BTreeMap<String, f64>,
 }
 
@@ -139,7 +140,7 @@ pub(crate) fn change(
 /// Measured with `make bench-streams` (2026-12-07): at 10,000 HTTP/2 streams the gateway mock sent
 /// 2.3-6.0% of its tokens late and TTFT p99 was 24-56 ms over the configured value; at 5,000,
 /// 0.04-0.11%.
-pub(crate) const LATE_SHARE_DISTRUSTED: f64 = 0.01;
+const LATE_SHARE_DISTRUSTED: f64 = 0.01;
 
 /// Fewest late tokens that count: a short run's few streams share one hiccup of the machine.
 const MIN_LATE_TOKENS: f64 = 50.0;

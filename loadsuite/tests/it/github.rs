@@ -64,9 +64,7 @@ async fn files_one_issue_then_comments_on_it() {
         .route("/repos/{owner}/{name}/issues", get(list).post(create))
         .route("/repos/{owner}/{name}/issues/{number}/comments", post(comment))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let api = crate::common::serve(app).await;
 
     let bin = env!("CARGO_BIN_EXE_loadsuite");
     let dry = tokio::process::Command::new(bin)

@@ -344,10 +344,7 @@ async fn lagging_gateway(late: u64) -> String {
             "/v1/models",
             get(|| async { axum::Json(serde_json::json!({"object": "list", "data": [{"id": "m"}]})) }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    crate::common::serve(app).await
 }
 
 #[tokio::test]

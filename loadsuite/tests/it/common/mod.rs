@@ -44,6 +44,14 @@ impl Mocks {
     }
 }
 
+/// Serves `app` on 127.0.0.1 (an ephemeral port) for the rest of the test; returns its base URL.
+pub(crate) async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("loadsuite-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
