@@ -162,7 +162,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
             choices,
             include_usage: chat.include_usage,
             prompt_tokens: chat.prompt_tokens,
-            ttft,
+            first_token_at: tokio::time::Instant::now() + ttft,
             tokens_per_second,
             jitter: gateway.config.stream_jitter,
             fault,

@@ -176,8 +176,10 @@ impl ChoiceAnswer {
         };
         for (index, call) in self.calls.iter().enumerate() {
             let index = index as u32;
-            pieces.push(Piece::CallStart { index, id: call.id.clone(), name: call.name.clone() });
-            pieces.extend(Piece::split(&call.arguments).into_iter().map(|text| Piece::CallArgs { index, text }));
+            pieces.push(Piece::call_start(index, call.id.clone(), call.name.clone()));
+            pieces.extend(
+                Piece::split(&call.arguments).into_iter().map(|text| Piece::CallArgs { index, text: text.into() }),
+            );
         }
         pieces
     }

@@ -45,8 +45,9 @@ pub(super) struct StreamPlan {
     pub include_usage: bool,
     /// For the usage chunk.
     pub prompt_tokens: u64,
-    /// Time to first token.
-    pub ttft: Duration,
+    /// When the first token is due: the time to first token after the request was read, so
+    /// the server's own time before it first polls the body is inside it, not added to it.
+    pub first_token_at: tokio::time::Instant,
     /// Pacing; 0 is instant.
     pub tokens_per_second: f64,
     /// Relative pacing jitter, 0..1.
@@ -72,36 +73,57 @@ pub(super) struct ChoiceStream {
 }
 
 /// One paced piece of a stream: one chunk.
+///
+/// A stream holds all its pieces from the request on, so they are kept small: at 10,000 streams
+/// of 200 words, words that each owned their text were most of the gateway's memory and a cache
+/// miss per token (`make bench-streams`).
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Piece {
     /// A piece of the message's text.
     Text(Cow<'static, str>),
+    /// A generated word, borrowed from the vocabulary; `spaced` when a space separates it from
+    /// the word before (written with the chunk, not stored).
+    Word {
+        /// The word.
+        word: &'static str,
+        /// Preceded by a space.
+        spaced: bool,
+    },
     /// A tool call begins: its id and name (its arguments follow).
     CallStart {
         /// Which call of the answer.
         index: u32,
-        /// `call_...`.
-        id: String,
-        /// The tool's name.
-        name: String,
+        /// `call_...` and the tool's name.
+        call: Box<(String, String)>,
     },
     /// A piece of a call's arguments.
     CallArgs {
         /// Which call of the answer.
         index: u32,
         /// The piece.
-        text: String,
+        text: Box<str>,
     },
 }
 
 impl Piece {
     /// Generated words as text pieces, spaced as the whole text is.
     pub(super) fn words(words: Vec<&'static str>) -> Vec<Piece> {
-        words
-            .into_iter()
-            .enumerate()
-            .map(|(i, w)| Piece::Text(if i == 0 { Cow::Borrowed(w) } else { Cow::Owned(format!(" {w}")) }))
-            .collect()
+        words.into_iter().enumerate().map(|(i, word)| Piece::Word { word, spaced: i > 0 }).collect()
+    }
+
+    /// A tool call's first piece: its id and name.
+    pub(super) fn call_start(index: u32, id: String, name: String) -> Piece {
+        Piece::CallStart { index, call: Box::new((id, name)) }
+    }
+
+    /// The text this piece adds to the message, if it is text.
+    pub(super) fn text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Piece::Text(text) => Some(Cow::Borrowed(text.as_ref())),
+            Piece::Word { word, spaced: false } => Some(Cow::Borrowed(word)),
+            Piece::Word { word, spaced: true } => Some(Cow::Owned(format!(" {word}"))),
+            Piece::CallStart { .. } | Piece::CallArgs { .. } => None,
+        }
     }
 
     /// A text cut into pieces of [`super::text::CHARS_PER_TOKEN`] characters.
@@ -110,15 +132,16 @@ impl Piece {
         chars.chunks(super::text::CHARS_PER_TOKEN).map(|c| c.iter().collect()).collect()
     }
 
-    fn delta(&self) -> Delta<'_> {
+    /// The chunk's delta; `text` is the piece's [`Piece::text`].
+    fn delta<'a>(&'a self, text: Option<&'a str>) -> Delta<'a> {
         match self {
-            Piece::Text(text) => Delta { content: Some(text.as_ref()), ..Delta::default() },
-            Piece::CallStart { index, id, name } => Delta {
+            Piece::Text(_) | Piece::Word { .. } => Delta { content: text, ..Delta::default() },
+            Piece::CallStart { index, call } => Delta {
                 tool_calls: Some(vec![ToolCallDelta {
                     index: *index,
-                    id: Some(id.as_str()),
+                    id: Some(call.0.as_str()),
                     kind: Some("function"),
-                    function: FunctionDelta { name: Some(name.as_str()), arguments: "" },
+                    function: FunctionDelta { name: Some(call.1.as_str()), arguments: "" },
                 }]),
                 ..Delta::default()
             },
@@ -127,7 +150,7 @@ impl Piece {
                     index: *index,
                     id: None,
                     kind: None,
-                    function: FunctionDelta { name: None, arguments: text.as_str() },
+                    function: FunctionDelta { name: None, arguments: text },
                 }]),
                 ..Delta::default()
             },
@@ -194,18 +217,16 @@ impl StreamPlan {
         finish: Option<&'static str>,
     ) -> Bytes {
         let created = envelope.created;
+        let text = piece.and_then(Piece::text);
         match self.shape {
             StreamShape::Chat => {
-                let delta = piece.map(Piece::delta).unwrap_or_default();
+                let delta = piece.map(|p| p.delta(text.as_deref())).unwrap_or_default();
                 let logprobs =
                     logprobs.map(|(token, _)| ChoiceLogprobs { content: vec![token.clone()], refusal: None });
                 envelope.chat(&ChunkChoice { index: index as u64, delta, logprobs, finish_reason: finish })
             }
             StreamShape::Text => {
-                let text = match piece {
-                    Some(Piece::Text(text)) => text.as_ref(),
-                    _ => "",
-                };
+                let text = text.as_deref().unwrap_or_default();
                 let logprobs =
                     logprobs.map(|(token, offset)| TextLogprobs::legacy(std::slice::from_ref(token), offset));
                 let choice =
@@ -284,7 +305,7 @@ fn play(
         let envelope = plan.envelope(created);
         let mut rng = StdRng::seed_from_u64(plan.seed);
         let cut = || std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "injected stream cut");
-        until_due(tokio::time::Instant::now() + plan.ttft, &plan.telemetry).await;
+        until_due(plan.first_token_at, &plan.telemetry).await;
         // A chat text answer opens with empty content; a tool-call answer with none; legacy text
         // completions have no opening chunk.
         for (index, choice) in plan.choices.iter().enumerate().filter(|_| plan.shape == StreamShape::Chat) {
@@ -317,8 +338,8 @@ fn play(
             }
             for (index, choice) in plan.choices.iter().enumerate() {
                 let Some(piece) = choice.pieces.get(round) else { continue };
-                let logprobs = match (piece, &choice.logprobs) {
-                    (Piece::Text(text), Some(all)) => {
+                let logprobs = match (piece.text(), &choice.logprobs) {
+                    (Some(text), Some(all)) => {
                         let (count, offset) = texts[index];
                         texts[index] = (count + 1, offset + text.chars().count());
                         all.get(count).map(|token| (token, offset))
@@ -385,7 +406,7 @@ mod tests {
             completion_tokens: 0,
             include_usage,
             prompt_tokens: 0,
-            ttft: Duration::ZERO,
+            first_token_at: tokio::time::Instant::now(),
             tokens_per_second: 0.0,
             jitter: 0.0,
             fault: StreamFault::default(),
@@ -399,7 +420,9 @@ mod tests {
         let token = TokenLogprob { token: "a".into(), logprob: -0.5, bytes: vec![97], top_logprobs: Vec::new() };
         let pieces = [
             Piece::Text(Cow::Borrowed("tricky \"text\"\n\u{1F600}")),
-            Piece::CallStart { index: 1, id: "call_1".into(), name: "read_file".into() },
+            Piece::call_start(1, "call_1".into(), "read_file".into()),
+            Piece::Word { word: "load", spaced: false },
+            Piece::Word { word: "mock", spaced: true },
             Piece::CallArgs { index: 1, text: "{\"path\":".into() },
         ];
         for include_usage in [false, true] {
@@ -415,7 +438,8 @@ mod tests {
             for piece in &pieces {
                 for logprobs in [None, Some((&token, 0))] {
                     let fast = plan.piece_frame(&envelope, 2, Some(piece), logprobs, None);
-                    let delta = piece.delta();
+                    let text = piece.text();
+                    let delta = piece.delta(text.as_deref());
                     let logprobs = logprobs.map(|(t, _)| ChoiceLogprobs { content: vec![t.clone()], refusal: None });
                     let whole = ChunkChoice { index: 2, delta, logprobs, finish_reason: None };
                     assert_eq!(fast, frame(&plan.chunk(1_700_000_000, whole)), "{piece:?}");

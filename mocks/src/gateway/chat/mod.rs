@@ -207,7 +207,7 @@ fn stream(
         choices,
         include_usage: request.include_usage,
         prompt_tokens: request.prompt_tokens,
-        ttft,
+        first_token_at: tokio::time::Instant::now() + ttft,
         tokens_per_second,
         jitter: gateway.config.stream_jitter,
         fault,

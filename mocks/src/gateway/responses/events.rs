@@ -40,7 +40,7 @@ pub(super) fn events(rendered: &Rendered<'_>, answer: &ChoiceAnswer, whole: &Val
             "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}),
         ));
         for piece in answer.pieces() {
-            if let Piece::Text(text) = piece {
+            if let Some(text) = piece.text() {
                 out.push(Event {
                     payload: json!({"type": "response.output_text.delta", "item_id": id, "output_index": 0,
                         "content_index": 0, "delta": text, "logprobs": []}),
@@ -93,9 +93,11 @@ pub(super) fn play(
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
 ) -> Response {
+    // Due from now (the request read), not from when the server first polls the body.
+    let first_token_at = tokio::time::Instant::now() + ttft;
     let frames = async_stream::stream! {
         let _permit = permit;
-        super::super::stream::until_due(tokio::time::Instant::now() + ttft, &telemetry).await;
+        super::super::stream::until_due(first_token_at, &telemetry).await;
         let interval =
             if tokens_per_second > 0.0 { Duration::from_secs_f64(1.0 / tokens_per_second) } else { Duration::ZERO };
         let mut due = tokio::time::Instant::now();
