@@ -378,12 +378,19 @@ fn play(
 /// timer's millisecond rounding and a write are well inside it; a busy service is not.
 pub(super) const LATE_TOKEN: Duration = Duration::from_millis(5);
 
-/// Waits until a token is `due`, then counts it in `late_stream_tokens` when it leaves more than
-/// [`LATE_TOKEN`] after that: the service's own scheduling delay, which a client would measure
-/// and blame on the model (injected stalls are timed apart, after this).
+/// Half the timer's tick: tokio fires a timer at the first millisecond tick at or after its
+/// deadline (0-1 ms late, 0.5 ms on average); asking for half a tick earlier puts a token on the
+/// nearest tick instead, within half a millisecond either side of when it is due.
+const HALF_TICK: Duration = Duration::from_micros(500);
+
+/// Waits until a token is `due` (to the nearest millisecond tick), then counts it in
+/// `late_stream_tokens` when it leaves more than [`LATE_TOKEN`] after that: the service's own
+/// scheduling delay, which a client would measure and blame on the model (injected stalls are
+/// timed apart, after this).
 pub(super) async fn until_due(due: tokio::time::Instant, telemetry: &crate::telemetry::Telemetry) {
-    if due > tokio::time::Instant::now() {
-        tokio::time::sleep_until(due).await;
+    let wake = due.checked_sub(HALF_TICK).unwrap_or(due);
+    if wake > tokio::time::Instant::now() {
+        tokio::time::sleep_until(wake).await;
     }
     if tokio::time::Instant::now().saturating_duration_since(due) > LATE_TOKEN {
         telemetry.count_late_stream_token();
