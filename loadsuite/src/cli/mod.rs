@@ -70,6 +70,8 @@ impl From<&str> for CliError {
 
 /// Parses the process arguments and runs; the whole of `main`.
 pub fn main() -> ExitCode {
+    // Before any thread: connections opened later never wait for the table to grow.
+    common::descriptors::reserve_table();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
