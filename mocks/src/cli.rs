@@ -128,7 +128,7 @@ pub struct SingleArgs {
 /// Parses the process arguments and runs; the whole of `main`.
 pub fn main() -> ExitCode {
     // Before any thread: connections accepted later never wait for the table to grow.
-    common::descriptors::reserve_table();
+    common::startup::reserve_descriptor_table();
     let cli = Cli::parse();
     init_logging();
     quiet_panics();

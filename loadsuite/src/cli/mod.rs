@@ -70,8 +70,10 @@ impl From<&str> for CliError {
 
 /// Parses the process arguments and runs; the whole of `main`.
 pub fn main() -> ExitCode {
-    // Before any thread: connections opened later never wait for the table to grow.
-    common::descriptors::reserve_table();
+    // Before any thread: connections opened and memory touched later never wait on the kernel
+    // (neither is needed for the run to work, so a refusal is ignored).
+    common::startup::reserve_descriptor_table();
+    let _ = common::startup::avoid_huge_page_stalls();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -181,3 +181,35 @@ async fn a_timeout_while_reading_a_body_or_a_stream_is_a_timeout() {
         run["failures"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, std::collections::BTreeSet::from(["timeout"]), "{}", run["failures"]);
 }
+
+/// A field of `/proc/<pid>/status`.
+fn status_field(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix(field))?.split_whitespace().next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_generator_has_room_for_its_connections_and_no_huge_pages() {
+    let url = big_answers(16).await;
+    let out = temp_dir("startup");
+    let mut child = tokio::process::Command::new(LOADSUITE)
+        .args(["run", "--url", &format!("{url}/small"), "--users", "2", "--run-time", "2s", "--quiet", "--out"])
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (table, huge_pages) = (status_field(pid, "FDSize:"), status_field(pid, "THP_enabled:"));
+    assert!(child.wait().await.unwrap().code().is_some());
+    // The child inherits this process's open-file limit; the table is grown to it (at most 65,536).
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let soft: u64 = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .unwrap();
+    let table = table.expect("the run was still going");
+    assert!(table >= soft.min(1 << 16), "descriptor table of {table}, limit {soft}");
+    // Kernels before 5.0 have no such line.
+    assert!(huge_pages.is_none_or(|h| h == 0), "THP_enabled: {huge_pages:?}");
+}
