@@ -10,7 +10,7 @@
 //! the process still has one thread, the table needs no grace period, and it never shrinks.
 //!
 //! **Transparent huge pages.** Where the kernel backs the allocator's memory with 2 MiB pages, the
-//! first touch of each one zeroes all of it in the page fault. On the bench machine (a VM) `perf`
+//! first touch of each one zeroes all of it in the page fault. On the bench machine `perf`
 //! showed 14 ms of one such burst on loadsuite's event-loop thread as a run's first streams ended
 //! and its memory grew, the rest of the late starts at 400 starts/s; with huge pages off those
 //! runs had none, for about 5% more CPU per token at 10,000 streams (fewer TLB hits).
@@ -26,7 +26,7 @@ const MAX_RESERVED: u64 = 1 << 16;
 /// size it made room for (`None` where it could not: no finite limit, or no `/dev/null`), and
 /// never fails the program.
 pub fn reserve_descriptor_table() -> Option<u64> {
-    let limit = soft_limit()?.min(MAX_RESERVED);
+    let limit = open_file_limit()?.min(MAX_RESERVED);
     let null = std::fs::File::open("/dev/null").ok()?;
     let top = i32::try_from(limit.checked_sub(1)?).ok()?;
     // A duplicate at the top of the range (the lowest free number at or above it, never
@@ -43,8 +43,9 @@ pub fn avoid_huge_page_stalls() -> io::Result<()> {
     rustix::thread::disable_transparent_huge_pages(true).map_err(io::Error::from)
 }
 
-/// The soft `RLIMIT_NOFILE` (`None`: unlimited).
-fn soft_limit() -> Option<u64> {
+/// The soft open-file limit (`RLIMIT_NOFILE`; `None`: unlimited): what the table is grown to,
+/// and what a server sizes its connection cap from.
+pub fn open_file_limit() -> Option<u64> {
     rustix::process::getrlimit(rustix::process::Resource::Nofile).current
 }
 
@@ -55,7 +56,7 @@ mod tests {
     #[test]
     fn the_table_is_grown_to_the_limit_and_no_descriptor_is_left_open() {
         let reserved = reserve_descriptor_table().expect("a finite open-file limit");
-        assert_eq!(reserved, soft_limit().unwrap().min(MAX_RESERVED));
+        assert_eq!(reserved, open_file_limit().unwrap().min(MAX_RESERVED));
         let open: Vec<u64> = std::fs::read_dir("/proc/self/fd")
             .unwrap()
             .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())

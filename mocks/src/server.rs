@@ -72,16 +72,10 @@ impl ServeOptions {
 /// File descriptors kept back from the connection cap for listeners, logs and the like.
 const FD_RESERVE: usize = 64;
 
-/// The connection cap when none is configured: the process's open-file limit (soft, from
-/// `/proc/self/limits`) less a reserve, since every connection holds one descriptor; 1,024 when
-/// the limit cannot be read.
+/// The connection cap when none is configured: the process's soft open-file limit less a
+/// reserve, since every connection holds one descriptor; 1,024 when the limit is unlimited.
 pub(crate) fn default_max_connections() -> usize {
-    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|text| {
-        text.lines()
-            .find(|l| l.starts_with("Max open files"))
-            .and_then(|l| l.split_whitespace().nth(3))
-            .and_then(|soft| soft.parse::<usize>().ok())
-    });
+    let limit = common::startup::open_file_limit().map(|l| usize::try_from(l).unwrap_or(usize::MAX));
     limit.map_or(1024, |l| l.saturating_sub(FD_RESERVE).max(16))
 }
 

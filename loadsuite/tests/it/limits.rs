@@ -114,6 +114,15 @@ async fn big_answers(size: usize) -> String {
     url
 }
 
+/// Starts `loadsuite run --url URL` with `users` for `run_time`, results in `out`.
+fn spawn_url_run(url: &str, users: &str, run_time: &str, out: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(LOADSUITE)
+        .args(["run", "--url", url, "--users", users, "--run-time", run_time, "--quiet", "--out"])
+        .arg(out)
+        .spawn()
+        .unwrap()
+}
+
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
@@ -123,11 +132,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 async fn large_answers_are_counted_not_held() {
     let url = big_answers(64 << 20).await;
     let out = temp_dir("big-answers");
-    let mut child = tokio::process::Command::new(LOADSUITE)
-        .args(["run", "--url", &format!("{url}/big"), "--users", "4", "--run-time", "3s", "--quiet", "--out"])
-        .arg(&out)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_url_run(&format!("{url}/big"), "4", "3s", &out);
     let pid = child.id().unwrap();
     let mut peak = 0;
     while child.try_wait().unwrap().is_none() {
@@ -192,22 +197,13 @@ fn status_field(pid: u32, field: &str) -> Option<u64> {
 async fn a_running_generator_has_room_for_its_connections_and_no_huge_pages() {
     let url = big_answers(16).await;
     let out = temp_dir("startup");
-    let mut child = tokio::process::Command::new(LOADSUITE)
-        .args(["run", "--url", &format!("{url}/small"), "--users", "2", "--run-time", "2s", "--quiet", "--out"])
-        .arg(&out)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_url_run(&format!("{url}/small"), "2", "2s", &out);
     let pid = child.id().unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
     let (table, huge_pages) = (status_field(pid, "FDSize:"), status_field(pid, "THP_enabled:"));
     assert!(child.wait().await.unwrap().code().is_some());
     // The child inherits this process's open-file limit; the table is grown to it (at most 65,536).
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
-    let soft: u64 = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
-        .unwrap();
+    let soft = common::startup::open_file_limit().unwrap();
     let table = table.expect("the run was still going");
     assert!(table >= soft.min(1 << 16), "descriptor table of {table}, limit {soft}");
     // Kernels before 5.0 have no such line.

@@ -95,6 +95,10 @@ fn serve_logs_its_address_and_stops_on_sigterm() {
     assert!(line.contains("listening") && line.contains("gpt-4o-mini"), "{line}");
     let body = reqwest::blocking::get(format!("http://{addr}/health")).unwrap().text().unwrap();
     assert!(body.contains("\"status\":\"ok\""));
+    // Grown before the first thread (it inherits this process's limit), so no accept() waits for it.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let table: usize = status.lines().find_map(|l| l.strip_prefix("FDSize:")).unwrap().trim().parse().unwrap();
+    assert!(table >= soft_fd_limit().min(1 << 16), "descriptor table of {table}");
     let started = Instant::now();
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     let status = loop {
@@ -158,11 +162,7 @@ fn worker_threads_choose_the_scheduler_and_zero_is_refused() {
 }
 
 fn soft_fd_limit() -> usize {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("Max open files")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(3).and_then(|n| n.parse().ok()))
-        .unwrap_or(1024)
+    common::startup::open_file_limit().map_or(1024, |l| l as usize)
 }
 
 /// Reads from `stream` until EOF, an error or `wait`; true when the server closed it.
