@@ -3,19 +3,15 @@
 //! task sends is [`tasks::execute`]'s business.
 //!
 //! Closed plans keep a number of looping users per stage, started and stopped at the spawn rate.
-//! Open plans start iterations on a fixed schedule; latency counts from the scheduled moment
-//! (coordinated omission corrected), late starts and drops (max in flight) are counted.
+//! Open plans start iterations on a fixed schedule kept on a thread of its own ([`open`]).
 //!
 //! Nothing sent is lost: a request still in flight when the drain time runs out is recorded as an
 //! `unfinished` failure with the time it waited. What the plan asked for and did not get (a user
 //! class left without users, a stage that never reached its users) comes back as [`RunWarning`]s.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use rand::Rng;
 use rand::distr::Distribution;
 use rand::distr::weighted::WeightedIndex;
@@ -23,12 +19,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod open;
 mod report;
 
 use report::warnings;
 pub(crate) use report::{ClassUsage, EngineReport, RunWarning, StageTiming, WarningKind};
 
-use crate::plan::{ClosedStage, OpenStage, Plan};
+use crate::plan::{ClosedStage, Plan};
 use crate::scenario::{Scenario, Think, UserClass};
 use crate::segment::Segment;
 use crate::stats::{Failure, FailureKind, Recorder, Sample};
@@ -180,7 +177,7 @@ pub(crate) async fn run(config: EngineConfig, recorder: Arc<Recorder>) -> Engine
     let plan = shared.config.scenario.plan.clone();
     let (stages, peaks, users) = match &plan {
         Plan::Closed { stages } => run_closed(&shared, stages, started).await,
-        Plan::Open { stages, max_in_flight } => run_open(&shared, stages, *max_in_flight, started).await,
+        Plan::Open { stages, max_in_flight } => open::run(&shared, stages, *max_in_flight, started).await,
     };
     tasks::end_sessions(&shared.config.client, users).await;
     let classes: Vec<ClassUsage> = shared
@@ -334,86 +331,6 @@ async fn drain<T: 'static>(mut set: JoinSet<T>, limit: Duration) -> Vec<T> {
         }
     }
     done
-}
-
-async fn run_open(
-    shared: &Arc<Shared>,
-    stages: &[OpenStage],
-    max_in_flight: usize,
-    run_start: Instant,
-) -> (Vec<StageTiming>, Vec<u64>, Vec<UserState>) {
-    let classes = &shared.config.scenario.users;
-    let mut picked = vec![0u64; classes.len()];
-    let class_pick = WeightedIndex::new(classes.iter().map(|c| c.weight)).expect("validated: classes exist");
-    let pool: Arc<Mutex<BTreeMap<usize, Vec<UserState>>>> = Arc::default();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let segment = shared.config.segment;
-    let mut picker = UserState::new(u64::MAX - u64::from(segment.index), shared.config.seed);
-    let mut set = JoinSet::new();
-    let mut next_id = 0u64;
-    let mut timings = Vec::new();
-    let stop = shared.config.stop.clone();
-    for (index, stage) in stages.iter().enumerate() {
-        if stop.is_cancelled() {
-            break;
-        }
-        shared.recorder.set_stage(index);
-        let stage_start = Instant::now();
-        let stage_end = stage_start + stage.duration;
-        let interval = Duration::from_secs_f64(1.0 / stage.rate);
-        let mut peak = 0u64;
-        let mut k = 0u32;
-        let mut stopped = false;
-        loop {
-            // Segments interleave: each offsets its schedule by its phase of its own interval.
-            let scheduled = stage_start + interval.mul_f64(f64::from(k) + segment.phase());
-            if scheduled >= stage_end {
-                break;
-            }
-            if !sleep_until(scheduled, &stop).await {
-                stopped = true;
-                break;
-            }
-            k += 1;
-            let late = Instant::now().saturating_duration_since(scheduled) > LATE_AFTER;
-            let current = in_flight.load(Ordering::Relaxed);
-            if current >= max_in_flight {
-                shared.recorder.count_schedule(false, true);
-                continue;
-            }
-            shared.recorder.count_schedule(late, false);
-            peak = peak.max(current as u64 + 1);
-            in_flight.fetch_add(1, Ordering::Relaxed);
-            shared.recorder.set_users(in_flight.load(Ordering::Relaxed) as u64);
-            let class = class_pick.sample(&mut picker.rng);
-            picked[class] += 1;
-            let state = pool.lock().entry(class).or_default().pop();
-            let mut state = state.unwrap_or_else(|| {
-                next_id += 1;
-                UserState::new(segment.user_id(next_id), shared.config.seed)
-            });
-            while set.try_join_next().is_some() {}
-            let (shared, pool, in_flight) = (shared.clone(), pool.clone(), in_flight.clone());
-            set.spawn(async move {
-                shared.iterate(class, &mut state, scheduled).await;
-                pool.lock().entry(class).or_default().push(state);
-                in_flight.fetch_sub(1, Ordering::Relaxed);
-            });
-        }
-        timings.push(StageTiming {
-            index,
-            started_s: (stage_start - run_start).as_secs_f64(),
-            duration_s: stage_start.elapsed().as_secs_f64(),
-            target: stage.rate,
-            peak,
-            reached_s: None,
-            complete: !stopped,
-        });
-    }
-    drain(set, shared.config.drain).await;
-    shared.recorder.set_users(0);
-    let states = std::mem::take(&mut *pool.lock()).into_values().flatten().collect();
-    (timings, picked, states)
 }
 
 #[cfg(test)]

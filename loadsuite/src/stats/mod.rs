@@ -418,12 +418,16 @@ impl Recorder {
         self.inner.lock().users = users;
     }
 
-    /// Counts one scheduled arrival-rate iteration: whether it started late, or was dropped.
-    pub(crate) fn count_schedule(&self, late: bool, dropped: bool) {
+    /// Counts one scheduled arrival-rate iteration, and whether it was dropped.
+    pub(crate) fn count_scheduled(&self, dropped: bool) {
         let mut inner = self.inner.lock();
         inner.schedule.scheduled += 1;
-        inner.schedule.late += u64::from(late);
         inner.schedule.dropped += u64::from(dropped);
+    }
+
+    /// Counts a scheduled iteration that began late.
+    pub(crate) fn count_late(&self) {
+        self.inner.lock().schedule.late += 1;
     }
 
     /// Closes the current second: appends its rows to the time series and empties the second's

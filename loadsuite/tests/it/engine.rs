@@ -107,6 +107,29 @@ async fn a_slow_target_shows_dropped_and_late_iterations() {
 }
 
 #[tokio::test]
+async fn a_generator_that_stalls_counts_the_starts_it_made_late() {
+    let _serial = crate::common::QUIET.write().await;
+    let mocks = Mocks::start(FAST).await;
+    let text = format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 100\nstages = [{{ rate = 100, duration = \"1s\" }}]\n",
+        mocks.targets()
+    );
+    // Half a second in, the generator's only thread is blocked for 100 ms: the ten iterations due
+    // meanwhile start when it is free again, all but the last more than 10 ms after their moment.
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
+    let (outcome, run) = run_text(&text, "stalled").await;
+    let late = run["schedule"]["late"].as_u64().unwrap();
+    assert!((5..=20).contains(&late), "{late} late starts");
+    assert_eq!(run["schedule"]["dropped"], 0);
+    assert_eq!(outcome.requests, 100, "late, not lost");
+    assert_eq!(outcome.exit_code(1), 1, "a run that started {late} of 100 iterations late did not deliver its load");
+    assert!(outcome.summary.contains("late"), "{}", outcome.summary);
+}
+
+#[tokio::test]
 async fn a_fixed_injected_latency_is_measured_within_a_millisecond() {
     let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(&format!(
