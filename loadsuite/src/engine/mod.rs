@@ -3,7 +3,7 @@
 //! task sends is [`tasks::execute`]'s business.
 //!
 //! Closed plans keep a number of looping users per stage, started and stopped at the spawn rate.
-//! Open plans start iterations on a fixed schedule kept on a thread of its own ([`open`]).
+//! Open plans start iterations on a fixed schedule kept by a task on the runtime's workers ([`open`]).
 //!
 //! Nothing sent is lost: a request still in flight when the drain time runs out is recorded as an
 //! `unfinished` failure with the time it waited. What the plan asked for and did not get (a user

@@ -5,6 +5,14 @@ use crate::common::{Mocks, endpoint, run_text};
 
 const FAST: &str = "[gateway]\n[[gateway.models]]\nid = \"fast\"\nkind = \"chat\"\n";
 
+/// One class on the gateway sending GET `path` on an arrival schedule of one stage.
+fn arrival(mocks: &Mocks, path: &str, rate: u32, duration: &str, max_in_flight: u32) -> String {
+    format!(
+        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"{path}\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = {max_in_flight}\nstages = [{{ rate = {rate}, duration = \"{duration}\" }}]\n",
+        mocks.targets()
+    )
+}
+
 #[tokio::test]
 async fn stages_reach_their_user_counts_at_the_spawn_rate() {
     let _serial = crate::common::QUIET.write().await;
@@ -68,10 +76,7 @@ async fn think_time_is_respected() {
 async fn arrival_rate_reaches_its_target_within_two_percent() {
     let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(FAST).await;
-    let text = format!(
-        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/v1/models\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 200\nstages = [{{ rate = 200, duration = \"3s\" }}]\n",
-        mocks.targets()
-    );
+    let text = arrival(&mocks, "/v1/models", 200, "3s", 200);
     let (outcome, run) = run_text(&text, "arrival").await;
     let expected = 600.0;
     assert!(
@@ -93,10 +98,7 @@ async fn a_slow_target_shows_dropped_and_late_iterations() {
         "{FAST}\n[[gateway.faults]]\nname = \"slow\"\nmatch = {{ path = \"/health\" }}\nlatency = {{ kind = \"fixed\", ms = 300 }}\n"
     ))
     .await;
-    let text = format!(
-        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 5\nstages = [{{ rate = 100, duration = \"1s\" }}]\n",
-        mocks.targets()
-    );
+    let text = arrival(&mocks, "/health", 100, "1s", 5);
     let (outcome, run) = run_text(&text, "dropped").await;
     let dropped = run["schedule"]["dropped"].as_u64().unwrap();
     assert!(dropped > 50, "dropped {dropped}");
@@ -110,10 +112,7 @@ async fn a_slow_target_shows_dropped_and_late_iterations() {
 async fn a_generator_that_stalls_counts_the_starts_it_made_late() {
     let _serial = crate::common::QUIET.write().await;
     let mocks = Mocks::start(FAST).await;
-    let text = format!(
-        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 100\nstages = [{{ rate = 100, duration = \"1s\" }}]\n",
-        mocks.targets()
-    );
+    let text = arrival(&mocks, "/health", 100, "1s", 100);
     // Half a second in, the generator's only thread is blocked for 100 ms: the ten iterations due
     // meanwhile start when it is free again, all but the last more than 10 ms after their moment.
     tokio::spawn(async {
@@ -169,10 +168,7 @@ async fn a_one_second_stall_shows_in_the_arrival_rate_p99() {
         "{FAST}\n[[gateway.faults]]\nname = \"stall\"\nmatch = {{ path = \"/health\" }}\nwindow = {{ after_seconds = 0.5, until_seconds = 0.6 }}\nlatency = {{ kind = \"fixed\", ms = 1000 }}\n"
     ))
     .await;
-    let text = format!(
-        "{}\n[[users]]\nname = \"u\"\ntarget = \"gateway\"\ntasks = [{{ kind = \"http\", path = \"/health\" }}]\n[load]\nshape = \"arrival\"\nmax_in_flight = 500\nstages = [{{ rate = 100, duration = \"2s\" }}]\n",
-        mocks.targets()
-    );
+    let text = arrival(&mocks, "/health", 100, "2s", 500);
     let (_, run) = run_text(&text, "stall").await;
     let latency = &endpoint(&run, "/health")["latency_ms"];
     assert!(latency["p99"].as_f64().unwrap() >= 1000.0, "{latency}");
