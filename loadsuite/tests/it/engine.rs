@@ -89,6 +89,27 @@ async fn arrival_rate_reaches_its_target_within_two_percent() {
     let seen: u64 =
         mocks.gateway_counters().requests.iter().filter(|r| r.key.route == "/v1/models").map(|r| r.count).sum();
     assert_eq!(seen, outcome.requests, "the mock saw every request the run counted");
+    let (verdict, detail) = schedule_check(&outcome);
+    let late = run["schedule"]["late"].as_u64().unwrap();
+    match late {
+        0 => assert!(detail.ends_with("the offered load was delivered"), "{detail}"),
+        1..=6 => assert!(detail.ends_with("within the allowance"), "{late} late: {detail}"),
+        _ => assert!(detail.ends_with("the offered load was not delivered"), "{late} late: {detail}"),
+    }
+    assert_eq!(verdict == "pass", late <= 6, "{late} of 600 late against 1% allowed: {verdict}");
+}
+
+/// The verdict and detail of the run's own "arrival schedule kept" check, from its verdict.json.
+fn schedule_check(outcome: &loadsuite::run::RunOutcome) -> (String, String) {
+    let path = outcome.run_json.with_file_name("verdict.json");
+    let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let check = verdict["run_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "schedule_kept")
+        .expect("a schedule check");
+    (check["verdict"]["verdict"].as_str().unwrap().to_owned(), check["detail"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -106,6 +127,9 @@ async fn a_slow_target_shows_dropped_and_late_iterations() {
     assert_eq!(outcome.requests + dropped, 100, "every scheduled iteration ran or was counted as dropped");
     assert_eq!(outcome.exit_code(1), 1, "a run that dropped most of its schedule fails");
     assert!(outcome.summary.contains("dropped"));
+    let (verdict, detail) = schedule_check(&outcome);
+    assert_ne!(verdict, "pass");
+    assert!(detail.ends_with("the offered load was not delivered"), "{detail}");
 }
 
 #[tokio::test]
