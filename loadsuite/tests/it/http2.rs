@@ -94,7 +94,7 @@ async fn streamed_chat_over_http2_measures_the_first_token() {
     assert!(row["requests"].as_u64().unwrap() >= 20, "{row}");
     assert_eq!(row["failures"], 0, "{row}");
     let ttft = row["ttft_ms"]["p50"].as_f64().unwrap();
-    assert!(ttft >= 150.0, "the first token comes after the configured 150 ms: {ttft}");
+    assert!(ttft >= 149.0, "the first token comes after the configured 150 ms (at most a tick early): {ttft}");
     let gap = row["inter_token_ms"]["p50"].as_f64().unwrap();
     assert!(gap >= 9.0, "100 tokens/s paces tokens 10 ms apart: {gap}");
 }

@@ -19,16 +19,7 @@ pub use spec::{
     StreamFault, TransportSpec, WindowSpec,
 };
 
-/// Sleeps for `duration`, returning at once for zero. (A zero `tokio::time::sleep` still waits
-/// for the next timer tick, up to 1 ms, which would cap an instant mock at a few thousand
-/// requests/s per connection.)
-pub async fn pause(duration: std::time::Duration) {
-    if !duration.is_zero() {
-        tokio::time::sleep(duration).await;
-    }
-}
-
-/// [`pause`], cut short when a rule that asked for the pause is removed (deleting a rule releases
+/// Sleeps for `duration` (returning at once for zero), cut short when a rule that asked for the pause is removed (deleting a rule releases
 /// the requests it holds).
 pub async fn hold(duration: std::time::Duration, release: &Release) {
     if duration.is_zero() {

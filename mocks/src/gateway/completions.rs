@@ -174,7 +174,7 @@ async fn answer(gateway: &Arc<Gateway>, request: &TextRequest, fault: StreamFaul
         return Ok(response);
     }
     let completion_tokens: u64 = texts.iter().map(|t| t.len() as u64).sum();
-    crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
+    super::stream::answer_time(ttft + generation_time(completion_tokens, tokens_per_second)).await;
     drop(admission.permit);
     let bodies: Vec<(String, &'static str, Option<TextLogprobs>)> = texts
         .into_iter()

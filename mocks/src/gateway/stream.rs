@@ -392,12 +392,27 @@ const EARLY: Duration = Duration::from_millis(1);
 /// scheduling delay, which a client would measure and blame on the model (injected stalls are
 /// timed apart, after this).
 pub(super) async fn until_due(due: tokio::time::Instant, telemetry: &crate::telemetry::Telemetry) {
+    sleep_near(due).await;
+    if tokio::time::Instant::now().saturating_duration_since(due) > LATE_TOKEN {
+        telemetry.count_late_stream_token();
+    }
+}
+
+/// Sleeps until `due`, to within a millisecond either side (see [`EARLY`]); returns at once when
+/// it is (nearly) past. (A zero `tokio::time::sleep` still waits for the next timer tick, up to 1
+/// ms, which would cap an instant model at a few thousand requests/s per connection.)
+async fn sleep_near(due: tokio::time::Instant) {
     let wake = due.checked_sub(EARLY).unwrap_or(due);
     if wake > tokio::time::Instant::now() {
         tokio::time::sleep_until(wake).await;
     }
-    if tokio::time::Instant::now().saturating_duration_since(due) > LATE_TOKEN {
-        telemetry.count_late_stream_token();
+}
+
+/// The model's time for an answer that is not streamed (time to first token plus generation),
+/// counted from now and timed as a stream's tokens are, so both kinds of answer take as long.
+pub(super) async fn answer_time(duration: Duration) {
+    if !duration.is_zero() {
+        sleep_near(tokio::time::Instant::now() + duration).await;
     }
 }
 
@@ -427,7 +442,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_token_leaves_at_most_a_tick_before_it_is_due_and_never_after_on_a_free_runtime() {
+    async fn tokens_and_whole_answers_leave_at_most_a_tick_early_and_never_late_on_a_free_runtime() {
         // The paused clock jumps to each timer's tick, as a free runtime would wake, without the
         // parked phase: the bound that holds on every machine.
         let telemetry = crate::telemetry::Telemetry::new("gateway", 10);
@@ -438,6 +453,18 @@ mod tests {
             assert!(now + Duration::from_millis(1) >= due, "{offset_us} us: left {:?} early", due - now);
             assert!(now <= due, "{offset_us} us: left {:?} late", now - due);
         }
+        for ms in [1, 2, 250, 10_150] {
+            let started = tokio::time::Instant::now();
+            answer_time(Duration::from_millis(ms)).await;
+            let took = started.elapsed();
+            assert!(
+                took + Duration::from_millis(1) >= Duration::from_millis(ms) && took <= Duration::from_millis(ms),
+                "{ms} ms took {took:?}"
+            );
+        }
+        let started = tokio::time::Instant::now();
+        answer_time(Duration::ZERO).await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "an instant model does not wait for a tick");
         let overdue = tokio::time::Instant::now() - Duration::from_millis(6);
         until_due(overdue, &telemetry).await;
         assert_eq!(telemetry.counters().late_stream_tokens, 1, "only the token already 6 ms overdue is late");

@@ -133,7 +133,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
             return Ok(stream(gateway, request, answered_model, choices, (ttft, tokens_per_second), fault, admission));
         }
         let completion_tokens = answers.iter().map(|a| a.tokens).sum::<u64>();
-        crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
+        super::stream::answer_time(ttft + generation_time(completion_tokens, tokens_per_second)).await;
         drop(admission.permit);
         let id = completion_id(gateway.unique_id(request.fingerprint));
         let logprobs = request.logprobs.map(|top| (request.fingerprint, top));
@@ -159,7 +159,7 @@ async fn complete(gateway: &Arc<Gateway>, request: &ChatRequest, fault: StreamFa
         })
         .collect();
     let completion_tokens = texts.iter().map(|t| t.len() as u64).sum::<u64>();
-    crate::faults::pause(ttft + generation_time(completion_tokens, tokens_per_second)).await;
+    super::stream::answer_time(ttft + generation_time(completion_tokens, tokens_per_second)).await;
     drop(admission.permit);
     let head = CompletionHead {
         fingerprint: gateway.unique_id(request.fingerprint),

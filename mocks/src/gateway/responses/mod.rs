@@ -270,7 +270,7 @@ async fn respond(gateway: &Arc<Gateway>, body: &Map<String, Value>, fault: Strea
         admission.headers.write(response.headers_mut());
         return Ok(response);
     }
-    crate::faults::pause(ttft + chat::generation_time(answer.tokens, tokens_per_second)).await;
+    super::stream::answer_time(ttft + chat::generation_time(answer.tokens, tokens_per_second)).await;
     drop(admission.permit);
     let bytes = serde_json::to_vec(&whole).expect("a response serializes");
     let headers = admission.headers.json_answer(bytes.len());
