@@ -19,8 +19,8 @@ pub use spec::{
     StreamFault, TransportSpec, WindowSpec,
 };
 
-/// Sleeps for `duration` (returning at once for zero), cut short when a rule that asked for the pause is removed (deleting a rule releases
-/// the requests it holds).
+/// Sleeps for `duration` (returning at once for zero), cut short when a rule that asked for the
+/// pause is removed (deleting a rule releases the requests it holds).
 pub async fn hold(duration: std::time::Duration, release: &Release) {
     if duration.is_zero() {
         return;

@@ -411,9 +411,7 @@ async fn sleep_near(due: tokio::time::Instant) {
 /// The model's time for an answer that is not streamed (time to first token plus generation),
 /// counted from now and timed as a stream's tokens are, so both kinds of answer take as long.
 pub(super) async fn answer_time(duration: Duration) {
-    if !duration.is_zero() {
-        sleep_near(tokio::time::Instant::now() + duration).await;
-    }
+    sleep_near(tokio::time::Instant::now() + duration).await;
 }
 
 /// How long a cut stream waits after its last frame before failing, so that frame reaches the client.

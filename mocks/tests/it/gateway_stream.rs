@@ -122,12 +122,13 @@ async fn timed_frames(config_toml: &str, rule: Option<Value>) -> Vec<(Duration, 
     out
 }
 
+/// Whether an SSE frame carries a token: content that is not the empty opening one.
+fn carries_token(frame: &str) -> bool {
+    frame.contains("\"content\":\"") && !frame.contains("\"content\":\"\"")
+}
+
 fn content_times(frames: &[(Duration, String)]) -> Vec<Duration> {
-    frames
-        .iter()
-        .filter(|(_, f)| f.contains("\"content\":\"") && !f.contains("\"content\":\"\""))
-        .map(|(t, _)| *t)
-        .collect()
+    frames.iter().filter(|(_, f)| carries_token(f)).map(|(t, _)| *t).collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -219,9 +220,7 @@ async fn real_socket_time_to_first_token_is_the_configured_one_within_a_millisec
     let mut text = String::new();
     while let Some(Ok(bytes)) = stream.next().await {
         text.push_str(&String::from_utf8_lossy(&bytes));
-        let has_token =
-            text.split("\n\n").any(|event| event.contains("\"content\":\"") && !event.contains("\"content\":\"\""));
-        if first_content.is_none() && has_token {
+        if first_content.is_none() && text.split("\n\n").any(carries_token) {
             first_content = Some(started.elapsed());
         }
     }
