@@ -21,6 +21,8 @@ import subprocess
 import time
 import urllib.request
 
+import machine
+
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 USERS = int(os.environ.get("BENCH_USERS", "100"))
@@ -91,6 +93,7 @@ def one_run(i, think):
 
 
 def main():
+    host = machine.facts()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks"], check=True)
     mocks = subprocess.Popen(
         ["taskset", "-c", "0", f"{BIN}/mocks", "serve", "--config", "bench/mocks-agent.toml",
@@ -123,6 +126,7 @@ def main():
     med = {k: median(k) for k in rounds[0]}
     result = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": host,
         "setup": f"mocks serve on core 0 (instant model), loadsuite on core 1; {USERS} users flat out (no think "
                  f"time) and paced (0.05-0.15 s think time), {DURATION}s each, {ROUNDS} rounds, median",
         "rounds": rounds,
@@ -132,7 +136,7 @@ def main():
     os.makedirs("bench/results", exist_ok=True)
     json.dump(result, open("bench/results/agent.json", "w"), indent=2)
     lines = [
-        f"# Agent turns ({result['when']})", "", result["setup"] + ".", "",
+        f"# Agent turns ({result['when']})", "", f"Machine: {machine.describe(host)}.", "", result["setup"] + ".", "",
         "| figure | median |", "|---|---:|",
         f"| flat out: turns/s | {med['turns_per_s']:.0f} |",
         f"| flat out: loadsuite CPU per turn | {med['loadsuite_cpu_ms_per_turn']:.3f} ms |",

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+import machine
+
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -80,6 +82,7 @@ def loadsuite(users, seconds, extra, out_dir):
 
 
 def main():
+    host = machine.facts()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "hello"], check=True)
     server = subprocess.Popen(["taskset", "-c", "0", f"{BIN}/hello", "127.0.0.1:18998"], stdout=subprocess.DEVNULL)
     time.sleep(0.5)
@@ -121,6 +124,7 @@ def main():
     med = {k: {m: median([r[m] for r in v]) for m in ("rps", "cpu_ms_per_1k")} for k, v in runs.items()}
     result = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": host,
         "setup": f"hello server on core 0; generator alone on core 1; {CONNECTIONS} connections/users, {DURATION}s, {ROUNDS} rounds, median",
         "runs": runs,
         "median": med,
@@ -132,7 +136,7 @@ def main():
     os.makedirs("bench/results", exist_ok=True)
     json.dump(result, open("bench/results/loadgen.json", "w"), indent=2)
     with open("bench/results/loadgen.md", "w") as md:
-        md.write(f"# Load generator benchmark ({result['when']})\n\n{result['setup']}.\n\n")
+        md.write(f"# Load generator benchmark ({result['when']})\n\nMachine: {machine.describe(host)}.\n\n{result['setup']}.\n\n")
         md.write("| generator | requests/s | CPU ms per 1,000 requests |\n|---|---:|---:|\n")
         for k, v in med.items():
             md.write(f"| {k} | {v['rps']:,.0f} | {v['cpu_ms_per_1k']:.1f} |\n")

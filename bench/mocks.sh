@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${BENCH_DURATION:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
+LOAD_AT_START=$(cut -d' ' -f1 /proc/loadavg)
 ROUNDS=${BENCH_ROUNDS:-11}
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk (make bench-mocks does it)"; exit 2; }
 cargo build --release -q -p mocks -p hello
@@ -56,12 +57,15 @@ for round in $(seq "$ROUNDS"); do
     echo "$round $name $rps" >>"$raw"
   done
 done
-python3 - "$raw" "$DURATION" "$CONNECTIONS" "$ROUNDS" <<'PY'
+python3 - "$raw" "$DURATION" "$CONNECTIONS" "$ROUNDS" "$LOAD_AT_START" <<'PY'
 # The machine is shared and its speed drifts by tens of percent within seconds, so a ratio is
 # taken within each round (cases run back to back) and the median over rounds is reported, with
 # the quartiles of those per-round ratios to show the spread.
 import json, statistics, sys, datetime
-raw, duration, connections, rounds = sys.argv[1], *sys.argv[2:]
+sys.path.insert(0, "bench")
+import machine
+raw, duration, connections, rounds, load_at_start = sys.argv[1], *sys.argv[2:]
+host = machine.facts(float(load_at_start))
 by_round, runs = {}, {}
 for line in open(raw):
     rnd, name, rps = line.split()
@@ -86,12 +90,12 @@ for key, (ratio, goal) in definitions.items():
     values = sorted(ratio(r) for r in by_round.values())
     q = statistics.quantiles(values, n=4) if len(values) > 1 else [values[0]] * 3
     ratios[key], spread[key], goals[key] = statistics.median(values), [q[0], q[2]], goal
-result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+result = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": host,
           "tool": f"wrk -t1 -c{connections} -d{duration}s, {rounds} interleaved rounds",
           "requests_per_second": med, "runs": runs, "ratios": ratios, "ratio_quartiles": spread, "goals": goals}
 json.dump(result, open("bench/results/mocks.json", "w"), indent=2)
 with open("bench/results/mocks.md", "w") as md:
-    md.write(f"# Mock benchmark ({result['when']})\n\n{result['tool']}; servers on core 0, wrk on core 1.\n")
+    md.write(f"# Mock benchmark ({result['when']})\n\nMachine: {machine.describe(host)}.\n\n{result['tool']}; servers on core 0, wrk on core 1.\n")
     md.write("Ratios are taken within each round, then the median over rounds (quartiles beside it).\n\n")
     md.write("| case | requests/s (median) | runs |\n|---|---:|---|\n")
     for k, v in med.items():

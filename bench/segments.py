@@ -15,6 +15,8 @@ import os
 import subprocess
 import time
 
+import machine
+
 DURATION = int(os.environ.get("BENCH_DURATION", "5"))
 USERS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -59,6 +61,7 @@ def two_segments(pin, tag):
 
 
 def main():
+    host = machine.facts()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "hello"], check=True)
     results = {}
     for placement, pin in (("pinned", True), ("shared", False)):
@@ -87,6 +90,7 @@ def main():
         }
     result = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": host,
         "setup": f"{USERS} users, no think time, {DURATION}s per run, {ROUNDS} interleaved rounds, medians; "
                  "pinned: server core 0, generators core 1; shared: nothing pinned",
         "placements": results,
@@ -94,7 +98,7 @@ def main():
     os.makedirs("bench/results", exist_ok=True)
     with open("bench/results/segments.json", "w") as f:
         json.dump(result, f, indent=2)
-    lines = ["# Execution segments: one process vs two", "", f"{result['when']}: {result['setup']}", "",
+    lines = ["# Execution segments: one process vs two", "", f"{result['when']}: {result['setup']}", "", f"Machine: {machine.describe(host)}.", "",
              "| placement | one process req/s | two segments req/s (merged) | ratio | merge time |",
              "|---|---:|---:|---:|---:|"]
     for name, r in results.items():

@@ -19,6 +19,8 @@ import sys
 import time
 import urllib.request
 
+import machine
+
 SOAK = os.environ.get("SOAK_TIME", "30m")
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR") or "target", "release")
 OUT = os.environ.get("SOAK_OUT", "results/soak")
@@ -54,6 +56,7 @@ def rss_kib(pid):
 
 
 def main():
+    host = machine.facts()
     total = seconds(SOAK)
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks"], check=True)
     ports = {name: free_port() for name in ("gateway", "rag", "mcp")}
@@ -129,7 +132,7 @@ def main():
     sent = run["aggregate"]["requests"]
     seen_by_mocks = sum(c["total_requests"] for c in counters_at_end.values())
     result = {
-        "date": datetime.date.today().isoformat(), "soak_time_s": total, "samples": samples,
+        "date": datetime.date.today().isoformat(), "machine": host, "soak_time_s": total, "samples": samples,
         "memory": {"mocks": flat("mocks_rss_kib"), "loadsuite": flat("loadsuite_rss_kib")},
         "stores": {"rag_documents": flat("rag_documents"), "mcp_sandbox_bytes": flat("mcp_sandbox_bytes")},
         "mock_latency_drift": drift,
@@ -141,6 +144,7 @@ def main():
     os.makedirs("bench/results", exist_ok=True)
     json.dump(result, open("bench/results/soak.json", "w"), indent=2)
     lines = [f"# Soak ({result['date']}, {total:.0f} s, `scenarios/soak.toml` against `mocks serve`)", "",
+             f"Machine: {machine.describe(host)}.", "",
              "| measure | median after warm-up | median at the end | peak | growth | goal |",
              "|---|---:|---:|---:|---:|---|"]
     for name, value, goal in [("mocks RSS (KiB)", result["memory"]["mocks"], "within 10%"),

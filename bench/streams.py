@@ -35,6 +35,8 @@ import tempfile
 import time
 import urllib.request
 
+import machine
+
 LEVELS = [int(x) for x in os.environ.get("STREAMS_LEVELS", "1000,5000,10000").split(",")]
 # The same levels with loadsuite speaking HTTP/2 (h2c) to the gateway: every stream on one
 # connection, the gateway writing the frames due together in one send.
@@ -337,6 +339,7 @@ def gateway_vs_axum(users=2000, rounds=3):
     """The gateway's tokens per CPU-second under `users` concurrent streams beside a bare axum SSE
     server (bench/hello, current-thread, the same frames at the same pacing), each on core 0 in
     turn, loadsuite on core 1; rounds alternate the order. Writes bench/results/mocks_streams.*."""
+    host = machine.facts()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks", "-p", "hello"], check=True)
     load = (f'shape = "stages"\nstages = [{{ users = {users}, spawn_rate = {users}, duration = "3s" }}, '
             f'{{ users = {users}, spawn_rate = {users}, duration = "{HOLD}s" }}]')
@@ -368,6 +371,7 @@ def gateway_vs_axum(users=2000, rounds=3):
     median = lambda key, name: sorted(r[name][key] for r in per_round)[len(per_round) // 2]
     result = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": host,
         "setup": f"server on core 0 (one thread), loadsuite on core 1; {users} concurrent streams of 200 tokens "
                  f"at 20 tokens/s after 200 ms, {HOLD} s hold, {rounds} rounds alternating the order, median",
         "rounds": per_round,
@@ -377,7 +381,8 @@ def gateway_vs_axum(users=2000, rounds=3):
     os.makedirs("bench/results", exist_ok=True)
     with open("bench/results/mocks_streams.json", "w") as f:
         json.dump(result, f, indent=2)
-    lines = [f"# The gateway under streams ({result['when']})", "", result["setup"] + ".", "",
+    lines = [f"# The gateway under streams ({result['when']})", "", f"Machine: {machine.describe(host)}.", "",
+             result["setup"] + ".", "",
              "| server | tokens/s | share of its core | tokens per CPU-second | peak RSS |", "|---|---:|---:|---:|---:|"]
     for name, label in (("axum", "bare axum SSE (bench/hello)"), ("gateway", "mock gateway")):
         lines.append(f"| {label} | {median('tokens_per_s', name):,.0f} | {100 * median('core_share', name):.0f}% "
@@ -392,13 +397,14 @@ def gateway_vs_axum(users=2000, rounds=3):
 def main():
     if sys.argv[1:] == ["gateway"]:
         return gateway_vs_axum()
+    host = machine.facts()
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "loadsuite", "-p", "mocks"], check=True)
     closed = [closed_level(users) for users in LEVELS] + [closed_level(users, http2=True) for users in H2_LEVELS]
     arrival = [open_level(rate) for rate in RATES]
     locust = locust_peer(LOCUST_USERS)
     result = {
         "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} cores, shared",
+        "machine": host,
         "setup": f"gateway mock on core 0 (one worker thread), generator on core 1; a model at 20 tokens/s after a "
                  f"200 ms first token, {TOKENS}-token answers back to back; figures from a {HOLD} s hold stage "
                  f"after a {SETTLE} s settle stage (no stream begun in the ramp is measured)",
@@ -411,7 +417,8 @@ def main():
     os.makedirs("bench/results", exist_ok=True)
     with open("bench/results/streams.json", "w") as f:
         json.dump(result, f, indent=2)
-    lines = [f"# Streams at scale ({result['when']}, {result['machine']})", "", result["setup"] + ".", "",
+    lines = [f"# Streams at scale ({result['when']})", "", f"Machine: {machine.describe(host)}.", "",
+             result["setup"] + ".", "",
              "| streams | protocol | tokens/s | TTFT p50 / p99 (200 ms set) | inter-token p50 / p99 (50 ms set) | loadsuite core | gateway core "
              "| loadsuite CPU / 1k tokens | gateway CPU / 1k tokens | RSS loadsuite + gateway | generator timer lateness p99 "
              "| gateway tokens > 5 ms late | run flagged |",
