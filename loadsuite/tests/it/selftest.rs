@@ -51,8 +51,18 @@ fn selftest_detects_every_failure_mode_and_no_false_alarm() {
             serde_json::from_str(&std::fs::read_to_string(out.join(mode).join("verdict.json")).unwrap()).unwrap();
         assert!(verdict["recommendations"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains(advice)));
     }
+    // Nothing about the service is recommended after a clean run. On a slow or busy machine the
+    // generator itself may reach its CPU limit (a debug build on a slower host did): saying so is
+    // a true finding about the test's own setup, and the only advice a clean run may carry.
     let clean = std::fs::read_to_string(out.join("clean-1/summary.md")).unwrap();
-    assert!(!clean.contains("## Recommendations"), "nothing found, nothing recommended:\n{clean}");
+    let verdict: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("clean-1/verdict.json")).unwrap()).unwrap();
+    let advice: Vec<&str> =
+        verdict["recommendations"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    let about_the_service: Vec<&&str> =
+        advice.iter().filter(|r| !r.starts_with("the load generator was at its CPU limit")).collect();
+    assert!(about_the_service.is_empty(), "nothing found in the service, nothing recommended for it:\n{clean}");
+    assert_eq!(clean.contains("## Recommendations"), !advice.is_empty(), "{clean}");
 }
 
 #[test]
