@@ -61,7 +61,8 @@ def facts(load_average=None):
 
 
 def describe(f=None):
-    """One line for a Markdown header: "AMD EPYC, 2 cores, L2 512K, L3 32768K, Linux 6.18, VM, load 0.4"."""
+    """One line for a Markdown header, e.g. "AMD EPYC, 2 cores, L2 512K, L3 32768K, Linux 6.18.44,
+    virtual machine, load average 0.33 at start"."""
     f = f or facts()
     parts = [f["cpu"], f"{f['cores']} cores"]
     parts += [f"{name.upper()} {f[name]}" for name in ("l2", "l3") if f.get(name)]
