@@ -185,7 +185,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { file }) => Ok(check_config(&file)),
         Command::Demo { common } => {
             let config = load(&common)?;
-            let runtime = crate::runtime::build(common.worker_threads).context("starting the async runtime")?;
+            let runtime = common::runtime::build(common.worker_threads).context("starting the async runtime")?;
             print!("{}", runtime.block_on(crate::demo::run(&config))?);
             Ok(ExitCode::SUCCESS)
         }
@@ -266,7 +266,7 @@ fn serve(
     admin: Vec<(ServiceKind, SocketAddr)>,
     worker_threads: Option<NonZeroUsize>,
 ) -> anyhow::Result<ExitCode> {
-    let runtime = crate::runtime::build(worker_threads).context("starting the async runtime")?;
+    let runtime = common::runtime::build(worker_threads).context("starting the async runtime")?;
     runtime.block_on(async move {
         let stack = Stack::start_with_admin(&config, &services, &admin).await?;
         let handle = tokio::runtime::Handle::current();

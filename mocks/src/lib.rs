@@ -13,7 +13,6 @@ mod healthcheck;
 mod json_body;
 pub mod mcp;
 pub mod rag;
-mod runtime;
 mod server;
 pub mod service;
 pub mod stack;

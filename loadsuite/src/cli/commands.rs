@@ -77,7 +77,7 @@ pub fn execute(cli: Cli) -> Result<ExitCode, CliError> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    Ok(tokio::runtime::Runtime::new()?)
+    Ok(common::runtime::build(None)?)
 }
 
 /// Runs `work` on the mocks the flags name (the embedded stack when none is given), and shuts
