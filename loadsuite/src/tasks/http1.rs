@@ -18,7 +18,7 @@ pub struct Connection {
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
-fn transport(error: &std::io::Error) -> FailureKind {
+pub(super) fn transport(error: &std::io::Error) -> FailureKind {
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable => FailureKind::ConnectRefused,
         std::io::ErrorKind::TimedOut => FailureKind::Timeout,
@@ -28,7 +28,7 @@ fn transport(error: &std::io::Error) -> FailureKind {
 
 /// What a hyper error means: the socket error underneath when there is one, else a broken
 /// exchange (incomplete or cancelled) or a protocol violation.
-fn classify(error: &hyper::Error) -> FailureKind {
+pub(super) fn classify(error: &hyper::Error) -> FailureKind {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {

@@ -1,9 +1,19 @@
 //! The run's HTTP clients and what each target needs: every request to a keyed target carries
 //! `Authorization: Bearer KEY` (no key ever goes to another target), and the targets a scenario
 //! names under `http2` are spoken to over HTTP/2 without TLS (prior knowledge, h2c), every
-//! user's requests multiplexed as streams on one connection.
+//! user's requests multiplexed as streams on one connection. A streamed answer from such a target
+//! is read through hyper directly ([`super::http2`]); [`Answer`] is that answer, whichever client
+//! carried it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+
+use super::http2::Connections;
+use crate::stats::{Failure, FailureKind};
 
 /// One client for the whole run (its connection pool is shared, clones included), an HTTP/2 one
 /// when a target asks for it, and the keys by target URL.
@@ -11,7 +21,74 @@ use std::collections::BTreeMap;
 pub struct Http {
     client: reqwest::Client,
     http2: Option<(reqwest::Client, Vec<String>)>,
+    /// The HTTP/2 targets' connections for streamed answers (`http://` targets only).
+    streams: Arc<Connections>,
     keys: Vec<(String, String)>,
+}
+
+/// An answer whose body is read chunk by chunk (a streamed completion), from either client.
+pub(super) enum Answer {
+    /// Through reqwest (HTTP/1.1, or `https://`).
+    Reqwest(reqwest::Response),
+    /// Through hyper on a target's shared HTTP/2 connection.
+    Http2(http::Response<hyper::body::Incoming>),
+}
+
+impl Answer {
+    /// The status code.
+    pub(super) fn status(&self) -> u16 {
+        match self {
+            Answer::Reqwest(r) => r.status().as_u16(),
+            Answer::Http2(r) => r.status().as_u16(),
+        }
+    }
+
+    /// Whether the body is a server-sent event stream (its `content-type`).
+    pub(super) fn is_event_stream(&self) -> bool {
+        let headers = match self {
+            Answer::Reqwest(r) => r.headers(),
+            Answer::Http2(r) => r.headers(),
+        };
+        headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/event-stream"))
+    }
+
+    /// The body's next chunk (`None` at its end); a broken body is `stream_cut` (`timeout` when
+    /// reqwest timed it out).
+    pub(super) async fn chunk(&mut self) -> Option<Result<Bytes, Failure>> {
+        match self {
+            Answer::Reqwest(r) => match r.chunk().await {
+                Ok(chunk) => chunk.map(Ok),
+                Err(e) => {
+                    let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::StreamCut };
+                    Some(Err(Failure::new(kind, e.to_string())))
+                }
+            },
+            Answer::Http2(r) => loop {
+                match r.body_mut().frame().await? {
+                    Ok(frame) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Some(Ok(data));
+                        }
+                    }
+                    Err(e) => return Some(Err(Failure::new(FailureKind::StreamCut, e.to_string()))),
+                }
+            },
+        }
+    }
+
+    /// The rest of the body: its first `keep` bytes and its whole size (a broken body ends it).
+    pub(super) async fn kept(mut self, keep: usize) -> super::Kept {
+        let (mut head, mut total) = (bytes::BytesMut::new(), 0u64);
+        while let Some(Ok(chunk)) = self.chunk().await {
+            total += chunk.len() as u64;
+            let room = keep.saturating_sub(head.len());
+            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+        super::Kept { head: head.freeze(), total }
+    }
 }
 
 /// Whether `url` is `base` or below it (`http://h:1/v1` is below `http://h:1`, `http://h:10` is not).
@@ -32,7 +109,7 @@ impl Http {
     ) -> Self {
         let keys =
             api_keys.iter().filter_map(|(name, key)| targets.get(name).map(|url| (base(url), key.clone()))).collect();
-        Http { client, http2: None, keys }
+        Http { client, http2: None, streams: Arc::default(), keys }
     }
 
     /// The clients a run of `scenario` uses: its keys, and HTTP/2 to the targets it names so.
@@ -76,6 +153,26 @@ impl Http {
             Some(key) => request.bearer_auth(key),
             None => request,
         }
+    }
+
+    /// Posts `body` as JSON for an answer read chunk by chunk: over the target's shared HTTP/2
+    /// connection with hyper when the target speaks HTTP/2 without TLS, through reqwest otherwise.
+    pub(super) async fn post_streamed(&self, url: &str, body: &Value) -> Result<Answer, Failure> {
+        if !(self.is_http2(url) && url.starts_with("http://")) {
+            return match self.post(url).json(body).send().await {
+                Ok(response) => Ok(Answer::Reqwest(response)),
+                Err(e) => Err(Failure::new(FailureKind::from_reqwest(&e), e.to_string())),
+            };
+        }
+        let json = serde_json::to_vec(body).map_err(|e| Failure::new(FailureKind::Protocol, e.to_string()))?;
+        let mut request = http::Request::post(url).header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(key) = self.key_for(url) {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(json)))
+            .map_err(|e| Failure::new(FailureKind::Protocol, format!("{url}: {e}")))?;
+        self.streams.send(request).await.map(Answer::Http2)
     }
 
     /// A POST.

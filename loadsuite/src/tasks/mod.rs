@@ -6,6 +6,7 @@ mod agent;
 mod deadline;
 mod frames;
 mod http1;
+mod http2;
 mod http_client;
 
 pub use agent::is_step as is_agent_step;

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use super::deadline::{Deadline, Expired};
@@ -273,14 +272,9 @@ pub(super) async fn sse(
     let started = Instant::now();
     // The whole request's limit, as reqwest's `timeout` would set it, without a timer poll per frame.
     let mut deadline = Deadline::after(timeout);
-    let response = match deadline.run(client.post(url).json(body).send()).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return Outcome {
-                failure: Some(Failure::new(FailureKind::from_reqwest(&e), e.to_string())),
-                ..Outcome::default()
-            };
-        }
+    let mut answer = match deadline.run(client.post_streamed(url, body)).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(failure)) => return Outcome { failure: Some(failure), ..Outcome::default() },
         Err(Expired) => {
             return Outcome {
                 failure: Some(Failure::new(FailureKind::Timeout, format!("no answer within {timeout:?}"))),
@@ -288,17 +282,12 @@ pub(super) async fn sse(
             };
         }
     };
-    let status = response.status().as_u16();
-    let is_sse = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("text/event-stream"));
-    if !(200..300).contains(&status) || !is_sse {
-        let kept = match deadline.run(super::read_kept(response, super::KEEP_BYTES)).await {
-            Ok(Ok(kept)) => kept,
-            _ => super::Kept { head: Default::default(), total: 0 },
-        };
+    let status = answer.status();
+    if !(200..300).contains(&status) || !answer.is_event_stream() {
+        let kept = deadline
+            .run(answer.kept(super::KEEP_BYTES))
+            .await
+            .unwrap_or(super::Kept { head: Default::default(), total: 0 });
         let failure = judge(status, &kept.head, expect).or_else(|| {
             Some(Failure::new(FailureKind::Protocol, "expected text/event-stream for a streamed completion"))
         });
@@ -314,14 +303,13 @@ pub(super) async fn sse(
     let mut tokens = 0u64;
     let mut done = false;
     let mut failure = None;
-    let mut chunks = response.bytes_stream();
     loop {
-        let chunk = match deadline.run(chunks.next()).await {
+        let chunk = match deadline.run(answer.chunk()).await {
             Ok(Some(Ok(chunk))) => chunk,
             Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                let kind = if e.is_timeout() { FailureKind::Timeout } else { FailureKind::StreamCut };
-                failure = Some(Failure::new(kind, format!("stream broken after {tokens} tokens: {e}")));
+            Ok(Some(Err(broken))) => {
+                let message = format!("stream broken after {tokens} tokens: {}", broken.message);
+                failure = Some(Failure::new(broken.kind, message));
                 break;
             }
             Err(Expired) => {
@@ -404,6 +392,8 @@ pub(super) async fn sse(
 
 #[cfg(test)]
 mod tests {
+    use futures::StreamExt;
+
     use super::*;
 
     fn call(extra: Value, responses_api: bool) -> (Map<String, Value>, bool) {

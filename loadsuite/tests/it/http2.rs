@@ -1,6 +1,8 @@
 //! `http2` in a scenario: the named targets are spoken to over HTTP/2 (h2c) with every user's
 //! requests multiplexed on one connection, plain tasks and streams alike; a scenario naming a
-//! target that is not there, or one behind https, is refused with its file and line.
+//! target that is not there, or one behind https, is refused with its file and line. Streamed
+//! answers from such a target are read on their own shared HTTP/2 connection (hyper, no reqwest
+//! layers), with the target's key, and judged as any stream is.
 
 use std::convert::Infallible;
 use std::process::Command;
@@ -18,8 +20,37 @@ use crate::common::{Mocks, endpoint, run_text};
 /// Requests served per connection, in the order the connections came.
 type PerConnection = Arc<Mutex<Vec<Arc<AtomicU64>>>>;
 
-/// A server that answers 200 to HTTP/2 requests and 505 to any other, counting the requests of
-/// each connection.
+/// An event stream of two tokens, ended with `[DONE]` when `done`.
+fn two_tokens(done: bool) -> Bytes {
+    let frame = |t: &str| format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{t}\"}}}}]}}\n\n");
+    let end = if done { "data: [DONE]\n\n" } else { "" };
+    Bytes::from(format!("{}{}{end}", frame("a"), frame(" b")))
+}
+
+/// The answer to an HTTP/2 request: the model `m` (and `cut`) in `/v1/models`; to a chat
+/// completion with the key `sk-h2`, an event stream of two tokens (without its `[DONE]` for the
+/// model `cut`) and 401 without the key; `{}` to anything else.
+async fn answer(request: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let builder = Response::builder();
+    match request.uri().path() {
+        "/v1/models" => builder.body(Full::new(Bytes::from_static(br#"{"data":[{"id":"m"},{"id":"cut"}]}"#))),
+        "/v1/chat/completions" => {
+            let keyed = request.headers().get("authorization").is_some_and(|v| v == "Bearer sk-h2");
+            let body = http_body_util::BodyExt::collect(request.into_body()).await.unwrap().to_bytes();
+            if !keyed {
+                let error = br#"{"error":{"message":"bad key","type":"invalid_request_error"}}"#;
+                return builder.status(401).body(Full::new(Bytes::from_static(error))).unwrap();
+            }
+            let done = !String::from_utf8_lossy(&body).contains("\"cut\"");
+            builder.header("content-type", "text/event-stream").body(Full::new(two_tokens(done)))
+        }
+        _ => builder.body(Full::new(Bytes::from_static(b"{}"))),
+    }
+    .unwrap()
+}
+
+/// A server that answers HTTP/2 requests (see [`answer`]) and 505 to any other, counting the
+/// requests of each connection.
 async fn http2_only_server() -> (String, PerConnection) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -32,9 +63,10 @@ async fn http2_only_server() -> (String, PerConnection) {
             let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                 requests.fetch_add(1, Ordering::Relaxed);
                 async move {
-                    let status = if request.version() == Version::HTTP_2 { 200 } else { 505 };
-                    let answer = Response::builder().status(status).body(Full::new(Bytes::from_static(b"{}"))).unwrap();
-                    Ok::<_, Infallible>(answer)
+                    if request.version() != Version::HTTP_2 {
+                        return Ok::<_, Infallible>(Response::builder().status(505).body(Full::default()).unwrap());
+                    }
+                    Ok(answer(request).await)
                 }
             });
             tokio::spawn(async move {
@@ -97,6 +129,44 @@ async fn streamed_chat_over_http2_measures_the_first_token() {
     assert!(ttft >= 149.0, "the first token comes after the configured 150 ms (at most a tick early): {ttft}");
     let gap = row["inter_token_ms"]["p50"].as_f64().unwrap();
     assert!(gap >= 9.0, "100 tokens/s paces tokens 10 ms apart: {gap}");
+}
+
+#[tokio::test]
+async fn streamed_chat_to_an_http2_target_shares_one_connection_carries_the_key_and_is_judged() {
+    let _load = crate::common::QUIET.read().await;
+    let scenario = |url: &str, key: &str, model: &str| {
+        format!(
+            "http2 = [\"svc\"]\n[targets]\nsvc = \"{url}\"\n[api_keys]\nsvc = \"{key}\"\n[[users]]\nname = \"u\"\ntarget = \"svc\"\nthink = {{ kind = \"constant\", seconds = 0.02 }}\ntasks = [{{ kind = \"chat\", model = \"{model}\", max_tokens = 2, stream = true }}]\n[load]\nshape = \"stages\"\nstages = [{{ users = 8, spawn_rate = 100, duration = \"1s\" }}]\n"
+        )
+    };
+    let (url, connections) = http2_only_server().await;
+    let (_, run) = run_text(&scenario(&url, "sk-h2", "m"), "http2-sse").await;
+    let row = endpoint(&run, "/v1/chat/completions (stream)");
+    let streams = row["requests"].as_u64().unwrap();
+    assert!(streams > 50, "{row}");
+    assert_eq!(row["failures"], 0, "every stream went over HTTP/2 with the key and ended: {row}");
+    assert!(row["ttft_ms"]["p50"].as_f64().is_some(), "{row}");
+    // The preflight's connection, and one that carried every stream of the 8 users.
+    let counts: Vec<u64> = connections.lock().unwrap().iter().map(|c| c.load(Ordering::Relaxed)).collect();
+    assert!(
+        counts.len() <= 3 && counts.iter().any(|&c| c >= streams),
+        "8 users' streams on one connection: {counts:?}"
+    );
+
+    // A wrong key is the target's 401, and a stream without its end is cut: both failures.
+    let (url, _) = http2_only_server().await;
+    let (_, run) = run_text(&scenario(&url, "sk-wrong", "m"), "http2-sse-401").await;
+    let row = endpoint(&run, "/v1/chat/completions (stream)");
+    assert!(row["requests"].as_u64().unwrap() > 0 && row["failures"] == row["requests"], "{row}");
+    let failure = &run["failures"].as_array().unwrap()[0];
+    assert!(failure["message"].as_str().unwrap().contains("bad key"), "{failure}");
+    let (url, _) = http2_only_server().await;
+    let (_, run) = run_text(&scenario(&url, "sk-h2", "cut"), "http2-sse-cut").await;
+    let row = endpoint(&run, "/v1/chat/completions (stream)");
+    assert!(row["requests"].as_u64().unwrap() > 0 && row["failures"] == row["requests"], "{row}");
+    let failure = &run["failures"].as_array().unwrap()[0];
+    assert_eq!(failure["kind"], "stream_cut", "{failure}");
+    assert!(failure["message"].as_str().unwrap().contains("after 2 tokens without [DONE]"), "{failure}");
 }
 
 #[test]
