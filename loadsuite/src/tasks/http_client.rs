@@ -172,7 +172,8 @@ impl Http {
         let request = request
             .body(Full::new(Bytes::from(json)))
             .map_err(|e| Failure::new(FailureKind::Protocol, format!("{url}: {e}")))?;
-        self.streams.send(request).await.map(Answer::Http2)
+        // Boxed, as reqwest boxes its own: every user's task would otherwise hold room for it.
+        Box::pin(self.streams.send(request)).await.map(Answer::Http2)
     }
 
     /// A POST.
@@ -204,6 +205,17 @@ mod tests {
         assert_eq!(http.key_for("http://127.0.0.1:8000"), Some("sk-1"));
         assert_eq!(http.key_for("http://127.0.0.1:80001/v1"), None);
         assert_eq!(http.key_for("http://127.0.0.1:8002/v1/query"), None);
+    }
+
+    #[test]
+    fn a_streamed_post_keeps_its_connection_work_out_of_every_users_task() {
+        // Each of 10,000 users' tasks holds room for the largest future it awaits; the HTTP/2
+        // send (lock, connect, handshake: about 1.8 KB unboxed) is boxed, as reqwest's own is.
+        let http =
+            Http::new(reqwest::Client::new(), &targets(), &BTreeMap::new()).with_http2(&targets(), &["gateway".into()]);
+        let body = Value::Null;
+        let streamed = http.post_streamed("http://127.0.0.1:8000/v1/chat/completions", &body);
+        assert!(std::mem::size_of_val(&streamed) <= 512, "{} bytes", std::mem::size_of_val(&streamed));
     }
 
     #[test]
