@@ -118,16 +118,14 @@ impl Connection {
             let response = self.exchange(authority, request).await?;
             let status = response.status().as_u16();
             let mut body = response.into_body();
-            let (mut head, mut total) = (bytes::BytesMut::new(), 0u64);
+            let mut kept = super::Keeper::new(super::KEEP_BYTES);
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| Failure::new(classify(&e), format!("body cut: {e}")))?;
                 if let Ok(data) = frame.into_data() {
-                    total += data.len() as u64;
-                    let room = super::KEEP_BYTES.saturating_sub(head.len());
-                    head.extend_from_slice(&data[..data.len().min(room)]);
+                    kept.push(&data);
                 }
             }
-            Ok((status, super::Kept { head: head.freeze(), total }))
+            Ok((status, kept.finish()))
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(answer)) => Ok(answer),

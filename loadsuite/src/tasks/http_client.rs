@@ -81,13 +81,11 @@ impl Answer {
 
     /// The rest of the body: its first `keep` bytes and its whole size (a broken body ends it).
     pub(super) async fn kept(mut self, keep: usize) -> super::Kept {
-        let (mut head, mut total) = (bytes::BytesMut::new(), 0u64);
+        let mut kept = super::Keeper::new(keep);
         while let Some(Ok(chunk)) = self.chunk().await {
-            total += chunk.len() as u64;
-            let room = keep.saturating_sub(head.len());
-            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            kept.push(&chunk);
         }
-        super::Kept { head: head.freeze(), total }
+        kept.finish()
     }
 }
 

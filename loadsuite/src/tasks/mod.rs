@@ -182,16 +182,40 @@ impl Kept {
     }
 }
 
+/// Builds a [`Kept`] from an answer's chunks as they arrive: every HTTP path (reqwest, hyper's
+/// HTTP/1.1 and HTTP/2) reads its bodies through this one rule.
+pub(crate) struct Keeper {
+    head: bytes::BytesMut,
+    total: u64,
+    keep: usize,
+}
+
+impl Keeper {
+    /// Keeps at most `keep` bytes.
+    pub(crate) fn new(keep: usize) -> Self {
+        Keeper { head: bytes::BytesMut::new(), total: 0, keep }
+    }
+
+    /// Counts `chunk` and keeps what fits.
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.total += chunk.len() as u64;
+        let room = self.keep.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// The kept start and the whole size.
+    pub(crate) fn finish(self) -> Kept {
+        Kept { head: self.head.freeze(), total: self.total }
+    }
+}
+
 /// Reads an answer, keeping at most `keep` bytes and counting the rest.
 pub(crate) async fn read_kept(mut response: reqwest::Response, keep: usize) -> Result<Kept, reqwest::Error> {
-    let mut head = bytes::BytesMut::new();
-    let mut total = 0u64;
+    let mut kept = Keeper::new(keep);
     while let Some(chunk) = response.chunk().await? {
-        total += chunk.len() as u64;
-        let room = keep.saturating_sub(head.len());
-        head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        kept.push(&chunk);
     }
-    Ok(Kept { head: head.freeze(), total })
+    Ok(kept.finish())
 }
 
 /// Sends a request and judges the answer (its first `keep` bytes; the rest counted).
@@ -417,5 +441,23 @@ async fn plain_http(user: &mut UserState, request: &PlainRequest<'_>) -> Outcome
             Outcome { bytes: kept.total, failure: judge(status, &kept.head, expect), ..Outcome::default() }
         }
         Err(failure) => Outcome::failed(failure),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keeper;
+
+    #[test]
+    fn a_keeper_keeps_the_first_bytes_across_chunks_and_counts_them_all() {
+        let mut kept = Keeper::new(5);
+        for chunk in [&b"abc"[..], b"defg", b"", b"hij"] {
+            kept.push(chunk);
+        }
+        let kept = kept.finish();
+        assert_eq!((&kept.head[..], kept.total, kept.complete()), (&b"abcde"[..], 10, false));
+        let mut whole = Keeper::new(5);
+        whole.push(b"abcde");
+        assert!(whole.finish().complete(), "exactly the limit is the whole answer");
     }
 }
