@@ -320,7 +320,7 @@ pub(crate) async fn calibrate(options: &CalibrateOptions) -> Result<Calibration,
     let clean_runs = options.aa + 3;
     let mut runner = Runner {
         options,
-        client: reqwest::Client::new(),
+        client: crate::tasks::direct_client().build().expect("an HTTP client builds"),
         next_seed: options.seed,
         done: 0,
         total: clean_runs + options.power * CHANGES.len(),

@@ -46,10 +46,12 @@ impl Tour {
 
 /// Runs the tour and returns its transcript.
 pub(crate) async fn run(config: &MocksConfig) -> Result<String, DemoError> {
+    // Its own in-process services, never through a proxy from the environment.
+    let client = reqwest::Client::builder().no_proxy().build()?;
     let stack = Stack::start_ephemeral(config).await?;
     let url_of = |kind| stack.service(kind).map(|s| s.url()).unwrap_or_default();
     let (rag, mcp) = (url_of(ServiceKind::Rag), url_of(ServiceKind::Mcp));
-    let mut tour = Tour { client: reqwest::Client::new(), url: url_of(ServiceKind::Gateway), out: String::new() };
+    let mut tour = Tour { client, url: url_of(ServiceKind::Gateway), out: String::new() };
     let mut result = tour_steps(&mut tour).await;
     if result.is_ok() {
         result = rag_and_mcp(&mut tour, &rag, &mcp).await;

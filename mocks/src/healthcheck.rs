@@ -25,7 +25,10 @@ pub(crate) enum HealthError {
 
 /// Succeeds when `url` answers 200 within `timeout`.
 pub(crate) async fn check(url: &str, timeout: Duration) -> Result<(), HealthError> {
+    // Straight to the service: a proxy from the environment (Docker passes its own to containers)
+    // would answer for it.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(timeout)
         .build()
         .map_err(|source| HealthError::Unreachable { url: url.to_owned(), source })?;

@@ -104,7 +104,7 @@ async fn run_mode(
     name: &str,
     seed: u64,
 ) -> Result<PathBuf, SelftestError> {
-    let client = reqwest::Client::new();
+    let client = crate::tasks::direct_client().build().expect("an HTTP client builds");
     let mut faults = vec![background()];
     faults.extend((mode.faults)(context));
     // Fresh randomness per run, reproducible from the run's seed.

@@ -89,6 +89,14 @@ impl Answer {
     }
 }
 
+/// A client that speaks to the URL it is given, as loadsuite's own HTTP/1.1 and HTTP/2 paths do:
+/// no proxy from the environment (load sent through a proxy measures the proxy, and only the
+/// requests reqwest carried would have gone there) and no redirect followed (a 3xx is the
+/// target's answer, recorded as one; a task that expects it says so with `expect_status`).
+pub fn direct_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none())
+}
+
 /// Whether `url` is `base` or below it (`http://h:1/v1` is below `http://h:1`, `http://h:10` is not).
 fn under(url: &str, base: &str) -> bool {
     url.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -112,8 +120,7 @@ impl Http {
 
     /// The clients a run of `scenario` uses: its keys, and HTTP/2 to the targets it names so.
     pub fn for_scenario(scenario: &crate::scenario::Scenario) -> Self {
-        let client =
-            reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client builds");
+        let client = direct_client().pool_max_idle_per_host(usize::MAX).build().expect("an HTTP client builds");
         Http::new(client, &scenario.targets, &scenario.api_keys).with_http2(&scenario.targets, &scenario.http2)
     }
 
@@ -123,7 +130,7 @@ impl Http {
     pub fn with_http2(mut self, targets: &BTreeMap<String, String>, names: &[String]) -> Self {
         let bases: Vec<String> = names.iter().filter_map(|name| targets.get(name)).map(|url| base(url)).collect();
         if !bases.is_empty() {
-            let client = reqwest::Client::builder().http2_prior_knowledge().build().expect("an HTTP/2 client builds");
+            let client = direct_client().http2_prior_knowledge().build().expect("an HTTP/2 client builds");
             self.http2 = Some((client, bases));
         }
         self

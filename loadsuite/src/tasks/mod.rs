@@ -10,7 +10,7 @@ mod http2;
 mod http_client;
 
 pub use agent::is_step as is_agent_step;
-pub use http_client::Http;
+pub use http_client::{Http, direct_client};
 mod mcp;
 mod models;
 mod openai;

@@ -5,6 +5,7 @@
 mod agent;
 mod cli;
 mod common;
+mod direct;
 mod engine;
 mod github;
 mod golden;

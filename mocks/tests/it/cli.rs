@@ -63,6 +63,15 @@ async fn healthcheck_exit_codes() {
     let url = format!("{}/health", gw.url);
     let ok = tokio::process::Command::new(MOCKS).args(["healthcheck", &url]).status().await.unwrap();
     assert!(ok.success());
+    // Straight to the service, whatever proxy the environment names (Docker passes its own into
+    // containers): here one that refuses every connection.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut proxied = tokio::process::Command::new(MOCKS);
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        proxied.env(name, format!("http://{dead}"));
+    }
+    let proxied = proxied.env_remove("NO_PROXY").env_remove("no_proxy").args(["healthcheck", &url]);
+    assert!(proxied.status().await.unwrap().success(), "the proxy was not used");
     let not_found =
         tokio::process::Command::new(MOCKS).args(["healthcheck", &format!("{}/nope", gw.url)]).status().await.unwrap();
     assert_eq!(not_found.code(), Some(1));
