@@ -93,7 +93,7 @@ impl Answer {
 /// no proxy from the environment (load sent through a proxy measures the proxy, and only the
 /// requests reqwest carried would have gone there) and no redirect followed (a 3xx is the
 /// target's answer, recorded as one; a task that expects it says so with `expect_status`).
-pub fn direct_client() -> reqwest::ClientBuilder {
+pub(crate) fn direct_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none())
 }
 

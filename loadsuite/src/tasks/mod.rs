@@ -10,7 +10,8 @@ mod http2;
 mod http_client;
 
 pub use agent::is_step as is_agent_step;
-pub use http_client::{Http, direct_client};
+pub use http_client::Http;
+pub(crate) use http_client::direct_client;
 mod mcp;
 mod models;
 mod openai;
